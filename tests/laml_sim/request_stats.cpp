@@ -1,0 +1,47 @@
+#include "request_stats.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace laml_sim {
+
+void request_stats::record(const request_record& r) {
+  const std::lock_guard lock(mutex_);
+  ++total_;
+  ++paths_[r.path];
+  ++methods_[r.method];
+  ranges_ += r.has_range ? 1 : 0;
+  authorized_json_ += r.authorized_json ? 1 : 0;
+  media_with_authorization_ += r.media_with_authorization ? 1 : 0;
+  with_authorization_ += r.has_authorization ? 1 : 0;
+  with_valid_authorization_ += r.authorization_valid ? 1 : 0;
+}
+
+void request_stats::reset() {
+  const std::lock_guard lock(mutex_);
+  total_ = 0;
+  paths_.clear();
+  methods_.clear();
+  ranges_ = 0;
+  authorized_json_ = 0;
+  media_with_authorization_ = 0;
+  with_authorization_ = 0;
+  with_valid_authorization_ = 0;
+}
+
+std::string request_stats::to_json() const {
+  const std::lock_guard lock(mutex_);
+  nlohmann::ordered_json j;
+  j["total"] = total_;
+  j["paths"] = nlohmann::ordered_json::object();
+  for (const auto& [path, n] : paths_) j["paths"][path] = n;
+  j["methods"] = nlohmann::ordered_json::object();
+  for (const auto& [method, n] : methods_) j["methods"][method] = n;
+  j["ranges"] = ranges_;
+  j["authorized_json"] = authorized_json_;
+  j["media_with_authorization"] = media_with_authorization_;
+  j["requests_with_authorization"] = with_authorization_;
+  j["requests_with_valid_authorization"] = with_valid_authorization_;
+  return j.dump();
+}
+
+}  // namespace laml_sim

@@ -1,0 +1,44 @@
+#pragma once
+// Counts of the requests that reached the simulated upstream, served by GET /__sim/requests.
+// Pure code (a mutex, no I/O).
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace laml_sim {
+
+struct request_record {
+  std::string path;    // target without query string
+  std::string method;  // as sent
+  bool has_range = false;
+  bool has_authorization = false;
+  bool authorization_valid = false;       // Basic credentials equal project_id:api_token
+  bool authorized_json = false;           // a .json request with valid credentials
+  bool media_with_authorization = false;  // a /__sim/media request carrying Authorization
+};
+
+// Thread-safe.
+class request_stats {
+ public:
+  void record(const request_record& r);
+  void reset();
+  // {"total":N,"paths":{path:n},"methods":{method:n},"ranges":n,"authorized_json":n,
+  //  "media_with_authorization":n,"requests_with_authorization":n,
+  //  "requests_with_valid_authorization":n}
+  std::string to_json() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::uint64_t total_ = 0;
+  std::map<std::string, std::uint64_t> paths_;
+  std::map<std::string, std::uint64_t> methods_;
+  std::uint64_t ranges_ = 0;
+  std::uint64_t authorized_json_ = 0;
+  std::uint64_t media_with_authorization_ = 0;
+  std::uint64_t with_authorization_ = 0;
+  std::uint64_t with_valid_authorization_ = 0;
+};
+
+}  // namespace laml_sim

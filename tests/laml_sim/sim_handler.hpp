@@ -1,0 +1,73 @@
+#pragma once
+// What laml-sim answers to a request: a pure decision (request in, response plan out) so the
+// whole HTTP surface is testable without a socket. The session (sim_session.cpp) executes the
+// plan: latency, headers, then the body in chunks with the plan's body faults.
+// Pure code: touches only the shared state's mutex-protected registries, no I/O.
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "audio.hpp"
+#include "faults.hpp"
+#include "request_stats.hpp"
+
+namespace laml_sim {
+
+struct sim_config {
+  std::string project_id;
+  std::string api_token;
+  std::uint32_t duration = 10;  // seconds of audio for normal Sids
+};
+
+// Shared by every connection. Thread-safe.
+struct sim_state {
+  explicit sim_state(sim_config c) : config(std::move(c)) {}
+  const sim_config config;
+  fault_registry faults;
+  request_stats stats;
+  std::atomic<std::uint64_t> next_cookie{1};
+};
+
+struct request_view {
+  std::string_view method;
+  std::string_view target;
+  std::optional<std::string_view> authorization;
+  std::optional<std::string_view> range;
+  std::string_view body;
+};
+
+struct response_plan {
+  unsigned status = 200;
+  // Every header but Content-Length: Server, Set-Cookie, Content-Type, Content-Range, ...
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::optional<std::uint64_t> content_length;  // nullopt only for 204
+  bool send_body = true;                        // false for HEAD
+  std::string text;                             // the body, unless `audio` is set
+  std::optional<recording> audio;               // the body's source when set
+  std::uint64_t audio_first = 0;                // recording offset of the first body byte
+  std::uint64_t latency_ms = 0;                 // wait before the headers
+  // Applied while sending a 200/206 recording or metadata body: bytes_per_second, reset_after,
+  // short_by. Other fields unused.
+  fault_rule body_faults;
+
+  // Body bytes [offset, offset + out.size()). Prereq: within *content_length.
+  void fill(std::uint64_t offset, std::span<char> out) const;
+  // The first value of header `name` (exact case as set here), or empty.
+  std::string_view header(std::string_view name) const;
+};
+
+// Decides the answer, registers faults / counts the request as a side effect.
+// Never throws for any input.
+response_plan handle_request(sim_state& state, const request_view& request);
+
+// The answer to a request that could not be parsed (400) or whose body is too large (413):
+// a JSON error body, and the connection closes afterwards. Not counted in the stats.
+response_plan protocol_error_plan(sim_state& state, unsigned status, std::string_view message);
+
+}  // namespace laml_sim

@@ -1,0 +1,14 @@
+#pragma once
+// One client connection of laml-sim. Includes Asio: only sim_server.cpp and sim_session.cpp use it.
+
+#include "proxy/net.hpp"
+#include "sim_handler.hpp"
+
+namespace laml_sim {
+
+// Serves requests on `socket` until the peer closes, a timeout, an error, or a fault that ends
+// the connection (reset_after, short_by). Prereq: `socket` runs on its own strand; `state`
+// outlives the session. Never throws for network errors (they are logged).
+net::awaitable<void> run_session(tcp::socket socket, sim_state& state);
+
+}  // namespace laml_sim
