@@ -1,0 +1,73 @@
+#pragma once
+// The gateway's configuration as an immutable value. Parsing and validation live in load.hpp;
+// this header is plain data so that every module can include it cheaply.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace recgate::config {
+
+using duration = std::chrono::milliseconds;
+
+// "host:port" as configured; host is a literal address or a name resolved at start-up.
+struct endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string to_string() const;
+};
+
+// An absolute http or https URL with no path beyond "/", e.g. https://example.signalwire.com.
+struct base_url {
+  std::string scheme;  // "http" or "https"
+  std::string host;
+  std::uint16_t port = 0;  // explicit or the scheme's default
+  bool tls() const { return scheme == "https"; }
+  // Host header value: the host, plus ":port" when it is not the scheme's default.
+  std::string authority() const;
+  std::string to_string() const;
+};
+
+struct server_config {
+  endpoint listen{"127.0.0.1", 8080};
+  unsigned threads = 0;  // 0: one per hardware core
+  std::size_t max_header_bytes = 8 * 1024;
+  duration header_timeout{std::chrono::seconds(10)};
+  duration idle_timeout{std::chrono::seconds(60)};
+  duration write_timeout{std::chrono::seconds(60)};
+};
+
+struct upstream_config {
+  base_url url;
+  std::string project_id;
+  // Resolved from api_token_env or api_token_file. Never logged or printed.
+  std::string api_token;
+  std::string api_token_source;  // e.g. "env SIGNALWIRE_API_TOKEN": what check-config may print
+  std::string ca_file;           // empty: the system trust store
+  bool verify_tls = true;
+  duration connect_timeout{std::chrono::seconds(5)};
+  duration header_timeout{std::chrono::seconds(15)};
+  duration idle_timeout{std::chrono::seconds(30)};
+  unsigned max_redirects = 3;
+  std::size_t buffer_bytes = 64 * 1024;  // bytes buffered per streamed request
+};
+
+struct consumer_config {
+  std::string id;
+  std::string key_sha256;  // 64 lower-case hex characters
+};
+
+struct log_config {
+  std::string level = "info";  // trace, debug, info, warn, error, critical, off
+  std::string format = "text";  // text or json
+};
+
+struct config {
+  server_config server;
+  upstream_config upstream;
+  std::vector<consumer_config> consumers;
+  log_config log;
+};
+
+}  // namespace recgate::config

@@ -1,0 +1,317 @@
+// Loads the TOML configuration with toml++, applies environment overrides, resolves secrets and
+// validates. Every problem is collected with the key it concerns, so an operator sees them all.
+#include "config/load.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <toml++/toml.h>
+
+namespace recgate::config {
+
+std::string error::to_string() const { return key.empty() ? message : key + ": " + message; }
+
+env_lookup process_env() {
+  return [](std::string_view name) -> std::optional<std::string> {
+    const char* v = std::getenv(std::string(name).c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+namespace {
+
+constexpr std::string_view token_env_default = "SIGNALWIRE_API_TOKEN";
+
+// Reads typed values out of one TOML table, recording errors under dotted key names.
+class table_reader {
+ public:
+  table_reader(const toml::table* table, std::string prefix, std::vector<error>& errors)
+      : table_(table), prefix_(std::move(prefix)), errors_(errors) {}
+
+  std::string key(std::string_view name) const {
+    return prefix_.empty() ? std::string(name) : prefix_ + "." + std::string(name);
+  }
+  void fail(std::string_view name, std::string message) {
+    errors_.push_back({key(name), std::move(message)});
+  }
+
+  // Every key in the table must be one of `known`; `forbidden` keys get their own message.
+  void reject_unknown(std::initializer_list<std::string_view> known) {
+    if (table_ == nullptr) return;
+    for (auto&& [k, node] : *table_) {
+      std::string_view name = k.str();
+      bool ok = false;
+      for (auto kn : known) ok = ok || kn == name;
+      if (!ok) fail(name, "unknown key");
+    }
+  }
+
+  const toml::node* get(std::string_view name) const {
+    return table_ == nullptr ? nullptr : table_->get(name);
+  }
+
+  void read(std::string_view name, std::string& out) {
+    if (auto* n = get(name)) {
+      if (auto v = n->value<std::string>(); v && n->is_string()) out = *v;
+      else fail(name, "must be a string");
+    }
+  }
+  void read(std::string_view name, bool& out) {
+    if (auto* n = get(name)) {
+      if (n->is_boolean()) out = *n->value<bool>();
+      else fail(name, "must be true or false");
+    }
+  }
+  template <class Int>
+  void read_int(std::string_view name, Int& out, std::int64_t min, std::int64_t max) {
+    if (auto* n = get(name)) {
+      if (!n->is_integer()) return fail(name, "must be an integer");
+      auto v = *n->value<std::int64_t>();
+      if (v < min || v > max) {
+        return fail(name, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+      }
+      out = static_cast<Int>(v);
+    }
+  }
+  // A duration is a string with a unit ("250ms", "5s", "2m", "1h", "1d") or whole seconds.
+  void read(std::string_view name, duration& out) {
+    if (auto* n = get(name)) {
+      if (n->is_integer() && *n->value<std::int64_t>() >= 0) {
+        out = std::chrono::seconds(*n->value<std::int64_t>());
+      } else if (auto d = n->is_string() ? parse_duration(*n->value<std::string>()) : std::nullopt) {
+        out = *d;
+      } else {
+        fail(name, "must be a duration such as \"250ms\", \"5s\", \"2m\", \"1h\" or \"1d\"");
+      }
+    }
+  }
+  // A timeout: a duration that must be greater than zero.
+  void read_timeout(std::string_view name, duration& out) {
+    read(name, out);
+    if (out.count() <= 0) fail(name, "must be greater than zero");
+  }
+
+ private:
+  const toml::table* table_;
+  std::string prefix_;
+  std::vector<error>& errors_;
+};
+
+const toml::table* sub_table(const toml::table& root, std::string_view name,
+                             std::vector<error>& errors) {
+  auto* n = root.get(name);
+  if (n == nullptr) return nullptr;
+  if (!n->is_table()) {
+    errors.push_back({std::string(name), "must be a table ([" + std::string(name) + "])"});
+    return nullptr;
+  }
+  return n->as_table();
+}
+
+bool is_lower_hex(std::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+std::optional<std::string> read_secret_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+void load_server(const toml::table* t, server_config& s, const env_lookup& env,
+                 std::vector<error>& errors) {
+  table_reader r(t, "server", errors);
+  r.reject_unknown({"listen", "threads", "max_header_bytes", "header_timeout", "idle_timeout",
+                    "write_timeout"});
+  std::string listen = s.listen.to_string();
+  std::string listen_key = "listen";
+  r.read("listen", listen);
+  if (auto v = env("RECGATE_LISTEN")) {
+    listen = *v;
+    listen_key = "listen (from RECGATE_LISTEN)";
+  }
+  if (auto ep = parse_endpoint(listen)) s.listen = *ep;
+  else r.fail(listen_key, "must be host:port, for example \"127.0.0.1:8080\"");
+  r.read_int("threads", s.threads, 0, 256);
+  r.read_int("max_header_bytes", s.max_header_bytes, 1024, 1 << 20);
+  r.read_timeout("header_timeout", s.header_timeout);
+  r.read_timeout("idle_timeout", s.idle_timeout);
+  r.read_timeout("write_timeout", s.write_timeout);
+  if (s.threads == 0) s.threads = std::max(1u, std::thread::hardware_concurrency());
+}
+
+void load_upstream(const toml::table* t, upstream_config& u, const env_lookup& env,
+                   std::vector<error>& errors) {
+  table_reader r(t, "upstream", errors);
+  if (t == nullptr) errors.push_back({"upstream", "missing table [upstream]"});
+  for (auto secret : {"api_token", "token", "password"}) {
+    if (r.get(secret)) {
+      r.fail(secret, "secrets are not accepted in the config file; use api_token_env or "
+                     "api_token_file");
+    }
+  }
+  r.reject_unknown({"base_url", "project_id", "api_token_env", "api_token_file", "ca_file",
+                    "verify_tls", "connect_timeout", "header_timeout", "idle_timeout",
+                    "max_redirects", "buffer_bytes", "api_token", "token", "password"});
+
+  std::string url;
+  std::string url_key = "base_url";
+  r.read("base_url", url);
+  if (auto v = env("RECGATE_UPSTREAM_URL")) {
+    url = *v;
+    url_key = "base_url (from RECGATE_UPSTREAM_URL)";
+  }
+  if (url.empty()) r.fail(url_key, "is required, for example \"https://example.signalwire.com\"");
+  else if (auto parsed = parse_base_url(url)) u.url = *parsed;
+  else r.fail(url_key, "must be an http:// or https:// URL with a host and no path");
+
+  r.read("project_id", u.project_id);
+  if (auto v = env("SIGNALWIRE_PROJECT_ID")) u.project_id = *v;
+  if (u.project_id.empty()) r.fail("project_id", "is required (or set SIGNALWIRE_PROJECT_ID)");
+  else if (u.project_id.find_first_of(":\r\n") != std::string::npos) {
+    r.fail("project_id", "must not contain ':' or line breaks");
+  }
+
+  std::string token_env(token_env_default);
+  std::string token_file;
+  r.read("api_token_env", token_env);
+  r.read("api_token_file", token_file);
+  // SIGNALWIRE_API_TOKEN always wins, then the configured variable, then the file.
+  if (auto v = env(token_env_default)) {
+    u.api_token = *v;
+    u.api_token_source = "env " + std::string(token_env_default);
+  } else if (auto v2 = env(token_env)) {
+    u.api_token = *v2;
+    u.api_token_source = "env " + token_env;
+  } else if (!token_file.empty()) {
+    if (auto s = read_secret_file(token_file)) {
+      u.api_token = *s;
+      u.api_token_source = "file " + token_file;
+    } else {
+      r.fail("api_token_file", "cannot read " + token_file);
+    }
+  }
+  if (u.api_token.empty() && token_file.empty()) {
+    r.fail("api_token_env", "the API token is not set: export " + token_env +
+                                " or set upstream.api_token_file");
+  } else if (u.api_token.find_first_of("\r\n") != std::string::npos) {
+    r.fail("api_token", "the token contains a line break");
+  }
+
+  r.read("ca_file", u.ca_file);
+  r.read("verify_tls", u.verify_tls);
+  r.read_timeout("connect_timeout", u.connect_timeout);
+  r.read_timeout("header_timeout", u.header_timeout);
+  r.read_timeout("idle_timeout", u.idle_timeout);
+  r.read_int("max_redirects", u.max_redirects, 0, 10);
+  r.read_int("buffer_bytes", u.buffer_bytes, 4096, 16 << 20);
+  if (!u.ca_file.empty() && !std::ifstream(u.ca_file)) r.fail("ca_file", "cannot read " + u.ca_file);
+}
+
+void load_consumers(const toml::table& root, std::vector<consumer_config>& out,
+                    std::vector<error>& errors) {
+  auto* n = root.get("consumers");
+  if (n == nullptr) {
+    errors.push_back({"consumers", "at least one [[consumers]] entry is required: without one "
+                                   "nobody could use the gateway"});
+    return;
+  }
+  auto* arr = n->as_array();
+  if (arr == nullptr) {
+    errors.push_back({"consumers", "must be an array of tables ([[consumers]])"});
+    return;
+  }
+  std::set<std::string> ids, keys;
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    std::string prefix = "consumers[" + std::to_string(i) + "]";
+    auto* t = (*arr)[i].as_table();
+    if (t == nullptr) {
+      errors.push_back({prefix, "must be a table"});
+      continue;
+    }
+    table_reader r(t, prefix, errors);
+    r.reject_unknown({"id", "key_sha256"});
+    consumer_config c;
+    r.read("id", c.id);
+    r.read("key_sha256", c.key_sha256);
+    if (c.id.empty()) r.fail("id", "is required");
+    else if (!ids.insert(c.id).second) r.fail("id", "duplicate consumer id \"" + c.id + "\"");
+    if (c.key_sha256.size() != 64 || !is_lower_hex(c.key_sha256)) {
+      r.fail("key_sha256", "must be 64 lower-case hex characters (the SHA-256 of the key; "
+                           "`recgate keygen` prints one)");
+    } else if (!keys.insert(c.key_sha256).second) {
+      r.fail("key_sha256", "the same key hash is configured twice");
+    }
+    out.push_back(std::move(c));
+  }
+}
+
+void load_log(const toml::table* t, log_config& l, std::vector<error>& errors) {
+  table_reader r(t, "log", errors);
+  r.reject_unknown({"level", "format"});
+  r.read("level", l.level);
+  r.read("format", l.format);
+  static const std::set<std::string> levels{"trace", "debug", "info", "warn",
+                                            "error", "critical", "off"};
+  if (!levels.contains(l.level)) {
+    r.fail("level", "must be one of trace, debug, info, warn, error, critical, off");
+  }
+  if (l.format != "text" && l.format != "json") r.fail("format", "must be \"text\" or \"json\"");
+}
+
+}  // namespace
+
+load_result load_from_string(std::string_view toml_text, std::string_view file_name,
+                             const env_lookup& env) {
+  load_result result;
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, file_name);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    result.errors.push_back({"", std::string(file_name) + ":" + std::to_string(where.line) + ":" +
+                                     std::to_string(where.column) + ": " +
+                                     std::string(e.description())});
+    return result;
+  }
+
+  auto& errors = result.errors;
+  for (auto&& [k, node] : root) {
+    std::string_view name = k.str();
+    if (name != "server" && name != "upstream" && name != "consumers" && name != "log") {
+      errors.push_back({std::string(name), "unknown key"});
+    }
+  }
+  config c;
+  load_server(sub_table(root, "server", errors), c.server, env, errors);
+  load_upstream(sub_table(root, "upstream", errors), c.upstream, env, errors);
+  load_consumers(root, c.consumers, errors);
+  load_log(sub_table(root, "log", errors), c.log, errors);
+  if (errors.empty()) result.value = std::move(c);
+  return result;
+}
+
+load_result load_from_file(const std::string& path, const env_lookup& env) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    load_result r;
+    r.errors.push_back({"", "cannot read config file " + path});
+    return r;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return load_from_string(ss.str(), path, env);
+}
+
+}  // namespace recgate::config

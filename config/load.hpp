@@ -1,0 +1,44 @@
+#pragma once
+// Loading and validating the TOML configuration. No I/O beyond reading the files named.
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace recgate::config {
+
+// One problem with the configuration: the dotted key it concerns ("upstream.base_url",
+// "consumers[1].key_sha256", or "" for the file as a whole) and what is wrong.
+struct error {
+  std::string key;
+  std::string message;
+  std::string to_string() const;
+};
+
+// Reads an environment variable; returns nullopt when it is unset. Injected so tests need no
+// process environment.
+using env_lookup = std::function<std::optional<std::string>(std::string_view name)>;
+env_lookup process_env();
+
+struct load_result {
+  std::optional<config> value;  // set when errors is empty
+  std::vector<error> errors;    // every problem found, not only the first
+};
+
+// Parses TOML text (file_name is only used in messages), applies the environment overrides
+// RECGATE_LISTEN, RECGATE_UPSTREAM_URL, SIGNALWIRE_PROJECT_ID and SIGNALWIRE_API_TOKEN, resolves
+// secrets from the environment or files, and validates everything. Unknown keys are errors.
+load_result load_from_string(std::string_view toml_text, std::string_view file_name,
+                             const env_lookup& env);
+load_result load_from_file(const std::string& path, const env_lookup& env);
+
+// Parsers for single values, shared with tests. Each returns nullopt on malformed input.
+std::optional<duration> parse_duration(std::string_view text);  // "250ms", "5s", "2m", "1h", "1d"
+std::optional<endpoint> parse_endpoint(std::string_view text);  // "host:port", "[::1]:port"
+std::optional<base_url> parse_base_url(std::string_view text);
+
+}  // namespace recgate::config

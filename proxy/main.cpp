@@ -1,0 +1,93 @@
+// recgate's command line: serve, check-config, keygen.
+//
+// Exit codes: 0 success; 1 the configuration is invalid or the server could not start;
+// 2 (or CLI11's own codes, above 100) a command-line usage error.
+//
+// The request path, in the order a request takes it: server.cpp (listener, threads) →
+// session.cpp (HTTP/1.1, limits) → router.cpp (path → recording_request) → access.cpp (who is
+// asking) → recording_handler.cpp (response) → upstream_client.cpp (SignalWire).
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "config/load.hpp"
+#include "proxy/access.hpp"
+#include "proxy/logging.hpp"
+#include "proxy/server.hpp"
+
+namespace {
+
+std::optional<recgate::config::config> load_or_report(const std::string& path) {
+  auto result = recgate::config::load_from_file(path, recgate::config::process_env());
+  if (!result.value) {
+    std::cerr << "recgate: invalid configuration " << path << ":\n";
+    for (const auto& e : result.errors) std::cerr << "  - " << e.to_string() << "\n";
+  }
+  return result.value;
+}
+
+std::string base64url(const unsigned char* data, std::size_t size) {
+  std::string out(4 * ((size + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data,
+                          static_cast<int>(size));
+  out.resize(static_cast<std::size_t>(n));
+  for (auto& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  return out;
+}
+
+int keygen(const std::string& consumer) {
+  unsigned char bytes[32];  // 256 bits
+  if (RAND_bytes(bytes, sizeof bytes) != 1) {
+    std::cerr << "recgate: no randomness available\n";
+    return 1;
+  }
+  std::string key = "rgk_" + base64url(bytes, sizeof bytes);
+  auto digest = recgate::sha256(key);
+  std::cout << "key (shown once; give it to " << consumer << "): " << key << "\n"
+            << "config:\n[[consumers]]\nid = \"" << consumer << "\"\nkey_sha256 = \""
+            << recgate::to_hex(digest.data(), digest.size()) << "\"\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"recgate: a caching, authenticated gateway for SignalWire call recordings"};
+  app.set_version_flag("--version", "recgate 0.1.0");
+  app.require_subcommand(1);
+
+  std::string config_path;
+  auto* serve = app.add_subcommand("serve", "Run the gateway");
+  serve->add_option("--config,-c", config_path, "TOML configuration file")->required();
+  auto* check = app.add_subcommand("check-config", "Validate a configuration and exit");
+  check->add_option("--config,-c", config_path, "TOML configuration file")->required();
+  std::string consumer;
+  auto* gen = app.add_subcommand("keygen", "Print a new consumer key and its config entry");
+  gen->add_option("--consumer", consumer, "Consumer id")->required();
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*gen) return keygen(consumer);
+
+  auto cfg = load_or_report(config_path);
+  if (!cfg) return 1;
+
+  if (*check) {
+    std::cout << "recgate: configuration OK\n"
+              << "  listen      " << cfg->server.listen.to_string() << " (" << cfg->server.threads
+              << " threads)\n"
+              << "  upstream    " << cfg->upstream.url.to_string() << "\n"
+              << "  project id  " << cfg->upstream.project_id << "\n"
+              << "  api token   from " << cfg->upstream.api_token_source << "\n"
+              << "  consumers   " << cfg->consumers.size() << "\n";
+    return 0;
+  }
+
+  recgate::logging::init(cfg->log);
+  int code = recgate::run_server(*cfg);
+  recgate::logging::shutdown();
+  return code;
+}

@@ -1,0 +1,89 @@
+#include "proxy/response_writer.hpp"
+
+#include <ctime>
+#include <memory>
+
+#include "proxy/error_body.hpp"
+
+namespace recgate {
+
+void set_common_headers(http::fields& fields, std::string_view request_id) {
+  char date[64];
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  fields.set(http::field::date, date);
+  fields.set("X-Request-Id", request_id);
+}
+
+net::awaitable<write_result> write_error(beast::tcp_stream& stream, unsigned status,
+                                         std::string_view message, bool head, bool keep_alive,
+                                         std::string_view request_id, const header_list& extra,
+                                         config::duration timeout) {
+  http::response<http::string_body> res{static_cast<http::status>(status), 11};
+  set_common_headers(res, request_id);
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  for (const auto& [name, value] : extra) res.set(name, value);
+  res.body() = error_body(static_cast<int>(status), message);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+
+  beast::error_code ec;
+  // Bounded by the write timeout: a client that stops reading is dropped.
+  stream.expires_after(timeout);
+  http::response_serializer<http::string_body> sr{res};
+  if (head) co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
+  else co_await http::async_write(stream, sr, net::redirect_error(net::use_awaitable, ec));
+  co_return write_result{head ? 0 : res.body().size(), !ec};
+}
+
+net::awaitable<write_result> write_streamed(beast::tcp_stream& stream, unsigned status,
+                                            const header_list& headers, body_source& source,
+                                            bool head, bool keep_alive,
+                                            std::string_view request_id, std::size_t buffer_bytes,
+                                            config::duration timeout) {
+  write_result result;
+  http::response<http::buffer_body> res{static_cast<http::status>(status), 11};
+  set_common_headers(res, request_id);
+  for (const auto& [name, value] : headers) res.set(name, value);
+  auto length = source.content_length();
+  if (length) res.content_length(*length);
+  else if (!head) res.chunked(true);
+  res.keep_alive(keep_alive);
+  res.body().data = nullptr;
+  res.body().more = !head;
+
+  http::response_serializer<http::buffer_body> sr{res};
+  beast::error_code ec;
+  stream.expires_after(timeout);
+  co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
+  if (ec) co_return result;
+  if (head) {
+    result.complete = true;
+    co_return result;
+  }
+
+  // One buffer per response: memory is bounded by buffer_bytes whatever the body's size.
+  auto buffer = std::make_unique<char[]>(buffer_bytes);
+  for (;;) {
+    std::size_t n = co_await source.read_some(net::buffer(buffer.get(), buffer_bytes), ec);
+    if (ec) co_return result;  // incomplete upstream body: the caller closes the connection
+    res.body().data = n == 0 ? nullptr : buffer.get();
+    res.body().size = n;
+    res.body().more = n != 0;
+    // Bounded by the write timeout: a client that stops reading is dropped.
+    stream.expires_after(timeout);
+    co_await http::async_write(stream, sr, net::redirect_error(net::use_awaitable, ec));
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return result;
+    result.body_bytes += n;
+    if (n == 0) break;
+  }
+  if (length && result.body_bytes != *length) co_return result;
+  result.complete = true;
+  co_return result;
+}
+
+}  // namespace recgate

@@ -1,0 +1,42 @@
+#pragma once
+// Writing responses to a client connection: small JSON errors, and bodies streamed from a
+// body_source with a bounded buffer. Include only from .cpp files that already use net.hpp.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "config/config.hpp"
+#include "proxy/body_source.hpp"
+
+namespace recgate {
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+struct write_result {
+  std::uint64_t body_bytes = 0;
+  bool complete = false;  // false: the connection must be closed, the body is incomplete
+};
+
+// Headers every response carries: Date, X-Request-Id.
+void set_common_headers(http::fields& fields, std::string_view request_id);
+
+// Writes a JSON error response in the upstream's shape. HEAD gets the headers only.
+net::awaitable<write_result> write_error(beast::tcp_stream& stream, unsigned status,
+                                         std::string_view message, bool head, bool keep_alive,
+                                         std::string_view request_id,
+                                         const header_list& extra = {},
+                                         config::duration timeout = std::chrono::seconds(30));
+
+// Writes status and headers, then the body from source as it arrives, through one buffer of
+// buffer_bytes. Content-Length when the source knows it, chunked otherwise. HEAD writes the
+// headers only (with the source's Content-Length).
+net::awaitable<write_result> write_streamed(beast::tcp_stream& stream, unsigned status,
+                                            const header_list& headers, body_source& source,
+                                            bool head, bool keep_alive,
+                                            std::string_view request_id, std::size_t buffer_bytes,
+                                            config::duration timeout);
+
+}  // namespace recgate

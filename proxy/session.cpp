@@ -1,0 +1,145 @@
+#include "proxy/session.hpp"
+
+#include <chrono>
+#include <random>
+
+#include "proxy/logging.hpp"
+#include "proxy/recording_handler.hpp"
+#include "proxy/response_writer.hpp"
+#include "proxy/router.hpp"
+
+namespace recgate {
+namespace {
+
+// Accepts a client's X-Request-Id when it is short and plain, so it can be traced end to end;
+// otherwise makes a new random one.
+std::string request_id_for(std::string_view offered) {
+  bool usable = !offered.empty() && offered.size() <= 64;
+  for (char c : offered) {
+    usable = usable && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                        (c >= 'A' && c <= 'Z') || c == '-' || c == '_' || c == '.');
+  }
+  if (usable) return std::string(offered);
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string id(16, '0');
+  auto v = rng();
+  for (auto& c : id) {
+    c = digits[v & 0xf];
+    v >>= 4;
+  }
+  return id;
+}
+
+// Ends of a connection that are normal and need no response or log line.
+bool is_normal_end(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == beast::error::timeout ||
+         ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+         ec == net::error::eof;
+}
+
+struct request_outcome {
+  unsigned status = 0;
+  std::uint64_t bytes = 0;
+  unsigned upstream_status = 0;
+  std::string consumer = "-";
+  bool keep_alive = false;
+};
+
+net::awaitable<request_outcome> dispatch(gateway& gw, beast::tcp_stream& stream,
+                                         const http::request<http::empty_body>& req,
+                                         const std::string& request_id) {
+  request_outcome out;
+  bool keep_alive = req.keep_alive();
+  bool head = req.method() == http::verb::head;
+  auto routed = route(req.method_string(), req.target());
+
+  if (auto* err = std::get_if<route_error>(&routed)) {
+    header_list extra;
+    if (err->status == 405) extra.emplace_back("Allow", "GET, HEAD");
+    auto w = co_await write_error(stream, static_cast<unsigned>(err->status), err->message, head,
+                                  keep_alive, request_id, extra, gw.cfg.server.write_timeout);
+    out.status = static_cast<unsigned>(err->status);
+    out.bytes = w.body_bytes;
+    out.keep_alive = keep_alive && w.complete;
+    co_return out;
+  }
+
+  auto consumer = gw.keys.authenticate(req[http::field::authorization]);
+  if (!consumer) {
+    header_list challenge;
+    challenge.emplace_back("WWW-Authenticate", "Bearer realm=\"recgate\"");
+    auto w = co_await write_error(stream, 401, "Authentication required: send a gateway key",
+                                  head, keep_alive, request_id, challenge,
+                                  gw.cfg.server.write_timeout);
+    out.status = 401;
+    out.bytes = w.body_bytes;
+    out.keep_alive = keep_alive && w.complete;
+    co_return out;
+  }
+  out.consumer = *consumer;
+
+  auto handled = co_await serve_recording(gw, stream, std::get<recording_request>(routed),
+                                          request_id, keep_alive);
+  out.status = handled.status;
+  out.bytes = handled.bytes;
+  out.upstream_status = handled.upstream_status;
+  out.keep_alive = handled.keep_alive;
+  co_return out;
+}
+
+}  // namespace
+
+net::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<gateway> gw) {
+  const auto& limits = gw->cfg.server;
+  beast::error_code ec;
+  auto peer = socket.remote_endpoint(ec);
+  std::string client = ec ? "-" : peer.address().to_string();
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+
+  for (bool first = true;; first = false) {
+    http::request_parser<http::empty_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+    // The first request must arrive within header_timeout; a kept-alive connection may then
+    // sit idle for idle_timeout before its next request.
+    stream.expires_after(first ? limits.header_timeout : limits.idle_timeout);
+    co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+      if (is_normal_end(ec)) break;
+      // A request we cannot parse gets one clear answer, then the connection is closed.
+      bool too_large = ec == http::error::header_limit;
+      std::string id = request_id_for({});
+      co_await write_error(stream, too_large ? 431 : 400,
+                           too_large ? "The request headers are too large"
+                                     : "The request is not valid HTTP/1.1: " + ec.message(),
+                           false, false, id, {}, limits.write_timeout);
+      logging::access({id, client, "-", "-", "-", too_large ? 431u : 400u, 0, 0, 0, "-"});
+      break;
+    }
+
+    auto started = std::chrono::steady_clock::now();
+    const auto& req = parser.get();
+    std::string request_id = request_id_for(req["X-Request-Id"]);
+    auto outcome = co_await dispatch(*gw, stream, req, request_id);
+
+    auto target = req.target();
+    logging::access_record record;
+    record.request_id = request_id;
+    record.client = client;
+    record.consumer = outcome.consumer;
+    record.method = std::string(req.method_string());
+    record.path = std::string(target.substr(0, target.find('?')));
+    record.status = outcome.status;
+    record.bytes = outcome.bytes;
+    record.upstream_status = outcome.upstream_status;
+    record.duration_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count();
+    logging::access(record);
+    if (!outcome.keep_alive) break;
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+}  // namespace recgate

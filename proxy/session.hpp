@@ -1,0 +1,15 @@
+#pragma once
+// One client connection: HTTP/1.1 with keep-alive, read limits and timeouts, routing, access
+// control, then the recording handler. Include only from .cpp files that already use net.hpp.
+
+#include <memory>
+
+#include "proxy/gateway.hpp"
+
+namespace recgate {
+
+// Serves requests on socket until the client closes, a timeout, or an error. Runs on the
+// socket's executor (a strand of its own), so the session's state needs no locks.
+net::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<gateway> gw);
+
+}  // namespace recgate

@@ -1,0 +1,130 @@
+#include "gateway_fixture.hpp"
+
+#include <fstream>
+#include <random>
+#include <stdexcept>
+
+#include <openssl/evp.h>
+
+namespace gateway_test {
+namespace {
+
+unsigned short port_from_line(const std::optional<std::string>& line, const char* what) {
+  if (!line) throw std::runtime_error(std::string(what) + " did not start listening");
+  return static_cast<unsigned short>(std::stoul(line->substr(line->rfind(':') + 1)));
+}
+
+std::string sha256_hex(std::string_view text) {
+  unsigned char digest[32];
+  unsigned len = 0;
+  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : digest) {
+    out += hex[b >> 4];
+    out += hex[b & 0xf];
+  }
+  return out;
+}
+
+bool is_listening_line(std::string_view prefix, std::string_view line) {
+  return line.starts_with(prefix) && line.find("listening on") != std::string_view::npos;
+}
+
+}  // namespace
+
+headers with_key(headers extra) {
+  extra.emplace_back("Authorization", std::string("Bearer ") + consumer_key);
+  return extra;
+}
+
+std::string recording_path(const std::string& sid, const std::string& ext,
+                           const std::string& prefix) {
+  return prefix + "/2010-04-01/Accounts/" + project_id + "/Recordings/" + sid +
+         (ext.empty() ? "" : "." + ext);
+}
+
+stack::stack(stack_options options) {
+  std::random_device rd;
+  dir_ = std::filesystem::temp_directory_path() /
+         ("recgate-test-" + std::to_string(rd()) + std::to_string(rd()));
+  std::filesystem::create_directories(dir_);
+
+  sim_ = std::make_unique<test_support::child_process>(std::vector<std::string>{
+      LAML_SIM_BIN, "--listen", "127.0.0.1:0", "--project-id", project_id, "--api-token",
+      api_token, "--duration", std::to_string(sim_duration), "--quiet"});
+  sim_port_ = port_from_line(
+      sim_->wait_for_line([](std::string_view l) { return is_listening_line("laml-sim:", l); },
+                          std::chrono::seconds(10)),
+      "laml-sim");
+
+  std::ofstream(dir_ / "token") << api_token << "\n";
+  std::string upstream = options.upstream_override.empty()
+                             ? "http://127.0.0.1:" + std::to_string(sim_port_)
+                             : options.upstream_override;
+  std::ofstream(dir_ / "recgate.toml")
+      << "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 2\n"
+      << "[upstream]\nbase_url = \"" << upstream << "\"\nproject_id = \"" << project_id
+      << "\"\napi_token_env = \"RECGATE_TEST_UNSET_TOKEN\"\napi_token_file = \""
+      << (dir_ / "token").string() << "\"\n"
+      << "connect_timeout = \"2s\"\nheader_timeout = \"1s\"\nidle_timeout = \"2s\"\n"
+      << options.extra_upstream << "\n"
+      << "[log]\nlevel = \"info\"\nformat = \"json\"\n"
+      << "[[consumers]]\nid = \"billing-service\"\nkey_sha256 = \"" << sha256_hex(consumer_key)
+      << "\"\n";
+
+  gateway_ = std::make_unique<test_support::child_process>(
+      std::vector<std::string>{RECGATE_BIN, "serve", "--config", (dir_ / "recgate.toml").string()});
+  gateway_port_ = port_from_line(
+      gateway_->wait_for_line([](std::string_view l) { return is_listening_line("recgate:", l); },
+                              std::chrono::seconds(10)),
+      "recgate");
+}
+
+stack::~stack() {
+  gateway_.reset();
+  sim_.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+test_support::http_result stack::get(const std::string& target, headers h,
+                                     const std::string& method) {
+  return test_support::request("127.0.0.1", gateway_port_, method, target, std::move(h));
+}
+
+test_support::http_result stack::sim_get(const std::string& target) {
+  headers h;
+  if (target.ends_with(".json")) {
+    h.emplace_back("Authorization", test_support::basic_authorization(project_id, api_token));
+  }
+  return test_support::request("127.0.0.1", sim_port_, "GET", target, h);
+}
+
+nlohmann::json stack::sim_stats() {
+  auto r = test_support::request("127.0.0.1", sim_port_, "GET", "/__sim/requests");
+  if (r.status != 200) throw std::runtime_error("sim stats: " + r.error);
+  return nlohmann::json::parse(r.body);
+}
+
+void stack::sim_fault(const nlohmann::json& rule) {
+  auto r = test_support::request("127.0.0.1", sim_port_, "POST", "/__sim/faults",
+                                 {{"Content-Type", "application/json"}}, rule.dump());
+  if (r.status != 204) throw std::runtime_error("sim fault rejected: " + r.body);
+}
+
+std::vector<std::string> stack::stop_gateway() {
+  gateway_->terminate();
+  return gateway_->lines();
+}
+
+long peak_rss_kib(int pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmHWM:")) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+}  // namespace gateway_test

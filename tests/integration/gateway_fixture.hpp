@@ -1,0 +1,67 @@
+#pragma once
+// A running laml-sim and recgate pair on ephemeral loopback ports, configured through a real
+// TOML file in a fresh temporary folder. Each waits for the other's "listening on" line.
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "child_process.hpp"
+#include "http_client.hpp"
+
+namespace gateway_test {
+
+inline constexpr const char* project_id = "720796a0-8ee9-4350-83bd-2d07a3121f1e";
+inline constexpr const char* api_token = "PT-sim-token-9f8e7d6c5b4a39281706";
+inline constexpr const char* consumer_key = "rgk_test-consumer-key-5c2b9a7e41d03f86";
+inline constexpr unsigned sim_duration = 2;  // seconds of audio for a normal Sid
+
+using headers = std::vector<std::pair<std::string, std::string>>;
+
+// The Bearer header of the configured consumer.
+headers with_key(headers extra = {});
+
+struct stack_options {
+  std::string upstream_override;  // base_url to use instead of the simulator's
+  std::string extra_upstream;     // TOML lines appended to [upstream]
+};
+
+class stack {
+ public:
+  explicit stack(stack_options options = {});
+  ~stack();
+
+  test_support::http_result get(const std::string& target, headers h = with_key(),
+                                const std::string& method = "GET");
+  // Straight to the simulator, with the project's credentials on .json.
+  test_support::http_result sim_get(const std::string& target);
+  nlohmann::json sim_stats();
+  void sim_fault(const nlohmann::json& rule);
+
+  void stop_sim() { sim_->terminate(); }
+  // Stops the gateway and returns everything it printed.
+  std::vector<std::string> stop_gateway();
+
+  unsigned short gateway_port() const { return gateway_port_; }
+  unsigned short sim_port() const { return sim_port_; }
+  int gateway_pid() const { return gateway_->pid(); }
+  const std::filesystem::path& dir() const { return dir_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::unique_ptr<test_support::child_process> sim_;
+  std::unique_ptr<test_support::child_process> gateway_;
+  unsigned short sim_port_ = 0;
+  unsigned short gateway_port_ = 0;
+};
+
+std::string recording_path(const std::string& sid, const std::string& ext,
+                           const std::string& prefix = "/api/laml");
+
+// Peak resident memory (VmHWM) of a process, in KiB.
+long peak_rss_kib(int pid);
+
+}  // namespace gateway_test

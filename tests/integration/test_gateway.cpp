@@ -1,0 +1,277 @@
+// End to end: laml-sim as the upstream, recgate in front, real sockets on loopback.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "gateway_fixture.hpp"
+#include "laml_sim/laml_sim.hpp"
+
+using namespace gateway_test;
+
+namespace {
+
+std::string expected_body(const std::string& sid, laml_sim::audio_format format) {
+  std::string out(laml_sim::body_size(sid, format, sim_duration), '\0');
+  laml_sim::fill_body(sid, format, sim_duration, 0, std::span<char>(out.data(), out.size()));
+  return out;
+}
+
+long sim_total(stack& s) { return s.sim_stats()["total"].get<long>(); }
+
+void check_json_error(const test_support::http_result& r, unsigned status) {
+  CHECK(r.status == status);
+  CHECK(r.header("Content-Type") == std::string("application/json"));
+  auto body = nlohmann::json::parse(r.body, nullptr, false);
+  REQUIRE_FALSE(body.is_discarded());
+  CHECK(body["status"] == status);
+  CHECK(body.contains("code"));
+  CHECK(body.contains("message"));
+  CHECK(body.contains("more_info"));
+}
+
+}  // namespace
+
+TEST_CASE("audio passes through byte for byte, in every form") {
+  stack s;
+  auto sid = laml_sim::normal_sid(11);
+  auto wav = expected_body(sid, laml_sim::audio_format::wav);
+  auto mp3 = expected_body(sid, laml_sim::audio_format::mp3);
+  struct form {
+    std::string ext, prefix, type;
+    const std::string* bytes;
+  };
+  for (const auto& f : {form{"", "/api/laml", "audio/x-wav", &wav}, form{"wav", "/api/laml", "audio/x-wav", &wav},
+                        form{"mp3", "/api/laml", "audio/mpeg", &mp3}, form{"wav", "", "audio/x-wav", &wav},
+                        form{"mp3", "", "audio/mpeg", &mp3}}) {
+    CAPTURE(f.ext);
+    CAPTURE(f.prefix);
+    auto r = s.get(recording_path(sid, f.ext, f.prefix));
+    REQUIRE(r.ok());
+    CHECK(r.status == 200);
+    CHECK(r.body == *f.bytes);
+    CHECK(r.header("Content-Type") == f.type);
+    CHECK(r.header("Content-Length") == std::to_string(f.bytes->size()));
+    CHECK(r.header("X-Request-Id").has_value());
+    // Upstream's Server, Set-Cookie and hop-by-hop headers stay behind.
+    CHECK_FALSE(r.header("Server"));
+    CHECK_FALSE(r.header("Set-Cookie"));
+  }
+  // The wav forms were one upstream object each time, always requested with the explicit .wav.
+  auto stats = s.sim_stats();
+  CHECK(stats["paths"][recording_path(sid, "wav")] == 3);
+  CHECK(stats["paths"][recording_path(sid, "mp3")] == 2);
+  CHECK_FALSE(stats["paths"].contains(recording_path(sid, "")));
+}
+
+TEST_CASE("HEAD answers the headers without a body") {
+  stack s;
+  auto sid = laml_sim::normal_sid(12);
+  auto r = s.get(recording_path(sid, "wav"), with_key(), "HEAD");
+  REQUIRE(r.ok());
+  CHECK(r.status == 200);
+  CHECK(r.body.empty());
+  CHECK(r.header("Content-Length") ==
+        std::to_string(laml_sim::body_size(sid, laml_sim::audio_format::wav, sim_duration)));
+  CHECK(s.sim_stats()["methods"]["HEAD"] == 1);
+}
+
+TEST_CASE("metadata gets the project's credentials from the gateway, never from the client") {
+  stack s;
+  auto sid = laml_sim::normal_sid(13);
+  auto direct = s.sim_get(recording_path(sid, "json"));
+  REQUIRE(direct.status == 200);
+  for (auto prefix : {"/api/laml", ""}) {
+    auto r = s.get(recording_path(sid, "json", prefix));
+    REQUIRE(r.ok());
+    CHECK(r.status == 200);
+    CHECK(r.body == direct.body);  // byte for byte, never re-serialised
+    CHECK(r.header("Content-Type")->starts_with("application/json"));
+  }
+  auto stats = s.sim_stats();
+  CHECK(stats["authorized_json"] == 3);  // the direct request and the gateway's two
+  // The client's own Authorization (the gateway key) never went upstream on audio either.
+  s.get(recording_path(sid, "wav"));
+  CHECK(s.sim_stats()["requests_with_authorization"] == 3);
+}
+
+TEST_CASE("without a valid key: 401 with a JSON body and a challenge, nothing upstream") {
+  stack s;
+  auto sid = laml_sim::normal_sid(14);
+  for (const auto& h : {headers{}, headers{{"Authorization", "Bearer wrong-key"}},
+                        headers{{"Authorization", std::string("Basic ") + consumer_key}},
+                        headers{{"Authorization", test_support::basic_authorization(project_id, api_token)}}}) {
+    for (auto ext : {"wav", "json"}) {
+      auto r = s.get(recording_path(sid, ext), h);
+      check_json_error(r, 401);
+      CHECK(r.header("WWW-Authenticate") == std::string("Bearer realm=\"recgate\""));
+    }
+  }
+  CHECK(sim_total(s) == 0);
+}
+
+TEST_CASE("bad requests are answered by the gateway alone: 400, 404, 405") {
+  stack s;
+  auto sid = laml_sim::normal_sid(15);
+  check_json_error(s.get(recording_path("not-a-uuid", "wav")), 400);
+  check_json_error(s.get(recording_path(sid + "%2e", "wav")), 400);
+  check_json_error(s.get(recording_path(sid, "wav.mp3")), 404);
+  check_json_error(s.get(recording_path(sid, "ogg")), 404);
+  check_json_error(s.get("/api/laml/2010-04-01/Accounts/" + std::string(project_id) + "/Calls"), 404);
+  check_json_error(s.get("/api/laml/2010-04-01/Accounts//" + std::string(project_id) + "/Recordings/" + sid), 404);
+  check_json_error(s.get("/__sim/requests"), 404);
+  auto r = s.get(recording_path(sid, "wav"), with_key(), "DELETE");
+  check_json_error(r, 405);
+  CHECK(r.header("Allow") == std::string("GET, HEAD"));
+  CHECK(sim_total(s) == 0);
+}
+
+TEST_CASE("the query string never reaches the upstream") {
+  stack s;
+  auto sid = laml_sim::normal_sid(16);
+  auto r = s.get(recording_path(sid, "mp3") + "?x=1&Expires=2");
+  CHECK(r.status == 200);
+  auto stats = s.sim_stats();
+  CHECK(stats["paths"][recording_path(sid, "mp3")] == 1);
+  CHECK(stats["total"] == 1);
+}
+
+TEST_CASE("upstream errors become clear JSON answers") {
+  SUBCASE("an absent recording: the upstream's 404 passes through") {
+    stack s;
+    auto r = s.get(recording_path(laml_sim::absent_sid(1), "wav"));
+    check_json_error(r, 404);
+    auto direct = s.sim_get(recording_path(laml_sim::absent_sid(1), "wav"));
+    CHECK(r.body == direct.body);
+    check_json_error(s.get(recording_path(laml_sim::absent_sid(1), "json")), 404);
+  }
+  SUBCASE("an upstream 500 becomes 502") {
+    stack s;
+    auto sid = laml_sim::normal_sid(21);
+    s.sim_fault({{"sid", sid}, {"status", 500}});
+    check_json_error(s.get(recording_path(sid, "json")), 502);
+    check_json_error(s.get(recording_path(sid, "wav")), 502);
+  }
+  SUBCASE("an upstream that does not answer in time: 504") {
+    stack s;
+    auto sid = laml_sim::normal_sid(22);
+    s.sim_fault({{"sid", sid}, {"latency_ms", 3000}});
+    auto r = s.get(recording_path(sid, "wav"));
+    check_json_error(r, 504);
+    CHECK(r.total_time < std::chrono::milliseconds(2500));  // header_timeout is 1 s
+  }
+  SUBCASE("an unreachable upstream: 502") {
+    stack s;
+    s.stop_sim();  // nothing listens on the upstream's port any more
+    check_json_error(s.get(recording_path(laml_sim::normal_sid(23), "json")), 502);
+    check_json_error(s.get(recording_path(laml_sim::normal_sid(23), "wav")), 502);
+  }
+}
+
+TEST_CASE("a broken upstream body is never delivered as a complete one") {
+  stack s;
+  auto reset_sid = laml_sim::sized_sid(31, 1 << 20);
+  s.sim_fault({{"sid", reset_sid}, {"reset_after", 100000}});
+  auto r = s.get(recording_path(reset_sid, "wav"));
+  CHECK(r.status == 200);
+  CHECK_FALSE(r.ok());
+  CHECK(r.body.size() < (1u << 20));
+
+  auto short_sid = laml_sim::sized_sid(32, 1 << 20);
+  s.sim_fault({{"sid", short_sid}, {"short_by", 1000}});
+  auto r2 = s.get(recording_path(short_sid, "wav"));
+  CHECK(r2.status == 200);
+  CHECK_FALSE(r2.ok());
+  CHECK(r2.body.size() < (1u << 20));
+
+  // The gateway is fine for the next request.
+  auto ok = s.get(recording_path(laml_sim::normal_sid(33), "wav"));
+  CHECK(ok.ok());
+  CHECK(ok.status == 200);
+}
+
+TEST_CASE("audio redirects are followed without credentials; metadata is never redirected") {
+  stack s;
+  auto sid = laml_sim::normal_sid(41);
+  s.sim_fault({{"sid", sid}, {"redirect", true}});
+  auto r = s.get(recording_path(sid, "wav"));
+  REQUIRE(r.ok());
+  CHECK(r.status == 200);
+  CHECK(r.body == expected_body(sid, laml_sim::audio_format::wav));
+  auto stats = s.sim_stats();
+  CHECK(stats["media_with_authorization"] == 0);
+  CHECK(stats["requests_with_authorization"] == 0);
+}
+
+TEST_CASE("audio streams as it arrives, with memory bounded by a buffer") {
+  stack s;
+  SUBCASE("the first bytes reach the client long before the last") {
+    auto sid = laml_sim::sized_sid(51, 200000);
+    s.sim_fault({{"sid", sid}, {"bytes_per_second", 100000}});
+    auto r = s.get(recording_path(sid, "wav"));
+    REQUIRE(r.ok());
+    CHECK(r.body.size() == 200000);
+    CHECK(r.total_time >= std::chrono::milliseconds(1500));
+    CHECK(r.header_time < r.total_time / 2);
+  }
+  SUBCASE("a 50 MiB recording") {
+    // Warm up first, so the baseline includes what any request allocates.
+    REQUIRE(s.get(recording_path(laml_sim::normal_sid(52), "wav")).ok());
+    long before = peak_rss_kib(s.gateway_pid());
+    auto sid = laml_sim::sized_sid(53, 50u << 20);
+    auto r = s.get(recording_path(sid, "wav"));
+    long after = peak_rss_kib(s.gateway_pid());
+    REQUIRE(r.ok());
+    REQUIRE(r.body.size() == (50u << 20));
+    std::string expected(1 << 20, '\0');
+    laml_sim::fill_body(sid, laml_sim::audio_format::wav, sim_duration, 49u << 20,
+                        std::span<char>(expected.data(), expected.size()));
+    CHECK(r.body.compare(49u << 20, 1u << 20, expected) == 0);
+    MESSAGE("gateway peak RSS " << before << " KiB -> " << after << " KiB");
+    CHECK(before > 0);
+    CHECK(after - before < 8 * 1024);  // far less than the 50 MiB that went through
+  }
+}
+
+TEST_CASE("the access log has a line per request; no secret is ever logged or answered") {
+  stack s;
+  auto sid = laml_sim::normal_sid(61);
+  std::vector<test_support::http_result> answers;
+  answers.push_back(s.get(recording_path(sid, "json"), with_key({{"X-Request-Id", "trace-me-1"}})));
+  answers.push_back(s.get(recording_path(sid, "wav")));
+  answers.push_back(s.get(recording_path(sid, "json"), {{"Authorization", "Bearer nope"}}));
+  answers.push_back(s.get(recording_path("bad", "json")));
+  auto lines = s.stop_gateway();
+
+  CHECK(answers[0].header("X-Request-Id") == std::string("trace-me-1"));
+  int access_lines = 0;
+  for (const auto& line : lines) {
+    CAPTURE(line);
+    CHECK(line.find(api_token) == std::string::npos);
+    CHECK(line.find(consumer_key) == std::string::npos);
+    CHECK(line.find("Basic ") == std::string::npos);
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.value("log", "") == "access") {
+      ++access_lines;
+      for (auto key : {"time", "request_id", "consumer", "method", "path", "status", "bytes",
+                       "upstream_status", "duration_ms", "cache", "client"}) {
+        CHECK(j.contains(key));
+      }
+    }
+  }
+  CHECK(access_lines == 4);
+  bool found_trace = false;
+  for (const auto& line : lines) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.value("request_id", "") == "trace-me-1") {
+      found_trace = true;
+      CHECK(j["consumer"] == "billing-service");
+      CHECK(j["status"] == 200);
+      CHECK(j["upstream_status"] == 200);
+    }
+  }
+  CHECK(found_trace);
+  for (const auto& a : answers) {
+    CHECK(a.body.find(api_token) == std::string::npos);
+    for (const auto& [name, value] : a.headers) CHECK(value.find(api_token) == std::string::npos);
+  }
+}

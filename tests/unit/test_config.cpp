@@ -1,0 +1,175 @@
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include <unistd.h>
+
+#include "config/load.hpp"
+
+using namespace recgate::config;
+
+namespace {
+
+const std::string hash(64, 'a');
+
+std::string minimal(std::string extra_upstream = "", std::string extra = "") {
+  return "[server]\nlisten = \"127.0.0.1:8080\"\n"
+         "[upstream]\nbase_url = \"https://example.signalwire.com\"\nproject_id = \"proj\"\n" +
+         extra_upstream + "\n[[consumers]]\nid = \"billing\"\nkey_sha256 = \"" + hash + "\"\n" +
+         extra;
+}
+
+env_lookup env_of(std::map<std::string, std::string> vars) {
+  return [vars](std::string_view name) -> std::optional<std::string> {
+    auto it = vars.find(std::string(name));
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+const env_lookup with_token = env_of({{"SIGNALWIRE_API_TOKEN", "PT-secret"}});
+
+// True when some error names `key` and its message contains `words`.
+bool has_error(const load_result& r, std::string_view key, std::string_view words = "") {
+  for (const auto& e : r.errors) {
+    if (e.key == key && e.message.find(words) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("a minimal configuration loads with defaults") {
+  auto r = load_from_string(minimal(), "t.toml", with_token);
+  REQUIRE(r.errors.empty());
+  const auto& c = *r.value;
+  CHECK(c.server.listen.host == "127.0.0.1");
+  CHECK(c.server.listen.port == 8080);
+  CHECK(c.server.threads >= 1);
+  CHECK(c.upstream.url.scheme == "https");
+  CHECK(c.upstream.url.host == "example.signalwire.com");
+  CHECK(c.upstream.url.port == 443);
+  CHECK(c.upstream.url.authority() == "example.signalwire.com");
+  CHECK(c.upstream.project_id == "proj");
+  CHECK(c.upstream.api_token == "PT-secret");
+  CHECK(c.upstream.api_token_source == "env SIGNALWIRE_API_TOKEN");
+  REQUIRE(c.consumers.size() == 1);
+  CHECK(c.consumers[0].id == "billing");
+  CHECK(c.log.format == "text");
+}
+
+TEST_CASE("environment overrides win over the file") {
+  auto r = load_from_string(minimal(), "t.toml",
+                            env_of({{"RECGATE_LISTEN", "0.0.0.0:9000"},
+                                    {"RECGATE_UPSTREAM_URL", "http://127.0.0.1:7000"},
+                                    {"SIGNALWIRE_PROJECT_ID", "other"},
+                                    {"SIGNALWIRE_API_TOKEN", "tok"}}));
+  REQUIRE(r.errors.empty());
+  CHECK(r.value->server.listen.port == 9000);
+  CHECK(r.value->upstream.url.to_string() == "http://127.0.0.1:7000");
+  CHECK(r.value->upstream.url.authority() == "127.0.0.1:7000");
+  CHECK(r.value->upstream.project_id == "other");
+  CHECK(r.value->upstream.api_token == "tok");
+}
+
+TEST_CASE("the token comes from the named variable or a file, never the config text") {
+  SUBCASE("a custom variable") {
+    auto r = load_from_string(minimal("api_token_env = \"MY_TOKEN\""), "t.toml",
+                              env_of({{"MY_TOKEN", "abc"}}));
+    REQUIRE(r.errors.empty());
+    CHECK(r.value->upstream.api_token == "abc");
+  }
+  SUBCASE("a file, trailing newline trimmed") {
+    char name[] = "/tmp/recgate-token-XXXXXX";
+    int fd = mkstemp(name);
+    REQUIRE(fd >= 0);
+    close(fd);
+    std::string path = name;
+    std::ofstream(path) << "from-file\n";
+    auto r = load_from_string(minimal("api_token_file = \"" + path + "\""), "t.toml", env_of({}));
+    std::remove(path.c_str());
+    REQUIRE(r.errors.empty());
+    CHECK(r.value->upstream.api_token == "from-file");
+    CHECK(r.value->upstream.api_token_source == "file " + path);
+  }
+  SUBCASE("an unreadable file") {
+    auto r = load_from_string(minimal("api_token_file = \"/nonexistent/token\""), "t.toml", env_of({}));
+    CHECK(has_error(r, "upstream.api_token_file", "cannot read"));
+  }
+  SUBCASE("no token at all") {
+    auto r = load_from_string(minimal(), "t.toml", env_of({}));
+    CHECK(has_error(r, "upstream.api_token_env", "SIGNALWIRE_API_TOKEN"));
+  }
+  SUBCASE("a literal token in the file is refused, and not echoed") {
+    auto r = load_from_string(minimal("api_token = \"PT-literal-secret\""), "t.toml", with_token);
+    CHECK(has_error(r, "upstream.api_token", "not accepted"));
+    for (const auto& e : r.errors) CHECK(e.to_string().find("PT-literal-secret") == std::string::npos);
+  }
+}
+
+TEST_CASE("errors name the key and the problem") {
+  CHECK(has_error(load_from_string(minimal("base_url = 1"), "t.toml", with_token), "",
+                  "t.toml:"));  // duplicate key: a TOML syntax error with its position
+  auto r = load_from_string("[server]\nlisten = \"nope\"\nthreads = -1\nheader_timeout = \"5 parsecs\"\n"
+                            "[upstream]\nbase_url = \"ftp://x\"\nverify_tls = \"yes\"\n"
+                            "max_redirects = 99\ncolour = \"blue\"\n"
+                            "[[consumers]]\nid = \"\"\nkey_sha256 = \"ABC\"\n"
+                            "[[consumers]]\nid = \"a\"\nkey_sha256 = \"" + hash + "\"\n"
+                            "[[consumers]]\nid = \"a\"\nkey_sha256 = \"" + hash + "\"\n"
+                            "[log]\nlevel = \"loud\"\nformat = \"xml\"\n[extra]\n",
+                            "t.toml", with_token);
+  CHECK_FALSE(r.value);
+  CHECK(has_error(r, "server.listen", "host:port"));
+  CHECK(has_error(r, "server.threads", "between"));
+  CHECK(has_error(r, "server.header_timeout", "duration"));
+  CHECK(has_error(r, "upstream.base_url", "http:// or https://"));
+  CHECK(has_error(r, "upstream.verify_tls", "true or false"));
+  CHECK(has_error(r, "upstream.max_redirects", "between 0 and 10"));
+  CHECK(has_error(r, "upstream.colour", "unknown key"));
+  CHECK(has_error(r, "upstream.project_id", "required"));
+  CHECK(has_error(r, "consumers[0].id", "required"));
+  CHECK(has_error(r, "consumers[0].key_sha256", "64 lower-case hex"));
+  CHECK(has_error(r, "consumers[2].id", "duplicate"));
+  CHECK(has_error(r, "consumers[2].key_sha256", "twice"));
+  CHECK(has_error(r, "log.level", "one of"));
+  CHECK(has_error(r, "log.format", "text"));
+  CHECK(has_error(r, "extra", "unknown key"));
+}
+
+TEST_CASE("a configuration without consumers is refused: the gateway is never an open door") {
+  auto r = load_from_string("[upstream]\nbase_url = \"http://127.0.0.1:1\"\nproject_id = \"p\"\n",
+                            "t.toml", with_token);
+  CHECK(has_error(r, "consumers", "at least one"));
+}
+
+TEST_CASE("single values") {
+  CHECK(parse_duration("250ms") == duration(250));
+  CHECK(parse_duration("5s") == duration(5000));
+  CHECK(parse_duration("2m") == duration(120000));
+  CHECK(parse_duration("1h") == duration(3600000));
+  CHECK(parse_duration("1d") == duration(86400000));
+  CHECK_FALSE(parse_duration("5"));
+  CHECK_FALSE(parse_duration("s"));
+  CHECK_FALSE(parse_duration("-5s"));
+  CHECK_FALSE(parse_duration("5 s"));
+
+  CHECK(parse_endpoint("[::1]:80")->host == "::1");
+  CHECK(parse_endpoint("[::1]:80")->to_string() == "[::1]:80");
+  CHECK(parse_endpoint("localhost:0")->port == 0);
+  CHECK_FALSE(parse_endpoint("localhost"));
+  CHECK_FALSE(parse_endpoint(":80"));
+  CHECK_FALSE(parse_endpoint("::1:80"));
+  CHECK_FALSE(parse_endpoint("host:70000"));
+
+  CHECK(parse_base_url("http://127.0.0.1:8000/")->port == 8000);
+  CHECK(parse_base_url("https://[::1]")->authority() == "[::1]");
+  CHECK(parse_base_url("https://[::1]:8443")->authority() == "[::1]:8443");
+  CHECK_FALSE(parse_base_url("https://example.com/api"));
+  CHECK_FALSE(parse_base_url("https://user@example.com"));
+  CHECK_FALSE(parse_base_url("https://example.com?x"));
+  CHECK_FALSE(parse_base_url("example.com"));
+  CHECK_FALSE(parse_base_url("https://"));
+  CHECK_FALSE(parse_base_url("https://example.com:0"));
+}

@@ -1,0 +1,35 @@
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include "proxy/logging.hpp"
+
+using recgate::logging::access_record;
+using recgate::logging::format_access;
+
+TEST_CASE("access lines carry every field, in text and JSON") {
+  access_record r{"req1", "127.0.0.1", "billing", "GET", "/a/b.wav", 200, 1234, 200, 1.5, "-"};
+  auto text = format_access(r, false);
+  for (auto part : {"request_id=req1", "client=127.0.0.1", "consumer=\"billing\"", "method=\"GET\"",
+                    "path=\"/a/b.wav\"", "status=200", "bytes=1234", "upstream_status=200",
+                    "duration_ms=1.500", "cache=-"}) {
+    CAPTURE(part);
+    CHECK(text.find(part) != std::string::npos);
+  }
+  auto j = nlohmann::json::parse("{" + format_access(r, true) + "}");
+  CHECK(j["request_id"] == "req1");
+  CHECK(j["consumer"] == "billing");
+  CHECK(j["status"] == 200);
+  CHECK(j["bytes"] == 1234);
+  CHECK(j["upstream_status"] == 200);
+  CHECK(j["cache"] == "-");
+  CHECK(j["path"] == "/a/b.wav");
+}
+
+TEST_CASE("client bytes in a path cannot forge fields or lines") {
+  access_record r{"id", "::1", "-", "GET", "/x\" status=200\n\x01", 404, 0, 0, 0, "-"};
+  auto text = format_access(r, false);
+  CHECK(text.find('\n') == std::string::npos);
+  CHECK(text.find("path=\"/x\\\" status=200\\x0a\\x01\"") != std::string::npos);
+  auto j = nlohmann::json::parse("{" + format_access(r, true) + "}");
+  CHECK(j["path"] == "/x\" status=200\n\x01");
+}
