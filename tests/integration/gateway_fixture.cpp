@@ -50,17 +50,22 @@ stack::stack(stack_options options) {
          ("recgate-test-" + std::to_string(rd()) + std::to_string(rd()));
   std::filesystem::create_directories(dir_);
 
-  sim_ = std::make_unique<test_support::child_process>(std::vector<std::string>{
+  std::vector<std::string> sim_argv{
       LAML_SIM_BIN, "--listen", "127.0.0.1:0", "--project-id", project_id, "--api-token",
-      api_token, "--duration", std::to_string(sim_duration), "--quiet"});
+      api_token, "--duration", std::to_string(sim_duration), "--quiet"};
+  sim_argv.insert(sim_argv.end(), options.sim_args.begin(), options.sim_args.end());
+  sim_ = std::make_unique<test_support::child_process>(std::move(sim_argv));
   sim_port_ = port_from_line(
       sim_->wait_for_line([](std::string_view l) { return is_listening_line("laml-sim:", l); },
                           std::chrono::seconds(10)),
       "laml-sim");
 
   std::ofstream(dir_ / "token") << api_token << "\n";
+  const std::string scheme_host = options.upstream_scheme_host.empty()
+                                      ? std::string("http://127.0.0.1")
+                                      : options.upstream_scheme_host;
   std::string upstream = options.upstream_override.empty()
-                             ? "http://127.0.0.1:" + std::to_string(sim_port_)
+                             ? scheme_host + ":" + std::to_string(sim_port_)
                              : options.upstream_override;
   std::ofstream(dir_ / "recgate.toml")
       << "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 2\n"
@@ -69,16 +74,31 @@ stack::stack(stack_options options) {
       << (dir_ / "token").string() << "\"\n"
       << "connect_timeout = \"2s\"\nheader_timeout = \"1s\"\nidle_timeout = \"2s\"\n"
       << options.extra_upstream << "\n"
+      << (options.cache ? "[cache]\npath = \"" + (dir_ / "cache").string() + "\"\n" : "")
       << "[log]\nlevel = \"info\"\nformat = \"json\"\n"
       << "[[consumers]]\nid = \"billing-service\"\nkey_sha256 = \"" << sha256_hex(consumer_key)
       << "\"\n";
 
+  start_gateway();
+}
+
+void stack::start_gateway() {
   gateway_ = std::make_unique<test_support::child_process>(
       std::vector<std::string>{RECGATE_BIN, "serve", "--config", (dir_ / "recgate.toml").string()});
   gateway_port_ = port_from_line(
       gateway_->wait_for_line([](std::string_view l) { return is_listening_line("recgate:", l); },
                               std::chrono::seconds(10)),
       "recgate");
+}
+
+void stack::restart_gateway() {
+  gateway_->terminate();
+  start_gateway();
+}
+
+void stack::sim_clear_faults() {
+  auto r = test_support::request("127.0.0.1", sim_port_, "DELETE", "/__sim/faults");
+  if (r.status != 204) throw std::runtime_error("sim faults not cleared: " + r.body);
 }
 
 stack::~stack() {

@@ -27,6 +27,10 @@ headers with_key(headers extra = {});
 struct stack_options {
   std::string upstream_override;  // base_url to use instead of the simulator's
   std::string extra_upstream;     // TOML lines appended to [upstream]
+  std::vector<std::string> sim_args;  // more laml-sim arguments, e.g. --tls-cert F --tls-key F
+  // When set (e.g. "https://localhost"), base_url is this + ":" + the simulator's port.
+  std::string upstream_scheme_host;
+  bool cache = false;  // a RocksDB cache in the stack's folder
 };
 
 class stack {
@@ -42,6 +46,10 @@ class stack {
   void sim_fault(const nlohmann::json& rule);
 
   void stop_sim() { sim_->terminate(); }
+  void sim_clear_faults();
+  // Stops the gateway (SIGTERM) and starts it again on the same config and cache folder; the
+  // port changes.
+  void restart_gateway();
   // Stops the gateway and returns everything it printed.
   std::vector<std::string> stop_gateway();
 
@@ -51,6 +59,8 @@ class stack {
   const std::filesystem::path& dir() const { return dir_; }
 
  private:
+  void start_gateway();
+
   std::filesystem::path dir_;
   std::unique_ptr<test_support::child_process> sim_;
   std::unique_ptr<test_support::child_process> gateway_;

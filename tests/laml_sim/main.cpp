@@ -20,6 +20,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1U, 256U))
       ->capture_default_str();
   app.add_flag("--quiet", options.quiet, "do not log requests to stderr");
+  auto* cert = app.add_option("--tls-cert", options.tls_cert,
+                              "PEM certificate chain: serve HTTPS only (needs --tls-key)")
+                   ->check(CLI::ExistingFile);
+  auto* key = app.add_option("--tls-key", options.tls_key, "PEM private key of --tls-cert")
+                  ->check(CLI::ExistingFile);
+  cert->needs(key);
+  key->needs(cert);
   CLI11_PARSE(app, argc, argv);
   return laml_sim::run_server(options);
 }

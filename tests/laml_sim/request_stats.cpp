@@ -14,6 +14,12 @@ void request_stats::record(const request_record& r) {
   media_with_authorization_ += r.media_with_authorization ? 1 : 0;
   with_authorization_ += r.has_authorization ? 1 : 0;
   with_valid_authorization_ += r.authorization_valid ? 1 : 0;
+  if (r.sni) ++sni_[*r.sni];
+}
+
+void request_stats::record_handshake_failure() {
+  const std::lock_guard lock(mutex_);
+  ++tls_handshake_failures_;
 }
 
 void request_stats::reset() {
@@ -26,9 +32,11 @@ void request_stats::reset() {
   media_with_authorization_ = 0;
   with_authorization_ = 0;
   with_valid_authorization_ = 0;
+  sni_.clear();
+  tls_handshake_failures_ = 0;
 }
 
-std::string request_stats::to_json() const {
+std::string request_stats::to_json(bool tls) const {
   const std::lock_guard lock(mutex_);
   nlohmann::ordered_json j;
   j["total"] = total_;
@@ -41,6 +49,11 @@ std::string request_stats::to_json() const {
   j["media_with_authorization"] = media_with_authorization_;
   j["requests_with_authorization"] = with_authorization_;
   j["requests_with_valid_authorization"] = with_valid_authorization_;
+  if (tls) {
+    j["sni"] = nlohmann::ordered_json::object();
+    for (const auto& [name, n] : sni_) j["sni"][name] = n;
+    j["tls_handshake_failures"] = tls_handshake_failures_;
+  }
   return j.dump();
 }
 

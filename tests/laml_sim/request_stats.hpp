@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace laml_sim {
@@ -17,17 +18,22 @@ struct request_record {
   bool authorization_valid = false;       // Basic credentials equal project_id:api_token
   bool authorized_json = false;           // a .json request with valid credentials
   bool media_with_authorization = false;  // a /__sim/media request carrying Authorization
+  std::optional<std::string> sni;         // TLS only: the client's SNI host name, "" when none
 };
 
 // Thread-safe.
 class request_stats {
  public:
   void record(const request_record& r);
+  // A TLS connection whose handshake failed (the client rejected our certificate, a timeout...).
+  void record_handshake_failure();
   void reset();
   // {"total":N,"paths":{path:n},"methods":{method:n},"ranges":n,"authorized_json":n,
   //  "media_with_authorization":n,"requests_with_authorization":n,
   //  "requests_with_valid_authorization":n}
-  std::string to_json() const;
+  // With `tls` (the listener speaks TLS), also "sni":{name:n} (the requests per SNI host name,
+  // "" for none) and "tls_handshake_failures":n.
+  std::string to_json(bool tls = false) const;
 
  private:
   mutable std::mutex mutex_;
@@ -39,6 +45,8 @@ class request_stats {
   std::uint64_t media_with_authorization_ = 0;
   std::uint64_t with_authorization_ = 0;
   std::uint64_t with_valid_authorization_ = 0;
+  std::map<std::string, std::uint64_t> sni_;
+  std::uint64_t tls_handshake_failures_ = 0;
 };
 
 }  // namespace laml_sim

@@ -58,7 +58,7 @@ response_plan handle_control(sim_state& state, const request_view& request, cons
     return no_content(state, request);
   }
   if (r.kind == route_kind::requests && (m == "GET" || m == "HEAD"))
-    return text_plan(state, request, 200, state.stats.to_json());
+    return text_plan(state, request, 200, state.stats.to_json(state.config.tls));
   if (r.kind == route_kind::reset && m == "POST") {
     state.stats.reset();
     state.faults.clear();
@@ -79,6 +79,7 @@ void count(sim_state& state, const request_view& request, const route& r) {
   record.authorized_json =
       r.kind == route_kind::recording && r.ext == recording_ext::json && record.authorization_valid;
   record.media_with_authorization = r.kind == route_kind::media && record.has_authorization;
+  if (request.sni) record.sni = std::string(*request.sni);
   state.stats.record(record);
 }
 

@@ -23,6 +23,7 @@ struct sim_config {
   std::string project_id;
   std::string api_token;
   std::uint32_t duration = 10;  // seconds of audio for normal Sids
+  bool tls = false;             // the listener speaks TLS: /__sim/requests adds the TLS counters
 };
 
 // Shared by every connection. Thread-safe.
@@ -40,6 +41,7 @@ struct request_view {
   std::optional<std::string_view> authorization;
   std::optional<std::string_view> range;
   std::string_view body;
+  std::optional<std::string_view> sni = std::nullopt;  // TLS only: the client's SNI, "" for none
 };
 
 struct response_plan {

@@ -1,5 +1,6 @@
 #include "sim_server.hpp"
 
+#include <openssl/ssl.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -39,7 +40,32 @@ std::string display(const tcp::endpoint& ep) {
   return host + ":" + std::to_string(ep.port());
 }
 
-net::awaitable<void> accept_loop(tcp::acceptor acceptor, sim_state& state) {
+// The server side of TLS: 1.2 or later, the given chain and key. nullopt (with a message on
+// stderr) when they cannot be loaded or do not match.
+std::optional<ssl::context> make_tls_context(const server_options& options) {
+  ssl::context tls(ssl::context::tls_server);
+  tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                  ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
+  beast::error_code ec;
+  tls.use_certificate_chain_file(options.tls_cert, ec);
+  if (ec) {
+    std::cerr << "laml-sim: cannot load --tls-cert " << options.tls_cert << ": " << ec.message()
+              << "\n";
+    return std::nullopt;
+  }
+  // OpenSSL also checks here that the key belongs to the certificate.
+  tls.use_private_key_file(options.tls_key, ssl::context::pem, ec);
+  if (ec) {
+    std::cerr << "laml-sim: cannot load --tls-key " << options.tls_key << ": " << ec.message()
+              << "\n";
+    return std::nullopt;
+  }
+  return tls;
+}
+
+// `tls`: null for plain HTTP; otherwise every connection is TLS. Outlives the loop.
+net::awaitable<void> accept_loop(tcp::acceptor acceptor, sim_state& state, ssl::context* tls) {
   for (;;) {
     // Every connection on its own strand, so a session may run on any of the I/O threads.
     tcp::socket socket(net::make_strand(acceptor.get_executor()));
@@ -52,7 +78,9 @@ net::awaitable<void> accept_loop(tcp::acceptor acceptor, sim_state& state) {
       continue;
     }
     const auto executor = socket.get_executor();
-    net::co_spawn(executor, run_session(std::move(socket), state), [](std::exception_ptr e) {
+    auto session = tls ? run_tls_session(std::move(socket), *tls, state)
+                       : run_session(std::move(socket), state);
+    net::co_spawn(executor, std::move(session), [](std::exception_ptr e) {
       if (!e) return;
       try {
         std::rethrow_exception(e);
@@ -71,7 +99,15 @@ int run_server(const server_options& options) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(options.quiet ? spdlog::level::off : spdlog::level::info);
 
-  sim_state state(options.sim);
+  const bool use_tls = !options.tls_cert.empty() && !options.tls_key.empty();
+  std::optional<ssl::context> tls;
+  if (use_tls) {
+    tls = make_tls_context(options);
+    if (!tls) return 2;
+  }
+  sim_config sim = options.sim;
+  sim.tls = use_tls;
+  sim_state state(std::move(sim));
   const unsigned threads = options.threads == 0 ? 1 : options.threads;
   net::io_context ioc(static_cast<int>(threads));
 
@@ -94,7 +130,8 @@ int run_server(const server_options& options) {
 
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&ioc](const beast::error_code&, int) { ioc.stop(); });
-  net::co_spawn(ioc, accept_loop(std::move(acceptor), state), net::detached);
+  net::co_spawn(ioc, accept_loop(std::move(acceptor), state, tls ? &*tls : nullptr),
+                net::detached);
 
   std::cout << "laml-sim: listening on " << display(bound) << std::endl;
 

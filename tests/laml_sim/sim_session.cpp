@@ -1,26 +1,35 @@
 #include "sim_session.hpp"
 
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace laml_sim {
 namespace {
 
 constexpr auto io_timeout = std::chrono::seconds(30);
+constexpr auto tls_handshake_timeout = std::chrono::seconds(10);
+constexpr auto tls_shutdown_timeout = std::chrono::seconds(5);
 constexpr std::uint64_t max_chunk = 64 * 1024;
 constexpr std::uint64_t request_body_limit = 64 * 1024;
 
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
 auto use_ec(beast::error_code& ec) { return net::redirect_error(net::use_awaitable, ec); }
 
-// The one place that decides which errors end a connection normally.
+// The one place that decides which errors end a connection normally. stream_truncated: a TLS peer
+// closed TCP without its close_notify, as most HTTP clients do once they have their answer.
 bool is_normal_end(const beast::error_code& ec) {
   return ec == http::error::end_of_stream || ec == net::error::eof ||
          ec == net::error::connection_reset || ec == net::error::broken_pipe ||
-         ec == beast::error::timeout || ec == net::error::operation_aborted;
+         ec == beast::error::timeout || ec == net::error::operation_aborted ||
+         ec == ssl::error::stream_truncated;
 }
 
 // A request the parser rejected (as opposed to a connection that ended or timed out).
@@ -31,7 +40,8 @@ bool is_protocol_error(const beast::error_code& ec) {
 
 enum class next_step { keep_going, close, closed };
 
-request_view to_view(const http::request<http::string_body>& req) {
+request_view to_view(const http::request<http::string_body>& req,
+                     const std::optional<std::string>& sni) {
   request_view view;
   view.method = req.method_string();
   view.target = req.target();
@@ -39,32 +49,65 @@ request_view to_view(const http::request<http::string_body>& req) {
     view.authorization = it->value();
   if (const auto it = req.find(http::field::range); it != req.end()) view.range = it->value();
   view.body = req.body();
+  if (sni) view.sni = *sni;
   return view;
 }
 
+// The helpers below take either stream, beast::tcp_stream or tls_stream. Faults act on the TCP
+// layer under TLS too, so a TLS client sees the same reset or early close.
+
 // SO_LINGER 0 then close: the kernel sends RST instead of FIN, so the peer sees a reset.
-void reset_connection(beast::tcp_stream& stream) {
+template <class Stream>
+void reset_connection(Stream& stream) {
   beast::error_code ec;
-  stream.socket().set_option(net::socket_base::linger(true, 0), ec);
-  stream.socket().close(ec);
+  auto& socket = beast::get_lowest_layer(stream).socket();
+  socket.set_option(net::socket_base::linger(true, 0), ec);
+  socket.close(ec);
 }
 
-void close_connection(beast::tcp_stream& stream) {
+template <class Stream>
+void close_connection(Stream& stream) {
   beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream.socket().close(ec);
+  auto& socket = beast::get_lowest_layer(stream).socket();
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  socket.close(ec);
+}
+
+// The end of a connection that no fault cut, matched to the layer: TCP FIN, or TLS close_notify
+// first. `why`: the error that ended the request loop, if any.
+net::awaitable<void> end_connection(beast::tcp_stream& stream, const beast::error_code&) {
+  close_connection(stream);
+  co_return;
+}
+
+net::awaitable<void> end_connection(tls_stream& stream, const beast::error_code& why) {
+  // Only a peer that is still there (or sent its own close_notify) gets a TLS shutdown.
+  if (why && why != http::error::end_of_stream) {
+    close_connection(stream);
+    co_return;
+  }
+  beast::error_code ec;
+  // Bounded: the shutdown waits for the peer's close_notify, which it may never send.
+  beast::get_lowest_layer(stream).expires_after(tls_shutdown_timeout);
+  co_await stream.async_shutdown(use_ec(ec));
+  if (ec && !is_normal_end(ec)) spdlog::info("TLS shutdown: {}", ec.message());
+  close_connection(stream);
 }
 
 // Closing with unread input makes the kernel send RST, which can destroy the error answer before
 // the client reads it (an oversized body is still arriving): send FIN, discard input until the
 // peer closes or a second passes, then close.
-net::awaitable<void> drain_and_close(beast::tcp_stream& stream) {
+// Under TLS the input is drained below the TLS layer (no close_notify): the answer is complete
+// and says "Connection: close", which is all the client needs.
+template <class Stream>
+net::awaitable<void> drain_and_close(Stream& stream) {
+  beast::tcp_stream& tcp_layer = beast::get_lowest_layer(stream);
   beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  tcp_layer.socket().shutdown(tcp::socket::shutdown_send, ec);
   std::array<char, 4096> scratch{};
-  stream.expires_after(std::chrono::seconds(1));
-  while (!ec) co_await stream.async_read_some(net::buffer(scratch), use_ec(ec));
-  stream.socket().close(ec);
+  tcp_layer.expires_after(std::chrono::seconds(1));
+  while (!ec) co_await tcp_layer.async_read_some(net::buffer(scratch), use_ec(ec));
+  tcp_layer.socket().close(ec);
 }
 
 // A throttled body goes out in pieces of about a tenth of a second each.
@@ -74,7 +117,8 @@ std::uint64_t chunk_for(const fault_rule& faults) {
 }
 
 // Writes the body after the header, applying the plan's body faults.
-net::awaitable<next_step> send_body(beast::tcp_stream& stream,
+template <class Stream>
+net::awaitable<next_step> send_body(Stream& stream,
                                     http::response<http::buffer_body>& res,
                                     http::response_serializer<http::buffer_body>& sr,
                                     const response_plan& plan, beast::error_code& ec) {
@@ -106,7 +150,7 @@ net::awaitable<next_step> send_body(beast::tcp_stream& stream,
     res.body().data = buffer.data();
     res.body().size = static_cast<std::size_t>(n);
     res.body().more = true;
-    stream.expires_after(io_timeout);
+    beast::get_lowest_layer(stream).expires_after(io_timeout);
     co_await http::async_write(stream, sr, use_ec(ec));
     // need_buffer: the serializer consumed this chunk and waits for the next one.
     if (ec == http::error::need_buffer) ec = {};
@@ -123,12 +167,13 @@ net::awaitable<next_step> send_body(beast::tcp_stream& stream,
   }
   res.body().data = nullptr;
   res.body().more = false;
-  stream.expires_after(io_timeout);
+  beast::get_lowest_layer(stream).expires_after(io_timeout);
   co_await http::async_write(stream, sr, use_ec(ec));
   co_return ec ? next_step::closed : next_step::keep_going;
 }
 
-net::awaitable<next_step> send_plan(beast::tcp_stream& stream, const response_plan& plan,
+template <class Stream>
+net::awaitable<next_step> send_plan(Stream& stream, const response_plan& plan,
                                     unsigned version, bool keep_alive, beast::error_code& ec) {
   if (plan.latency_ms != 0) {
     net::steady_timer delay(stream.get_executor());
@@ -145,7 +190,7 @@ net::awaitable<next_step> send_plan(beast::tcp_stream& stream, const response_pl
   res.body().more = plan.send_body;
   http::response_serializer<http::buffer_body> sr{res};
 
-  stream.expires_after(io_timeout);
+  beast::get_lowest_layer(stream).expires_after(io_timeout);
   co_await http::async_write_header(stream, sr, use_ec(ec));
   if (ec) co_return next_step::closed;
   if (plan.send_body) {
@@ -155,22 +200,19 @@ net::awaitable<next_step> send_plan(beast::tcp_stream& stream, const response_pl
   co_return keep_alive ? next_step::keep_going : next_step::close;
 }
 
-}  // namespace
 
-// GCC 12 reports a false -Wmismatched-new-delete on Asio's awaitable frame allocator once the
-// optimiser inlines it into this function (seen elsewhere: chriskohlhoff/asio#1391,
-// erigontech/silkworm#2046). Silenced for this function only.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-net::awaitable<void> run_session(tcp::socket socket, sim_state& state) {
-  beast::tcp_stream stream(std::move(socket));
+// Serves requests on an open (and, for TLS, handshaken) stream until the connection ends.
+// `sni`: set on TLS connections only, and then recorded with every request.
+template <class Stream>
+net::awaitable<void> serve(Stream& stream, sim_state& state,
+                           const std::optional<std::string>& sni) {
   beast::flat_buffer buffer;
   beast::error_code ec;
   next_step step = next_step::keep_going;
   while (step == next_step::keep_going) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(request_body_limit);
-    stream.expires_after(io_timeout);
+    beast::get_lowest_layer(stream).expires_after(io_timeout);
     co_await http::async_read(stream, buffer, parser, use_ec(ec));
     if (is_protocol_error(ec)) {
       // Bad input is answered, then the connection ends: the parser cannot resynchronise.
@@ -187,7 +229,7 @@ net::awaitable<void> run_session(tcp::socket socket, sim_state& state) {
     }
     if (ec) break;
     const http::request<http::string_body>& req = parser.get();
-    const response_plan plan = handle_request(state, to_view(req));
+    const response_plan plan = handle_request(state, to_view(req, sni));
     step = co_await send_plan(stream, plan, req.version(), req.keep_alive(), ec);
     // The target may carry anything a client put there, but never the Authorization header.
     spdlog::info("{} {} -> {}{}", std::string_view(req.method_string()),
@@ -195,8 +237,31 @@ net::awaitable<void> run_session(tcp::socket socket, sim_state& state) {
                  ec ? " (" + ec.message() + ")" : std::string());
   }
   if (ec && !is_normal_end(ec)) spdlog::warn("connection ended: {}", ec.message());
-  if (step != next_step::closed) close_connection(stream);
+  if (step != next_step::closed) co_await end_connection(stream, ec);
 }
-#pragma GCC diagnostic pop
+
+}  // namespace
+
+net::awaitable<void> run_session(tcp::socket socket, sim_state& state) {
+  beast::tcp_stream stream(std::move(socket));
+  co_await serve(stream, state, std::nullopt);
+}
+
+net::awaitable<void> run_tls_session(tcp::socket socket, ssl::context& tls, sim_state& state) {
+  tls_stream stream(std::move(socket), tls);
+  beast::error_code ec;
+  // Bounded: a client that connects and never says hello must not hold the session.
+  beast::get_lowest_layer(stream).expires_after(tls_handshake_timeout);
+  co_await stream.async_handshake(ssl::stream_base::server, use_ec(ec));
+  if (ec) {
+    // Typically the client rejected our certificate (unknown CA, wrong name, expired).
+    state.stats.record_handshake_failure();
+    spdlog::info("TLS handshake failed: {}", ec.message());
+    close_connection(stream);
+    co_return;
+  }
+  const char* name = SSL_get_servername(stream.native_handle(), TLSEXT_NAMETYPE_host_name);
+  co_await serve(stream, state, std::optional<std::string>(name ? name : ""));
+}
 
 }  // namespace laml_sim

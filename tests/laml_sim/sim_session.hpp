@@ -11,4 +11,9 @@ namespace laml_sim {
 // outlives the session. Never throws for network errors (they are logged).
 net::awaitable<void> run_session(tcp::socket socket, sim_state& state);
 
+// The same over TLS: handshake (bounded by a timeout; a failure is counted in the stats and ends
+// the connection), the requests as above with the client's SNI recorded for each, then a TLS
+// shutdown. Prereq as above; `tls` outlives the session.
+net::awaitable<void> run_tls_session(tcp::socket socket, ssl::context& tls, sim_state& state);
+
 }  // namespace laml_sim

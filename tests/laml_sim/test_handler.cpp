@@ -194,6 +194,38 @@ TEST_CASE("handler answers") {
   }
 }
 
+TEST_CASE("TLS counters: requests per SNI name, handshake failures") {
+  sim_config config{project, token, 10};
+  config.tls = true;
+  sim_state state(config);
+  const std::string target = recording_target(normal_sid(1), ".wav");
+  request_view named{"GET", target, std::nullopt, std::nullopt, {}, "localhost"};
+  handle_request(state, named);
+  handle_request(state, named);
+  request_view unnamed = named;
+  unnamed.sni = "";
+  handle_request(state, unnamed);
+  state.stats.record_handshake_failure();
+  // The stats request itself is not counted.
+  const request_view stats_request{"GET", "/__sim/requests", std::nullopt, std::nullopt, {},
+                                   "localhost"};
+  const json stats = json::parse(handle_request(state, stats_request).text);
+  CHECK(stats.at("total") == 3);
+  CHECK(stats.at("sni") == json{{"", 1}, {"localhost", 2}});
+  CHECK(stats.at("tls_handshake_failures") == 1);
+
+  CHECK(call(state, "POST", "/__sim/reset").status == 204);
+  const json after = json::parse(call(state, "GET", "/__sim/requests").text);
+  CHECK(after.at("sni").empty());
+  CHECK(after.at("tls_handshake_failures") == 0);
+
+  // A plain listener's counters have no TLS fields.
+  sim_state plain({project, token, 10});
+  const json plain_stats = json::parse(call(plain, "GET", "/__sim/requests").text);
+  CHECK_FALSE(plain_stats.contains("sni"));
+  CHECK_FALSE(plain_stats.contains("tls_handshake_failures"));
+}
+
 TEST_CASE("request counters") {
   sim_state state({project, token, 10});
   const std::string sid = normal_sid(1);

@@ -327,3 +327,25 @@ TEST_CASE("server: logs requests but never the token; SIGTERM exits 0") {
     CHECK(line.find(auth().substr(6)) == std::string::npos);
   }
 }
+
+TEST_CASE("server: --tls-cert and --tls-key come together, as loadable PEM") {
+  const auto exit_code = [](std::vector<std::string> tls_args) {
+    std::vector<std::string> argv{LAML_SIM_BIN, "--listen", "127.0.0.1:0", "--project-id",
+                                  project, "--api-token", token};
+    argv.insert(argv.end(), tls_args.begin(), tls_args.end());
+    test_support::child_process p(argv);
+    const auto code = p.wait_exit(std::chrono::seconds(10));
+    // Output is complete once it has ended: wait for that (a line that never matches).
+    p.wait_for_line([](std::string_view) { return false; }, std::chrono::seconds(5));
+    return std::make_pair(code, p.lines());
+  };
+  // Usage errors (CLI11's codes are above 100), before anything is bound.
+  CHECK(exit_code({"--tls-cert", LAML_SIM_BIN}).first > 100);
+  CHECK(exit_code({"--tls-key", LAML_SIM_BIN}).first > 100);
+  CHECK(exit_code({"--tls-cert", "/nonexistent.pem", "--tls-key", LAML_SIM_BIN}).first > 100);
+  // An existing file that is not a PEM certificate: 2, naming the option.
+  const auto [code, lines] = exit_code({"--tls-cert", LAML_SIM_BIN, "--tls-key", LAML_SIM_BIN});
+  CHECK(code == 2);
+  REQUIRE_FALSE(lines.empty());
+  CHECK(lines.front().starts_with("laml-sim: cannot load --tls-cert"));
+}
