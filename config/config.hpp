@@ -58,6 +58,16 @@ struct consumer_config {
   std::string key_sha256;  // 64 lower-case hex characters
 };
 
+struct cache_config {
+  std::string path;  // RocksDB folder; empty: no cache (every request goes upstream)
+  std::uint32_t chunk_size = 256 * 1024;
+  std::uint64_t block_cache_bytes = 64ull << 20;
+  // Sent with cached audio: recordings never change, so browsers may keep them.
+  std::string cache_control = "private, max-age=31536000, immutable";
+
+  bool enabled() const { return !path.empty(); }
+};
+
 struct log_config {
   std::string level = "info";  // trace, debug, info, warn, error, critical, off
   std::string format = "text";  // text or json
@@ -67,6 +77,7 @@ struct config {
   server_config server;
   upstream_config upstream;
   std::vector<consumer_config> consumers;
+  cache_config cache;
   log_config log;
 };
 

@@ -257,6 +257,18 @@ void load_consumers(const toml::table& root, std::vector<consumer_config>& out,
   }
 }
 
+void load_cache(const toml::table* t, cache_config& c, std::vector<error>& errors) {
+  table_reader r(t, "cache", errors);
+  r.reject_unknown({"path", "chunk_size", "block_cache_bytes", "cache_control"});
+  r.read("path", c.path);
+  r.read_int("chunk_size", c.chunk_size, 4096, 16 << 20);
+  r.read_int("block_cache_bytes", c.block_cache_bytes, 1 << 20, std::int64_t(1) << 40);
+  r.read("cache_control", c.cache_control);
+  if (c.cache_control.find_first_of("\r\n") != std::string::npos) {
+    r.fail("cache_control", "must not contain line breaks");
+  }
+}
+
 void load_log(const toml::table* t, log_config& l, std::vector<error>& errors) {
   table_reader r(t, "log", errors);
   r.reject_unknown({"level", "format"});
@@ -289,7 +301,8 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
   auto& errors = result.errors;
   for (auto&& [k, node] : root) {
     std::string_view name = k.str();
-    if (name != "server" && name != "upstream" && name != "consumers" && name != "log") {
+    if (name != "server" && name != "upstream" && name != "consumers" && name != "cache" &&
+        name != "log") {
       errors.push_back({std::string(name), "unknown key"});
     }
   }
@@ -297,6 +310,7 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
   load_server(sub_table(root, "server", errors), c.server, env, errors);
   load_upstream(sub_table(root, "upstream", errors), c.upstream, env, errors);
   load_consumers(root, c.consumers, errors);
+  load_cache(sub_table(root, "cache", errors), c.cache, errors);
   load_log(sub_table(root, "log", errors), c.log, errors);
   if (errors.empty()) result.value = std::move(c);
   return result;

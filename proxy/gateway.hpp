@@ -1,8 +1,12 @@
 #pragma once
 // State shared by every connection of a running gateway: the configuration, the consumers' key
-// hashes and the upstream client. Immutable after start-up, so sessions on any thread read it
-// without locks. Include only from .cpp files that already use net.hpp.
+// hashes, the upstream client and the cache. Set up before the server starts and immutable
+// after (the cache is internally synchronised), so sessions on any thread use it without locks.
+// Include only from .cpp files that already use net.hpp.
 
+#include <memory>
+
+#include "cache/cache.hpp"
 #include "config/config.hpp"
 #include "proxy/access.hpp"
 #include "proxy/upstream_client.hpp"
@@ -10,12 +14,13 @@
 namespace recgate {
 
 struct gateway {
-  explicit gateway(config::config c)
-      : cfg(std::move(c)), keys(cfg.consumers), upstream(cfg.upstream) {}
+  // Throws std::runtime_error when the upstream trust store or the cache cannot be opened.
+  gateway(config::config c, net::any_io_executor io);
 
   const config::config cfg;
   const consumer_keys keys;
   upstream_client upstream;
+  std::unique_ptr<cache::cache> recordings;  // null when the cache is off
 };
 
 }  // namespace recgate

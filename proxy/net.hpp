@@ -3,8 +3,7 @@
 // It is heavy (~20 s of compile time per translation unit): include it only from .cpp files
 // that do network I/O, never from a header that pure code includes.
 
-// Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility> (fails on g++ 12).
-#include <utility>
+#include "cache/async.hpp"  // first: it includes <utility> before Asio (see there)
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -12,7 +11,6 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
-namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 namespace ssl = boost::asio::ssl;

@@ -1,82 +1,196 @@
 #include "proxy/recording_handler.hpp"
 
+#include "cache/readers.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/response_writer.hpp"
+#include "proxy/upstream_origin.hpp"
 
 namespace recgate {
 namespace {
 
 bool is_json_type(std::string_view content_type) {
-  auto semicolon = content_type.find(';');
-  auto media = content_type.substr(0, semicolon);
+  auto media = content_type.substr(0, content_type.find(';'));
   while (media.ends_with(' ')) media.remove_suffix(1);
-  return beast::iequals(media, "application/json") || beast::iequals(media, "application/problem+json");
+  return beast::iequals(media, "application/json") ||
+         beast::iequals(media, "application/problem+json");
 }
 
-// Only these upstream headers reach the client: hop-by-hop headers, Set-Cookie, Server and
-// anything else the upstream adds stay behind.
-header_list passed_headers(const http::fields& upstream, recording_format format) {
-  header_list out;
-  auto type = upstream.find(http::field::content_type);
-  out.emplace_back("Content-Type", type != upstream.end() ? std::string(type->value())
-                                                          : std::string(content_type(format)));
-  for (auto field : {http::field::etag, http::field::last_modified}) {
-    if (auto it = upstream.find(field); it != upstream.end()) {
-      out.emplace_back(std::string(it->name_string()), std::string(it->value()));
-    }
+const char* cache_label(cache::cache::source s) {
+  switch (s) {
+    case cache::cache::source::hit: return "HIT";
+    case cache::cache::source::miss: return "MISS";
+    case cache::cache::source::stream: return "STREAM";
   }
-  return out;
+  return "-";
 }
+
+// One request's answer. Each respond_* writes a whole response and returns the outcome.
+class responder {
+ public:
+  responder(gateway& gw, beast::tcp_stream& client, const recording_request& request,
+            const conditional_headers& conditions, const std::string& request_id,
+            bool keep_alive)
+      : gw_(gw),
+        client_(client),
+        request_(request),
+        conditions_(conditions),
+        request_id_(request_id),
+        keep_alive_(keep_alive) {}
+
+  net::awaitable<handler_outcome> run() {
+    if (request_.is_audio() && gw_.recordings) co_return co_await respond_cached();
+    co_return co_await respond_passthrough();
+  }
+
+ private:
+  // Straight from the upstream: metadata always, audio when there is no cache (or a HEAD that
+  // the cache cannot answer).
+  net::awaitable<handler_outcome> respond_passthrough() {
+    auto response = co_await fetch_from_upstream(gw_.upstream, request_, request_id_);
+    const auto& head = response.head;
+    out_.upstream_status = head.status;
+    if (head.status != 200) co_return co_await respond_origin_error(head);
+    bool metadata = request_.format == recording_format::json;
+    if (metadata && !is_json_type(head.content_type)) {
+      co_return co_await respond_error(502, "The upstream answered metadata that is not JSON");
+    }
+    // Only these upstream headers reach the client: hop-by-hop headers, Set-Cookie, Server and
+    // anything else the upstream adds stay behind.
+    header_list headers;
+    headers.emplace_back("Content-Type", head.content_type.empty()
+                                             ? std::string(content_type(request_.format))
+                                             : head.content_type);
+    if (!head.etag.empty()) headers.emplace_back("ETag", head.etag);
+    if (!head.last_modified.empty()) headers.emplace_back("Last-Modified", head.last_modified);
+    if (out_.cache != "-") headers.emplace_back("X-Cache", out_.cache);
+    co_return co_await respond_body(200, headers, *response.body);
+  }
+
+  net::awaitable<handler_outcome> respond_cached() {
+    cache::object_key key{request_.account_sid, request_.sid, std::string(extension(request_.format))};
+    cache::cache::lookup found;
+    if (request_.head) {
+      // HEAD never starts a fill: a whole recording is not fetched to answer with headers.
+      auto peeked = gw_.recordings->peek(key);
+      if (!peeked) {
+        out_.cache = "MISS";
+        co_return co_await respond_passthrough();
+      }
+      found = std::move(*peeked);
+    } else {
+      found = gw_.recordings->get(key, upstream_origin(gw_.upstream, request_id_));
+    }
+    out_.cache = cache_label(found.from);
+
+    if (found.committed) {
+      const auto& m = *found.committed;
+      representation rep{m.length, m.etag(), m.last_modified};
+      auto plan = plan_response(rep, conditions_);
+      auto headers = audio_headers(m.content_type, rep);
+      if (plan.status == 304) {
+        auto w = co_await write_empty(client_, 304, headers, keep_alive_, request_id_,
+                                      gw_.cfg.server.write_timeout);
+        co_return finish(304, w);
+      }
+      if (plan.status == 416) co_return co_await respond_unsatisfiable(plan);
+      auto body = cache::read_committed(gw_.recordings->storage(), key, m, plan.begin,
+                                        plan.end.value_or(m.length));
+      if (plan.status == 206) headers.emplace_back("Content-Range", plan.content_range);
+      co_return co_await respond_body(plan.status, headers, *body);
+    }
+
+    auto head = co_await found.filling->wait_head();
+    if (found.from == cache::cache::source::miss) out_.upstream_status = head.status;
+    if (head.status != 200) co_return co_await respond_origin_error(head);
+    representation rep{head.length, "", head.last_modified};
+    auto plan = plan_response(rep, conditions_);
+    if (plan.status == 416) co_return co_await respond_unsatisfiable(plan);
+    auto headers = audio_headers(head.content_type, rep);
+    if (plan.status == 206) headers.emplace_back("Content-Range", plan.content_range);
+    auto body = cache::read_fill(gw_.recordings->storage(), found.filling, plan.begin,
+                                 plan.end ? plan.end : head.length);
+    co_return co_await respond_body(plan.status, headers, *body);
+  }
+
+  header_list audio_headers(const std::string& type, const representation& rep) const {
+    header_list h;
+    h.emplace_back("Content-Type", type.empty() ? std::string(content_type(request_.format)) : type);
+    if (rep.length) h.emplace_back("Accept-Ranges", "bytes");
+    if (!rep.etag.empty()) h.emplace_back("ETag", rep.etag);
+    if (!rep.last_modified.empty()) h.emplace_back("Last-Modified", rep.last_modified);
+    if (!gw_.cfg.cache.cache_control.empty()) {
+      h.emplace_back("Cache-Control", gw_.cfg.cache.cache_control);
+    }
+    h.emplace_back("X-Cache", out_.cache);
+    return h;
+  }
+
+  net::awaitable<handler_outcome> respond_unsatisfiable(const response_plan& plan) {
+    header_list extra;
+    extra.emplace_back("Content-Range", plan.content_range);
+    co_return co_await respond_error(416, "The requested range is not satisfiable", extra);
+  }
+
+  // What the origin said, as the client should hear it: unreachable 502, too slow 504, 5xx 502,
+  // 4xx passed through (its JSON body, or ours when it sent none).
+  net::awaitable<handler_outcome> respond_origin_error(const cache::origin_head& head) {
+    if (head.status == 0) {
+      co_return co_await respond_error(head.timed_out ? 504 : 502,
+                                       head.timed_out
+                                           ? "The upstream did not answer in time"
+                                           : "The upstream could not be reached or answered badly");
+    }
+    std::string said = "The upstream answered " + std::to_string(head.status);
+    if (head.status >= 400 && head.status < 500) {
+      if (is_json_type(head.error_content_type) && !head.error_body.empty()) {
+        auto w = co_await write_json(client_, head.status, head.error_body, request_.head,
+                                     keep_alive_, request_id_, {}, gw_.cfg.server.write_timeout);
+        co_return finish(head.status, w);
+      }
+      co_return co_await respond_error(head.status, said);
+    }
+    co_return co_await respond_error(502, said);
+  }
+
+  net::awaitable<handler_outcome> respond_error(unsigned status, std::string_view message,
+                                                const header_list& extra = {}) {
+    auto w = co_await write_error(client_, status, message, request_.head, keep_alive_,
+                                  request_id_, extra, gw_.cfg.server.write_timeout);
+    co_return finish(status, w);
+  }
+
+  net::awaitable<handler_outcome> respond_body(unsigned status, const header_list& headers,
+                                               body_source& body) {
+    auto w = co_await write_streamed(client_, status, headers, body, request_.head, keep_alive_,
+                                     request_id_, gw_.cfg.upstream.buffer_bytes,
+                                     gw_.cfg.server.write_timeout);
+    co_return finish(status, w);
+  }
+
+  handler_outcome finish(unsigned status, const write_result& w) {
+    out_.status = status;
+    out_.bytes = w.body_bytes;
+    out_.keep_alive = keep_alive_ && w.complete;
+    return out_;
+  }
+
+  gateway& gw_;
+  beast::tcp_stream& client_;
+  const recording_request& request_;
+  const conditional_headers& conditions_;
+  const std::string& request_id_;
+  bool keep_alive_;
+  handler_outcome out_;
+};
 
 }  // namespace
 
 net::awaitable<handler_outcome> serve_recording(gateway& gw, beast::tcp_stream& client,
                                                 const recording_request& request,
+                                                const conditional_headers& conditions,
                                                 const std::string& request_id, bool keep_alive) {
-  const auto& server = gw.cfg.server;
-  handler_outcome out;
-  auto fail = [&](unsigned status, std::string_view message) -> net::awaitable<handler_outcome> {
-    auto w = co_await write_error(client, status, message, request.head, keep_alive, request_id,
-                                  {}, server.write_timeout);
-    co_return handler_outcome{status, w.body_bytes, out.upstream_status, keep_alive && w.complete};
-  };
-
-  auto result = co_await gw.upstream.fetch(request, request_id);
-  if (auto* failure = std::get_if<upstream_failure>(&result)) {
-    logging::warn("request_id=" + request_id + " upstream failed: " + failure->detail);
-    if (failure->what == upstream_failure::kind::timeout) {
-      co_return co_await fail(504, "The upstream did not answer in time");
-    }
-    co_return co_await fail(502, "The upstream could not be reached or answered badly");
-  }
-  auto& exchange = *std::get<std::unique_ptr<upstream_exchange>>(result);
-  unsigned status = exchange.status();
-  out.upstream_status = status;
-  auto type_it = exchange.headers().find(http::field::content_type);
-  bool json_body = type_it != exchange.headers().end() && is_json_type(type_it->value());
-
-  if (status >= 500) {
-    logging::warn("request_id=" + request_id + " upstream answered " + std::to_string(status));
-    co_return co_await fail(502, "The upstream answered " + std::to_string(status));
-  }
-  if (status >= 400 && !json_body) {
-    // SDKs parse every error body as JSON: give them the upstream's status in the JSON shape.
-    co_return co_await fail(status, "The upstream answered " + std::to_string(status));
-  }
-  if (status < 400 && status != 200) {
-    co_return co_await fail(502, "The upstream answered an unexpected " + std::to_string(status));
-  }
-  if (request.format == recording_format::json && !json_body) {
-    co_return co_await fail(502, "The upstream answered metadata that is not JSON");
-  }
-
-  header_list headers = passed_headers(exchange.headers(), request.format);
-  auto w = co_await write_streamed(client, status, headers, exchange, request.head, keep_alive,
-                                   request_id, gw.cfg.upstream.buffer_bytes, server.write_timeout);
-  out.status = status;
-  out.bytes = w.body_bytes;
-  out.keep_alive = keep_alive && w.complete;
-  co_return out;
+  responder r(gw, client, request, conditions, request_id, keep_alive);
+  co_return co_await r.run();
 }
 
 }  // namespace recgate

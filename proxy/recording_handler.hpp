@@ -1,12 +1,14 @@
 #pragma once
-// Answers one routed, authenticated recording request. Audio and metadata both come from the
-// upstream today; the cache will sit between this handler and the upstream client, handing back
-// a body_source of its own. Include only from .cpp files that already use net.hpp.
+// Answers one routed, authenticated recording request. Audio goes through the cache when it is
+// on (hit, or a fill to join or start); metadata, and audio without a cache, straight to the
+// upstream. The only code that knows both HTTP and the cache.
+// Include only from .cpp files that already use net.hpp.
 
 #include <string>
 
 #include "proxy/gateway.hpp"
 #include "proxy/recording_request.hpp"
+#include "proxy/representation.hpp"
 
 namespace recgate {
 
@@ -15,10 +17,12 @@ struct handler_outcome {
   std::uint64_t bytes = 0;
   unsigned upstream_status = 0;
   bool keep_alive = false;  // false when the response was cut short
+  std::string cache = "-";  // HIT, MISS, STREAM; "-" when the cache was not involved
 };
 
 net::awaitable<handler_outcome> serve_recording(gateway& gw, beast::tcp_stream& client,
                                                 const recording_request& request,
+                                                const conditional_headers& conditions,
                                                 const std::string& request_id, bool keep_alive);
 
 }  // namespace recgate

@@ -21,12 +21,33 @@ net::awaitable<write_result> write_error(beast::tcp_stream& stream, unsigned sta
                                          std::string_view message, bool head, bool keep_alive,
                                          std::string_view request_id, const header_list& extra,
                                          config::duration timeout) {
+  co_return co_await write_json(stream, status, error_body(static_cast<int>(status), message),
+                                head, keep_alive, request_id, extra, timeout);
+}
+
+net::awaitable<write_result> write_empty(beast::tcp_stream& stream, unsigned status,
+                                         const header_list& headers, bool keep_alive,
+                                         std::string_view request_id, config::duration timeout) {
+  http::response<http::empty_body> res{static_cast<http::status>(status), 11};
+  set_common_headers(res, request_id);
+  for (const auto& [name, value] : headers) res.set(name, value);
+  res.keep_alive(keep_alive);
+  beast::error_code ec;
+  stream.expires_after(timeout);
+  co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+  co_return write_result{0, !ec};
+}
+
+net::awaitable<write_result> write_json(beast::tcp_stream& stream, unsigned status,
+                                        std::string body, bool head, bool keep_alive,
+                                        std::string_view request_id, const header_list& extra,
+                                        config::duration timeout) {
   http::response<http::string_body> res{static_cast<http::status>(status), 11};
   set_common_headers(res, request_id);
   res.set(http::field::content_type, "application/json");
   res.set(http::field::cache_control, "no-store");
   for (const auto& [name, value] : extra) res.set(name, value);
-  res.body() = error_body(static_cast<int>(status), message);
+  res.body() = std::move(body);
   res.keep_alive(keep_alive);
   res.prepare_payload();
 

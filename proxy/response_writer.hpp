@@ -9,7 +9,8 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "proxy/body_source.hpp"
+#include "cache/body_source.hpp"
+#include "proxy/net.hpp"
 
 namespace recgate {
 
@@ -22,6 +23,17 @@ struct write_result {
 
 // Headers every response carries: Date, X-Request-Id.
 void set_common_headers(http::fields& fields, std::string_view request_id);
+
+// Writes a complete JSON body with this status. HEAD gets the headers only.
+net::awaitable<write_result> write_json(beast::tcp_stream& stream, unsigned status,
+                                        std::string body, bool head, bool keep_alive,
+                                        std::string_view request_id, const header_list& extra,
+                                        config::duration timeout);
+
+// Writes status and headers with no body and no Content-Length (304 Not Modified).
+net::awaitable<write_result> write_empty(beast::tcp_stream& stream, unsigned status,
+                                         const header_list& headers, bool keep_alive,
+                                         std::string_view request_id, config::duration timeout);
 
 // Writes a JSON error response in the upstream's shape. HEAD gets the headers only.
 net::awaitable<write_result> write_error(beast::tcp_stream& stream, unsigned status,

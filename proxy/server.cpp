@@ -48,16 +48,16 @@ net::awaitable<void> accept_loop(net::io_context& ioc, tcp::acceptor& acceptor,
 }  // namespace
 
 int run_server(const config::config& cfg) {
+  unsigned threads = std::max(1u, cfg.server.threads);
+  net::io_context ioc(static_cast<int>(threads));
   std::shared_ptr<gateway> gw;
   try {
-    gw = std::make_shared<gateway>(cfg);
+    gw = std::make_shared<gateway>(cfg, ioc.get_executor());
   } catch (const std::exception& e) {
     logging::error(e.what());
     return 1;
   }
 
-  unsigned threads = std::max(1u, cfg.server.threads);
-  net::io_context ioc(static_cast<int>(threads));
   // The acceptor and the signal handler share a strand: closing the acceptor from the signal
   // handler then never races the pending accept.
   auto accept_strand = net::make_strand(ioc);
@@ -99,6 +99,7 @@ int run_server(const config::config& cfg) {
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : pool) t.join();
+  gw.reset();  // closes the store before the io_context goes
   return 0;
 }
 

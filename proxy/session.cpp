@@ -44,6 +44,7 @@ struct request_outcome {
   unsigned upstream_status = 0;
   std::string consumer = "-";
   bool keep_alive = false;
+  std::string cache = "-";
 };
 
 net::awaitable<request_outcome> dispatch(gateway& gw, beast::tcp_stream& stream,
@@ -79,12 +80,15 @@ net::awaitable<request_outcome> dispatch(gateway& gw, beast::tcp_stream& stream,
   }
   out.consumer = *consumer;
 
+  conditional_headers conditions{req[http::field::if_none_match], req[http::field::range],
+                                 req[http::field::if_range]};
   auto handled = co_await serve_recording(gw, stream, std::get<recording_request>(routed),
-                                          request_id, keep_alive);
+                                          conditions, request_id, keep_alive);
   out.status = handled.status;
   out.bytes = handled.bytes;
   out.upstream_status = handled.upstream_status;
   out.keep_alive = handled.keep_alive;
+  out.cache = handled.cache;
   co_return out;
 }
 
@@ -133,6 +137,7 @@ net::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<gateway> gw
     record.status = outcome.status;
     record.bytes = outcome.bytes;
     record.upstream_status = outcome.upstream_status;
+    record.cache = outcome.cache;
     record.duration_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
             .count();

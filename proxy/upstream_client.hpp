@@ -10,7 +10,8 @@
 #include <variant>
 
 #include "config/config.hpp"
-#include "proxy/body_source.hpp"
+#include "cache/body_source.hpp"
+#include "proxy/net.hpp"
 #include "proxy/recording_request.hpp"
 
 namespace recgate {

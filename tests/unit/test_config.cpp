@@ -138,6 +138,21 @@ TEST_CASE("errors name the key and the problem") {
   CHECK(has_error(r, "extra", "unknown key"));
 }
 
+TEST_CASE("the cache section: off by default, validated when present") {
+  auto off = load_from_string(minimal(), "t.toml", with_token);
+  REQUIRE(off.value);
+  CHECK_FALSE(off.value->cache.enabled());
+  auto on = load_from_string(minimal("", "[cache]\npath = \"/var/cache/recgate\"\nchunk_size = 65536\n"),
+                             "t.toml", with_token);
+  REQUIRE(on.value);
+  CHECK(on.value->cache.enabled());
+  CHECK(on.value->cache.chunk_size == 65536);
+  CHECK(on.value->cache.cache_control.find("immutable") != std::string::npos);
+  auto bad = load_from_string(minimal("", "[cache]\nchunk_size = 10\nsize = 1\n"), "t.toml", with_token);
+  CHECK(has_error(bad, "cache.chunk_size", "between"));
+  CHECK(has_error(bad, "cache.size", "unknown key"));
+}
+
 TEST_CASE("a configuration without consumers is refused: the gateway is never an open door") {
   auto r = load_from_string("[upstream]\nbase_url = \"http://127.0.0.1:1\"\nproject_id = \"p\"\n",
                             "t.toml", with_token);

@@ -1,13 +1,12 @@
 #pragma once
-// A response body that arrives over time. The upstream exchange is one today; the cache's readers
-// will be others, so the session streams any of them the same way.
-// Include only from .cpp files that already use net.hpp.
+// A response body that arrives over time: an upstream exchange, a cached object, or a fill in
+// progress. Whoever sends a body to a client reads any of them the same way.
 
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 
-#include "proxy/net.hpp"
+#include "cache/async.hpp"
 
 namespace recgate {
 
@@ -19,10 +18,10 @@ class body_source {
   virtual std::optional<std::uint64_t> content_length() const = 0;
 
   // Fills up to buffer.size() bytes. Returns the count, 0 at the end of the body. A failure
-  // (reset, short body, timeout) is reported in ec; the body is then incomplete and the
-  // response must not be finished as if it were whole.
+  // (reset, short body, timeout, a fill that failed) is reported in ec; the body is then
+  // incomplete and the response must not be finished as if it were whole.
   virtual net::awaitable<std::size_t> read_some(net::mutable_buffer buffer,
-                                                beast::error_code& ec) = 0;
+                                                boost::system::error_code& ec) = 0;
 };
 
 }  // namespace recgate

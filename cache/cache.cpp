@@ -1,0 +1,187 @@
+#include "cache/cache.hpp"
+
+#include <chrono>
+
+#include <openssl/evp.h>
+
+namespace recgate::cache {
+namespace {
+
+std::string hex(const unsigned char* data, std::size_t size) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < size; ++i) {
+    out += digits[data[i] >> 4];
+    out += digits[data[i] & 0xf];
+  }
+  return out;
+}
+
+std::int64_t now_unix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct digest_context {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  digest_context() { EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr); }
+  ~digest_context() { EVP_MD_CTX_free(ctx); }
+  void update(const char* data, std::size_t n) { EVP_DigestUpdate(ctx, data, n); }
+  std::string final_hex() {
+    unsigned char out[32];
+    unsigned len = 0;
+    EVP_DigestFinal_ex(ctx, out, &len);
+    return hex(out, len);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<cache> cache::open(const cache_options& options, net::any_io_executor io,
+                                   std::string& error) {
+  auto st = store::open(options.storage, error);
+  if (!st) return nullptr;
+  return std::unique_ptr<cache>(new cache(options, std::move(st), std::move(io)));
+}
+
+cache::cache(const cache_options& options, std::unique_ptr<store> st, net::any_io_executor io)
+    : options_(options),
+      store_(std::move(st)),
+      io_(std::move(io)),
+      // Generations only need to differ between fills of one key; microseconds since the epoch
+      // at start-up, counting up, never repeat across restarts.
+      next_generation_(static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(
+              std::chrono::system_clock::now().time_since_epoch())
+              .count())) {}
+
+cache::~cache() { writers_.join(); }
+
+cache::lookup cache::get(const object_key& key, const origin_fetch& fetch) {
+  if (auto m = store_->find(key)) {
+    ++counters_.hits;
+    return {source::hit, std::move(m), nullptr};
+  }
+  std::shared_ptr<fill> f;
+  {
+    std::lock_guard lock(mutex_);
+    auto& slot = fills_[key.encoded()];
+    if (slot) {
+      ++counters_.streams;
+      return {source::stream, std::nullopt, slot};
+    }
+    slot = std::make_shared<fill>(key, next_generation_++, options_.chunk_size);
+    f = slot;
+  }
+  // A fill may have committed and left the registry between the two looks above.
+  if (auto m = store_->find(key)) {
+    finish(f);
+    ++counters_.hits;
+    return {source::hit, std::move(m), nullptr};
+  }
+  ++counters_.misses;
+  net::co_spawn(net::make_strand(io_), run_fill(f, fetch), [](std::exception_ptr) {});
+  return {source::miss, std::nullopt, f};
+}
+
+std::optional<cache::lookup> cache::peek(const object_key& key) {
+  if (auto m = store_->find(key)) return lookup{source::hit, std::move(m), nullptr};
+  std::lock_guard lock(mutex_);
+  auto it = fills_.find(key.encoded());
+  if (it == fills_.end()) return std::nullopt;
+  return lookup{source::stream, std::nullopt, it->second};
+}
+
+void cache::finish(const std::shared_ptr<fill>& f) {
+  std::lock_guard lock(mutex_);
+  auto it = fills_.find(f->key().encoded());
+  if (it != fills_.end() && it->second == f) fills_.erase(it);
+}
+
+template <class F>
+net::awaitable<store::result> cache::on_writer(F f) {
+  co_return co_await net::co_spawn(
+      writers_.get_executor(), [&]() -> net::awaitable<store::result> { co_return f(); },
+      net::use_awaitable);
+}
+
+net::awaitable<void> cache::run_fill(std::shared_ptr<fill> f, origin_fetch fetch) {
+  const auto& key = f->key();
+  origin_response response;
+  try {
+    response = co_await fetch(key);
+  } catch (const std::exception& e) {
+    response.head = origin_head{};
+    response.head.detail = e.what();
+  }
+  if (response.head.status != 200 || !response.body) {
+    f->set_head(std::move(response.head), false);
+    ++counters_.fills_failed;
+    finish(f);
+    co_return;
+  }
+  auto expected_length = response.head.length;
+  manifest m;
+  m.content_type = response.head.content_type;
+  m.last_modified = response.head.last_modified;
+  m.generation = f->generation();
+  m.chunk_size = f->chunk_size();
+  f->set_head(std::move(response.head), true);
+
+  // Any failure from here on: discard what was written, fail the readers, leave no object.
+  auto abandon = [&]() -> net::awaitable<void> {
+    co_await on_writer([&] { return store_->abort_fill(key, f->generation()); });
+    f->fail();
+    ++counters_.fills_failed;
+    finish(f);
+  };
+
+  if (co_await on_writer([&] { return store_->begin_fill(key, f->generation()); })) {
+    co_await abandon();
+    co_return;
+  }
+  digest_context digest;
+  std::uint64_t total = 0;
+  std::uint32_t index = 0;
+  std::string buffer(options_.read_buffer_bytes, '\0');
+  for (;;) {
+    boost::system::error_code ec;
+    std::size_t n = co_await response.body->read_some(net::buffer(buffer), ec);
+    if (ec) {
+      co_await abandon();
+      co_return;
+    }
+    if (n == 0) break;
+    digest.update(buffer.data(), n);
+    total += n;
+    counters_.bytes_from_origin += n;
+    f->append(buffer.data(), n);
+    while (f->has_full_chunk()) {
+      std::string chunk = f->first_chunk();
+      if (co_await on_writer([&] { return store_->put_chunk(key, f->generation(), index, chunk); })) {
+        co_await abandon();
+        co_return;
+      }
+      f->chunk_written();
+      ++index;
+    }
+  }
+  if (expected_length && total != *expected_length) {
+    co_await abandon();
+    co_return;
+  }
+  m.length = total;
+  m.sha256_hex = digest.final_hex();
+  m.created_unix = now_unix();
+  std::string last = f->tail();
+  if (co_await on_writer([&] { return store_->commit(key, m, last); })) {
+    co_await abandon();
+    co_return;
+  }
+  f->complete();
+  ++counters_.fills_committed;
+  finish(f);
+}
+
+}  // namespace recgate::cache

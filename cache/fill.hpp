@@ -1,0 +1,77 @@
+#pragma once
+// One object being fetched from the origin and written to the store, shared by every reader that
+// wants it meanwhile (single flight). Owned by the cache's fill registry and by its readers, not
+// by the client that started it, so it outlives that client.
+//
+// Bytes [0, durable) are in the store as full chunks; bytes [durable, available) are in memory
+// (the tail, less than a chunk plus one read). Readers copy from either; the writer wakes them
+// when available or the phase changes.
+//
+// Thread safety: all members may be called from any thread; state is guarded by a mutex that is
+// never held across an await. Waiters are woken on their own executors.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cache/async.hpp"
+#include "cache/object.hpp"
+#include "cache/origin.hpp"
+
+namespace recgate::cache {
+
+class fill {
+ public:
+  enum class phase { head_pending, streaming, complete, failed };
+
+  struct view {
+    phase state = phase::head_pending;
+    std::uint64_t durable = 0;
+    std::uint64_t available = 0;
+  };
+
+  fill(object_key key, std::uint64_t generation, std::uint32_t chunk_size);
+
+  const object_key& key() const { return key_; }
+  std::uint64_t generation() const { return generation_; }
+  std::uint32_t chunk_size() const { return chunk_size_; }
+
+  // --- readers ---
+  view snapshot() const;
+  // The origin's head once known (returns at once after that).
+  net::awaitable<origin_head> wait_head();
+  // Returns when the fill has moved on from `seen` (more bytes, or a new phase), or after a
+  // second as a safety net; the caller re-checks with snapshot().
+  net::awaitable<void> wait_change(const view& seen);
+  // Copies bytes at offset from the in-memory tail; 0 when offset is not in the tail (it is in
+  // the store by now, or not here yet).
+  std::size_t copy_tail(std::uint64_t offset, char* out, std::size_t size) const;
+
+  // --- the writer ---
+  void set_head(origin_head head, bool streaming);  // streaming false: the fill has failed
+  void append(const char* data, std::size_t size);
+  bool has_full_chunk() const;
+  std::string first_chunk() const;  // Prereq: has_full_chunk()
+  void chunk_written();             // the first tail chunk is now in the store
+  std::string tail() const;
+  void complete();  // the tail is in the store and the manifest committed
+  void fail();
+
+ private:
+  void wake_all(std::unique_lock<std::mutex>& lock);
+
+  const object_key key_;
+  const std::uint64_t generation_;
+  const std::uint32_t chunk_size_;
+
+  mutable std::mutex mutex_;
+  phase phase_ = phase::head_pending;
+  origin_head head_;
+  std::uint64_t durable_ = 0;
+  std::string tail_;
+  std::vector<std::shared_ptr<net::steady_timer>> waiters_;
+};
+
+}  // namespace recgate::cache

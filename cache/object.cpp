@@ -1,0 +1,47 @@
+#include "cache/object.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace recgate::cache {
+
+std::string object_key::encoded() const { return account_sid + "/" + sid + "/" + format; }
+
+std::string manifest::etag() const { return "\"" + sha256_hex.substr(0, 32) + "\""; }
+
+std::uint32_t manifest::chunk_count() const {
+  if (chunk_size == 0) return 0;
+  return static_cast<std::uint32_t>((length + chunk_size - 1) / chunk_size);
+}
+
+std::string manifest::serialize() const {
+  return nlohmann::json{{"v", 1},
+                        {"length", length},
+                        {"content_type", content_type},
+                        {"sha256", sha256_hex},
+                        {"created", created_unix},
+                        {"generation", generation},
+                        {"chunk_size", chunk_size},
+                        {"last_modified", last_modified}}
+      .dump();
+}
+
+std::optional<manifest> manifest::parse(std::string_view text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("v", 0) != 1) return std::nullopt;
+  try {
+    manifest m;
+    m.length = j.at("length").get<std::uint64_t>();
+    m.content_type = j.at("content_type").get<std::string>();
+    m.sha256_hex = j.at("sha256").get<std::string>();
+    m.created_unix = j.at("created").get<std::int64_t>();
+    m.generation = j.at("generation").get<std::uint64_t>();
+    m.chunk_size = j.at("chunk_size").get<std::uint32_t>();
+    m.last_modified = j.value("last_modified", "");
+    if (m.chunk_size == 0 || m.sha256_hex.size() != 64) return std::nullopt;
+    return m;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace recgate::cache

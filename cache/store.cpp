@@ -1,0 +1,237 @@
+// The cache's RocksDB layout, and why:
+//
+// - Three column families: "manifests" (small values, read on every request), "chunks" (the
+//   audio), "fills" (markers of fills in progress). Separate families let each have its own
+//   settings and let a scan of manifests never touch audio.
+// - Chunks go to integrated BlobDB (enable_blob_files): large values live in blob files, so
+//   compaction moves small index entries instead of rewriting megabytes of audio. Audio is
+//   already compressed or noise-like: no compression on chunks.
+// - Chunk keys are {key}\0{generation, 8 bytes big-endian}{index, 4 bytes big-endian}: one fill's
+//   chunks are one contiguous key range, removed with a single DeleteRange; a new fill of the same
+//   object never mixes with an old one's chunks.
+// - The manifest is written last, in the same WriteBatch as the final chunk and the removal of the
+//   fill marker: atomic, so no reader ever sees a partial object, and a marker left by a crash
+//   names exactly the chunks to remove at the next open.
+// - One LRU cache, sized in config, serves table blocks and blobs.
+#include "cache/store.hpp"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <vector>
+
+namespace recgate::cache {
+namespace {
+
+constexpr const char* cf_manifests = "manifests";
+constexpr const char* cf_chunks = "chunks";
+constexpr const char* cf_fills = "fills";
+
+void put_be(std::string& out, std::uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+std::uint64_t get_be(std::string_view in) {
+  std::uint64_t v = 0;
+  for (unsigned char c : in) v = (v << 8) | c;
+  return v;
+}
+
+// {key}\0{generation}: the prefix of one fill's chunks, and its marker key.
+std::string generation_prefix(const object_key& key, std::uint64_t generation) {
+  std::string k = key.encoded();
+  k.push_back('\0');
+  put_be(k, generation, 8);
+  return k;
+}
+
+std::string chunk_key(const object_key& key, std::uint64_t generation, std::uint32_t index) {
+  std::string k = generation_prefix(key, generation);
+  put_be(k, index, 4);
+  return k;
+}
+
+std::string generation_end(const object_key& key, std::uint64_t generation) {
+  std::string k = key.encoded();
+  k.push_back('\0');
+  put_be(k, generation + 1, 8);
+  return k;
+}
+
+store::result to_result(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return std::nullopt;
+  return std::string(what) + ": " + s.ToString();
+}
+
+}  // namespace
+
+struct store::impl {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, manifests, chunks, fills
+  rocksdb::ColumnFamilyHandle* manifests() const { return handles[1]; }
+  rocksdb::ColumnFamilyHandle* chunks() const { return handles[2]; }
+  rocksdb::ColumnFamilyHandle* fills() const { return handles[3]; }
+
+  ~impl() {
+    for (auto* h : handles) {
+      if (db && h) db->DestroyColumnFamilyHandle(h);
+    }
+    if (db) db->Close();
+  }
+};
+
+store::store(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+store::~store() = default;
+
+std::unique_ptr<store> store::open(const store_options& options, std::string& error) {
+  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+
+  rocksdb::ColumnFamilyOptions small;
+  small.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  rocksdb::ColumnFamilyOptions audio = small;
+  audio.enable_blob_files = true;
+  audio.min_blob_size = 0;  // every chunk value is a blob
+  audio.blob_compression_type = rocksdb::kNoCompression;
+  audio.compression = rocksdb::kNoCompression;
+  audio.enable_blob_garbage_collection = true;
+  audio.blob_cache = cache;
+  // Chunks wait in the memtable until a flush writes them to blob files: keep that bounded.
+  audio.write_buffer_size = 16 << 20;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> families{
+      {rocksdb::kDefaultColumnFamilyName, small},
+      {cf_manifests, small},
+      {cf_chunks, audio},
+      {cf_fills, small},
+  };
+  auto i = std::make_unique<impl>();
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(db_options, options.path, families, &i->handles, &raw);
+  if (!s.ok()) {
+    error = "cannot open the cache at " + options.path + ": " + s.ToString();
+    return nullptr;
+  }
+  i->db.reset(raw);
+  std::unique_ptr<store> st(new store(std::move(i)));
+
+  // Interrupted fills: each marker names a generation whose chunks no manifest refers to.
+  std::unique_ptr<rocksdb::Iterator> it(st->impl_->db->NewIterator({}, st->impl_->fills()));
+  std::vector<std::pair<object_key, std::uint64_t>> interrupted;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::string_view k(it->key().data(), it->key().size());
+    auto nul = k.find('\0');
+    auto parts = k.substr(0, nul);
+    auto first = parts.find('/');
+    auto second = parts.find('/', first + 1);
+    if (nul == std::string_view::npos || k.size() != nul + 9 || second == std::string_view::npos) {
+      continue;
+    }
+    interrupted.push_back({object_key{std::string(parts.substr(0, first)),
+                                      std::string(parts.substr(first + 1, second - first - 1)),
+                                      std::string(parts.substr(second + 1))},
+                           get_be(k.substr(nul + 1))});
+  }
+  if (!it->status().ok()) {
+    error = "cannot scan the cache's fill markers: " + it->status().ToString();
+    return nullptr;
+  }
+  it.reset();
+  for (const auto& [key, generation] : interrupted) {
+    if (auto err = st->abort_fill(key, generation)) {
+      error = "cannot remove an interrupted fill: " + *err;
+      return nullptr;
+    }
+  }
+  st->interrupted_removed_ = interrupted.size();
+  return st;
+}
+
+std::optional<manifest> store::find(const object_key& key) {
+  std::string value;
+  auto s = impl_->db->Get({}, impl_->manifests(), key.encoded(), &value);
+  if (!s.ok()) return std::nullopt;
+  return manifest::parse(value);
+}
+
+std::optional<std::string> store::read_chunk(const object_key& key, std::uint64_t generation,
+                                             std::uint32_t index) {
+  std::string value;
+  auto s = impl_->db->Get({}, impl_->chunks(), chunk_key(key, generation, index), &value);
+  if (!s.ok()) return std::nullopt;
+  return value;
+}
+
+store::result store::begin_fill(const object_key& key, std::uint64_t generation) {
+  return to_result(impl_->db->Put({}, impl_->fills(), generation_prefix(key, generation), ""),
+                   "begin fill");
+}
+
+store::result store::put_chunk(const object_key& key, std::uint64_t generation,
+                               std::uint32_t index, std::string_view data) {
+  return to_result(
+      impl_->db->Put({}, impl_->chunks(), chunk_key(key, generation, index),
+                     rocksdb::Slice(data.data(), data.size())),
+      "write chunk");
+}
+
+store::result store::commit(const object_key& key, const manifest& m, std::string_view last_chunk) {
+  rocksdb::WriteBatch batch;
+  rocksdb::Status s;
+  // A previous object under this key (expired, or replaced) loses its chunks in the same batch.
+  if (auto old = find(key); old && old->generation != m.generation) {
+    s = batch.DeleteRange(impl_->chunks(), generation_prefix(key, old->generation),
+                          generation_end(key, old->generation));
+  }
+  if (s.ok() && !last_chunk.empty()) {
+    s = batch.Put(impl_->chunks(), chunk_key(key, m.generation, m.chunk_count() - 1),
+                  rocksdb::Slice(last_chunk.data(), last_chunk.size()));
+  }
+  if (s.ok()) s = batch.Put(impl_->manifests(), key.encoded(), m.serialize());
+  if (s.ok()) s = batch.Delete(impl_->fills(), generation_prefix(key, m.generation));
+  if (s.ok()) s = impl_->db->Write({}, &batch);
+  return to_result(s, "commit");
+}
+
+store::result store::abort_fill(const object_key& key, std::uint64_t generation) {
+  rocksdb::WriteBatch batch;
+  auto s = batch.DeleteRange(impl_->chunks(), generation_prefix(key, generation),
+                             generation_end(key, generation));
+  if (s.ok()) s = batch.Delete(impl_->fills(), generation_prefix(key, generation));
+  if (s.ok()) s = impl_->db->Write({}, &batch);
+  return to_result(s, "abort fill");
+}
+
+store::result store::remove(const object_key& key) {
+  auto m = find(key);
+  if (!m) return std::nullopt;
+  rocksdb::WriteBatch batch;
+  auto s = batch.Delete(impl_->manifests(), key.encoded());
+  if (s.ok()) {
+    s = batch.DeleteRange(impl_->chunks(), generation_prefix(key, m->generation),
+                          generation_end(key, m->generation));
+  }
+  if (s.ok()) s = impl_->db->Write({}, &batch);
+  return to_result(s, "remove");
+}
+
+store::totals store::count() {
+  totals t;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator({}, impl_->manifests()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (auto m = manifest::parse(std::string_view(it->value().data(), it->value().size()))) {
+      ++t.objects;
+      t.bytes += m->length;
+    }
+  }
+  return t;
+}
+
+}  // namespace recgate::cache

@@ -1,0 +1,24 @@
+#include "proxy/net.hpp"
+
+#include "proxy/gateway.hpp"
+#include "proxy/logging.hpp"
+
+namespace recgate {
+
+gateway::gateway(config::config c, net::any_io_executor io)
+    : cfg(std::move(c)), keys(cfg.consumers), upstream(cfg.upstream) {
+  if (!cfg.cache.enabled()) return;
+  cache::cache_options options;
+  options.storage.path = cfg.cache.path;
+  options.storage.block_cache_bytes = cfg.cache.block_cache_bytes;
+  options.chunk_size = cfg.cache.chunk_size;
+  options.read_buffer_bytes = cfg.upstream.buffer_bytes;
+  std::string error;
+  recordings = cache::cache::open(options, std::move(io), error);
+  if (!recordings) throw std::runtime_error(error);
+  if (auto n = recordings->storage().interrupted_fills_removed()) {
+    logging::info("cache: removed " + std::to_string(n) + " interrupted fills");
+  }
+}
+
+}  // namespace recgate

@@ -1,0 +1,55 @@
+#pragma once
+// Range and conditional requests (RFC 9110, sections 13 and 14) for audio: given what we know of
+// the representation and the request's headers, which status and which bytes to send. Pure.
+//
+// Choices: a single range gets 206; several ranges, a malformed Range or another unit get the
+// whole body (200, allowed by RFC 9110 14.2); an unsatisfiable range gets 416. If-Range with an
+// entity tag uses strong comparison; with a date, exact equality with Last-Modified.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace recgate {
+
+struct byte_range {
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;  // inclusive
+};
+
+enum class range_kind { none, single, unsatisfiable };
+
+struct parsed_range {
+  range_kind kind = range_kind::none;
+  byte_range range;
+};
+
+// "bytes=a-b", "bytes=a-", "bytes=-n" against a body of `length` bytes.
+parsed_range parse_range(std::string_view header, std::uint64_t length);
+
+struct representation {
+  std::optional<std::uint64_t> length;  // unknown while an unsized body is still arriving
+  std::string etag;                     // empty when there is no validator yet
+  std::string last_modified;
+};
+
+struct conditional_headers {
+  std::string_view if_none_match;
+  std::string_view range;
+  std::string_view if_range;
+};
+
+struct response_plan {
+  unsigned status = 200;                // 200, 206, 304 or 416
+  std::uint64_t begin = 0;              // first byte to send
+  std::optional<std::uint64_t> end;     // one past the last; nullopt: to the end of the body
+  std::string content_range;            // for 206 and 416
+};
+
+response_plan plan_response(const representation& rep, const conditional_headers& request);
+
+// True when an If-None-Match value matches etag ("*", or any listed tag, weak comparison).
+bool etag_matches_any(std::string_view if_none_match, std::string_view etag);
+
+}  // namespace recgate

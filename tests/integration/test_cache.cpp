@@ -1,0 +1,254 @@
+// The audio cache end to end: laml-sim upstream, recgate with a real RocksDB in a temp folder.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include "gateway_fixture.hpp"
+#include "laml_sim/laml_sim.hpp"
+
+using namespace gateway_test;
+
+namespace {
+
+stack_options cached() {
+  stack_options o;
+  o.cache = true;
+  return o;
+}
+
+std::string bytes_of(const std::string& sid, std::uint64_t offset, std::uint64_t size) {
+  std::string out(size, '\0');
+  laml_sim::fill_body(sid, laml_sim::audio_format::wav, sim_duration, offset,
+                      std::span<char>(out.data(), out.size()));
+  return out;
+}
+
+std::string whole(const std::string& sid) {
+  return bytes_of(sid, 0, laml_sim::body_size(sid, laml_sim::audio_format::wav, sim_duration));
+}
+
+long upstream_fetches(stack& s, const std::string& sid, const std::string& ext = "wav") {
+  auto stats = s.sim_stats();
+  auto path = recording_path(sid, ext);
+  return stats["paths"].contains(path) ? stats["paths"][path].get<long>() : 0;
+}
+
+// A client can hold the whole body a moment before the fill commits it (the last bytes come from
+// memory): until then a request joins the fill (STREAM). Waits, by HEAD requests, for the commit.
+test_support::http_result wait_for_hit(stack& s, const std::string& path) {
+  test_support::http_result r;
+  for (int i = 0; i < 200; ++i) {
+    r = s.get(path, with_key(), "HEAD");
+    if (r.header("X-Cache") == std::string("HIT")) break;
+  }
+  REQUIRE(r.header("X-Cache") == std::string("HIT"));
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("100 concurrent cold requests: one upstream fetch, 100 identical bodies") {
+  stack s(cached());
+  auto sid = laml_sim::sized_sid(101, 1 << 20);
+  // Slow enough that all requests arrive while the fill is running.
+  s.sim_fault({{"sid", sid}, {"bytes_per_second", 4 << 20}});
+  std::vector<test_support::http_result> results(100);
+  std::vector<std::thread> clients;
+  for (auto& r : results) {
+    clients.emplace_back([&s, &r, &sid] { r = s.get(recording_path(sid, "wav")); });
+  }
+  for (auto& t : clients) t.join();
+
+  auto expected = whole(sid);
+  std::map<std::string, int> labels;
+  for (const auto& r : results) {
+    REQUIRE(r.ok());
+    CHECK(r.status == 200);
+    CHECK(r.body == expected);
+    labels[r.header("X-Cache").value_or("none")]++;
+  }
+  CHECK(upstream_fetches(s, sid) == 1);
+  CHECK(labels["MISS"] == 1);
+  CHECK(labels["MISS"] + labels["STREAM"] + labels["HIT"] == 100);
+  MESSAGE("MISS " << labels["MISS"] << ", STREAM " << labels["STREAM"] << ", HIT " << labels["HIT"]);
+}
+
+TEST_CASE(".wav and no extension are one object; it survives a restart") {
+  stack s(cached());
+  auto sid = laml_sim::normal_sid(102);
+  auto first = s.get(recording_path(sid, "wav"));
+  REQUIRE(first.ok());
+  CHECK(first.header("X-Cache") == std::string("MISS"));
+  wait_for_hit(s, recording_path(sid, "wav"));
+  auto second = s.get(recording_path(sid, "", ""));
+  REQUIRE(second.ok());
+  CHECK(second.header("X-Cache") == std::string("HIT"));
+  CHECK(second.body == first.body);
+  CHECK(first.body == whole(sid));
+  CHECK(upstream_fetches(s, sid) == 1);
+
+  s.restart_gateway();
+  auto after = s.get(recording_path(sid, "wav"));
+  REQUIRE(after.ok());
+  CHECK(after.header("X-Cache") == std::string("HIT"));
+  CHECK(after.body == first.body);
+  CHECK(upstream_fetches(s, sid) == 1);
+
+  // mp3 is another object; metadata is never cached (metadata_ttl defaults to 0).
+  REQUIRE(s.get(recording_path(sid, "mp3")).ok());
+  REQUIRE(s.get(recording_path(sid, "mp3")).ok());
+  CHECK(upstream_fetches(s, sid, "mp3") == 1);
+  REQUIRE(s.get(recording_path(sid, "json")).ok());
+  REQUIRE(s.get(recording_path(sid, "json")).ok());
+  CHECK(upstream_fetches(s, sid, "json") == 2);
+}
+
+TEST_CASE("cached audio: ranges, validators, HEAD") {
+  stack s(cached());
+  auto sid = laml_sim::sized_sid(103, 600000);
+  auto path = recording_path(sid, "wav");
+  auto full = s.get(path);
+  REQUIRE(full.ok());
+  auto etag = wait_for_hit(s, path).header("ETag");
+  REQUIRE(etag);
+  CHECK(full.header("Accept-Ranges") == std::string("bytes"));
+  CHECK(full.header("Cache-Control") == std::string("private, max-age=31536000, immutable"));
+
+  SUBCASE("single ranges") {
+    struct want {
+      const char* range;
+      std::uint64_t first, last;
+    };
+    for (auto w : {want{"bytes=0-99", 0, 99}, want{"bytes=299990-300010", 299990, 300010},
+                   want{"bytes=599000-", 599000, 599999}, want{"bytes=-10", 599990, 599999},
+                   want{"bytes=262140-262150", 262140, 262150}}) {  // across a chunk boundary
+      CAPTURE(w.range);
+      auto r = s.get(path, with_key({{"Range", w.range}}));
+      REQUIRE(r.ok());
+      CHECK(r.status == 206);
+      CHECK(r.header("Content-Range") ==
+            "bytes " + std::to_string(w.first) + "-" + std::to_string(w.last) + "/600000");
+      CHECK(r.body == bytes_of(sid, w.first, w.last - w.first + 1));
+    }
+  }
+  SUBCASE("unsatisfiable: 416") {
+    auto r = s.get(path, with_key({{"Range", "bytes=600000-"}}));
+    CHECK(r.status == 416);
+    CHECK(r.header("Content-Range") == std::string("bytes */600000"));
+  }
+  SUBCASE("several ranges: the whole body") {
+    auto r = s.get(path, with_key({{"Range", "bytes=0-1,10-11"}}));
+    CHECK(r.status == 200);
+    CHECK(r.body.size() == 600000);
+  }
+  SUBCASE("If-Range") {
+    auto match = s.get(path, with_key({{"Range", "bytes=0-9"}, {"If-Range", *etag}}));
+    CHECK(match.status == 206);
+    auto stale = s.get(path, with_key({{"Range", "bytes=0-9"}, {"If-Range", "\"stale\""}}));
+    CHECK(stale.status == 200);
+    CHECK(stale.body.size() == 600000);
+  }
+  SUBCASE("If-None-Match: 304") {
+    auto r = s.get(path, with_key({{"If-None-Match", *etag}}));
+    CHECK(r.status == 304);
+    CHECK(r.body.empty());
+    CHECK(r.header("ETag") == etag);
+    CHECK(s.get(path, with_key({{"If-None-Match", "\"other\""}})).status == 200);
+  }
+  SUBCASE("HEAD from the manifest") {
+    auto r = s.get(path, with_key(), "HEAD");
+    CHECK(r.status == 200);
+    CHECK(r.body.empty());
+    CHECK(r.header("Content-Length") == std::string("600000"));
+    CHECK(r.header("ETag") == etag);
+    CHECK(r.header("X-Cache") == std::string("HIT"));
+  }
+  CHECK(upstream_fetches(s, sid) == 1);
+}
+
+TEST_CASE("a fill in progress: others read it as it grows, ranges answer at once") {
+  stack s(cached());
+  auto sid = laml_sim::sized_sid(104, 1 << 20);
+  s.sim_fault({{"sid", sid}, {"bytes_per_second", 512 << 10}});  // 2 s for the whole
+  auto path = recording_path(sid, "wav");
+  test_support::http_result leader;
+  std::thread first([&] { leader = s.get(path); });
+
+  // Wait until the fill is running: the simulator has seen the request.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (upstream_fetches(s, sid) == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  auto ranged = s.get(path, with_key({{"Range", "bytes=0-99"}}));
+  auto joined = s.get(path);
+  first.join();
+
+  REQUIRE(ranged.ok());
+  CHECK(ranged.status == 206);
+  CHECK(ranged.header("X-Cache") == std::string("STREAM"));
+  CHECK(ranged.body == bytes_of(sid, 0, 100));
+  CHECK(ranged.total_time < std::chrono::milliseconds(1000));  // long before the fill ends
+  REQUIRE(joined.ok());
+  CHECK(joined.header("X-Cache") == std::string("STREAM"));
+  CHECK(joined.body == whole(sid));
+  CHECK(joined.header_time < std::chrono::milliseconds(1000));  // not held until the fill ends
+  REQUIRE(leader.ok());
+  CHECK(leader.body == whole(sid));
+  CHECK(upstream_fetches(s, sid) == 1);
+}
+
+TEST_CASE("a fill outlives the client that started it") {
+  stack s(cached());
+  auto sid = laml_sim::sized_sid(105, 1 << 20);
+  s.sim_fault({{"sid", sid}, {"bytes_per_second", 2 << 20}});
+  auto path = recording_path(sid, "wav");
+  // The first client gives up after 150 ms, a fraction of the body in.
+  auto gone = test_support::request("127.0.0.1", s.gateway_port(), "GET", path, with_key(), {},
+                                    std::chrono::milliseconds(150));
+  CHECK_FALSE(gone.ok());
+  auto next = s.get(path);  // joins the fill still running, or hits its result
+  REQUIRE(next.ok());
+  CHECK(next.body == whole(sid));
+  CHECK(next.header("X-Cache") != std::string("MISS"));
+  CHECK(wait_for_hit(s, path).header("Content-Length") == std::to_string(1 << 20));
+  CHECK(upstream_fetches(s, sid) == 1);
+}
+
+TEST_CASE("broken upstream bodies are never committed; the next request fetches again") {
+  stack s(cached());
+  for (const char* fault : {"reset_after", "short_by"}) {
+    CAPTURE(fault);
+    auto sid = laml_sim::sized_sid(std::string(fault) == "reset_after" ? 106 : 107, 700000);
+    auto path = recording_path(sid, "wav");
+    s.sim_fault({{"sid", sid}, {fault, std::string(fault) == "reset_after" ? 300000 : 1000}});
+    auto broken = s.get(path);
+    CHECK_FALSE(broken.ok());
+    CHECK(broken.body.size() < 700000);
+    s.sim_clear_faults();
+    auto good = s.get(path);
+    REQUIRE(good.ok());
+    CHECK(good.header("X-Cache") == std::string("MISS"));
+    CHECK(good.body == whole(sid));
+    wait_for_hit(s, path);
+    CHECK(upstream_fetches(s, sid) == 2);
+  }
+}
+
+TEST_CASE("upstream errors on audio are passed on and never cached") {
+  stack s(cached());
+  auto sid = laml_sim::absent_sid(108);
+  for (int i = 0; i < 2; ++i) {
+    auto r = s.get(recording_path(sid, "wav"));
+    CHECK(r.status == 404);
+    CHECK(nlohmann::json::parse(r.body)["status"] == 404);
+  }
+  auto failing = laml_sim::normal_sid(109);
+  s.sim_fault({{"sid", failing}, {"status", 503}});
+  CHECK(s.get(recording_path(failing, "wav")).status == 502);
+  s.sim_clear_faults();
+  auto ok = s.get(recording_path(failing, "wav"));
+  CHECK(ok.status == 200);
+  CHECK(ok.header("X-Cache") == std::string("MISS"));
+}
