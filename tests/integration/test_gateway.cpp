@@ -275,3 +275,30 @@ TEST_CASE("the access log has a line per request; no secret is ever logged or an
     for (const auto& [name, value] : a.headers) CHECK(value.find(api_token) == std::string::npos);
   }
 }
+
+TEST_CASE("metadata is never answered with a redirect, whatever the upstream says") {
+  stack s;
+  auto sid = laml_sim::normal_sid(71);
+  s.sim_fault({{"sid", sid}, {"status", 302}});
+  auto r = s.get(recording_path(sid, "json"));
+  check_json_error(r, 502);
+  CHECK_FALSE(r.header("Location"));
+}
+
+TEST_CASE("keep-alive: several requests on one connection, answered in order") {
+  stack s;
+  auto sid = laml_sim::normal_sid(72);
+  std::string request = "GET " + recording_path(sid, "mp3") +
+                        " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + consumer_key + "\r\n\r\n";
+  std::string last = "GET " + recording_path("bad", "mp3") +
+                     " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer " +
+                     consumer_key + "\r\n\r\n";
+  auto replies = test_support::raw_exchange("127.0.0.1", s.gateway_port(), request + request + last);
+  auto mp3_size = std::to_string(laml_sim::body_size(sid, laml_sim::audio_format::mp3, sim_duration));
+  std::vector<std::string> statuses;
+  for (std::size_t pos = 0; (pos = replies.find("HTTP/1.1 ", pos)) != std::string::npos; pos += 9) {
+    statuses.push_back(replies.substr(pos + 9, 3));
+  }
+  CHECK(statuses == std::vector<std::string>{"200", "200", "400"});
+  CHECK(s.sim_stats()["total"] == 2);
+}

@@ -121,3 +121,38 @@ std::string basic_authorization(std::string_view user, std::string_view password
 }
 
 }  // namespace test_support
+
+namespace test_support {
+
+std::string raw_exchange(const std::string& host, unsigned short port, const std::string& bytes,
+                         std::chrono::milliseconds timeout) {
+  net::io_context ioc;
+  std::string received;
+  net::co_spawn(
+      ioc,
+      [&]() -> net::awaitable<void> {
+        beast::error_code ec;
+        auto ex = co_await net::this_coro::executor;
+        tcp::resolver resolver(ex);
+        auto endpoints = co_await resolver.async_resolve(
+            host, std::to_string(port), net::redirect_error(net::use_awaitable, ec));
+        if (ec) co_return;
+        beast::tcp_stream stream(ex);
+        stream.expires_after(timeout);  // one deadline for the whole exchange
+        co_await stream.async_connect(endpoints, net::redirect_error(net::use_awaitable, ec));
+        if (ec) co_return;
+        co_await net::async_write(stream, net::buffer(bytes),
+                                  net::redirect_error(net::use_awaitable, ec));
+        char buffer[65536];
+        while (!ec) {
+          auto n = co_await stream.async_read_some(net::buffer(buffer),
+                                                   net::redirect_error(net::use_awaitable, ec));
+          received.append(buffer, n);
+        }
+      },
+      net::detached);
+  ioc.run();
+  return received;
+}
+
+}  // namespace test_support

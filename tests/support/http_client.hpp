@@ -39,3 +39,12 @@ http_result request(std::string host, unsigned short port, std::string method, s
 std::string basic_authorization(std::string_view user, std::string_view password);
 
 }  // namespace test_support
+
+namespace test_support {
+
+// Sends `bytes` as they are on one connection and returns everything the server sends back until
+// it closes the connection or `timeout` passes. For pipelining, keep-alive and malformed input.
+std::string raw_exchange(const std::string& host, unsigned short port, const std::string& bytes,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+}  // namespace test_support
