@@ -46,51 +46,129 @@ std::unique_ptr<cache> cache::open(const cache_options& options, net::any_io_exe
 }
 
 cache::cache(const cache_options& options, std::unique_ptr<store> st, net::any_io_executor io)
-    : options_(options),
-      store_(std::move(st)),
-      io_(std::move(io)),
-      // Generations only need to differ between fills of one key; microseconds since the epoch
-      // at start-up, counting up, never repeat across restarts.
-      next_generation_(static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::microseconds>(
-              std::chrono::system_clock::now().time_since_epoch())
-              .count())) {}
+    : options_(options), store_(std::move(st)), io_(std::move(io)) {
+  for (const auto& e : store_->scan()) lru_.put(e.key.encoded(), e.length, e.last_access);
+  enforce_limits();  // max_bytes may have been lowered since the last run
+}
 
-cache::~cache() { writers_.join(); }
+cache::~cache() {
+  writers_.join();
+  std::vector<std::pair<object_key, std::int64_t>> accesses;
+  for (auto& [k, when] : lru_.take_dirty()) {
+    if (auto key = object_key::decode(k)) accesses.emplace_back(std::move(*key), when);
+  }
+  store_->record_access(accesses);
+}
+
+std::uint64_t cache::next_generation() {
+  // Generations are the fill's start in microseconds since the epoch (expiry reads them from
+  // chunk keys), made unique by counting up past the last one.
+  auto now = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count());
+  last_generation_ = std::max(now, last_generation_ + 1);
+  return last_generation_;
+}
+
+std::optional<manifest> cache::find_fresh(const object_key& key) {
+  auto m = store_->find(key);
+  if (!m || options_.storage.max_age_seconds <= 0) return m;
+  if (generation_unix(m->generation) + options_.storage.max_age_seconds >= now_unix()) return m;
+  // Expired: gone for every reader from now on, whether or not compaction has run yet.
+  store_->remove(key);
+  lru_.erase(key.encoded());
+  ++counters_.expirations;
+  return std::nullopt;
+}
+
+std::optional<origin_head> cache::remembered_404(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  auto it = negative_.find(key);
+  if (it == negative_.end()) return std::nullopt;
+  if (it->second.until <= std::chrono::steady_clock::now()) {
+    negative_.erase(it);
+    return std::nullopt;
+  }
+  return it->second.head;
+}
 
 cache::lookup cache::get(const object_key& key, const origin_fetch& fetch) {
-  if (auto m = store_->find(key)) {
+  const auto encoded = key.encoded();
+  if (auto m = find_fresh(key)) {
     ++counters_.hits;
-    return {source::hit, std::move(m), nullptr};
+    lru_.touch(encoded, now_unix());
+    return {source::hit, std::move(m), nullptr, std::nullopt};
+  }
+  if (auto head = remembered_404(encoded)) {
+    ++counters_.negative_hits;
+    return {source::negative, std::nullopt, nullptr, std::move(head)};
   }
   std::shared_ptr<fill> f;
   {
     std::lock_guard lock(mutex_);
-    auto& slot = fills_[key.encoded()];
+    auto& slot = fills_[encoded];
     if (slot) {
       ++counters_.streams;
-      return {source::stream, std::nullopt, slot};
+      return {source::stream, std::nullopt, slot, std::nullopt};
     }
-    slot = std::make_shared<fill>(key, next_generation_++, options_.chunk_size);
+    slot = std::make_shared<fill>(key, next_generation(), options_.chunk_size);
     f = slot;
   }
   // A fill may have committed and left the registry between the two looks above.
   if (auto m = store_->find(key)) {
     finish(f);
     ++counters_.hits;
-    return {source::hit, std::move(m), nullptr};
+    return {source::hit, std::move(m), nullptr, std::nullopt};
   }
   ++counters_.misses;
   net::co_spawn(net::make_strand(io_), run_fill(f, fetch), [](std::exception_ptr) {});
-  return {source::miss, std::nullopt, f};
+  return {source::miss, std::nullopt, f, std::nullopt};
 }
 
 std::optional<cache::lookup> cache::peek(const object_key& key) {
-  if (auto m = store_->find(key)) return lookup{source::hit, std::move(m), nullptr};
+  if (auto m = find_fresh(key)) return lookup{source::hit, std::move(m), nullptr, std::nullopt};
   std::lock_guard lock(mutex_);
   auto it = fills_.find(key.encoded());
   if (it == fills_.end()) return std::nullopt;
-  return lookup{source::stream, std::nullopt, it->second};
+  return lookup{source::stream, std::nullopt, it->second, std::nullopt};
+}
+
+std::uint64_t cache::purge(const std::string& account_sid, const std::string& sid,
+                           std::string& error) {
+  auto removed = store_->remove_recording(account_sid, sid, error);
+  std::lock_guard lock(mutex_);
+  for (const char* format : {"wav", "mp3"}) {
+    auto encoded = object_key{account_sid, sid, format}.encoded();
+    lru_.erase(encoded);
+    negative_.erase(encoded);
+  }
+  return removed;
+}
+
+cache_stats cache::stats() {
+  cache_stats s;
+  s.objects = lru_.objects();
+  s.bytes = lru_.total_bytes();
+  s.max_bytes = options_.max_bytes;
+  std::lock_guard lock(mutex_);
+  s.fills_in_progress = fills_.size();
+  return s;
+}
+
+void cache::enforce_limits() {
+  if (options_.max_bytes > 0) {
+    for (const auto& encoded : lru_.evict_to(options_.max_bytes)) {
+      if (auto key = object_key::decode(encoded)) {
+        store_->remove(*key);
+        ++counters_.evictions;
+      }
+    }
+  }
+  std::vector<std::pair<object_key, std::int64_t>> accesses;
+  for (auto& [k, when] : lru_.take_dirty()) {
+    if (auto key = object_key::decode(k)) accesses.emplace_back(std::move(*key), when);
+  }
+  if (!accesses.empty()) store_->record_access(accesses);
 }
 
 void cache::finish(const std::shared_ptr<fill>& f) {
@@ -116,6 +194,11 @@ net::awaitable<void> cache::run_fill(std::shared_ptr<fill> f, origin_fetch fetch
     response.head.detail = e.what();
   }
   if (response.head.status != 200 || !response.body) {
+    if (response.head.status == 404 && options_.negative_ttl.count() > 0) {
+      std::lock_guard lock(mutex_);
+      negative_[key.encoded()] = {response.head,
+                                  std::chrono::steady_clock::now() + options_.negative_ttl};
+    }
     f->set_head(std::move(response.head), false);
     ++counters_.fills_failed;
     finish(f);
@@ -179,9 +262,15 @@ net::awaitable<void> cache::run_fill(std::shared_ptr<fill> f, origin_fetch fetch
     co_await abandon();
     co_return;
   }
+  lru_.put(key.encoded(), m.length, m.created_unix);
   f->complete();
   ++counters_.fills_committed;
   finish(f);
+  // Eviction and access bookkeeping are disk writes: on the writer pool, off this executor.
+  co_await on_writer([&]() -> store::result {
+    enforce_limits();
+    return std::nullopt;
+  });
 }
 
 }  // namespace recgate::cache

@@ -6,6 +6,7 @@
 // Thread safety: every method may be called from any thread.
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -14,15 +15,19 @@
 
 #include "cache/async.hpp"
 #include "cache/fill.hpp"
+#include "cache/lru_index.hpp"
 #include "cache/origin.hpp"
 #include "cache/store.hpp"
 
 namespace recgate::cache {
 
 struct cache_options {
-  store_options storage;
+  store_options storage;  // storage.max_age_seconds: expiry, 0 for none
   std::uint32_t chunk_size = 256 * 1024;
   std::size_t read_buffer_bytes = 64 * 1024;  // per fill, for reading the origin
+  std::uint64_t max_bytes = 0;                // 0: no limit
+  // How long an origin 404 is remembered, so a hot missing Sid does not hammer the origin.
+  std::chrono::milliseconds negative_ttl{std::chrono::seconds(10)};
 };
 
 struct cache_counters {
@@ -32,16 +37,27 @@ struct cache_counters {
   std::atomic<std::uint64_t> fills_committed{0};
   std::atomic<std::uint64_t> fills_failed{0};
   std::atomic<std::uint64_t> bytes_from_origin{0};
+  std::atomic<std::uint64_t> negative_hits{0};  // answered from a remembered 404
+  std::atomic<std::uint64_t> evictions{0};
+  std::atomic<std::uint64_t> expirations{0};
+};
+
+struct cache_stats {
+  std::uint64_t objects = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t max_bytes = 0;
+  std::uint64_t fills_in_progress = 0;
 };
 
 class cache {
  public:
-  enum class source { hit, miss, stream };
+  enum class source { hit, miss, stream, negative };
 
   struct lookup {
     source from = source::hit;
     std::optional<manifest> committed;  // set for hit
     std::shared_ptr<fill> filling;      // set for miss and stream
+    std::optional<origin_head> remembered;  // set for negative: the origin's 404
   };
 
   // Opens the store. io runs the fills (each on a strand of its own). nullptr and error when the
@@ -57,6 +73,11 @@ class cache {
   // For a HEAD: the committed object or a fill in progress; never starts a fill (nullopt then).
   std::optional<lookup> peek(const object_key& key);
 
+  // Removes every format of a recording (committed objects and remembered 404s); returns how
+  // many objects there were. A fill in progress is not stopped.
+  std::uint64_t purge(const std::string& account_sid, const std::string& sid, std::string& error);
+
+  cache_stats stats();
   store& storage() { return *store_; }
   const cache_counters& counters() const { return counters_; }
 
@@ -67,16 +88,28 @@ class cache {
   template <class F>
   net::awaitable<store::result> on_writer(F f);
   void finish(const std::shared_ptr<fill>& f);
+  // The committed manifest, unless it has expired (then it is removed).
+  std::optional<manifest> find_fresh(const object_key& key);
+  std::optional<origin_head> remembered_404(const std::string& key);
+  // Evicts least recently used objects beyond max_bytes and persists access times.
+  void enforce_limits();
+  std::uint64_t next_generation();  // Prereq: mutex_ held
 
   cache_options options_;
   std::unique_ptr<store> store_;
   net::any_io_executor io_;
   net::thread_pool writers_{1};
-  std::atomic<std::uint64_t> next_generation_;
+  std::uint64_t last_generation_ = 0;
   cache_counters counters_;
+  lru_index lru_;
 
   std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<fill>> fills_;
+  struct negative_entry {
+    origin_head head;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::unordered_map<std::string, negative_entry> negative_;
 };
 
 }  // namespace recgate::cache

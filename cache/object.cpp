@@ -6,6 +6,17 @@ namespace recgate::cache {
 
 std::string object_key::encoded() const { return account_sid + "/" + sid + "/" + format; }
 
+std::optional<object_key> object_key::decode(std::string_view text) {
+  auto first = text.find('/');
+  auto second = first == std::string_view::npos ? first : text.find('/', first + 1);
+  if (second == std::string_view::npos) return std::nullopt;
+  object_key key{std::string(text.substr(0, first)),
+                 std::string(text.substr(first + 1, second - first - 1)),
+                 std::string(text.substr(second + 1))};
+  if (key.account_sid.empty() || key.sid.empty() || key.format.empty()) return std::nullopt;
+  return key;
+}
+
 std::string manifest::etag() const { return "\"" + sha256_hex.substr(0, 32) + "\""; }
 
 std::uint32_t manifest::chunk_count() const {

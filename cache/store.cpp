@@ -12,10 +12,17 @@
 // - The manifest is written last, in the same WriteBatch as the final chunk and the removal of the
 //   fill marker: atomic, so no reader ever sees a partial object, and a marker left by a crash
 //   names exactly the chunks to remove at the next open.
+// - A fourth family, "access", keeps last-access times, written in batches (never on every hit)
+//   for least-recently-used eviction across restarts.
+// - Expiry (cache.max_age) is a compaction filter: chunks are judged by their key alone
+//   (FilterBlobByKey, the generation is the fill's start time), so compaction never reads audio
+//   to drop it; manifests by their small value. Requests check age too, so nothing expired is
+//   served while it waits for compaction.
 // - One LRU cache, sized in config, serves table blocks and blobs.
 #include "cache/store.hpp"
 
 #include <rocksdb/cache.h>
+#include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -28,6 +35,7 @@ namespace {
 constexpr const char* cf_manifests = "manifests";
 constexpr const char* cf_chunks = "chunks";
 constexpr const char* cf_fills = "fills";
+constexpr const char* cf_access = "access";
 
 void put_be(std::string& out, std::uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -60,6 +68,53 @@ std::string generation_end(const object_key& key, std::uint64_t generation) {
   return k;
 }
 
+// Drops what is older than max_age. Chunks are judged from their key (the generation), without
+// reading the blob; manifests from their value.
+class expiry_filter final : public rocksdb::CompactionFilter {
+ public:
+  expiry_filter(bool chunks, std::int64_t max_age, std::function<std::int64_t()> now)
+      : chunks_(chunks), max_age_(max_age), now_(std::move(now)) {}
+
+  Decision FilterV2(int, const rocksdb::Slice& key, ValueType type,
+                    const rocksdb::Slice& value, std::string*, std::string*) const override {
+    if (type != ValueType::kValue && type != ValueType::kBlobIndex) return Decision::kKeep;
+    return expired(key, value) ? Decision::kRemove : Decision::kKeep;
+  }
+
+  Decision FilterBlobByKey(int, const rocksdb::Slice& key, std::string*,
+                           std::string*) const override {
+    return expired(key, {}) ? Decision::kRemove : Decision::kKeep;
+  }
+
+  const char* Name() const override { return "recgate.expiry"; }
+
+ private:
+  bool expired(const rocksdb::Slice& key, const rocksdb::Slice& value) const {
+    std::uint64_t generation = 0;
+    if (chunks_) {
+      std::string_view k(key.data(), key.size());
+      auto nul = k.find('\0');
+      if (nul == std::string_view::npos || k.size() < nul + 9) return false;
+      generation = get_be(k.substr(nul + 1, 8));
+    } else {
+      auto m = manifest::parse(std::string_view(value.data(), value.size()));
+      if (!m) return false;
+      generation = m->generation;
+    }
+    return generation_unix(generation) + max_age_ < now_();
+  }
+
+  bool chunks_;
+  std::int64_t max_age_;
+  std::function<std::int64_t()> now_;
+};
+
+std::int64_t system_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 store::result to_result(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return std::nullopt;
   return std::string(what) + ": " + s.ToString();
@@ -69,10 +124,12 @@ store::result to_result(const rocksdb::Status& s, std::string_view what) {
 
 struct store::impl {
   std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, manifests, chunks, fills
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, manifests, chunks, fills, access
+  std::unique_ptr<expiry_filter> manifest_expiry, chunk_expiry;
   rocksdb::ColumnFamilyHandle* manifests() const { return handles[1]; }
   rocksdb::ColumnFamilyHandle* chunks() const { return handles[2]; }
   rocksdb::ColumnFamilyHandle* fills() const { return handles[3]; }
+  rocksdb::ColumnFamilyHandle* access() const { return handles[4]; }
 
   ~impl() {
     for (auto* h : handles) {
@@ -106,13 +163,22 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
   // Chunks wait in the memtable until a flush writes them to blob files: keep that bounded.
   audio.write_buffer_size = 16 << 20;
 
+  auto i = std::make_unique<impl>();
+  rocksdb::ColumnFamilyOptions manifests = small;
+  if (options.max_age_seconds > 0) {
+    auto now = options.now_unix ? options.now_unix : system_now;
+    i->manifest_expiry = std::make_unique<expiry_filter>(false, options.max_age_seconds, now);
+    i->chunk_expiry = std::make_unique<expiry_filter>(true, options.max_age_seconds, now);
+    manifests.compaction_filter = i->manifest_expiry.get();
+    audio.compaction_filter = i->chunk_expiry.get();
+  }
   std::vector<rocksdb::ColumnFamilyDescriptor> families{
       {rocksdb::kDefaultColumnFamilyName, small},
-      {cf_manifests, small},
+      {cf_manifests, manifests},
       {cf_chunks, audio},
       {cf_fills, small},
+      {cf_access, small},
   };
-  auto i = std::make_unique<impl>();
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(db_options, options.path, families, &i->handles, &raw);
   if (!s.ok()) {
@@ -214,12 +280,71 @@ store::result store::remove(const object_key& key) {
   if (!m) return std::nullopt;
   rocksdb::WriteBatch batch;
   auto s = batch.Delete(impl_->manifests(), key.encoded());
+  if (s.ok()) s = batch.Delete(impl_->access(), key.encoded());
   if (s.ok()) {
     s = batch.DeleteRange(impl_->chunks(), generation_prefix(key, m->generation),
                           generation_end(key, m->generation));
   }
   if (s.ok()) s = impl_->db->Write({}, &batch);
   return to_result(s, "remove");
+}
+
+std::uint64_t store::remove_recording(const std::string& account_sid, const std::string& sid,
+                                      std::string& error) {
+  std::uint64_t removed = 0;
+  for (const char* format : {"wav", "mp3"}) {
+    object_key key{account_sid, sid, format};
+    if (!find(key)) continue;
+    if (auto err = remove(key)) {
+      error = *err;
+      return removed;
+    }
+    ++removed;
+  }
+  return removed;
+}
+
+std::vector<store::entry> store::scan() {
+  std::vector<entry> out;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator({}, impl_->manifests()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto key = object_key::decode(std::string_view(it->key().data(), it->key().size()));
+    auto m = manifest::parse(std::string_view(it->value().data(), it->value().size()));
+    if (!key || !m) continue;
+    entry e{*key, m->length, m->created_unix};
+    std::string access;
+    if (impl_->db->Get({}, impl_->access(), it->key(), &access).ok() && access.size() == 8) {
+      e.last_access = static_cast<std::int64_t>(get_be(access));
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+store::result store::record_access(
+    const std::vector<std::pair<object_key, std::int64_t>>& accesses) {
+  rocksdb::WriteBatch batch;
+  rocksdb::Status s;
+  for (const auto& [key, when] : accesses) {
+    std::string value;
+    put_be(value, static_cast<std::uint64_t>(when), 8);
+    s = batch.Put(impl_->access(), key.encoded(), value);
+    if (!s.ok()) break;
+  }
+  if (s.ok()) s = impl_->db->Write({}, &batch);
+  return to_result(s, "record access times");
+}
+
+store::result store::compact() {
+  rocksdb::CompactRangeOptions options;
+  // Blob files too: expired chunks must leave the disk, not only the index.
+  options.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
+  options.blob_garbage_collection_age_cutoff = 1.0;
+  for (auto* cf : {impl_->manifests(), impl_->chunks()}) {
+    auto s = impl_->db->CompactRange(options, cf, nullptr, nullptr);
+    if (!s.ok()) return to_result(s, "compact");
+  }
+  return std::nullopt;
 }
 
 store::totals store::count() {

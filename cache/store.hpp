@@ -6,6 +6,8 @@
 // Errors: RocksDB's Status is translated here, once, into an error message (std::string).
 
 #include <cstdint>
+#include <functional>
+#include <vector>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,7 +20,16 @@ namespace recgate::cache {
 struct store_options {
   std::string path;
   std::uint64_t block_cache_bytes = 64ull << 20;  // shared by index/filter blocks and blobs
+  // Objects older than this (from the start of their fill) are dropped by compaction; 0: never.
+  std::int64_t max_age_seconds = 0;
+  // The time compaction compares ages against (tests pass their own).
+  std::function<std::int64_t()> now_unix;
 };
+
+// When a fill of this generation started: generations are microseconds since the epoch.
+inline std::int64_t generation_unix(std::uint64_t generation) {
+  return static_cast<std::int64_t>(generation / 1'000'000);
+}
 
 class store {
  public:
@@ -49,11 +60,29 @@ class store {
   // Removes a committed object (manifest and chunks). No error when it is absent.
   result remove(const object_key& key);
 
+  // Removes committed objects of every format of one recording; returns how many there were.
+  std::uint64_t remove_recording(const std::string& account_sid, const std::string& sid,
+                                 std::string& error);
+
   struct totals {
     std::uint64_t objects = 0;
     std::uint64_t bytes = 0;
   };
   totals count();
+
+  // Every committed object with its last access time (the commit time when never recorded).
+  struct entry {
+    object_key key;
+    std::uint64_t length = 0;
+    std::int64_t last_access = 0;
+  };
+  std::vector<entry> scan();
+
+  // Records last access times (unix seconds), in one batch. Best effort: an error is returned.
+  result record_access(const std::vector<std::pair<object_key, std::int64_t>>& accesses);
+
+  // Runs a full compaction now (expiry applies); for tests and maintenance.
+  result compact();
 
   // How many interrupted fills open() found and removed.
   std::uint64_t interrupted_fills_removed() const { return interrupted_removed_; }

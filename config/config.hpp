@@ -64,8 +64,18 @@ struct cache_config {
   std::uint64_t block_cache_bytes = 64ull << 20;
   // Sent with cached audio: recordings never change, so browsers may keep them.
   std::string cache_control = "private, max-age=31536000, immutable";
+  std::uint64_t max_bytes = 0;    // least recently used objects leave beyond this; 0: no limit
+  duration max_age{0};            // recordings leave after this age, popular or not; 0: never
+  duration negative_ttl{std::chrono::seconds(10)};  // how long an upstream 404 is remembered
 
   bool enabled() const { return !path.empty(); }
+};
+
+// The admin listener: health, cache statistics and purge. Loopback by default: it has no
+// authentication of its own.
+struct admin_config {
+  endpoint listen{"127.0.0.1", 9090};
+  bool enabled = true;
 };
 
 struct log_config {
@@ -78,6 +88,7 @@ struct config {
   upstream_config upstream;
   std::vector<consumer_config> consumers;
   cache_config cache;
+  admin_config admin;
   log_config log;
 };
 

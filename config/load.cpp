@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -259,14 +260,31 @@ void load_consumers(const toml::table& root, std::vector<consumer_config>& out,
 
 void load_cache(const toml::table* t, cache_config& c, std::vector<error>& errors) {
   table_reader r(t, "cache", errors);
-  r.reject_unknown({"path", "chunk_size", "block_cache_bytes", "cache_control"});
+  r.reject_unknown({"path", "chunk_size", "block_cache_bytes", "cache_control", "max_bytes",
+                    "max_age", "negative_ttl"});
   r.read("path", c.path);
+  r.read_int("max_bytes", c.max_bytes, 0, std::numeric_limits<std::int64_t>::max());
+  r.read("max_age", c.max_age);
+  r.read("negative_ttl", c.negative_ttl);
+  if (c.max_age.count() > 0 && c.max_age < std::chrono::seconds(1)) {
+    r.fail("max_age", "must be at least 1s (or 0 for no limit)");
+  }
   r.read_int("chunk_size", c.chunk_size, 4096, 16 << 20);
   r.read_int("block_cache_bytes", c.block_cache_bytes, 1 << 20, std::int64_t(1) << 40);
   r.read("cache_control", c.cache_control);
   if (c.cache_control.find_first_of("\r\n") != std::string::npos) {
     r.fail("cache_control", "must not contain line breaks");
   }
+}
+
+void load_admin(const toml::table* t, admin_config& a, std::vector<error>& errors) {
+  table_reader r(t, "admin", errors);
+  r.reject_unknown({"listen", "enabled"});
+  std::string listen = a.listen.to_string();
+  r.read("listen", listen);
+  r.read("enabled", a.enabled);
+  if (auto ep = parse_endpoint(listen)) a.listen = *ep;
+  else r.fail("listen", "must be host:port, for example \"127.0.0.1:9090\"");
 }
 
 void load_log(const toml::table* t, log_config& l, std::vector<error>& errors) {
@@ -302,7 +320,7 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
   for (auto&& [k, node] : root) {
     std::string_view name = k.str();
     if (name != "server" && name != "upstream" && name != "consumers" && name != "cache" &&
-        name != "log") {
+        name != "admin" && name != "log") {
       errors.push_back({std::string(name), "unknown key"});
     }
   }
@@ -311,6 +329,7 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
   load_upstream(sub_table(root, "upstream", errors), c.upstream, env, errors);
   load_consumers(root, c.consumers, errors);
   load_cache(sub_table(root, "cache", errors), c.cache, errors);
+  load_admin(sub_table(root, "admin", errors), c.admin, errors);
   load_log(sub_table(root, "log", errors), c.log, errors);
   if (errors.empty()) result.value = std::move(c);
   return result;

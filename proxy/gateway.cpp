@@ -13,6 +13,10 @@ gateway::gateway(config::config c, net::any_io_executor io)
   options.storage.block_cache_bytes = cfg.cache.block_cache_bytes;
   options.chunk_size = cfg.cache.chunk_size;
   options.read_buffer_bytes = cfg.upstream.buffer_bytes;
+  options.max_bytes = cfg.cache.max_bytes;
+  options.storage.max_age_seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(cfg.cache.max_age).count();
+  options.negative_ttl = cfg.cache.negative_ttl;
   std::string error;
   recordings = cache::cache::open(options, std::move(io), error);
   if (!recordings) throw std::runtime_error(error);

@@ -1,4 +1,4 @@
-// recgate's command line: serve, check-config, keygen.
+// recgate's command line: serve, check-config, keygen, cache stats|purge.
 //
 // Exit codes: 0 success; 1 the configuration is invalid or the server could not start;
 // 2 (or CLI11's own codes, above 100) a command-line usage error.
@@ -12,8 +12,12 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <nlohmann/json.hpp>
+
 #include "config/load.hpp"
 #include "proxy/access.hpp"
+#include "proxy/admin_client.hpp"
+#include "proxy/uuid.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/server.hpp"
 
@@ -52,6 +56,44 @@ int keygen(const std::string& consumer) {
   return 0;
 }
 
+// cache stats / cache purge: through the running gateway's admin listener (the store is the
+// server's while it runs; RocksDB allows one process at a time).
+int cache_command(const std::string& admin, const std::string& config_path, bool purge,
+                  const std::string& account, const std::string& sid) {
+  auto at = recgate::config::parse_endpoint(admin);
+  if (!config_path.empty()) {
+    auto cfg = load_or_report(config_path);
+    if (!cfg) return 1;
+    at = cfg->admin.listen;
+  }
+  if (!at) {
+    std::cerr << "recgate: --admin must be host:port\n";
+    return 2;
+  }
+  std::string target = "/cache/stats";
+  if (purge) {
+    auto a = recgate::normalize_uuid(account);
+    auto s = recgate::normalize_uuid(sid);
+    if (!a || !s) {
+      std::cerr << "recgate: --account and --sid must be UUIDs\n";
+      return 2;
+    }
+    target = "/cache/recordings/" + *a + "/" + *s;
+  }
+  auto reply = recgate::admin_request(*at, purge ? "DELETE" : "GET", target);
+  if (reply.status == 0) {
+    std::cerr << "recgate: " << reply.error << "\n";
+    return 1;
+  }
+  auto body = nlohmann::json::parse(reply.body, nullptr, false);
+  if (reply.status != 200 || body.is_discarded()) {
+    std::cerr << "recgate: the gateway answered " << reply.status << ": " << reply.body << "\n";
+    return 1;
+  }
+  for (auto& [name, value] : body.items()) std::cout << name << " " << value.dump() << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,9 +110,22 @@ int main(int argc, char** argv) {
   auto* gen = app.add_subcommand("keygen", "Print a new consumer key and its config entry");
   gen->add_option("--consumer", consumer, "Consumer id")->required();
 
+  std::string admin = "127.0.0.1:9090", account, sid;
+  auto* cache = app.add_subcommand("cache", "Cache statistics and purge, through the admin listener");
+  cache->require_subcommand(1);
+  auto* stats = cache->add_subcommand("stats", "Print objects, bytes and hit counters");
+  auto* purge = cache->add_subcommand("purge", "Remove every cached format of one recording");
+  for (auto* sub : {stats, purge}) {
+    sub->add_option("--config,-c", config_path, "TOML configuration (for admin.listen)");
+    sub->add_option("--admin", admin, "The admin listener, when no config is given");
+  }
+  purge->add_option("--account", account, "AccountSid")->required();
+  purge->add_option("--sid", sid, "Recording Sid")->required();
+
   CLI11_PARSE(app, argc, argv);
 
   if (*gen) return keygen(consumer);
+  if (*cache) return cache_command(admin, config_path, bool(*purge), account, sid);
 
   auto cfg = load_or_report(config_path);
   if (!cfg) return 1;

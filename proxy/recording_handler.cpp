@@ -20,6 +20,7 @@ const char* cache_label(cache::cache::source s) {
     case cache::cache::source::hit: return "HIT";
     case cache::cache::source::miss: return "MISS";
     case cache::cache::source::stream: return "STREAM";
+    case cache::cache::source::negative: return "NEGATIVE";
   }
   return "-";
 }
@@ -81,6 +82,7 @@ class responder {
       found = gw_.recordings->get(key, upstream_origin(gw_.upstream, request_id_));
     }
     out_.cache = cache_label(found.from);
+    if (found.remembered) co_return co_await respond_origin_error(*found.remembered);
 
     if (found.committed) {
       const auto& m = *found.committed;

@@ -1,20 +1,23 @@
-// The listener and the threading model.
+// The listeners and the threading model.
 //
 // Threading: one io_context, run by server.threads threads (default: one per core). Every
 // accepted connection gets its own strand, and its session coroutine runs only there, so a
 // session's state needs no locks while connections spread over all threads. State shared across
-// sessions (the gateway) is immutable after start-up.
+// sessions (the gateway) is immutable after start-up or synchronises itself (the cache).
 #include "proxy/server.hpp"
 
 #include <csignal>
 #include <iostream>
 #include <thread>
 
+#include "proxy/admin.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/session.hpp"
 
 namespace recgate {
 namespace {
+
+using session_fn = net::awaitable<void> (*)(tcp::socket, std::shared_ptr<gateway>);
 
 void log_exception(std::exception_ptr e) {
   if (!e) return;
@@ -26,7 +29,7 @@ void log_exception(std::exception_ptr e) {
 }
 
 net::awaitable<void> accept_loop(net::io_context& ioc, tcp::acceptor& acceptor,
-                                 std::shared_ptr<gateway> gw) {
+                                 std::shared_ptr<gateway> gw, session_fn session) {
   for (;;) {
     beast::error_code ec;
     tcp::socket socket = co_await acceptor.async_accept(
@@ -41,8 +44,29 @@ net::awaitable<void> accept_loop(net::io_context& ioc, tcp::acceptor& acceptor,
     }
     socket.set_option(tcp::no_delay(true), ec);
     auto ex = socket.get_executor();
-    net::co_spawn(ex, run_session(std::move(socket), gw), log_exception);
+    net::co_spawn(ex, session(std::move(socket), gw), log_exception);
   }
+}
+
+// Binds and listens; returns the bound address as text, or an empty string (error logged).
+std::string open_listener(tcp::acceptor& acceptor, const config::endpoint& at) {
+  beast::error_code ec;
+  tcp::resolver resolver(acceptor.get_executor());
+  auto resolved = resolver.resolve(at.host, std::to_string(at.port), tcp::resolver::passive, ec);
+  tcp::endpoint bind_at;
+  if (!ec && !resolved.empty()) bind_at = resolved.begin()->endpoint();
+  if (!ec) acceptor.open(bind_at.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(bind_at, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    logging::error("cannot listen on " + at.to_string() + ": " + ec.message());
+    return {};
+  }
+  auto local = acceptor.local_endpoint();
+  auto address = local.address().to_string();
+  return (local.address().is_v6() ? "[" + address + "]" : address) + ":" +
+         std::to_string(local.port());
 }
 
 }  // namespace
@@ -58,40 +82,38 @@ int run_server(const config::config& cfg) {
     return 1;
   }
 
-  // The acceptor and the signal handler share a strand: closing the acceptor from the signal
-  // handler then never races the pending accept.
+  // The acceptors and the signal handler share a strand: closing the acceptors from the signal
+  // handler then never races a pending accept.
   auto accept_strand = net::make_strand(ioc);
   tcp::acceptor acceptor(accept_strand);
-  beast::error_code ec;
-  tcp::endpoint bind_at;
-  tcp::resolver resolver(ioc);
-  auto resolved = resolver.resolve(cfg.server.listen.host, std::to_string(cfg.server.listen.port),
-                                   tcp::resolver::passive, ec);
-  if (!ec && !resolved.empty()) bind_at = resolved.begin()->endpoint();
-  if (!ec) acceptor.open(bind_at.protocol(), ec);
-  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor.bind(bind_at, ec);
-  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) {
-    logging::error("cannot listen on " + cfg.server.listen.to_string() + ": " + ec.message());
-    return 1;
+  tcp::acceptor admin_acceptor(accept_strand);
+  auto where = open_listener(acceptor, cfg.server.listen);
+  if (where.empty()) return 1;
+  std::string admin_where;
+  if (cfg.admin.enabled) {
+    admin_where = open_listener(admin_acceptor, cfg.admin.listen);
+    if (admin_where.empty()) return 1;
   }
-  auto local = acceptor.local_endpoint();
-  std::string where = (local.address().is_v6() ? "[" + local.address().to_string() + "]"
-                                               : local.address().to_string()) +
-                      ":" + std::to_string(local.port());
-  // Scripts and tests read this line to learn the bound port (the config may say port 0).
+  // Scripts and tests read these lines to learn the bound ports (the config may say port 0).
   std::cout << "recgate: listening on " << where << std::endl;
+  if (cfg.admin.enabled) std::cout << "recgate: admin listening on " << admin_where << std::endl;
   logging::info("listening on " + where + " with " + std::to_string(threads) +
-                " threads; upstream " + cfg.upstream.url.to_string());
+                " threads; upstream " + cfg.upstream.url.to_string() +
+                (cfg.cache.enabled() ? "; cache " + cfg.cache.path : "; cache off") +
+                (cfg.admin.enabled ? "; admin " + admin_where : ""));
 
-  net::co_spawn(accept_strand, accept_loop(ioc, acceptor, gw), log_exception);
+  net::co_spawn(accept_strand, accept_loop(ioc, acceptor, gw, run_session), log_exception);
+  if (cfg.admin.enabled) {
+    net::co_spawn(accept_strand, accept_loop(ioc, admin_acceptor, gw, run_admin_session),
+                  log_exception);
+  }
 
   net::signal_set signals(accept_strand, SIGINT, SIGTERM);
   signals.async_wait([&](const beast::error_code& err, int sig) {
     if (err) return;
     logging::info("signal " + std::to_string(sig) + ": stopping");
     acceptor.close();
+    admin_acceptor.close();
     ioc.stop();
   });
 

@@ -4,6 +4,8 @@
 #include <random>
 #include <stdexcept>
 
+#include <signal.h>
+
 #include <openssl/evp.h>
 
 namespace gateway_test {
@@ -74,7 +76,10 @@ stack::stack(stack_options options) {
       << (dir_ / "token").string() << "\"\n"
       << "connect_timeout = \"2s\"\nheader_timeout = \"1s\"\nidle_timeout = \"2s\"\n"
       << options.extra_upstream << "\n"
-      << (options.cache ? "[cache]\npath = \"" + (dir_ / "cache").string() + "\"\n" : "")
+      << (options.cache ? "[cache]\npath = \"" + (dir_ / "cache").string() + "\"\n" +
+                              options.extra_cache + "\n"
+                        : "")
+      << "[admin]\nlisten = \"127.0.0.1:0\"\n"
       << "[log]\nlevel = \"info\"\nformat = \"json\"\n"
       << "[[consumers]]\nid = \"billing-service\"\nkey_sha256 = \"" << sha256_hex(consumer_key)
       << "\"\n";
@@ -86,13 +91,28 @@ void stack::start_gateway() {
   gateway_ = std::make_unique<test_support::child_process>(
       std::vector<std::string>{RECGATE_BIN, "serve", "--config", (dir_ / "recgate.toml").string()});
   gateway_port_ = port_from_line(
-      gateway_->wait_for_line([](std::string_view l) { return is_listening_line("recgate:", l); },
+      gateway_->wait_for_line([](std::string_view l) { return is_listening_line("recgate: listening", l); },
                               std::chrono::seconds(10)),
       "recgate");
+  admin_port_ = port_from_line(
+      gateway_->wait_for_line(
+          [](std::string_view l) { return is_listening_line("recgate: admin listening", l); },
+          std::chrono::seconds(10)),
+      "the admin listener");
+}
+
+test_support::http_result stack::admin(const std::string& method, const std::string& target) {
+  return test_support::request("127.0.0.1", admin_port_, method, target);
 }
 
 void stack::restart_gateway() {
   gateway_->terminate();
+  start_gateway();
+}
+
+void stack::crash_and_restart_gateway() {
+  ::kill(gateway_->pid(), SIGKILL);
+  gateway_->terminate();  // reaps it
   start_gateway();
 }
 

@@ -31,6 +31,7 @@ struct stack_options {
   // When set (e.g. "https://localhost"), base_url is this + ":" + the simulator's port.
   std::string upstream_scheme_host;
   bool cache = false;  // a RocksDB cache in the stack's folder
+  std::string extra_cache;  // TOML lines appended to [cache]
 };
 
 class stack {
@@ -50,10 +51,18 @@ class stack {
   // Stops the gateway (SIGTERM) and starts it again on the same config and cache folder; the
   // port changes.
   void restart_gateway();
+  // SIGKILL: no shutdown code runs, as in a crash. Then starts it again, like restart_gateway.
+  void crash_and_restart_gateway();
   // Stops the gateway and returns everything it printed.
   std::vector<std::string> stop_gateway();
+  // Everything the running gateway (since its last start) has printed so far.
+  std::vector<std::string> gateway_lines() const { return gateway_->lines(); }
 
   unsigned short gateway_port() const { return gateway_port_; }
+  unsigned short admin_port() const { return admin_port_; }
+  // A request to the admin listener.
+  test_support::http_result admin(const std::string& method, const std::string& target);
+  std::filesystem::path config_path() const { return dir_ / "recgate.toml"; }
   unsigned short sim_port() const { return sim_port_; }
   int gateway_pid() const { return gateway_->pid(); }
   const std::filesystem::path& dir() const { return dir_; }
@@ -66,6 +75,7 @@ class stack {
   std::unique_ptr<test_support::child_process> gateway_;
   unsigned short sim_port_ = 0;
   unsigned short gateway_port_ = 0;
+  unsigned short admin_port_ = 0;
 };
 
 std::string recording_path(const std::string& sid, const std::string& ext,

@@ -237,13 +237,16 @@ TEST_CASE("broken upstream bodies are never committed; the next request fetches 
 }
 
 TEST_CASE("upstream errors on audio are passed on and never cached") {
-  stack s(cached());
+  auto o = cached();
+  o.extra_cache = "negative_ttl = 0";
+  stack s(o);
   auto sid = laml_sim::absent_sid(108);
   for (int i = 0; i < 2; ++i) {
     auto r = s.get(recording_path(sid, "wav"));
     CHECK(r.status == 404);
     CHECK(nlohmann::json::parse(r.body)["status"] == 404);
   }
+  CHECK(upstream_fetches(s, sid) == 2);  // negative_ttl 0: nothing remembered
   auto failing = laml_sim::normal_sid(109);
   s.sim_fault({{"sid", failing}, {"status", 503}});
   CHECK(s.get(recording_path(failing, "wav")).status == 502);
@@ -251,4 +254,102 @@ TEST_CASE("upstream errors on audio are passed on and never cached") {
   auto ok = s.get(recording_path(failing, "wav"));
   CHECK(ok.status == 200);
   CHECK(ok.header("X-Cache") == std::string("MISS"));
+}
+
+TEST_CASE("purge removes every format of a recording, from the admin path and the CLI") {
+  stack s(cached());
+  auto sid = laml_sim::normal_sid(110);
+  for (auto ext : {"wav", "mp3"}) {
+    REQUIRE(s.get(recording_path(sid, ext)).ok());
+    wait_for_hit(s, recording_path(sid, ext));
+  }
+  auto stats = nlohmann::json::parse(s.admin("GET", "/cache/stats").body);
+  CHECK(stats["objects"] == 2);
+  CHECK(stats["misses"] == 2);
+
+  auto purged = s.admin("DELETE", "/cache/recordings/" + std::string(project_id) + "/" + sid);
+  CHECK(purged.status == 200);
+  CHECK(nlohmann::json::parse(purged.body)["purged"] == 2);
+  CHECK(s.get(recording_path(sid, "wav"), with_key(), "HEAD").header("X-Cache") == std::string("MISS"));
+  CHECK(nlohmann::json::parse(s.admin("GET", "/cache/stats").body)["objects"] == 0);
+
+  // Bad input on the admin path: clear answers.
+  CHECK(s.admin("DELETE", "/cache/recordings/x/y").status == 400);
+  CHECK(s.admin("GET", "/cache/recordings/" + std::string(project_id) + "/" + sid).status == 405);
+  CHECK(s.admin("GET", "/nope").status == 404);
+  CHECK(s.admin("GET", "/healthz").status == 200);
+
+  // The CLI goes through the same admin listener.
+  REQUIRE(s.get(recording_path(sid, "wav")).ok());
+  wait_for_hit(s, recording_path(sid, "wav"));
+  std::string admin = "127.0.0.1:" + std::to_string(s.admin_port());
+  test_support::child_process stats_cli({RECGATE_BIN, "cache", "stats", "--admin", admin});
+  CHECK(stats_cli.wait_exit(std::chrono::seconds(10)) == 0);
+  CHECK(stats_cli.wait_for_line([](std::string_view l) { return l == "objects 1"; },
+                                std::chrono::seconds(1)));
+  test_support::child_process purge_cli({RECGATE_BIN, "cache", "purge", "--admin", admin,
+                                         "--account", project_id, "--sid", sid});
+  CHECK(purge_cli.wait_exit(std::chrono::seconds(10)) == 0);
+  CHECK(purge_cli.wait_for_line([](std::string_view l) { return l == "purged 1"; },
+                                std::chrono::seconds(1)));
+  CHECK(s.get(recording_path(sid, "wav"), with_key(), "HEAD").header("X-Cache") == std::string("MISS"));
+}
+
+TEST_CASE("max_bytes: the least recently used recordings leave, the store stays under the limit") {
+  auto o = cached();
+  o.extra_cache = "max_bytes = 2500000\nchunk_size = 65536";
+  stack s(o);
+  auto a = laml_sim::sized_sid(121, 1000000);
+  auto b = laml_sim::sized_sid(122, 1000000);
+  auto c = laml_sim::sized_sid(123, 1000000);
+  for (const auto& sid : {a, b}) {
+    REQUIRE(s.get(recording_path(sid, "wav")).ok());
+    wait_for_hit(s, recording_path(sid, "wav"));
+  }
+  REQUIRE(s.get(recording_path(a, "wav")).ok());  // a is now more recent than b
+  REQUIRE(s.get(recording_path(c, "wav")).ok());  // 3 MB > 2.5 MB: b must go
+  wait_for_hit(s, recording_path(c, "wav"));
+  auto stats = nlohmann::json::parse(s.admin("GET", "/cache/stats").body);
+  CHECK(stats["bytes"].get<long>() <= 2500000);
+  CHECK(stats["evictions"] == 1);
+  CHECK(s.get(recording_path(a, "wav"), with_key(), "HEAD").header("X-Cache") == std::string("HIT"));
+  auto again = s.get(recording_path(b, "wav"));
+  CHECK(again.header("X-Cache") == std::string("MISS"));
+  CHECK(again.body == whole(b));
+  CHECK(upstream_fetches(s, b) == 2);
+}
+
+TEST_CASE("max_age: recordings leave after their age, popular or not") {
+  auto o = cached();
+  o.extra_cache = "max_age = \"1s\"";
+  stack s(o);
+  auto sid = laml_sim::normal_sid(124);
+  auto path = recording_path(sid, "wav");
+  REQUIRE(s.get(path).ok());
+  wait_for_hit(s, path);
+  // Keep asking; within a few seconds the object must stop being a hit, by age alone.
+  bool expired = false;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!expired && std::chrono::steady_clock::now() < deadline) {
+    expired = s.get(path, with_key(), "HEAD").header("X-Cache") == std::string("MISS");
+  }
+  CHECK(expired);
+  CHECK(nlohmann::json::parse(s.admin("GET", "/cache/stats").body)["expirations"] == 1);
+  auto again = s.get(path);
+  CHECK(again.header("X-Cache") == std::string("MISS"));
+  CHECK(again.body == whole(sid));
+}
+
+TEST_CASE("an upstream 404 for audio is remembered for negative_ttl") {
+  auto o = cached();
+  o.extra_cache = "negative_ttl = \"1m\"";
+  stack s(o);
+  auto sid = laml_sim::absent_sid(125);
+  for (int i = 0; i < 5; ++i) CHECK(s.get(recording_path(sid, "wav")).status == 404);
+  CHECK(upstream_fetches(s, sid) == 1);
+  CHECK(nlohmann::json::parse(s.admin("GET", "/cache/stats").body)["negative_hits"] == 4);
+  // A purge forgets it too.
+  s.admin("DELETE", "/cache/recordings/" + std::string(project_id) + "/" + sid);
+  CHECK(s.get(recording_path(sid, "wav")).status == 404);
+  CHECK(upstream_fetches(s, sid) == 2);
 }

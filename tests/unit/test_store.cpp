@@ -23,9 +23,11 @@ struct temp_dir {
   }
 };
 
-std::unique_ptr<store> open_at(const temp_dir& dir) {
+std::unique_ptr<store> open_at(const temp_dir& dir, store_options options = {}) {
   std::string error;
-  auto st = store::open({dir.path.string(), 8 << 20}, error);
+  options.path = dir.path.string();
+  options.block_cache_bytes = 8 << 20;
+  auto st = store::open(options, error);
   REQUIRE_MESSAGE(st, error);
   return st;
 }
@@ -137,7 +139,48 @@ TEST_CASE("other formats and recordings are other objects") {
 
 TEST_CASE("a store that cannot be opened says why") {
   std::string error;
-  auto st = store::open({"/proc/recgate-cannot-be-here", 8 << 20}, error);
+  store_options options;
+  options.path = "/proc/recgate-cannot-be-here";
+  auto st = store::open(options, error);
   CHECK_FALSE(st);
   CHECK(error.find("/proc/recgate-cannot-be-here") != std::string::npos);
+}
+
+TEST_CASE("expiry: compaction drops objects older than max_age, chunks by key alone") {
+  temp_dir dir;
+  std::int64_t now = 1'800'000'000;
+  store_options options;
+  options.max_age_seconds = 3600;
+  options.now_unix = [&now] { return now; };
+  auto st = open_at(dir, options);
+  object_key young = key, old = key;
+  young.format = "mp3";
+  // Generations are fill start times in microseconds.
+  std::uint64_t old_generation = std::uint64_t(now - 7200) * 1'000'000;
+  std::uint64_t young_generation = std::uint64_t(now - 60) * 1'000'000;
+  REQUIRE_FALSE(st->put_chunk(old, old_generation, 0, "abcd"));
+  REQUIRE_FALSE(st->commit(old, make_manifest(6, old_generation), "ef"));
+  REQUIRE_FALSE(st->put_chunk(young, young_generation, 0, "abcd"));
+  REQUIRE_FALSE(st->commit(young, make_manifest(6, young_generation), "ef"));
+  REQUIRE_FALSE(st->compact());
+  CHECK_FALSE(st->find(old));
+  CHECK_FALSE(st->read_chunk(old, old_generation, 0));
+  CHECK_FALSE(st->read_chunk(old, old_generation, 1));
+  REQUIRE(st->find(young));
+  CHECK(st->read_chunk(young, young_generation, 0) == std::string("abcd"));
+}
+
+TEST_CASE("access times persist for the next open") {
+  temp_dir dir;
+  {
+    auto st = open_at(dir);
+    REQUIRE_FALSE(st->commit(key, make_manifest(2, 1), "ab"));
+    REQUIRE_FALSE(st->record_access({{key, 1234567}}));
+  }
+  auto st = open_at(dir);
+  auto entries = st->scan();
+  REQUIRE(entries.size() == 1);
+  CHECK(entries[0].key == key);
+  CHECK(entries[0].length == 2);
+  CHECK(entries[0].last_access == 1234567);
 }

@@ -1,0 +1,102 @@
+#include "proxy/admin.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "proxy/error_body.hpp"
+#include "proxy/logging.hpp"
+#include "proxy/response_writer.hpp"
+#include "proxy/uuid.hpp"
+
+namespace recgate {
+namespace {
+
+struct admin_answer {
+  unsigned status = 200;
+  std::string body;  // JSON
+  header_list extra;
+};
+
+admin_answer error_answer(unsigned status, std::string_view message) {
+  return {status, error_body(static_cast<int>(status), message), {}};
+}
+
+nlohmann::json cache_stats_json(gateway& gw) {
+  if (!gw.recordings) return {{"enabled", false}};
+  auto s = gw.recordings->stats();
+  const auto& c = gw.recordings->counters();
+  return {{"enabled", true},
+          {"objects", s.objects},
+          {"bytes", s.bytes},
+          {"max_bytes", s.max_bytes},
+          {"fills_in_progress", s.fills_in_progress},
+          {"hits", c.hits.load()},
+          {"misses", c.misses.load()},
+          {"streams", c.streams.load()},
+          {"negative_hits", c.negative_hits.load()},
+          {"fills_committed", c.fills_committed.load()},
+          {"fills_failed", c.fills_failed.load()},
+          {"bytes_from_origin", c.bytes_from_origin.load()},
+          {"evictions", c.evictions.load()},
+          {"expirations", c.expirations.load()}};
+}
+
+admin_answer purge(gateway& gw, std::string_view rest) {
+  auto slash = rest.find('/');
+  if (slash == std::string_view::npos) return error_answer(404, "Unknown admin path");
+  auto account = normalize_uuid(rest.substr(0, slash));
+  auto sid = normalize_uuid(rest.substr(slash + 1));
+  if (!account || !sid) return error_answer(400, "AccountSid and Sid must be UUIDs");
+  if (!gw.recordings) return error_answer(409, "The cache is off");
+  std::string error;
+  auto n = gw.recordings->purge(*account, *sid, error);
+  if (!error.empty()) {
+    logging::error("purge of " + *sid + " failed: " + error);
+    return error_answer(500, "The purge failed; see the gateway's log");
+  }
+  logging::info("purged " + std::to_string(n) + " cached objects of recording " + *sid);
+  return {200, nlohmann::json{{"purged", n}}.dump(), {}};
+}
+
+admin_answer answer(gateway& gw, http::verb method, std::string_view target) {
+  auto path = target.substr(0, target.find('?'));
+  constexpr std::string_view purge_prefix = "/cache/recordings/";
+  bool known = path == "/healthz" || path == "/cache/stats" || path.starts_with(purge_prefix);
+  if (!known) return error_answer(404, "Unknown admin path");
+  bool is_purge = path.starts_with(purge_prefix);
+  auto allowed = is_purge ? http::verb::delete_ : http::verb::get;
+  if (method != allowed) {
+    auto a = error_answer(405, "Method not allowed here");
+    a.extra.emplace_back("Allow", is_purge ? "DELETE" : "GET");
+    return a;
+  }
+  if (path == "/healthz") return {200, R"({"status":"ok"})", {}};
+  if (path == "/cache/stats") return {200, cache_stats_json(gw).dump(), {}};
+  return purge(gw, path.substr(purge_prefix.size()));
+}
+
+}  // namespace
+
+net::awaitable<void> run_admin_session(tcp::socket socket, std::shared_ptr<gateway> gw) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  const auto& limits = gw->cfg.server;
+  for (;;) {
+    http::request_parser<http::empty_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+    beast::error_code ec;
+    // Bounded by the idle timeout, like the main listener's kept-alive connections.
+    stream.expires_after(limits.idle_timeout);
+    co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+    if (ec) break;
+    const auto& req = parser.get();
+    auto a = answer(*gw, req.method(), req.target());
+    auto w = co_await write_json(stream, a.status, std::move(a.body),
+                                 req.method() == http::verb::head, req.keep_alive(), "admin",
+                                 a.extra, limits.write_timeout);
+    if (!w.complete || !req.keep_alive()) break;
+  }
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+}  // namespace recgate
