@@ -67,6 +67,7 @@ struct cache_config {
   std::uint64_t max_bytes = 0;    // least recently used objects leave beyond this; 0: no limit
   duration max_age{0};            // recordings leave after this age, popular or not; 0: never
   duration negative_ttl{std::chrono::seconds(10)};  // how long an upstream 404 is remembered
+  duration metadata_ttl{0};  // .json bodies kept this long, per account; 0: always fresh
 
   bool enabled() const { return !path.empty(); }
 };

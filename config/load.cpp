@@ -261,11 +261,12 @@ void load_consumers(const toml::table& root, std::vector<consumer_config>& out,
 void load_cache(const toml::table* t, cache_config& c, std::vector<error>& errors) {
   table_reader r(t, "cache", errors);
   r.reject_unknown({"path", "chunk_size", "block_cache_bytes", "cache_control", "max_bytes",
-                    "max_age", "negative_ttl"});
+                    "max_age", "negative_ttl", "metadata_ttl"});
   r.read("path", c.path);
   r.read_int("max_bytes", c.max_bytes, 0, std::numeric_limits<std::int64_t>::max());
   r.read("max_age", c.max_age);
   r.read("negative_ttl", c.negative_ttl);
+  r.read("metadata_ttl", c.metadata_ttl);
   if (c.max_age.count() > 0 && c.max_age < std::chrono::seconds(1)) {
     r.fail("max_age", "must be at least 1s (or 0 for no limit)");
   }

@@ -46,6 +46,7 @@ admin_answer purge(gateway& gw, std::string_view rest) {
   auto account = normalize_uuid(rest.substr(0, slash));
   auto sid = normalize_uuid(rest.substr(slash + 1));
   if (!account || !sid) return error_answer(400, "AccountSid and Sid must be UUIDs");
+  if (gw.metadata) gw.metadata->erase(*account, *sid);
   if (!gw.recordings) return error_answer(409, "The cache is off");
   std::string error;
   auto n = gw.recordings->purge(*account, *sid, error);

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cache/cache.hpp"
+#include "cache/metadata_cache.hpp"
 #include "config/config.hpp"
 #include "proxy/access.hpp"
 #include "proxy/upstream_client.hpp"
@@ -21,6 +22,7 @@ struct gateway {
   const consumer_keys keys;
   upstream_client upstream;
   std::unique_ptr<cache::cache> recordings;  // null when the cache is off
+  std::unique_ptr<cache::metadata_cache> metadata;  // null when cache.metadata_ttl is 0
 };
 
 }  // namespace recgate

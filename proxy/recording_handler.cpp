@@ -25,6 +25,12 @@ const char* cache_label(cache::cache::source s) {
   return "-";
 }
 
+// Metadata bodies are about a kilobyte; one this large is not metadata.
+constexpr std::size_t max_metadata_bytes = 1 << 20;
+
+// A range starting this far beyond what a fill has received is fetched on its own.
+constexpr std::uint64_t far_ahead_bytes = 1 << 20;
+
 // One request's answer. Each respond_* writes a whole response and returns the outcome.
 class responder {
  public:
@@ -40,6 +46,9 @@ class responder {
 
   net::awaitable<handler_outcome> run() {
     if (request_.is_audio() && gw_.recordings) co_return co_await respond_cached();
+    if (!request_.is_audio() && gw_.metadata && !request_.head) {
+      co_return co_await respond_metadata_cached();
+    }
     co_return co_await respond_passthrough();
   }
 
@@ -65,6 +74,43 @@ class responder {
     if (!head.last_modified.empty()) headers.emplace_back("Last-Modified", head.last_modified);
     if (out_.cache != "-") headers.emplace_back("X-Cache", out_.cache);
     co_return co_await respond_body(200, headers, *response.body);
+  }
+
+  // Metadata kept for metadata_ttl, per account; a miss reads the (small) body whole to keep it.
+  net::awaitable<handler_outcome> respond_metadata_cached() {
+    auto now = cache::metadata_cache::clock::now();
+    auto found = gw_.metadata->find(request_.account_sid, request_.sid, now);
+    if (!found) {
+      out_.cache = "MISS";
+      auto response = co_await fetch_from_upstream(gw_.upstream, request_, request_id_);
+      out_.upstream_status = response.head.status;
+      if (response.head.status != 200) co_return co_await respond_origin_error(response.head);
+      if (!is_json_type(response.head.content_type)) {
+        co_return co_await respond_error(502, "The upstream answered metadata that is not JSON");
+      }
+      cache::metadata_cache::entry e{{}, response.head.content_type};
+      char buffer[8192];
+      for (;;) {
+        beast::error_code ec;
+        std::size_t n = co_await response.body->read_some(net::buffer(buffer), ec);
+        if (ec) co_return co_await respond_error(502, "The upstream's metadata broke off");
+        if (n == 0) break;
+        e.body.append(buffer, n);
+        if (e.body.size() > max_metadata_bytes) {
+          co_return co_await respond_error(502, "The upstream's metadata is implausibly large");
+        }
+      }
+      gw_.metadata->put(request_.account_sid, request_.sid, e, now);
+      found = std::move(e);
+    } else {
+      out_.cache = "HIT";
+    }
+    header_list extra;
+    extra.emplace_back("Content-Type", found->content_type);
+    extra.emplace_back("X-Cache", out_.cache);
+    auto w = co_await write_json(client_, 200, std::move(found->body), false, keep_alive_,
+                                 request_id_, extra, gw_.cfg.server.write_timeout);
+    co_return finish(200, w);
   }
 
   net::awaitable<handler_outcome> respond_cached() {
@@ -107,11 +153,34 @@ class responder {
     representation rep{head.length, "", head.last_modified};
     auto plan = plan_response(rep, conditions_);
     if (plan.status == 416) co_return co_await respond_unsatisfiable(plan);
+    if (plan.status == 206 && plan.begin >= found.filling->snapshot().available + far_ahead_bytes) {
+      // A seek far beyond what has arrived (a player jumping to the end on first play): fetch
+      // that range directly while the fill goes on, rather than wait for the fill to get there.
+      if (auto done = co_await respond_range_ahead(head, rep, plan)) co_return *done;
+    }
     auto headers = audio_headers(head.content_type, rep);
     if (plan.status == 206) headers.emplace_back("Content-Range", plan.content_range);
     auto body = cache::read_fill(gw_.recordings->storage(), found.filling, plan.begin,
                                  plan.end ? plan.end : head.length);
     co_return co_await respond_body(plan.status, headers, *body);
+  }
+
+  // The range straight from the upstream (not cached); nullopt when the upstream does not
+  // answer it as asked, and the caller then waits for the fill instead.
+  net::awaitable<std::optional<handler_outcome>> respond_range_ahead(const cache::origin_head& head,
+                                                                     const representation& rep,
+                                                                     const response_plan& plan) {
+    recording_request ranged = request_;
+    ranged.upstream_range.emplace(plan.begin, *plan.end - 1);
+    auto response = co_await fetch_from_upstream(gw_.upstream, ranged, request_id_);
+    if (response.head.status != 206 || response.head.length != *plan.end - plan.begin) {
+      co_return std::nullopt;
+    }
+    out_.cache = "RANGE";
+    out_.upstream_status = 206;
+    auto headers = audio_headers(head.content_type, rep);
+    headers.emplace_back("Content-Range", plan.content_range);
+    co_return co_await respond_body(206, headers, *response.body);
   }
 
   header_list audio_headers(const std::string& type, const representation& rep) const {

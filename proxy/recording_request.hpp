@@ -2,7 +2,10 @@
 // What a routed request asks for: one representation of one recording. Built only by the router
 // from a validated path; the upstream target is rebuilt from it, never from the client's text.
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <string_view>
 
 namespace recgate {
@@ -18,6 +21,9 @@ struct recording_request {
   std::string sid;          // lower-case 8-4-4-4-12 UUID
   recording_format format = recording_format::wav;
   bool head = false;  // HEAD rather than GET
+  // A byte range to ask the upstream for (first, last inclusive). Never set by the router: only
+  // the handler sets it, to fetch a range ahead of a fill.
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> upstream_range;
 
   bool is_audio() const { return format != recording_format::json; }
 };

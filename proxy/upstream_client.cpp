@@ -240,6 +240,10 @@ net::awaitable<upstream_result> upstream_client::fetch(const recording_request& 
     req.set(http::field::user_agent, user_agent);
     req.set(http::field::connection, "close");
     req.set("X-Request-Id", request_id);
+    if (request.upstream_range) {
+      req.set(http::field::range, "bytes=" + std::to_string(request.upstream_range->first) + "-" +
+                                      std::to_string(request.upstream_range->second));
+    }
     if (request.format == recording_format::json) {
       // Metadata only, and only to the configured origin: json redirects are never followed.
       req.set(http::field::authorization, basic_credentials_);

@@ -14,6 +14,7 @@ namespace recgate {
 // Error bodies are read up to this size and passed on; anything longer is cut off there.
 inline constexpr std::size_t max_error_body = 64 * 1024;
 
+// The body is set for a 200, and for a 206 when the request asked for a range.
 net::awaitable<cache::origin_response> fetch_from_upstream(upstream_client& upstream,
                                                            const recording_request& request,
                                                            const std::string& request_id);

@@ -353,3 +353,55 @@ TEST_CASE("an upstream 404 for audio is remembered for negative_ttl") {
   CHECK(s.get(recording_path(sid, "wav")).status == 404);
   CHECK(upstream_fetches(s, sid) == 2);
 }
+
+TEST_CASE("a range far beyond a fill's progress is answered at once, the fill goes on") {
+  stack s(cached());
+  auto sid = laml_sim::sized_sid(126, 4 << 20);
+  s.sim_fault({{"sid", sid}, {"bytes_per_second", 1 << 20}});  // 4 s for the whole recording
+  auto path = recording_path(sid, "wav");
+  auto r = s.get(path, with_key({{"Range", "bytes=4000000-4000099"}}));
+  REQUIRE(r.ok());
+  CHECK(r.status == 206);
+  CHECK(r.header("Content-Range") == std::string("bytes 4000000-4000099/4194304"));
+  CHECK(r.body == bytes_of(sid, 4000000, 100));
+  CHECK(r.header("X-Cache") == std::string("RANGE"));
+  CHECK(r.total_time < std::chrono::milliseconds(1500));  // the fill needs 4 s to get there
+  auto stats = s.sim_stats();
+  CHECK(stats["ranges"] == 1);                  // one direct range request ...
+  CHECK(upstream_fetches(s, sid) == 2);         // ... besides the fill's own request
+  auto gw_stats = nlohmann::json::parse(s.admin("GET", "/cache/stats").body);
+  CHECK(gw_stats["fills_in_progress"] == 1);    // which is still running
+  // A range the fill has nearly reached waits for the fill instead.
+  auto near = s.get(path, with_key({{"Range", "bytes=0-99"}}));
+  CHECK(near.header("X-Cache") == std::string("STREAM"));
+  CHECK(s.sim_stats()["ranges"] == 1);
+}
+
+TEST_CASE("metadata: always fresh by default; with metadata_ttl, kept per account") {
+  auto sid = laml_sim::normal_sid(127);
+  {
+    stack s(cached());
+    REQUIRE(s.get(recording_path(sid, "json")).ok());
+    REQUIRE(s.get(recording_path(sid, "json")).ok());
+    CHECK(upstream_fetches(s, sid, "json") == 2);
+  }
+  auto o = cached();
+  o.extra_cache = "metadata_ttl = \"1m\"";
+  stack s(o);
+  auto direct = s.sim_get(recording_path(sid, "json"));
+  auto first = s.get(recording_path(sid, "json"));
+  auto second = s.get(recording_path(sid, "json", ""));
+  CHECK(first.header("X-Cache") == std::string("MISS"));
+  CHECK(second.header("X-Cache") == std::string("HIT"));
+  CHECK(first.body == direct.body);
+  CHECK(second.body == direct.body);
+  CHECK(second.header("Content-Type") == direct.header("Content-Type"));
+  CHECK(upstream_fetches(s, sid, "json") == 2);  // the direct one and the gateway's one
+  // Another account's request for the same Sid is not answered from it: 404 from upstream.
+  auto other = s.get("/api/laml/2010-04-01/Accounts/00000000-0000-4000-8000-000000000000/Recordings/" +
+                     sid + ".json");
+  CHECK(other.status == 404);
+  // Purge forgets metadata too.
+  s.admin("DELETE", "/cache/recordings/" + std::string(project_id) + "/" + sid);
+  CHECK(s.get(recording_path(sid, "json")).header("X-Cache") == std::string("MISS"));
+}
