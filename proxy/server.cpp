@@ -7,7 +7,7 @@
 #include "proxy/server.hpp"
 
 #include <csignal>
-#include <iostream>
+#include <cstdio>
 #include <thread>
 
 #include "proxy/admin.hpp"
@@ -95,8 +95,11 @@ int run_server(const config::config& cfg) {
     if (admin_where.empty()) return 1;
   }
   // Scripts and tests read these lines to learn the bound ports (the config may say port 0).
-  std::cout << "recgate: listening on " << where << std::endl;
-  if (cfg.admin.enabled) std::cout << "recgate: admin listening on " << admin_where << std::endl;
+  // One fputs for both lines: the logging thread writes to the same stdout and must not land inside.
+  std::string announce = "recgate: listening on " + where + "\n";
+  if (cfg.admin.enabled) announce += "recgate: admin listening on " + admin_where + "\n";
+  std::fputs(announce.c_str(), stdout);
+  std::fflush(stdout);
   logging::info("listening on " + where + " with " + std::to_string(threads) +
                 " threads; upstream " + cfg.upstream.url.to_string() +
                 (cfg.cache.enabled() ? "; cache " + cfg.cache.path : "; cache off") +
