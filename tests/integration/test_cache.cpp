@@ -5,6 +5,7 @@
 #include <map>
 #include <thread>
 
+#include "cache/store.hpp"
 #include "gateway_fixture.hpp"
 #include "laml_sim/laml_sim.hpp"
 
@@ -404,4 +405,35 @@ TEST_CASE("metadata: always fresh by default; with metadata_ttl, kept per accoun
   // Purge forgets metadata too.
   s.admin("DELETE", "/cache/recordings/" + std::string(project_id) + "/" + sid);
   CHECK(s.get(recording_path(sid, "json")).header("X-Cache") == std::string("MISS"));
+}
+
+TEST_CASE("HEAD is answered from the manifest alone; a damaged object is never served whole") {
+  stack s(cached());
+  auto sid = laml_sim::sized_sid(128, 700000);
+  auto path = recording_path(sid, "wav");
+  REQUIRE(s.get(path).ok());
+  auto etag = wait_for_hit(s, path).header("ETag");
+  s.stop_gateway();
+  {
+    // Remove the object's chunks behind the gateway's back, keeping its manifest.
+    std::string error;
+    recgate::cache::store_options options;
+    options.path = (s.dir() / "cache").string();
+    auto st = recgate::cache::store::open(options, error);
+    REQUIRE_MESSAGE(st, error);
+    recgate::cache::object_key key{project_id, sid, "wav"};
+    auto m = st->find(key);
+    REQUIRE(m);
+    REQUIRE_FALSE(st->abort_fill(key, m->generation));
+    REQUIRE_FALSE(st->read_chunk(key, m->generation, 0));
+  }
+  s.restart_gateway();
+  auto head = s.get(path, with_key(), "HEAD");
+  CHECK(head.status == 200);
+  CHECK(head.header("Content-Length") == std::string("700000"));
+  CHECK(head.header("ETag") == etag);
+  CHECK(head.header("X-Cache") == std::string("HIT"));
+  auto get = s.get(path);
+  CHECK_FALSE(get.ok());  // cut short, never a complete-looking body
+  CHECK(get.body.size() < 700000);
 }
