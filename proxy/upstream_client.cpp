@@ -142,8 +142,12 @@ class connection {
 
 class exchange final : public upstream_exchange {
  public:
-  exchange(std::unique_ptr<connection> conn, config::duration idle_timeout)
+  exchange(std::unique_ptr<connection> conn, config::duration idle_timeout,
+           std::size_t read_bytes)
       : conn_(std::move(conn)), idle_timeout_(idle_timeout) {
+    // Beast reads at most the buffer's free capacity per call: a small buffer turns a body into
+    // thousands of tiny reads, and each one wakes every reader of a fill.
+    buffer_.reserve(read_bytes);
     parser_.header_limit(upstream_header_limit);
     // Recordings are large; memory is bounded by the caller's buffer, not by a body limit.
     // (Not boost::none: Beast 1.74 compares the length against an empty optional and fails.)
@@ -258,7 +262,7 @@ net::awaitable<upstream_result> upstream_client::fetch(const recording_request& 
                                  "sending the request: " + ec.message()};
     }
 
-    auto ex_ptr = std::make_unique<exchange>(std::move(conn), cfg_.idle_timeout);
+    auto ex_ptr = std::make_unique<exchange>(std::move(conn), cfg_.idle_timeout, cfg_.buffer_bytes);
     if (auto f = co_await ex_ptr->read_head(request.head, cfg_.header_timeout)) co_return *f;
 
     if (!request.is_audio() || !is_redirect(ex_ptr->status())) {
