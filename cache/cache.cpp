@@ -141,6 +141,8 @@ std::uint64_t cache::purge(const std::string& account_sid, const std::string& si
     auto encoded = object_key{account_sid, sid, format}.encoded();
     lru_.erase(encoded);
     negative_.erase(encoded);
+    // A fill running now would commit the recording again right after the purge.
+    if (auto it = fills_.find(encoded); it != fills_.end()) it->second->cancel();
   }
   return removed;
 }
@@ -235,7 +237,7 @@ net::awaitable<void> cache::run_fill(std::shared_ptr<fill> f, origin_fetch fetch
       co_await abandon();
       co_return;
     }
-    if (n == 0) break;
+    if (n == 0 || f->cancelled()) break;
     digest.update(buffer.data(), n);
     total += n;
     counters_.bytes_from_origin += n;
@@ -250,7 +252,7 @@ net::awaitable<void> cache::run_fill(std::shared_ptr<fill> f, origin_fetch fetch
       ++index;
     }
   }
-  if (expected_length && total != *expected_length) {
+  if ((expected_length && total != *expected_length) || f->cancelled()) {
     co_await abandon();
     co_return;
   }
@@ -260,6 +262,13 @@ net::awaitable<void> cache::run_fill(std::shared_ptr<fill> f, origin_fetch fetch
   std::string last = f->tail();
   if (co_await on_writer([&] { return store_->commit(key, m, last); })) {
     co_await abandon();
+    co_return;
+  }
+  if (f->cancelled()) {
+    // Purged while the commit was on its way: take it back out.
+    co_await on_writer([&] { return store_->remove(key); });
+    f->fail();
+    finish(f);
     co_return;
   }
   lru_.put(key.encoded(), m.length, m.created_unix);

@@ -74,7 +74,8 @@ class cache {
   std::optional<lookup> peek(const object_key& key);
 
   // Removes every format of a recording (committed objects and remembered 404s); returns how
-  // many objects there were. A fill in progress is not stopped.
+  // many objects there were. A fill in progress is stopped: its readers' bodies end early and
+  // nothing is committed.
   std::uint64_t purge(const std::string& account_sid, const std::string& sid, std::string& error);
 
   cache_stats stats();

@@ -10,6 +10,7 @@
 // Thread safety: all members may be called from any thread; state is guarded by a mutex that is
 // never held across an await. Waiters are woken on their own executors.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -58,6 +59,9 @@ class fill {
   std::string tail() const;
   void complete();  // the tail is in the store and the manifest committed
   void fail();
+  // A purge while the fill runs: it must not commit. Any thread.
+  void cancel() { cancelled_ = true; }
+  bool cancelled() const { return cancelled_; }
 
  private:
   void wake_all(std::unique_lock<std::mutex>& lock);
@@ -72,6 +76,7 @@ class fill {
   std::uint64_t durable_ = 0;
   std::string tail_;
   std::vector<std::shared_ptr<net::steady_timer>> waiters_;
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace recgate::cache

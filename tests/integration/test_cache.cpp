@@ -448,3 +448,25 @@ TEST_CASE("HEAD is answered from the manifest alone; a damaged object is never s
   CHECK_FALSE(get.ok());  // cut short, never a complete-looking body
   CHECK(get.body.size() < 700000);
 }
+
+TEST_CASE("a purge during a fill stops it: nothing of the recording is committed afterwards") {
+  stack s(cached());
+  auto sid = laml_sim::sized_sid(129, 1 << 20);
+  s.sim_fault({{"sid", sid}, {"bytes_per_second", 1 << 20}});
+  auto path = recording_path(sid, "wav");
+  test_support::http_result leader;
+  std::thread first([&] { leader = s.get(path); });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (upstream_fetches(s, sid) == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  auto purged = s.admin("DELETE", "/cache/recordings/" + std::string(project_id) + "/" + sid);
+  CHECK(purged.status == 200);
+  first.join();
+  CHECK_FALSE(leader.ok());  // its body was cut short with the fill
+  s.sim_clear_faults();
+  auto next = s.get(path);
+  CHECK(next.header("X-Cache") == std::string("MISS"));
+  CHECK(next.body == whole(sid));
+  CHECK(upstream_fetches(s, sid) == 2);
+}
