@@ -2,9 +2,11 @@
 // The gateway's configuration as an immutable value. Parsing and validation live in load.hpp;
 // this header is plain data so that every module can include it cheaply.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace recgate::config {
@@ -53,9 +55,42 @@ struct upstream_config {
   std::size_t buffer_bytes = 64 * 1024;  // bytes buffered per streamed request
 };
 
+struct consumer_key {
+  std::string id;      // names the key in logs and for rotation ("default" for key_sha256)
+  std::string sha256;  // 64 lower-case hex characters: only the hash is ever configured
+};
+
+// A client network: an IPv4 or IPv6 address and a prefix length. IPv4 is kept as IPv4-mapped
+// IPv6, so one comparison serves both.
+struct cidr {
+  std::array<unsigned char, 16> address{};
+  unsigned prefix = 0;  // of the 128-bit form
+  std::string text;     // as configured
+  bool contains(const std::array<unsigned char, 16>& ip) const;
+};
+
+inline constexpr const char* scope_audio = "audio";
+inline constexpr const char* scope_metadata = "metadata";
+inline constexpr const char* scope_sign = "sign";
+inline constexpr const char* scope_admin = "admin";
+
 struct consumer_config {
   std::string id;
-  std::string key_sha256;  // 64 lower-case hex characters
+  std::vector<consumer_key> keys;    // several during a rotation: all valid
+  std::vector<std::string> scopes;   // audio, metadata, sign, admin
+  std::vector<std::string> accounts; // lower-case AccountSids, or "*" for every account
+  std::vector<cidr> networks;        // allowed client networks; empty: any
+  bool enabled = true;
+  double rate_per_second = 0;  // 0: no limit
+  double burst = 0;            // requests allowed at once above the rate; default: one second's
+
+  bool has_scope(std::string_view scope) const;
+  bool may_read(std::string_view account_sid) const;
+};
+
+// Who may do what without a key.
+struct access_config {
+  bool public_audio = false;  // audio without credentials, as the upstream allows; default off
 };
 
 struct cache_config {
@@ -88,6 +123,7 @@ struct config {
   server_config server;
   upstream_config upstream;
   std::vector<consumer_config> consumers;
+  access_config access;
   cache_config cache;
   admin_config admin;
   log_config log;

@@ -11,6 +11,8 @@
 
 #include <toml++/toml.h>
 
+#include "config/uuid.hpp"
+
 namespace recgate::config {
 
 std::string error::to_string() const { return key.empty() ? message : key + ": " + message; }
@@ -220,6 +222,104 @@ void load_upstream(const toml::table* t, upstream_config& u, const env_lookup& e
   if (!u.ca_file.empty() && !std::ifstream(u.ca_file)) r.fail("ca_file", "cannot read " + u.ca_file);
 }
 
+// One [[consumers]] entry. Keys: `key_sha256` (one key, id "default") and/or [[consumers.keys]]
+// with id and sha256, several during a rotation.
+void load_consumer(const toml::table& t, const std::string& prefix, consumer_config& c,
+                   std::set<std::string>& all_hashes, std::vector<error>& errors) {
+  table_reader r(&t, prefix, errors);
+  r.reject_unknown({"id", "key_sha256", "keys", "scopes", "accounts", "networks", "enabled",
+                    "rate_per_second", "burst"});
+  r.read("id", c.id);
+  if (c.id.empty()) r.fail("id", "is required");
+  else if (c.id.find_first_of(":\r\n\" ") != std::string::npos) {
+    r.fail("id", "must not contain ':', spaces, quotes or line breaks");
+  }
+
+  auto add_key = [&](const std::string& where, consumer_key key) {
+    if (key.sha256.size() != 64 || !is_lower_hex(key.sha256)) {
+      errors.push_back({where, "must be 64 lower-case hex characters (the SHA-256 of the key; "
+                               "`recgate keygen` prints one)"});
+    } else if (!all_hashes.insert(key.sha256).second) {
+      errors.push_back({where, "the same key hash is configured twice"});
+    } else {
+      c.keys.push_back(std::move(key));
+    }
+  };
+  std::string single;
+  r.read("key_sha256", single);
+  if (!single.empty()) add_key(r.key("key_sha256"), {"default", single});
+  if (auto* n = t.get("keys")) {
+    auto* arr = n->as_array();
+    if (arr == nullptr) r.fail("keys", "must be an array of tables ([[consumers.keys]])");
+    for (std::size_t k = 0; arr && k < arr->size(); ++k) {
+      std::string kp = r.key("keys") + "[" + std::to_string(k) + "]";
+      auto* kt = (*arr)[k].as_table();
+      if (kt == nullptr) {
+        errors.push_back({kp, "must be a table with id and sha256"});
+        continue;
+      }
+      table_reader kr(kt, kp, errors);
+      kr.reject_unknown({"id", "sha256"});
+      consumer_key key;
+      kr.read("id", key.id);
+      kr.read("sha256", key.sha256);
+      if (key.id.empty()) kr.fail("id", "is required");
+      add_key(kr.key("sha256"), std::move(key));
+    }
+  }
+  if (single.empty() && !t.get("keys")) r.fail("key_sha256", "a consumer needs a key: key_sha256 or [[consumers.keys]]");
+
+  auto read_list = [&](std::string_view name, std::vector<std::string>& out) {
+    auto* n = t.get(name);
+    if (n == nullptr) return false;
+    auto* arr = n->as_array();
+    if (arr == nullptr) {
+      r.fail(name, "must be an array of strings");
+      return true;
+    }
+    for (auto& item : *arr) {
+      if (auto v = item.value<std::string>(); v && item.is_string()) out.push_back(*v);
+      else r.fail(name, "must be an array of strings");
+    }
+    return true;
+  };
+
+  if (!read_list("scopes", c.scopes)) {
+    r.fail("scopes", "is required: any of \"audio\", \"metadata\", \"sign\", \"admin\"");
+  }
+  for (const auto& scope : c.scopes) {
+    if (scope != scope_audio && scope != scope_metadata && scope != scope_sign &&
+        scope != scope_admin) {
+      r.fail("scopes", "unknown scope \"" + scope + "\" (audio, metadata, sign, admin)");
+    }
+  }
+  std::vector<std::string> accounts;
+  if (!read_list("accounts", accounts)) {
+    r.fail("accounts", "is required: the AccountSids this consumer may read, or [\"*\"]");
+  }
+  for (const auto& a : accounts) {
+    if (a == "*") c.accounts.push_back(a);
+    else if (auto u = normalize_uuid(a)) c.accounts.push_back(*u);
+    else r.fail("accounts", "\"" + a + "\" is neither an AccountSid (UUID) nor \"*\"");
+  }
+  std::vector<std::string> networks;
+  read_list("networks", networks);
+  for (const auto& n : networks) {
+    if (auto parsed = parse_cidr(n)) c.networks.push_back(*parsed);
+    else r.fail("networks", "\"" + n + "\" is not an address or network (\"10.0.0.0/8\", \"::1\")");
+  }
+  r.read("enabled", c.enabled);
+  if (auto* n = t.get("rate_per_second")) {
+    if (auto v = n->value<double>(); v && *v >= 0) c.rate_per_second = *v;
+    else r.fail("rate_per_second", "must be a number >= 0 (0: no limit)");
+  }
+  if (auto* n = t.get("burst")) {
+    if (auto v = n->value<double>(); v && *v >= 1) c.burst = *v;
+    else r.fail("burst", "must be a number >= 1");
+  }
+  if (c.rate_per_second > 0 && c.burst == 0) c.burst = std::max(1.0, c.rate_per_second);
+}
+
 void load_consumers(const toml::table& root, std::vector<consumer_config>& out,
                     std::vector<error>& errors) {
   auto* n = root.get("consumers");
@@ -233,7 +333,7 @@ void load_consumers(const toml::table& root, std::vector<consumer_config>& out,
     errors.push_back({"consumers", "must be an array of tables ([[consumers]])"});
     return;
   }
-  std::set<std::string> ids, keys;
+  std::set<std::string> ids, hashes;
   for (std::size_t i = 0; i < arr->size(); ++i) {
     std::string prefix = "consumers[" + std::to_string(i) + "]";
     auto* t = (*arr)[i].as_table();
@@ -241,21 +341,19 @@ void load_consumers(const toml::table& root, std::vector<consumer_config>& out,
       errors.push_back({prefix, "must be a table"});
       continue;
     }
-    table_reader r(t, prefix, errors);
-    r.reject_unknown({"id", "key_sha256"});
     consumer_config c;
-    r.read("id", c.id);
-    r.read("key_sha256", c.key_sha256);
-    if (c.id.empty()) r.fail("id", "is required");
-    else if (!ids.insert(c.id).second) r.fail("id", "duplicate consumer id \"" + c.id + "\"");
-    if (c.key_sha256.size() != 64 || !is_lower_hex(c.key_sha256)) {
-      r.fail("key_sha256", "must be 64 lower-case hex characters (the SHA-256 of the key; "
-                           "`recgate keygen` prints one)");
-    } else if (!keys.insert(c.key_sha256).second) {
-      r.fail("key_sha256", "the same key hash is configured twice");
+    load_consumer(*t, prefix, c, hashes, errors);
+    if (!c.id.empty() && !ids.insert(c.id).second) {
+      errors.push_back({prefix + ".id", "duplicate consumer id \"" + c.id + "\""});
     }
     out.push_back(std::move(c));
   }
+}
+
+void load_access(const toml::table* t, access_config& a, std::vector<error>& errors) {
+  table_reader r(t, "access", errors);
+  r.reject_unknown({"public_audio"});
+  r.read("public_audio", a.public_audio);
 }
 
 void load_cache(const toml::table* t, cache_config& c, std::vector<error>& errors) {
@@ -320,8 +418,8 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
   auto& errors = result.errors;
   for (auto&& [k, node] : root) {
     std::string_view name = k.str();
-    if (name != "server" && name != "upstream" && name != "consumers" && name != "cache" &&
-        name != "admin" && name != "log") {
+    if (name != "server" && name != "upstream" && name != "consumers" && name != "access" &&
+        name != "cache" && name != "admin" && name != "log") {
       errors.push_back({std::string(name), "unknown key"});
     }
   }
@@ -329,6 +427,7 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
   load_server(sub_table(root, "server", errors), c.server, env, errors);
   load_upstream(sub_table(root, "upstream", errors), c.upstream, env, errors);
   load_consumers(root, c.consumers, errors);
+  load_access(sub_table(root, "access", errors), c.access, errors);
   load_cache(sub_table(root, "cache", errors), c.cache, errors);
   load_admin(sub_table(root, "admin", errors), c.admin, errors);
   load_log(sub_table(root, "log", errors), c.log, errors);

@@ -40,5 +40,8 @@ load_result load_from_file(const std::string& path, const env_lookup& env);
 std::optional<duration> parse_duration(std::string_view text);  // "250ms", "5s", "2m", "1h", "1d"
 std::optional<endpoint> parse_endpoint(std::string_view text);  // "host:port", "[::1]:port"
 std::optional<base_url> parse_base_url(std::string_view text);
+std::optional<cidr> parse_cidr(std::string_view text);  // "10.0.0.0/8", "::1/128", "127.0.0.1"
+// An address as 16 bytes (IPv4 as IPv4-mapped IPv6); nullopt when it is not an IP address.
+std::optional<std::array<unsigned char, 16>> parse_ip(std::string_view text);
 
 }  // namespace recgate::config

@@ -1,5 +1,9 @@
 // Parsers for single configuration values: durations, listen endpoints, upstream URLs.
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 
 #include "config/load.hpp"
 
@@ -104,6 +108,62 @@ std::optional<base_url> parse_base_url(std::string_view text) {
     url.port = *p;
   }
   return url;
+}
+
+std::optional<std::array<unsigned char, 16>> parse_ip(std::string_view text) {
+  std::array<unsigned char, 16> out{};
+  std::string s(text);
+  in_addr v4{};
+  if (inet_pton(AF_INET, s.c_str(), &v4) == 1) {
+    out[10] = out[11] = 0xff;
+    std::memcpy(out.data() + 12, &v4, 4);
+    return out;
+  }
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, s.c_str(), &v6) == 1) {
+    std::memcpy(out.data(), &v6, 16);
+    return out;
+  }
+  return std::nullopt;
+}
+
+std::optional<cidr> parse_cidr(std::string_view text) {
+  auto slash = text.find('/');
+  auto ip = parse_ip(text.substr(0, slash));
+  if (!ip) return std::nullopt;
+  bool v4 = text.substr(0, slash).find(':') == std::string_view::npos;
+  unsigned max = v4 ? 32 : 128;
+  unsigned prefix = max;
+  if (slash != std::string_view::npos) {
+    auto digits = text.substr(slash + 1);
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
+    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() ||
+        prefix > max) {
+      return std::nullopt;
+    }
+  }
+  cidr c;
+  c.address = *ip;
+  c.prefix = v4 ? prefix + 96 : prefix;
+  c.text = std::string(text);
+  return c;
+}
+
+bool cidr::contains(const std::array<unsigned char, 16>& ip) const {
+  unsigned full = prefix / 8, rest = prefix % 8;
+  if (!std::equal(address.begin(), address.begin() + full, ip.begin())) return false;
+  if (rest == 0) return true;
+  unsigned char mask = static_cast<unsigned char>(0xff << (8 - rest));
+  return (address[full] & mask) == (ip[full] & mask);
+}
+
+bool consumer_config::has_scope(std::string_view scope) const {
+  return std::find(scopes.begin(), scopes.end(), scope) != scopes.end();
+}
+
+bool consumer_config::may_read(std::string_view account_sid) const {
+  return std::any_of(accounts.begin(), accounts.end(),
+                     [&](const std::string& a) { return a == "*" || a == account_sid; });
 }
 
 }  // namespace recgate::config

@@ -1,7 +1,12 @@
 #include "proxy/access.hpp"
 
+#include <cmath>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+
+#include "config/load.hpp"
+#include "config/uuid.hpp"
 
 namespace recgate {
 
@@ -41,44 +46,154 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-}  // namespace
-
-consumer_keys::consumer_keys(const std::vector<config::consumer_config>& consumers) {
-  for (const auto& c : consumers) {
-    entry e{c.id, {}};
-    for (std::size_t i = 0; i < e.digest.size() && 2 * i + 1 < c.key_sha256.size(); ++i) {
-      e.digest[i] = static_cast<unsigned char>(hex_value(c.key_sha256[2 * i]) * 16 +
-                                               hex_value(c.key_sha256[2 * i + 1]));
-    }
-    entries_.push_back(std::move(e));
-  }
-}
-
-std::optional<std::string_view> bearer_token(std::string_view authorization) {
-  constexpr std::string_view scheme = "bearer";
+// The credentials after "SCHEME " (scheme case-insensitive), trimmed; nullopt otherwise.
+std::optional<std::string_view> after_scheme(std::string_view authorization,
+                                             std::string_view scheme) {
   if (authorization.size() <= scheme.size() + 1 ||
       !iequals(authorization.substr(0, scheme.size()), scheme) ||
       authorization[scheme.size()] != ' ') {
     return std::nullopt;
   }
-  auto token = authorization.substr(scheme.size() + 1);
-  while (token.starts_with(' ')) token.remove_prefix(1);
-  while (token.ends_with(' ')) token.remove_suffix(1);
-  if (token.empty() || token.find(' ') != std::string_view::npos) return std::nullopt;
-  return token;
+  auto rest = authorization.substr(scheme.size() + 1);
+  while (rest.starts_with(' ')) rest.remove_prefix(1);
+  while (rest.ends_with(' ')) rest.remove_suffix(1);
+  if (rest.empty() || rest.find(' ') != std::string_view::npos) return std::nullopt;
+  return rest;
 }
 
-std::optional<std::string> consumer_keys::authenticate(std::string_view authorization) const {
-  auto token = bearer_token(authorization);
-  if (!token) return std::nullopt;
-  auto digest = sha256(*token);
-  const entry* match = nullptr;
-  // Compare with every entry, without stopping early, so timing says nothing about which matched.
-  for (const auto& e : entries_) {
+access_decision decided(access_outcome outcome, std::string reason) {
+  access_decision d;
+  d.outcome = outcome;
+  d.reason = std::move(reason);
+  return d;
+}
+
+}  // namespace
+
+std::optional<std::string_view> bearer_token(std::string_view authorization) {
+  return after_scheme(authorization, "bearer");
+}
+
+std::optional<basic_credentials> basic_auth(std::string_view authorization) {
+  auto encoded = after_scheme(authorization, "basic");
+  if (!encoded || encoded->size() % 4 != 0 || encoded->size() > 4096) return std::nullopt;
+  std::string decoded(encoded->size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.data()),
+                          reinterpret_cast<const unsigned char*>(encoded->data()),
+                          static_cast<int>(encoded->size()));
+  if (n < 0) return std::nullopt;
+  // EVP_DecodeBlock counts padding as zero bytes: take them off again.
+  std::size_t padding = encoded->ends_with("==") ? 2 : encoded->ends_with('=') ? 1 : 0;
+  decoded.resize(static_cast<std::size_t>(n) - padding);
+  auto colon = decoded.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  return basic_credentials{decoded.substr(0, colon), decoded.substr(colon + 1)};
+}
+
+access_policy::access_policy(const config::config& cfg)
+    : consumers_(cfg.consumers), public_audio_(cfg.access.public_audio) {
+  for (std::size_t c = 0; c < consumers_.size(); ++c) {
+    for (const auto& key : consumers_[c].keys) {
+      key_entry e{{}, c, key.id};
+      for (std::size_t i = 0; i < e.digest.size() && 2 * i + 1 < key.sha256.size(); ++i) {
+        e.digest[i] = static_cast<unsigned char>(hex_value(key.sha256[2 * i]) * 16 +
+                                                 hex_value(key.sha256[2 * i + 1]));
+      }
+      keys_.push_back(std::move(e));
+    }
+  }
+  buckets_.resize(consumers_.size());
+}
+
+bool access_policy::take_token(std::size_t consumer, std::chrono::steady_clock::time_point now,
+                               std::chrono::seconds& retry_after) {
+  const auto& c = consumers_[consumer];
+  if (c.rate_per_second <= 0) return true;
+  std::lock_guard lock(mutex_);
+  auto& b = buckets_[consumer];
+  if (!b.started) {
+    b = {c.burst, now, true};
+  } else {
+    double elapsed = std::chrono::duration<double>(now - b.last).count();
+    b.tokens = std::min(c.burst, b.tokens + elapsed * c.rate_per_second);
+    b.last = now;
+  }
+  if (b.tokens >= 1) {
+    b.tokens -= 1;
+    return true;
+  }
+  retry_after = std::chrono::seconds(
+      static_cast<long>(std::ceil((1 - b.tokens) / c.rate_per_second)));
+  return false;
+}
+
+access_decision access_policy::decide(const access_request& request,
+                                      std::chrono::steady_clock::time_point now) {
+  if (request.authorization.empty()) {
+    if (public_audio_ && !request.metadata) return decided(access_outcome::allow, "public audio");
+    return decided(access_outcome::unauthenticated, "no credential");
+  }
+  std::string_view key;
+  std::optional<basic_credentials> basic;
+  if (auto bearer = bearer_token(request.authorization)) {
+    key = *bearer;
+  } else if ((basic = basic_auth(request.authorization))) {
+    key = basic->password;
+  } else {
+    return decided(access_outcome::unauthenticated, "malformed credential");
+  }
+
+  auto digest = sha256(key);
+  const key_entry* match = nullptr;
+  // Every key is compared, without stopping early: timing says nothing about which matched.
+  for (const auto& e : keys_) {
     if (CRYPTO_memcmp(e.digest.data(), digest.data(), digest.size()) == 0) match = &e;
   }
-  if (match == nullptr) return std::nullopt;
-  return match->id;
+  if (match == nullptr) return decided(access_outcome::unauthenticated, "unknown key");
+  const auto& consumer = consumers_[match->consumer];
+
+  if (basic) {
+    // The username is the consumer's id, or (as SignalWire's SDKs send it) the AccountSid that
+    // is also in the path.
+    auto as_account = normalize_uuid(basic->user);
+    bool fits = basic->user == consumer.id ||
+                (as_account && *as_account == request.account_sid);
+    if (!fits) return decided(access_outcome::unauthenticated, "basic username does not fit");
+  }
+
+  access_decision d;
+  d.consumer = consumer.id;
+  d.key_id = match->id;
+  d.outcome = access_outcome::forbidden;
+  if (!consumer.enabled) {
+    d.reason = "consumer disabled";
+    return d;
+  }
+  if (!consumer.networks.empty()) {
+    auto ip = config::parse_ip(request.client_address);
+    bool inside = false;
+    for (const auto& n : consumer.networks) inside = inside || (ip && n.contains(*ip));
+    if (!inside) {
+      d.reason = "client network not allowed";
+      return d;
+    }
+  }
+  if (!consumer.has_scope(request.metadata ? config::scope_metadata : config::scope_audio)) {
+    d.reason = request.metadata ? "no metadata scope" : "no audio scope";
+    return d;
+  }
+  if (!consumer.may_read(request.account_sid)) {
+    d.reason = "account not allowed";
+    return d;
+  }
+  if (!take_token(match->consumer, now, d.retry_after)) {
+    d.outcome = access_outcome::rate_limited;
+    d.reason = "rate limit";
+    return d;
+  }
+  d.outcome = access_outcome::allow;
+  d.reason = "allowed";
+  return d;
 }
 
 }  // namespace recgate

@@ -1,8 +1,15 @@
 #pragma once
-// Who is asking: maps the Authorization header to a configured consumer. Pure, no I/O.
-// Keys are never stored: only their SHA-256, compared in constant time against every consumer.
+// Who is asking and whether they may: maps a request's credential, account, format and client
+// address to a decision. Pure apart from the rate-limit buckets it keeps (a mutex, no I/O);
+// time is passed in. Keys are never stored, only their SHA-256, compared in constant time
+// against every configured key, so neither timing nor answers reveal which consumers exist.
+//
+// Order: credential (401 when missing or not a key of ours, or a Basic username that does not
+// go with it), then enabled, client network, scope, account (403), then the rate limit (429).
 
 #include <array>
+#include <chrono>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,24 +24,60 @@ using sha256_digest = std::array<unsigned char, 32>;
 sha256_digest sha256(std::string_view data);
 std::string to_hex(const unsigned char* data, std::size_t size);
 
-class consumer_keys {
- public:
-  // Prereq: every key_sha256 is 64 hex characters (config validation guarantees it).
-  explicit consumer_keys(const std::vector<config::consumer_config>& consumers);
-
-  // Returns the consumer id for an "Authorization: Bearer KEY" header value, or nullopt for a
-  // missing, malformed or unknown credential. Takes the same time whichever consumer matches.
-  std::optional<std::string> authenticate(std::string_view authorization) const;
-
- private:
-  struct entry {
-    std::string id;
-    sha256_digest digest;
-  };
-  std::vector<entry> entries_;
-};
-
 // The token of "Bearer TOKEN" (scheme case-insensitive), or nullopt.
 std::optional<std::string_view> bearer_token(std::string_view authorization);
+
+// "Basic base64(user:password)" decoded, or nullopt.
+struct basic_credentials {
+  std::string user;
+  std::string password;
+};
+std::optional<basic_credentials> basic_auth(std::string_view authorization);
+
+struct access_request {
+  std::string_view authorization;  // the header's value; empty when absent
+  std::string_view account_sid;    // from the routed path (lower case)
+  bool metadata = false;           // .json needs the metadata scope, audio the audio scope
+  std::string_view client_address; // the peer's IP address as text
+};
+
+enum class access_outcome { allow, unauthenticated, forbidden, rate_limited };
+
+struct access_decision {
+  access_outcome outcome = access_outcome::unauthenticated;
+  std::string consumer = "-";  // the consumer id once a key matched
+  std::string key_id;          // which of its keys
+  std::string reason;          // for the access log: never sent to the client
+  std::chrono::seconds retry_after{0};  // with rate_limited
+};
+
+class access_policy {
+ public:
+  // Prereq: cfg has been validated (keys are 64 hex characters, networks parsed).
+  explicit access_policy(const config::config& cfg);
+
+  access_decision decide(const access_request& request,
+                         std::chrono::steady_clock::time_point now);
+
+ private:
+  struct key_entry {
+    sha256_digest digest;
+    std::size_t consumer;
+    std::string id;
+  };
+  struct bucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point last{};
+    bool started = false;
+  };
+  bool take_token(std::size_t consumer, std::chrono::steady_clock::time_point now,
+                  std::chrono::seconds& retry_after);
+
+  std::vector<config::consumer_config> consumers_;
+  std::vector<key_entry> keys_;
+  bool public_audio_ = false;
+  std::mutex mutex_;
+  std::vector<bucket> buckets_;
+};
 
 }  // namespace recgate

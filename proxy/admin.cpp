@@ -5,7 +5,7 @@
 #include "proxy/error_body.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/response_writer.hpp"
-#include "proxy/uuid.hpp"
+#include "config/uuid.hpp"
 
 namespace recgate {
 namespace {

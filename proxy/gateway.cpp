@@ -6,7 +6,7 @@
 namespace recgate {
 
 gateway::gateway(config::config c, net::any_io_executor io)
-    : cfg(std::move(c)), keys(cfg.consumers), upstream(cfg.upstream) {
+    : cfg(std::move(c)), access(cfg), upstream(cfg.upstream) {
   if (cfg.cache.metadata_ttl.count() > 0) {
     metadata = std::make_unique<cache::metadata_cache>(cfg.cache.metadata_ttl, 100000);
   }

@@ -1,6 +1,6 @@
 #pragma once
-// State shared by every connection of a running gateway: the configuration, the consumers' key
-// hashes, the upstream client and the cache. Set up before the server starts and immutable
+// State shared by every connection of a running gateway: the configuration, the access policy,
+// the upstream client and the cache. Set up before the server starts and immutable
 // after (the cache is internally synchronised), so sessions on any thread use it without locks.
 // Include only from .cpp files that already use net.hpp.
 
@@ -19,7 +19,7 @@ struct gateway {
   gateway(config::config c, net::any_io_executor io);
 
   const config::config cfg;
-  const consumer_keys keys;
+  access_policy access;  // synchronises its own rate-limit state
   upstream_client upstream;
   std::unique_ptr<cache::cache> recordings;  // null when the cache is off
   std::unique_ptr<cache::metadata_cache> metadata;  // null when cache.metadata_ttl is 0

@@ -89,6 +89,8 @@ std::string format_access(const access_record& r, bool json) {
     return json_fields({{"request_id", r.request_id},
                         {"client", r.client},
                         {"consumer", r.consumer},
+                        {"key", r.key_id},
+                        {"decision", r.decision},
                         {"method", r.method},
                         {"path", r.path},
                         {"status", r.status},
@@ -98,7 +100,7 @@ std::string format_access(const access_record& r, bool json) {
                         {"cache", r.cache}});
   }
   return "request_id=" + r.request_id + " client=" + r.client + " consumer=" + escaped(r.consumer) +
-         " method=" + escaped(r.method) + " path=" + escaped(r.path) +
+         " key=" + escaped(r.key_id) + " decision=" + escaped(r.decision) + " method=" + escaped(r.method) + " path=" + escaped(r.path) +
          " status=" + std::to_string(r.status) + " bytes=" + std::to_string(r.bytes) +
          " upstream_status=" + std::to_string(r.upstream_status) + " duration_ms=" + duration +
          " cache=" + r.cache;

@@ -16,6 +16,8 @@ struct access_record {
   std::string request_id;
   std::string client;    // peer address
   std::string consumer;  // "-" when unauthenticated
+  std::string key_id;    // which of the consumer's keys; empty when none
+  std::string decision;  // the access decision's reason ("allowed", "unknown key", ...)
   std::string method;
   std::string path;  // target without its query string
   unsigned status = 0;

@@ -17,7 +17,7 @@
 #include "config/load.hpp"
 #include "proxy/access.hpp"
 #include "proxy/admin_client.hpp"
-#include "proxy/uuid.hpp"
+#include "config/uuid.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/server.hpp"
 
@@ -51,8 +51,10 @@ int keygen(const std::string& consumer) {
   std::string key = "rgk_" + base64url(bytes, sizeof bytes);
   auto digest = recgate::sha256(key);
   std::cout << "key (shown once; give it to " << consumer << "): " << key << "\n"
-            << "config:\n[[consumers]]\nid = \"" << consumer << "\"\nkey_sha256 = \""
-            << recgate::to_hex(digest.data(), digest.size()) << "\"\n";
+            << "config (narrow scopes and accounts to what it needs):\n"
+            << "[[consumers]]\nid = \"" << consumer << "\"\n"
+            << "scopes = [\"audio\", \"metadata\"]\naccounts = [\"*\"]\n"
+            << "key_sha256 = \"" << recgate::to_hex(digest.data(), digest.size()) << "\"\n";
   return 0;
 }
 

@@ -1,6 +1,6 @@
 #include "proxy/router.hpp"
 
-#include "proxy/uuid.hpp"
+#include "config/uuid.hpp"
 
 namespace recgate {
 

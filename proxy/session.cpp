@@ -43,13 +43,16 @@ struct request_outcome {
   std::uint64_t bytes = 0;
   unsigned upstream_status = 0;
   std::string consumer = "-";
+  std::string key_id;
+  std::string decision = "-";
   bool keep_alive = false;
   std::string cache = "-";
 };
 
 net::awaitable<request_outcome> dispatch(gateway& gw, beast::tcp_stream& stream,
                                          const http::request<http::empty_body>& req,
-                                         const std::string& request_id) {
+                                         const std::string& request_id,
+                                         const std::string& client) {
   request_outcome out;
   bool keep_alive = req.keep_alive();
   bool head = req.method() == http::verb::head;
@@ -66,24 +69,40 @@ net::awaitable<request_outcome> dispatch(gateway& gw, beast::tcp_stream& stream,
     co_return out;
   }
 
-  auto consumer = gw.keys.authenticate(req[http::field::authorization]);
-  if (!consumer) {
-    header_list challenge;
-    challenge.emplace_back("WWW-Authenticate", "Bearer realm=\"recgate\"");
-    auto w = co_await write_error(stream, 401, "Authentication required: send a gateway key",
-                                  head, keep_alive, request_id, challenge,
+  const auto& routed_request = std::get<recording_request>(routed);
+  auto decision = gw.access.decide({req[http::field::authorization], routed_request.account_sid,
+                                    routed_request.format == recording_format::json, client},
+                                   std::chrono::steady_clock::now());
+  out.consumer = decision.consumer;
+  out.key_id = decision.key_id;
+  out.decision = decision.reason;
+  if (decision.outcome != access_outcome::allow) {
+    // The reason goes to the access log only: answers do not say which check failed.
+    unsigned status = 401;
+    std::string_view message = "Authentication required: send a gateway key";
+    header_list extra;
+    if (decision.outcome == access_outcome::unauthenticated) {
+      extra.emplace_back("WWW-Authenticate", "Bearer realm=\"recgate\", Basic realm=\"recgate\"");
+    } else if (decision.outcome == access_outcome::forbidden) {
+      status = 403;
+      message = "This key may not read this recording";
+    } else {
+      status = 429;
+      message = "Too many requests: slow down";
+      extra.emplace_back("Retry-After", std::to_string(std::max<long>(1, decision.retry_after.count())));
+    }
+    auto w = co_await write_error(stream, status, message, head, keep_alive, request_id, extra,
                                   gw.cfg.server.write_timeout);
-    out.status = 401;
+    out.status = status;
     out.bytes = w.body_bytes;
     out.keep_alive = keep_alive && w.complete;
     co_return out;
   }
-  out.consumer = *consumer;
 
   conditional_headers conditions{req[http::field::if_none_match], req[http::field::range],
                                  req[http::field::if_range]};
-  auto handled = co_await serve_recording(gw, stream, std::get<recording_request>(routed),
-                                          conditions, request_id, keep_alive);
+  auto handled = co_await serve_recording(gw, stream, routed_request, conditions, request_id,
+                                          keep_alive);
   out.status = handled.status;
   out.bytes = handled.bytes;
   out.upstream_status = handled.upstream_status;
@@ -118,20 +137,27 @@ net::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<gateway> gw
                            too_large ? "The request headers are too large"
                                      : "The request is not valid HTTP/1.1: " + ec.message(),
                            false, false, id, {}, limits.write_timeout);
-      logging::access({id, client, "-", "-", "-", too_large ? 431u : 400u, 0, 0, 0, "-"});
+      logging::access_record record;
+      record.request_id = id;
+      record.client = client;
+      record.consumer = record.method = record.path = record.decision = "-";
+      record.status = too_large ? 431u : 400u;
+      logging::access(record);
       break;
     }
 
     auto started = std::chrono::steady_clock::now();
     const auto& req = parser.get();
     std::string request_id = request_id_for(req["X-Request-Id"]);
-    auto outcome = co_await dispatch(*gw, stream, req, request_id);
+    auto outcome = co_await dispatch(*gw, stream, req, request_id, client);
 
     auto target = req.target();
     logging::access_record record;
     record.request_id = request_id;
     record.client = client;
     record.consumer = outcome.consumer;
+    record.key_id = outcome.key_id;
+    record.decision = outcome.decision;
     record.method = std::string(req.method_string());
     record.path = std::string(target.substr(0, target.find('?')));
     record.status = outcome.status;

@@ -16,6 +16,13 @@ unsigned short port_from_line(const std::optional<std::string>& line, const char
   return static_cast<unsigned short>(std::stoul(line->substr(line->rfind(':') + 1)));
 }
 
+
+bool is_listening_line(std::string_view prefix, std::string_view line) {
+  return line.starts_with(prefix) && line.find("listening on") != std::string_view::npos;
+}
+
+}  // namespace
+
 std::string sha256_hex(std::string_view text) {
   unsigned char digest[32];
   unsigned len = 0;
@@ -28,12 +35,6 @@ std::string sha256_hex(std::string_view text) {
   }
   return out;
 }
-
-bool is_listening_line(std::string_view prefix, std::string_view line) {
-  return line.starts_with(prefix) && line.find("listening on") != std::string_view::npos;
-}
-
-}  // namespace
 
 headers with_key(headers extra) {
   extra.emplace_back("Authorization", std::string("Bearer ") + consumer_key);
@@ -81,8 +82,11 @@ stack::stack(stack_options options) {
                         : "")
       << "[admin]\nlisten = \"127.0.0.1:0\"\n"
       << "[log]\nlevel = \"info\"\nformat = \"json\"\n"
-      << "[[consumers]]\nid = \"billing-service\"\nkey_sha256 = \"" << sha256_hex(consumer_key)
-      << "\"\n";
+      << options.extra_config << "\n"
+      << "[[consumers]]\nid = \"billing-service\"\nscopes = [\"audio\", \"metadata\"]\n"
+      << "accounts = [\"" << project_id << "\"]\nkey_sha256 = \"" << sha256_hex(consumer_key)
+      << "\"\n"
+      << options.extra_consumers;
 
   start_gateway();
 }

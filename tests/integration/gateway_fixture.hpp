@@ -21,6 +21,9 @@ inline constexpr unsigned sim_duration = 2;  // seconds of audio for a normal Si
 
 using headers = std::vector<std::pair<std::string, std::string>>;
 
+// Hex SHA-256, as key_sha256 wants it.
+std::string sha256_hex(std::string_view text);
+
 // The Bearer header of the configured consumer.
 headers with_key(headers extra = {});
 
@@ -32,6 +35,8 @@ struct stack_options {
   std::string upstream_scheme_host;
   bool cache = false;  // a RocksDB cache in the stack's folder
   std::string extra_cache;  // TOML lines appended to [cache]
+  std::string extra_config;     // TOML tables before the consumers (e.g. [access])
+  std::string extra_consumers;  // more [[consumers]] entries after the default one
 };
 
 class stack {

@@ -399,6 +399,10 @@ TEST_CASE("metadata: always fresh by default; with metadata_ttl, kept per accoun
   }
   auto o = cached();
   o.extra_cache = "metadata_ttl = \"1m\"";
+  // A consumer that may read every account (the default one may read only the project's).
+  o.extra_consumers =
+      "[[consumers]]\nid = \"any\"\nscopes = [\"metadata\"]\naccounts = [\"*\"]\n"
+      "key_sha256 = \"ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb\"\n";  // "a"
   stack s(o);
   auto direct = s.sim_get(recording_path(sid, "json"));
   auto first = s.get(recording_path(sid, "json"));
@@ -411,7 +415,8 @@ TEST_CASE("metadata: always fresh by default; with metadata_ttl, kept per accoun
   CHECK(upstream_fetches(s, sid, "json") == 2);  // the direct one and the gateway's one
   // Another account's request for the same Sid is not answered from it: 404 from upstream.
   auto other = s.get("/api/laml/2010-04-01/Accounts/00000000-0000-4000-8000-000000000000/Recordings/" +
-                     sid + ".json");
+                         sid + ".json",
+                     {{"Authorization", "Bearer a"}});
   CHECK(other.status == 404);
   // Purge forgets metadata too.
   s.admin("DELETE", "/cache/recordings/" + std::string(project_id) + "/" + sid);

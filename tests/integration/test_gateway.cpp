@@ -1,6 +1,7 @@
 // End to end: laml-sim as the upstream, recgate in front, real sockets on loopback.
 #include <doctest/doctest.h>
 
+#include <map>
 #include <string>
 
 #include "gateway_fixture.hpp"
@@ -103,7 +104,7 @@ TEST_CASE("without a valid key: 401 with a JSON body and a challenge, nothing up
     for (auto ext : {"wav", "json"}) {
       auto r = s.get(recording_path(sid, ext), h);
       check_json_error(r, 401);
-      CHECK(r.header("WWW-Authenticate") == std::string("Bearer realm=\"recgate\""));
+      CHECK(r.header("WWW-Authenticate") == std::string("Bearer realm=\"recgate\", Basic realm=\"recgate\""));
     }
   }
   CHECK(sim_total(s) == 0);
@@ -301,4 +302,58 @@ TEST_CASE("keep-alive: several requests on one connection, answered in order") {
   }
   CHECK(statuses == std::vector<std::string>{"200", "200", "400"});
   CHECK(s.sim_stats()["total"] == 2);
+}
+
+TEST_CASE("access control end to end: SDK Basic auth, 403 and 429 never reach the upstream") {
+  stack_options o;
+  o.extra_consumers =
+      "[[consumers]]\nid = \"player\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\n"
+      "key_sha256 = \"" + sha256_hex("rgk_player-key") + "\"\n"
+      "[[consumers]]\nid = \"report\"\nscopes = [\"metadata\"]\naccounts = [\"*\"]\n"
+      "rate_per_second = 0.5\nburst = 2\n"
+      "key_sha256 = \"" + sha256_hex("rgk_report-key") + "\"\n";
+  stack s(o);
+  auto sid = laml_sim::normal_sid(81);
+
+  // Exactly what SignalWire's compatibility SDK sends: no /api/laml, Basic project id + key.
+  auto sdk = s.get(recording_path(sid, "json", ""),
+                   {{"Authorization", test_support::basic_authorization(project_id, consumer_key)},
+                    {"Accept", "application/json"},
+                    {"Accept-Encoding", "gzip,deflate"},
+                    {"Connection", "close"}});
+  CHECK(sdk.status == 200);
+  CHECK(sdk.body == s.sim_get(recording_path(sid, "json")).body);
+  long upstream_before = sim_total(s);
+
+  // A valid consumer without the scope: 403, nothing upstream.
+  auto no_scope = s.get(recording_path(sid, "json"), {{"Authorization", "Bearer rgk_player-key"}});
+  check_json_error(no_scope, 403);
+  // Basic with another account than the path's: 401, as if the key were wrong.
+  auto other = s.get(recording_path(sid, "json", ""),
+                     {{"Authorization", test_support::basic_authorization(
+                                            "00000000-0000-4000-8000-000000000000", consumer_key)}});
+  check_json_error(other, 401);
+  // Rate limit: a burst of 2, then 429 with Retry-After.
+  auto report = headers{{"Authorization", "Bearer rgk_report-key"}};
+  CHECK(s.get(recording_path(sid, "json"), report).status == 200);
+  CHECK(s.get(recording_path(sid, "json"), report).status == 200);
+  auto limited = s.get(recording_path(sid, "json"), report);
+  check_json_error(limited, 429);
+  CHECK(limited.header("Retry-After") == std::string("2"));
+  CHECK(sim_total(s) == upstream_before + 2);
+
+  // Every decision is in the access log with its consumer and reason.
+  auto lines = s.stop_gateway();
+  std::map<std::string, int> reasons;
+  for (const auto& line : lines) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.value("log", "") == "access") {
+      reasons[j.value("consumer", "") + ":" + j.value("decision", "")]++;
+    }
+  }
+  CHECK(reasons["billing-service:allowed"] == 1);
+  CHECK(reasons["player:no metadata scope"] == 1);
+  CHECK(reasons["-:basic username does not fit"] == 1);
+  CHECK(reasons["report:allowed"] == 2);
+  CHECK(reasons["report:rate limit"] == 1);
 }

@@ -17,7 +17,8 @@ const std::string hash(64, 'a');
 std::string minimal(std::string extra_upstream = "", std::string extra = "") {
   return "[server]\nlisten = \"127.0.0.1:8080\"\n"
          "[upstream]\nbase_url = \"https://example.signalwire.com\"\nproject_id = \"proj\"\n" +
-         extra_upstream + "\n[[consumers]]\nid = \"billing\"\nkey_sha256 = \"" + hash + "\"\n" +
+         extra_upstream + "\n[[consumers]]\nid = \"billing\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\n" +
+         "key_sha256 = \"" + hash + "\"\n" +
          extra;
 }
 
@@ -116,8 +117,8 @@ TEST_CASE("errors name the key and the problem") {
                             "[upstream]\nbase_url = \"ftp://x\"\nverify_tls = \"yes\"\n"
                             "max_redirects = 99\ncolour = \"blue\"\n"
                             "[[consumers]]\nid = \"\"\nkey_sha256 = \"ABC\"\n"
-                            "[[consumers]]\nid = \"a\"\nkey_sha256 = \"" + hash + "\"\n"
-                            "[[consumers]]\nid = \"a\"\nkey_sha256 = \"" + hash + "\"\n"
+                            "[[consumers]]\nid = \"a\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\nkey_sha256 = \"" + hash + "\"\n"
+                            "[[consumers]]\nid = \"a\"\nscopes = [\"play\"]\naccounts = [\"nope\"]\nnetworks = [\"10.0.0.0/33\"]\nkey_sha256 = \"" + hash + "\"\n"
                             "[log]\nlevel = \"loud\"\nformat = \"xml\"\n[extra]\n",
                             "t.toml", with_token);
   CHECK_FALSE(r.value);
@@ -133,6 +134,11 @@ TEST_CASE("errors name the key and the problem") {
   CHECK(has_error(r, "consumers[0].key_sha256", "64 lower-case hex"));
   CHECK(has_error(r, "consumers[2].id", "duplicate"));
   CHECK(has_error(r, "consumers[2].key_sha256", "twice"));
+  CHECK(has_error(r, "consumers[0].scopes", "required"));
+  CHECK(has_error(r, "consumers[0].accounts", "required"));
+  CHECK(has_error(r, "consumers[2].scopes", "unknown scope"));
+  CHECK(has_error(r, "consumers[2].accounts", "neither"));
+  CHECK(has_error(r, "consumers[2].networks", "not an address"));
   CHECK(has_error(r, "log.level", "one of"));
   CHECK(has_error(r, "log.format", "text"));
   CHECK(has_error(r, "extra", "unknown key"));
@@ -151,6 +157,51 @@ TEST_CASE("the cache section: off by default, validated when present") {
   auto bad = load_from_string(minimal("", "[cache]\nchunk_size = 10\nsize = 1\n"), "t.toml", with_token);
   CHECK(has_error(bad, "cache.chunk_size", "between"));
   CHECK(has_error(bad, "cache.size", "unknown key"));
+}
+
+TEST_CASE("consumers: several keys with ids, scopes, accounts, networks, rate limits") {
+  auto r = load_from_string(
+      "[upstream]\nbase_url = \"http://127.0.0.1:1\"\nproject_id = \"p\"\n"
+      "[access]\npublic_audio = true\n"
+      "[[consumers]]\nid = \"support\"\nscopes = [\"audio\", \"sign\"]\n"
+      "accounts = [\"720796A0-8EE9-4350-83BD-2D07A3121F1E\"]\nnetworks = [\"10.0.0.0/8\", \"::1\"]\n"
+      "rate_per_second = 5\nenabled = false\n"
+      "[[consumers.keys]]\nid = \"old\"\nsha256 = \"" + std::string(64, 'b') + "\"\n"
+      "[[consumers.keys]]\nid = \"new\"\nsha256 = \"" + std::string(64, 'c') + "\"\n",
+      "t.toml", with_token);
+  REQUIRE(r.errors.empty());
+  const auto& c = r.value->consumers.at(0);
+  CHECK(r.value->access.public_audio);
+  REQUIRE(c.keys.size() == 2);
+  CHECK(c.keys[0].id == "old");
+  CHECK(c.keys[1].id == "new");
+  CHECK(c.has_scope("sign"));
+  CHECK_FALSE(c.has_scope("metadata"));
+  CHECK(c.may_read("720796a0-8ee9-4350-83bd-2d07a3121f1e"));  // normalised to lower case
+  CHECK_FALSE(c.may_read("00000000-0000-4000-8000-000000000000"));
+  CHECK(c.networks.size() == 2);
+  CHECK(c.rate_per_second == 5);
+  CHECK(c.burst == 5);  // one second's worth by default
+  CHECK_FALSE(c.enabled);
+}
+
+TEST_CASE("networks: IPv4 and IPv6 prefixes") {
+  auto ten = *parse_cidr("10.0.0.0/8");
+  CHECK(ten.contains(*parse_ip("10.200.1.1")));
+  CHECK_FALSE(ten.contains(*parse_ip("11.0.0.1")));
+  CHECK_FALSE(ten.contains(*parse_ip("::1")));
+  auto host = *parse_cidr("127.0.0.1");
+  CHECK(host.contains(*parse_ip("127.0.0.1")));
+  CHECK_FALSE(host.contains(*parse_ip("127.0.0.2")));
+  auto v6 = *parse_cidr("fd00::/8");
+  CHECK(v6.contains(*parse_ip("fd12::1")));
+  CHECK_FALSE(v6.contains(*parse_ip("fe80::1")));
+  CHECK(parse_cidr("0.0.0.0/0")->contains(*parse_ip("8.8.8.8")));
+  CHECK(parse_cidr("10.1.2.3/31")->contains(*parse_ip("10.1.2.2")));
+  CHECK_FALSE(parse_cidr("10.0.0.0/33"));
+  CHECK_FALSE(parse_cidr("10.0.0/8"));
+  CHECK_FALSE(parse_cidr("host/8"));
+  CHECK_FALSE(parse_cidr("::1/129"));
 }
 
 TEST_CASE("a configuration without consumers is refused: the gateway is never an open door") {

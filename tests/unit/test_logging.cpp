@@ -7,9 +7,21 @@ using recgate::logging::access_record;
 using recgate::logging::format_access;
 
 TEST_CASE("access lines carry every field, in text and JSON") {
-  access_record r{"req1", "127.0.0.1", "billing", "GET", "/a/b.wav", 200, 1234, 200, 1.5, "-"};
+  access_record r;
+  r.request_id = "req1";
+  r.client = "127.0.0.1";
+  r.consumer = "billing";
+  r.key_id = "k1";
+  r.decision = "allowed";
+  r.method = "GET";
+  r.path = "/a/b.wav";
+  r.status = 200;
+  r.bytes = 1234;
+  r.upstream_status = 200;
+  r.duration_ms = 1.5;
   auto text = format_access(r, false);
-  for (auto part : {"request_id=req1", "client=127.0.0.1", "consumer=\"billing\"", "method=\"GET\"",
+  for (auto part : {"request_id=req1", "client=127.0.0.1", "consumer=\"billing\"", "key=\"k1\"",
+                    "decision=\"allowed\"", "method=\"GET\"",
                     "path=\"/a/b.wav\"", "status=200", "bytes=1234", "upstream_status=200",
                     "duration_ms=1.500", "cache=-"}) {
     CAPTURE(part);
@@ -18,6 +30,8 @@ TEST_CASE("access lines carry every field, in text and JSON") {
   auto j = nlohmann::json::parse("{" + format_access(r, true) + "}");
   CHECK(j["request_id"] == "req1");
   CHECK(j["consumer"] == "billing");
+  CHECK(j["key"] == "k1");
+  CHECK(j["decision"] == "allowed");
   CHECK(j["status"] == 200);
   CHECK(j["bytes"] == 1234);
   CHECK(j["upstream_status"] == 200);
@@ -26,7 +40,13 @@ TEST_CASE("access lines carry every field, in text and JSON") {
 }
 
 TEST_CASE("client bytes in a path cannot forge fields or lines") {
-  access_record r{"id", "::1", "-", "GET", "/x\" status=200\n\x01", 404, 0, 0, 0, "-"};
+  access_record r;
+  r.request_id = "id";
+  r.client = "::1";
+  r.consumer = "-";
+  r.method = "GET";
+  r.path = "/x\" status=200\n\x01";
+  r.status = 404;
   auto text = format_access(r, false);
   CHECK(text.find('\n') == std::string::npos);
   CHECK(text.find("path=\"/x\\\" status=200\\x0a\\x01\"") != std::string::npos);

@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "proxy/router.hpp"
-#include "proxy/uuid.hpp"
+#include "config/uuid.hpp"
 
 using namespace recgate;
 

@@ -1,4 +1,4 @@
-#include "proxy/uuid.hpp"
+#include "config/uuid.hpp"
 
 namespace recgate {
 
