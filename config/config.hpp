@@ -88,6 +88,12 @@ struct consumer_config {
   bool may_read(std::string_view account_sid) const;
 };
 
+// A key for signed URLs. The secret comes from the environment or a file, never the config.
+struct signing_key {
+  std::string id;
+  std::string secret;  // at least 32 bytes; never logged or printed
+};
+
 // Who may do what without a key.
 struct access_config {
   bool public_audio = false;  // audio without credentials, as the upstream allows; default off
@@ -124,6 +130,7 @@ struct config {
   upstream_config upstream;
   std::vector<consumer_config> consumers;
   access_config access;
+  std::vector<signing_key> signing_keys;  // the first signs; all verify (rotation)
   cache_config cache;
   admin_config admin;
   log_config log;

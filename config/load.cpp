@@ -350,6 +350,51 @@ void load_consumers(const toml::table& root, std::vector<consumer_config>& out,
   }
 }
 
+void load_signing_keys(const toml::table& root, std::vector<signing_key>& out,
+                       const env_lookup& env, std::vector<error>& errors) {
+  auto* n = root.get("signing_keys");
+  if (n == nullptr) return;
+  auto* arr = n->as_array();
+  if (arr == nullptr) {
+    errors.push_back({"signing_keys", "must be an array of tables ([[signing_keys]])"});
+    return;
+  }
+  std::set<std::string> ids;
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    std::string prefix = "signing_keys[" + std::to_string(i) + "]";
+    auto* t = (*arr)[i].as_table();
+    if (t == nullptr) {
+      errors.push_back({prefix, "must be a table"});
+      continue;
+    }
+    table_reader r(t, prefix, errors);
+    r.reject_unknown({"id", "secret_env", "secret_file", "secret"});
+    if (r.get("secret")) r.fail("secret", "secrets are not accepted in the config file; use "
+                                          "secret_env or secret_file");
+    signing_key key;
+    std::string from_env, from_file;
+    r.read("id", key.id);
+    r.read("secret_env", from_env);
+    r.read("secret_file", from_file);
+    if (key.id.empty()) r.fail("id", "is required");
+    else if (!ids.insert(key.id).second) r.fail("id", "duplicate signing key id");
+    if (!from_env.empty()) {
+      if (auto v = env(from_env)) key.secret = *v;
+      else r.fail("secret_env", "the variable " + from_env + " is not set");
+    } else if (!from_file.empty()) {
+      if (auto v = read_secret_file(from_file)) key.secret = *v;
+      else r.fail("secret_file", "cannot read " + from_file);
+    } else {
+      r.fail("secret_env", "a signing key needs secret_env or secret_file");
+    }
+    if (!key.secret.empty() && key.secret.size() < 32) {
+      r.fail(from_env.empty() ? "secret_file" : "secret_env",
+             "the secret must be at least 32 bytes");
+    }
+    out.push_back(std::move(key));
+  }
+}
+
 void load_access(const toml::table* t, access_config& a, std::vector<error>& errors) {
   table_reader r(t, "access", errors);
   r.reject_unknown({"public_audio"});
@@ -419,7 +464,7 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
   for (auto&& [k, node] : root) {
     std::string_view name = k.str();
     if (name != "server" && name != "upstream" && name != "consumers" && name != "access" &&
-        name != "cache" && name != "admin" && name != "log") {
+        name != "signing_keys" && name != "cache" && name != "admin" && name != "log") {
       errors.push_back({std::string(name), "unknown key"});
     }
   }
@@ -428,6 +473,7 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
   load_upstream(sub_table(root, "upstream", errors), c.upstream, env, errors);
   load_consumers(root, c.consumers, errors);
   load_access(sub_table(root, "access", errors), c.access, errors);
+  load_signing_keys(root, c.signing_keys, env, errors);
   load_cache(sub_table(root, "cache", errors), c.cache, errors);
   load_admin(sub_table(root, "admin", errors), c.admin, errors);
   load_log(sub_table(root, "log", errors), c.log, errors);

@@ -7,6 +7,7 @@
 
 #include "config/load.hpp"
 #include "config/uuid.hpp"
+#include "proxy/signed_url.hpp"
 
 namespace recgate {
 
@@ -91,7 +92,9 @@ std::optional<basic_credentials> basic_auth(std::string_view authorization) {
 }
 
 access_policy::access_policy(const config::config& cfg)
-    : consumers_(cfg.consumers), public_audio_(cfg.access.public_audio) {
+    : consumers_(cfg.consumers),
+      signing_keys_(cfg.signing_keys),
+      public_audio_(cfg.access.public_audio) {
   for (std::size_t c = 0; c < consumers_.size(); ++c) {
     for (const auto& key : consumers_[c].keys) {
       key_entry e{{}, c, key.id};
@@ -127,8 +130,67 @@ bool access_policy::take_token(std::size_t consumer, std::chrono::steady_clock::
   return false;
 }
 
+const config::consumer_config* access_policy::find_consumer(std::string_view id,
+                                                           std::size_t& index) const {
+  for (index = 0; index < consumers_.size(); ++index) {
+    if (consumers_[index].id == id) return &consumers_[index];
+  }
+  return nullptr;
+}
+
+access_decision access_policy::decide_signed(const access_request& request,
+                                             std::chrono::steady_clock::time_point now) {
+  auto parsed = parse_signed_query(request.query);
+  if (!parsed) return decided(access_outcome::forbidden, "malformed signed URL");
+  auto& grant = parsed->grant;
+  const config::signing_key* key = nullptr;
+  for (const auto& k : signing_keys_) {
+    if (k.id == grant.key_id) key = &k;
+  }
+  if (key == nullptr) return decided(access_outcome::forbidden, "unknown signing key");
+  grant.account_sid = std::string(request.account_sid);
+  grant.sid = std::string(request.sid);
+  // The signature first: nothing else is looked at for a URL we did not sign.
+  if (!signature_valid(grant, parsed->signature, key->secret)) {
+    return decided(access_outcome::forbidden, "bad signature");
+  }
+  if (grant.expires < request.unix_now) return decided(access_outcome::forbidden, "expired");
+  if (request.metadata) return decided(access_outcome::forbidden, "signed URLs are for audio");
+  if (!grant.format.empty() && grant.format != request.format) {
+    return decided(access_outcome::forbidden, "signed for another format");
+  }
+  if (!grant.client.empty()) {
+    auto bound = config::parse_ip(grant.client);
+    auto actual = config::parse_ip(request.client_address);
+    if (!bound || !actual || *bound != *actual) {
+      return decided(access_outcome::forbidden, "signed for another client");
+    }
+  }
+  std::size_t index = 0;
+  const auto* issuer = find_consumer(grant.consumer, index);
+  if (issuer == nullptr) return decided(access_outcome::forbidden, "issuer unknown");
+  access_decision d;
+  d.consumer = issuer->id;
+  d.key_id = "signed:" + key->id;
+  d.outcome = access_outcome::forbidden;
+  if (!issuer->enabled) d.reason = "issuer disabled";
+  else if (!issuer->has_scope(config::scope_sign)) d.reason = "issuer has no sign scope";
+  else if (!issuer->may_read(request.account_sid)) d.reason = "issuer may not read the account";
+  else if (!take_token(index, now, d.retry_after)) {
+    d.outcome = access_outcome::rate_limited;
+    d.reason = "rate limit";
+  } else {
+    d.outcome = access_outcome::allow;
+    d.reason = "signed URL";
+  }
+  return d;
+}
+
 access_decision access_policy::decide(const access_request& request,
                                       std::chrono::steady_clock::time_point now) {
+  if (request.authorization.empty() && has_signature(request.query)) {
+    return decide_signed(request, now);
+  }
   if (request.authorization.empty()) {
     if (public_audio_ && !request.metadata) return decided(access_outcome::allow, "public audio");
     return decided(access_outcome::unauthenticated, "no credential");

@@ -8,6 +8,7 @@
 // go with it), then enabled, client network, scope, account (403), then the rate limit (429).
 
 #include <array>
+#include <cstdint>
 #include <chrono>
 #include <mutex>
 #include <optional>
@@ -39,6 +40,10 @@ struct access_request {
   std::string_view account_sid;    // from the routed path (lower case)
   bool metadata = false;           // .json needs the metadata scope, audio the audio scope
   std::string_view client_address; // the peer's IP address as text
+  std::string_view sid{};          // from the routed path (lower case)
+  std::string_view format{};       // "wav", "mp3" or "json"
+  std::string_view query{};        // the target's query string, for signed URLs
+  std::int64_t unix_now = 0;       // for signed URLs' expiry
 };
 
 enum class access_outcome { allow, unauthenticated, forbidden, rate_limited };
@@ -70,11 +75,17 @@ class access_policy {
     std::chrono::steady_clock::time_point last{};
     bool started = false;
   };
+  // A signed URL (no Authorization header, rg_* parameters): 403 unless it is whole, unexpired,
+  // for this recording and client, and issued by an enabled consumer that may sign for it.
+  access_decision decide_signed(const access_request& request,
+                                std::chrono::steady_clock::time_point now);
+  const config::consumer_config* find_consumer(std::string_view id, std::size_t& index) const;
   bool take_token(std::size_t consumer, std::chrono::steady_clock::time_point now,
                   std::chrono::seconds& retry_after);
 
   std::vector<config::consumer_config> consumers_;
   std::vector<key_entry> keys_;
+  std::vector<config::signing_key> signing_keys_;
   bool public_audio_ = false;
   std::mutex mutex_;
   std::vector<bucket> buckets_;

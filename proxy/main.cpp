@@ -17,6 +17,8 @@
 #include "config/load.hpp"
 #include "proxy/access.hpp"
 #include "proxy/admin_client.hpp"
+#include "proxy/router.hpp"
+#include "proxy/signed_url.hpp"
 #include "config/uuid.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/server.hpp"
@@ -96,6 +98,57 @@ int cache_command(const std::string& admin, const std::string& config_path, bool
   return 0;
 }
 
+// recgate sign: a signed URL for one recording, as the named consumer issues it.
+int sign_command(const std::string& config_path, const std::string& consumer,
+                 const std::string& path, const std::string& ttl, const std::string& client,
+                 bool bind_format) {
+  auto cfg = load_or_report(config_path);
+  if (!cfg) return 1;
+  auto routed = recgate::route("GET", path);
+  auto* request = std::get_if<recgate::recording_request>(&routed);
+  if (request == nullptr || !request->is_audio()) {
+    std::cerr << "recgate: --path must be a recording's audio path (.wav, .mp3 or none)\n";
+    return 2;
+  }
+  auto lifetime = recgate::config::parse_duration(ttl);
+  if (!lifetime || lifetime->count() <= 0) {
+    std::cerr << "recgate: --ttl must be a duration such as 10m\n";
+    return 2;
+  }
+  const recgate::config::consumer_config* issuer = nullptr;
+  for (const auto& c : cfg->consumers) {
+    if (c.id == consumer) issuer = &c;
+  }
+  if (issuer == nullptr || !issuer->has_scope(recgate::config::scope_sign) ||
+      !issuer->may_read(request->account_sid)) {
+    std::cerr << "recgate: consumer " << consumer
+              << " is not configured with the sign scope for this account\n";
+    return 1;
+  }
+  if (cfg->signing_keys.empty()) {
+    std::cerr << "recgate: no [[signing_keys]] configured\n";
+    return 1;
+  }
+  if (!client.empty() && !recgate::config::parse_ip(client)) {
+    std::cerr << "recgate: --client must be an IP address\n";
+    return 2;
+  }
+  const auto& key = cfg->signing_keys.front();
+  recgate::signed_grant grant;
+  grant.account_sid = request->account_sid;
+  grant.sid = request->sid;
+  grant.format = bind_format ? std::string(recgate::extension(request->format)) : "";
+  grant.expires = std::chrono::duration_cast<std::chrono::seconds>(
+                      (std::chrono::system_clock::now() + *lifetime).time_since_epoch())
+                      .count();
+  grant.client = client;
+  grant.consumer = consumer;
+  grant.key_id = key.id;
+  std::cout << path.substr(0, path.find('?')) << "?" << recgate::signed_query(grant, key.secret)
+            << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -124,7 +177,18 @@ int main(int argc, char** argv) {
   purge->add_option("--account", account, "AccountSid")->required();
   purge->add_option("--sid", sid, "Recording Sid")->required();
 
+  std::string sign_path, ttl = "10m", client;
+  bool bind_format = false;
+  auto* sign = app.add_subcommand("sign", "Print a signed, expiring URL for one recording");
+  sign->add_option("--config,-c", config_path, "TOML configuration file")->required();
+  sign->add_option("--consumer", consumer, "The issuing consumer (needs the sign scope)")->required();
+  sign->add_option("--path", sign_path, "The recording's path, e.g. /api/laml/.../{Sid}.mp3")->required();
+  sign->add_option("--ttl", ttl, "How long it is valid (default 10m)");
+  sign->add_option("--client", client, "Bind it to this client IP address");
+  sign->add_flag("--bind-format", bind_format, "Valid only for the path's format");
+
   CLI11_PARSE(app, argc, argv);
+  if (*sign) return sign_command(config_path, consumer, sign_path, ttl, client, bind_format);
 
   if (*gen) return keygen(consumer);
   if (*cache) return cache_command(admin, config_path, bool(*purge), account, sid);

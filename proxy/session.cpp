@@ -70,9 +70,20 @@ net::awaitable<request_outcome> dispatch(gateway& gw, beast::tcp_stream& stream,
   }
 
   const auto& routed_request = std::get<recording_request>(routed);
-  auto decision = gw.access.decide({req[http::field::authorization], routed_request.account_sid,
-                                    routed_request.format == recording_format::json, client},
-                                   std::chrono::steady_clock::now());
+  auto target = req.target();
+  auto question = target.find('?');
+  access_request ask;
+  ask.authorization = req[http::field::authorization];
+  ask.account_sid = routed_request.account_sid;
+  ask.metadata = routed_request.format == recording_format::json;
+  ask.client_address = client;
+  ask.sid = routed_request.sid;
+  ask.format = extension(routed_request.format);
+  ask.query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
+  ask.unix_now = std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  auto decision = gw.access.decide(ask, std::chrono::steady_clock::now());
   out.consumer = decision.consumer;
   out.key_id = decision.key_id;
   out.decision = decision.reason;

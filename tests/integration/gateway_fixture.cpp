@@ -1,5 +1,7 @@
 #include "gateway_fixture.hpp"
 
+#include <doctest/doctest.h>
+
 #include <fstream>
 #include <random>
 #include <stdexcept>
@@ -160,6 +162,17 @@ void stack::sim_fault(const nlohmann::json& rule) {
 std::vector<std::string> stack::stop_gateway() {
   gateway_->terminate();
   return gateway_->lines();
+}
+
+void check_json_error(const test_support::http_result& r, unsigned status) {
+  CHECK(r.status == status);
+  CHECK(r.header("Content-Type") == std::string("application/json"));
+  auto body = nlohmann::json::parse(r.body, nullptr, false);
+  REQUIRE_FALSE(body.is_discarded());
+  CHECK(body["status"] == status);
+  CHECK(body.contains("code"));
+  CHECK(body.contains("message"));
+  CHECK(body.contains("more_info"));
 }
 
 long peak_rss_kib(int pid) {

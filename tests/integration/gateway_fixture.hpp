@@ -86,6 +86,9 @@ class stack {
 std::string recording_path(const std::string& sid, const std::string& ext,
                            const std::string& prefix = "/api/laml");
 
+// Asserts (doctest) a JSON error in the upstream's shape with this status.
+void check_json_error(const test_support::http_result& r, unsigned status);
+
 // Peak resident memory (VmHWM) of a process, in KiB.
 long peak_rss_kib(int pid);
 

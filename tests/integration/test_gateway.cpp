@@ -19,16 +19,6 @@ std::string expected_body(const std::string& sid, laml_sim::audio_format format)
 
 long sim_total(stack& s) { return s.sim_stats()["total"].get<long>(); }
 
-void check_json_error(const test_support::http_result& r, unsigned status) {
-  CHECK(r.status == status);
-  CHECK(r.header("Content-Type") == std::string("application/json"));
-  auto body = nlohmann::json::parse(r.body, nullptr, false);
-  REQUIRE_FALSE(body.is_discarded());
-  CHECK(body["status"] == status);
-  CHECK(body.contains("code"));
-  CHECK(body.contains("message"));
-  CHECK(body.contains("more_info"));
-}
 
 }  // namespace
 

@@ -1,0 +1,136 @@
+#include "proxy/signed_url.hpp"
+
+#include <charconv>
+#include <vector>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+namespace recgate {
+namespace {
+
+std::string base64url(const unsigned char* data, std::size_t size) {
+  std::string out(4 * ((size + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data,
+                          static_cast<int>(size));
+  out.resize(static_cast<std::size_t>(n));
+  for (auto& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  return out;
+}
+
+// What the signature covers: one field a line, versioned.
+std::string canonical(const signed_grant& g) {
+  return "recgate-signed-url-v1\n" + g.account_sid + "\n" + g.sid + "\n" + g.format + "\n" +
+         std::to_string(g.expires) + "\n" + g.client + "\n" + g.consumer + "\n" + g.key_id;
+}
+
+std::string compute(const signed_grant& g, std::string_view secret) {
+  auto text = canonical(g);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(text.data()), text.size(), mac, &len);
+  return base64url(mac, len);
+}
+
+bool unreserved(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+std::string percent_encode(std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (unreserved(static_cast<char>(c))) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 0xf];
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) return std::nullopt;
+    unsigned v = 0;
+    auto [end, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
+    if (ec != std::errc{} || end != s.data() + i + 3) return std::nullopt;
+    out += static_cast<char>(v);
+    i += 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string signed_query(const signed_grant& g, std::string_view secret) {
+  std::string q = "rg_expires=" + std::to_string(g.expires) + "&rg_consumer=" +
+                  percent_encode(g.consumer) + "&rg_key=" + percent_encode(g.key_id);
+  if (!g.format.empty()) q += "&rg_format=" + g.format;
+  if (!g.client.empty()) q += "&rg_client=" + percent_encode(g.client);
+  return q + "&rg_sig=" + compute(g, secret);
+}
+
+bool has_signature(std::string_view query) {
+  return query.starts_with("rg_") || query.find("&rg_") != std::string_view::npos;
+}
+
+std::optional<parsed_signature> parse_signed_query(std::string_view query) {
+  parsed_signature out;
+  bool have_expires = false;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    auto eq = pair.find('=');
+    if (eq == std::string_view::npos) continue;
+    auto name = pair.substr(0, eq);
+    auto value = percent_decode(pair.substr(eq + 1));
+    if (!value) return std::nullopt;
+    std::string* field = nullptr;
+    if (name == "rg_consumer") field = &out.grant.consumer;
+    else if (name == "rg_key") field = &out.grant.key_id;
+    else if (name == "rg_format") field = &out.grant.format;
+    else if (name == "rg_client") field = &out.grant.client;
+    else if (name == "rg_sig") field = &out.signature;
+    else if (name == "rg_expires") {
+      auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(),
+                                       out.grant.expires);
+      if (ec != std::errc{} || end != value->data() + value->size()) return std::nullopt;
+      have_expires = true;
+      continue;
+    } else {
+      continue;  // other parameters (a player's own) are ignored
+    }
+    if (!field->empty()) return std::nullopt;  // a parameter twice: refuse, never pick one
+    *field = std::move(*value);
+  }
+  if (!have_expires || out.grant.consumer.empty() || out.grant.key_id.empty() ||
+      out.signature.empty()) {
+    return std::nullopt;
+  }
+  if (!out.grant.format.empty() && out.grant.format != "wav" && out.grant.format != "mp3") {
+    return std::nullopt;
+  }
+  return out;
+}
+
+bool signature_valid(const signed_grant& grant, std::string_view signature,
+                     std::string_view secret) {
+  auto expected = compute(grant, secret);
+  return expected.size() == signature.size() &&
+         CRYPTO_memcmp(expected.data(), signature.data(), expected.size()) == 0;
+}
+
+}  // namespace recgate
