@@ -97,6 +97,8 @@ struct signing_key {
 // Who may do what without a key.
 struct access_config {
   bool public_audio = false;  // audio without credentials, as the upstream allows; default off
+  // More [[consumers]] in a file of their own, reloaded on SIGHUP and when it changes.
+  std::string consumers_file;
 };
 
 struct cache_config {
@@ -128,7 +130,8 @@ struct log_config {
 struct config {
   server_config server;
   upstream_config upstream;
-  std::vector<consumer_config> consumers;
+  std::vector<consumer_config> consumers;  // the main file's first, then the consumers file's
+  std::size_t own_consumers = 0;           // how many came from the main file
   access_config access;
   std::vector<signing_key> signing_keys;  // the first signs; all verify (rotation)
   cache_config cache;

@@ -321,21 +321,21 @@ void load_consumer(const toml::table& t, const std::string& prefix, consumer_con
 }
 
 void load_consumers(const toml::table& root, std::vector<consumer_config>& out,
-                    std::vector<error>& errors) {
+                    std::vector<error>& errors, std::string key_prefix = "") {
   auto* n = root.get("consumers");
-  if (n == nullptr) {
-    errors.push_back({"consumers", "at least one [[consumers]] entry is required: without one "
-                                   "nobody could use the gateway"});
-    return;
-  }
+  if (n == nullptr) return;
   auto* arr = n->as_array();
   if (arr == nullptr) {
     errors.push_back({"consumers", "must be an array of tables ([[consumers]])"});
     return;
   }
   std::set<std::string> ids, hashes;
+  for (const auto& c : out) {
+    ids.insert(c.id);
+    for (const auto& k : c.keys) hashes.insert(k.sha256);
+  }
   for (std::size_t i = 0; i < arr->size(); ++i) {
-    std::string prefix = "consumers[" + std::to_string(i) + "]";
+    std::string prefix = key_prefix + "consumers[" + std::to_string(i) + "]";
     auto* t = (*arr)[i].as_table();
     if (t == nullptr) {
       errors.push_back({prefix, "must be a table"});
@@ -397,8 +397,48 @@ void load_signing_keys(const toml::table& root, std::vector<signing_key>& out,
 
 void load_access(const toml::table* t, access_config& a, std::vector<error>& errors) {
   table_reader r(t, "access", errors);
-  r.reject_unknown({"public_audio"});
+  r.reject_unknown({"public_audio", "consumers_file"});
   r.read("public_audio", a.public_audio);
+  r.read("consumers_file", a.consumers_file);
+}
+
+void require_consumers(const std::vector<consumer_config>& consumers, std::vector<error>& errors) {
+  if (consumers.empty()) {
+    errors.push_back({"consumers", "at least one [[consumers]] entry is required (in the config "
+                                   "or access.consumers_file): without one nobody could use the "
+                                   "gateway"});
+  }
+}
+
+std::optional<std::string> read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The [[consumers]] of a consumers file, appended to `out` (ids and hashes unique across both).
+void load_consumers_from(const std::string& path, std::vector<consumer_config>& out,
+                         std::vector<error>& errors) {
+  auto text = read_text(path);
+  if (!text) {
+    errors.push_back({"access.consumers_file", "cannot read " + path});
+    return;
+  }
+  toml::table root;
+  try {
+    root = toml::parse(*text, path);
+  } catch (const toml::parse_error& e) {
+    errors.push_back({"access.consumers_file",
+                      path + ":" + std::to_string(e.source().begin.line) + ": " +
+                          std::string(e.description())});
+    return;
+  }
+  for (auto&& [k, node] : root) {
+    if (k.str() != "consumers") errors.push_back({path + ": " + std::string(k.str()), "unknown key"});
+  }
+  load_consumers(root, out, errors, path + ": ");
 }
 
 void load_cache(const toml::table* t, cache_config& c, std::vector<error>& errors) {
@@ -472,12 +512,25 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
   load_server(sub_table(root, "server", errors), c.server, env, errors);
   load_upstream(sub_table(root, "upstream", errors), c.upstream, env, errors);
   load_consumers(root, c.consumers, errors);
+  c.own_consumers = c.consumers.size();
   load_access(sub_table(root, "access", errors), c.access, errors);
+  if (!c.access.consumers_file.empty()) load_consumers_from(c.access.consumers_file, c.consumers, errors);
+  require_consumers(c.consumers, errors);
   load_signing_keys(root, c.signing_keys, env, errors);
   load_cache(sub_table(root, "cache", errors), c.cache, errors);
   load_admin(sub_table(root, "admin", errors), c.admin, errors);
   load_log(sub_table(root, "log", errors), c.log, errors);
   if (errors.empty()) result.value = std::move(c);
+  return result;
+}
+
+consumers_result load_consumers_file(const std::string& path,
+                                     const std::vector<consumer_config>& own) {
+  consumers_result result;
+  result.consumers = own;
+  load_consumers_from(path, result.consumers, result.errors);
+  require_consumers(result.consumers, result.errors);
+  if (!result.errors.empty()) result.consumers.clear();
   return result;
 }
 

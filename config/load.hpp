@@ -36,6 +36,15 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
                              const env_lookup& env);
 load_result load_from_file(const std::string& path, const env_lookup& env);
 
+// Reads a consumers file (only [[consumers]] entries) and returns `own` (the main file's
+// consumers) plus the file's, validated as a whole: for reloads.
+struct consumers_result {
+  std::vector<consumer_config> consumers;  // the union, when errors is empty
+  std::vector<error> errors;
+};
+consumers_result load_consumers_file(const std::string& path,
+                                     const std::vector<consumer_config>& own);
+
 // Parsers for single values, shared with tests. Each returns nullopt on malformed input.
 std::optional<duration> parse_duration(std::string_view text);  // "250ms", "5s", "2m", "1h", "1d"
 std::optional<endpoint> parse_endpoint(std::string_view text);  // "host:port", "[::1]:port"

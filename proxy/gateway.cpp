@@ -1,12 +1,16 @@
 #include "proxy/net.hpp"
 
 #include "proxy/gateway.hpp"
+
+#include "config/load.hpp"
 #include "proxy/logging.hpp"
 
 namespace recgate {
 
 gateway::gateway(config::config c, net::any_io_executor io)
-    : cfg(std::move(c)), access(cfg), upstream(cfg.upstream) {
+    : cfg(std::move(c)),
+      access(std::make_shared<access_policy>(cfg)),
+      upstream(cfg.upstream) {
   if (cfg.cache.metadata_ttl.count() > 0) {
     metadata = std::make_unique<cache::metadata_cache>(cfg.cache.metadata_ttl, 100000);
   }
@@ -26,6 +30,26 @@ gateway::gateway(config::config c, net::any_io_executor io)
   if (auto n = recordings->storage().interrupted_fills_removed()) {
     logging::info("cache: removed " + std::to_string(n) + " interrupted fills");
   }
+}
+
+bool gateway::reload_consumers(std::string& message) {
+  if (cfg.access.consumers_file.empty()) {
+    message = "no access.consumers_file configured";
+    return false;
+  }
+  std::vector<config::consumer_config> own(cfg.consumers.begin(),
+                                           cfg.consumers.begin() + static_cast<std::ptrdiff_t>(cfg.own_consumers));
+  auto loaded = config::load_consumers_file(cfg.access.consumers_file, own);
+  if (!loaded.errors.empty()) {
+    message.clear();
+    for (const auto& e : loaded.errors) message += (message.empty() ? "" : "; ") + e.to_string();
+    return false;
+  }
+  auto next = cfg;
+  next.consumers = std::move(loaded.consumers);
+  message = std::to_string(next.consumers.size()) + " consumers";
+  access.store(std::make_shared<access_policy>(next));
+  return true;
 }
 
 }  // namespace recgate

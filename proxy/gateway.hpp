@@ -4,6 +4,7 @@
 // after (the cache is internally synchronised), so sessions on any thread use it without locks.
 // Include only from .cpp files that already use net.hpp.
 
+#include <atomic>
 #include <memory>
 
 #include "cache/cache.hpp"
@@ -19,10 +20,16 @@ struct gateway {
   gateway(config::config c, net::any_io_executor io);
 
   const config::config cfg;
-  access_policy access;  // synchronises its own rate-limit state
+  // Replaced whole when the consumers file is reloaded; requests in flight keep the one they
+  // loaded. The policy synchronises its own rate-limit state.
+  std::atomic<std::shared_ptr<access_policy>> access;
   upstream_client upstream;
   std::unique_ptr<cache::cache> recordings;  // null when the cache is off
   std::unique_ptr<cache::metadata_cache> metadata;  // null when cache.metadata_ttl is 0
+
+  // Re-reads access.consumers_file and swaps in a new policy. False, with the reasons in
+  // `message`, when the file is invalid: the previous consumers then stay.
+  bool reload_consumers(std::string& message);
 };
 
 }  // namespace recgate

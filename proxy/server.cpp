@@ -7,6 +7,8 @@
 #include "proxy/server.hpp"
 
 #include <csignal>
+#include <filesystem>
+#include <functional>
 #include <cstdio>
 #include <thread>
 
@@ -45,6 +47,39 @@ net::awaitable<void> accept_loop(net::io_context& ioc, tcp::acceptor& acceptor,
     socket.set_option(tcp::no_delay(true), ec);
     auto ex = socket.get_executor();
     net::co_spawn(ex, session(std::move(socket), gw), log_exception);
+  }
+}
+
+void reload_consumers(gateway& gw, std::string_view why) {
+  std::string message;
+  if (gw.reload_consumers(message)) {
+    logging::info("consumers reloaded (" + std::string(why) + "): " + message);
+  } else {
+    logging::error("consumers file rejected (" + std::string(why) + "), keeping the previous "
+                   "consumers: " + message);
+  }
+}
+
+std::optional<std::filesystem::file_time_type> modified(const std::string& path) {
+  std::error_code ec;
+  auto t = std::filesystem::last_write_time(path, ec);
+  if (ec) return std::nullopt;
+  return t;
+}
+
+net::awaitable<void> watch_consumers_file(net::steady_timer& timer, std::shared_ptr<gateway> gw) {
+  const auto& path = gw->cfg.access.consumers_file;
+  auto seen = modified(path);
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(1));
+    beast::error_code ec;
+    co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return;  // cancelled: the server is stopping
+    auto now = modified(path);
+    if (now && now != seen) {
+      seen = now;
+      reload_consumers(*gw, "file changed");
+    }
   }
 }
 
@@ -105,20 +140,35 @@ int run_server(const config::config& cfg) {
                 (cfg.cache.enabled() ? "; cache " + cfg.cache.path : "; cache off") +
                 (cfg.admin.enabled ? "; admin " + admin_where : ""));
 
+  // The consumers file is also reloaded when it changes: checked once a second, so an edit
+  // takes effect without a signal (and a file replaced by a rename is seen too).
+  net::steady_timer watch(accept_strand);
+  if (!cfg.access.consumers_file.empty()) {
+    net::co_spawn(accept_strand, watch_consumers_file(watch, gw), log_exception);
+  }
+
   net::co_spawn(accept_strand, accept_loop(ioc, acceptor, gw, run_session), log_exception);
   if (cfg.admin.enabled) {
     net::co_spawn(accept_strand, accept_loop(ioc, admin_acceptor, gw, run_admin_session),
                   log_exception);
   }
 
-  net::signal_set signals(accept_strand, SIGINT, SIGTERM);
-  signals.async_wait([&](const beast::error_code& err, int sig) {
-    if (err) return;
-    logging::info("signal " + std::to_string(sig) + ": stopping");
-    acceptor.close();
-    admin_acceptor.close();
-    ioc.stop();
-  });
+  net::signal_set signals(accept_strand, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const beast::error_code&, int)> on_signal =
+      [&](const beast::error_code& err, int sig) {
+        if (err) return;
+        if (sig == SIGHUP) {
+          reload_consumers(*gw, "SIGHUP");
+          signals.async_wait(on_signal);
+          return;
+        }
+        logging::info("signal " + std::to_string(sig) + ": stopping");
+        acceptor.close();
+        admin_acceptor.close();
+        watch.cancel();
+        ioc.stop();
+      };
+  signals.async_wait(on_signal);
 
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });

@@ -83,7 +83,7 @@ net::awaitable<request_outcome> dispatch(gateway& gw, beast::tcp_stream& stream,
   ask.unix_now = std::chrono::duration_cast<std::chrono::seconds>(
                      std::chrono::system_clock::now().time_since_epoch())
                      .count();
-  auto decision = gw.access.decide(ask, std::chrono::steady_clock::now());
+  auto decision = gw.access.load()->decide(ask, std::chrono::steady_clock::now());
   out.consumer = decision.consumer;
   out.key_id = decision.key_id;
   out.decision = decision.reason;

@@ -122,6 +122,20 @@ void stack::crash_and_restart_gateway() {
   start_gateway();
 }
 
+bool stack::wait_gateway_output(const std::string& text, int n,
+                                std::chrono::milliseconds timeout) {
+  int seen = 0;
+  // wait_for_line scans from the first line each time: count matches until the n-th.
+  return gateway_
+      ->wait_for_line(
+          [&](std::string_view line) {
+            if (line.find(text) == std::string_view::npos) return false;
+            return ++seen >= n;
+          },
+          timeout)
+      .has_value();
+}
+
 void stack::sim_clear_faults() {
   auto r = test_support::request("127.0.0.1", sim_port_, "DELETE", "/__sim/faults");
   if (r.status != 204) throw std::runtime_error("sim faults not cleared: " + r.body);

@@ -62,6 +62,9 @@ class stack {
   std::vector<std::string> stop_gateway();
   // Everything the running gateway (since its last start) has printed so far.
   std::vector<std::string> gateway_lines() const { return gateway_->lines(); }
+  // Waits for the n-th gateway output line (1-based) that contains `text`.
+  bool wait_gateway_output(const std::string& text, int n = 1,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
   unsigned short gateway_port() const { return gateway_port_; }
   unsigned short admin_port() const { return admin_port_; }

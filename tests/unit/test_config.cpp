@@ -185,6 +185,35 @@ TEST_CASE("consumers: several keys with ids, scopes, accounts, networks, rate li
   CHECK_FALSE(c.enabled);
 }
 
+TEST_CASE("a consumers file adds consumers; ids and keys stay unique across both files") {
+  char name[] = "/tmp/recgate-consumers-XXXXXX";
+  int fd = mkstemp(name);
+  REQUIRE(fd >= 0);
+  close(fd);
+  std::string path = name;
+  std::ofstream(path) << "[[consumers]]\nid = \"filed\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\n"
+                         "key_sha256 = \"" << std::string(64, 'd') << "\"\n";
+  auto r = load_from_string(minimal("", "[access]\nconsumers_file = \"" + path + "\"\n"), "t.toml",
+                            with_token);
+  REQUIRE(r.errors.empty());
+  CHECK(r.value->consumers.size() == 2);
+  CHECK(r.value->own_consumers == 1);
+  CHECK(r.value->consumers[1].id == "filed");
+
+  auto reload = load_consumers_file(path, {r.value->consumers[0]});
+  CHECK(reload.errors.empty());
+  CHECK(reload.consumers.size() == 2);
+
+  std::ofstream(path) << "[[consumers]]\nid = \"billing\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\n"
+                         "key_sha256 = \"" << hash << "\"\n[server]\n";
+  auto clash = load_consumers_file(path, {r.value->consumers[0]});
+  CHECK(clash.consumers.empty());
+  CHECK(has_error({std::nullopt, clash.errors}, path + ": consumers[0].id", "duplicate"));
+  CHECK(has_error({std::nullopt, clash.errors}, path + ": consumers[0].key_sha256", "twice"));
+  CHECK(has_error({std::nullopt, clash.errors}, path + ": server", "unknown key"));
+  std::remove(path.c_str());
+}
+
 TEST_CASE("networks: IPv4 and IPv6 prefixes") {
   auto ten = *parse_cidr("10.0.0.0/8");
   CHECK(ten.contains(*parse_ip("10.200.1.1")));
