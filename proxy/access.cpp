@@ -188,11 +188,13 @@ access_decision access_policy::decide_signed(const access_request& request,
 
 access_decision access_policy::decide(const access_request& request,
                                       std::chrono::steady_clock::time_point now) {
-  if (request.authorization.empty() && has_signature(request.query)) {
+  if (request.authorization.empty() && request.scope.empty() && has_signature(request.query)) {
     return decide_signed(request, now);
   }
   if (request.authorization.empty()) {
-    if (public_audio_ && !request.metadata) return decided(access_outcome::allow, "public audio");
+    if (public_audio_ && !request.metadata && request.scope.empty()) {
+      return decided(access_outcome::allow, "public audio");
+    }
     return decided(access_outcome::unauthenticated, "no credential");
   }
   std::string_view key;
@@ -240,8 +242,11 @@ access_decision access_policy::decide(const access_request& request,
       return d;
     }
   }
-  if (!consumer.has_scope(request.metadata ? config::scope_metadata : config::scope_audio)) {
-    d.reason = request.metadata ? "no metadata scope" : "no audio scope";
+  std::string_view scope = !request.scope.empty() ? request.scope
+                           : request.metadata        ? std::string_view(config::scope_metadata)
+                                                     : std::string_view(config::scope_audio);
+  if (!consumer.has_scope(scope)) {
+    d.reason = "no " + std::string(scope) + " scope";
     return d;
   }
   if (!consumer.may_read(request.account_sid)) {

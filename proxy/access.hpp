@@ -44,6 +44,8 @@ struct access_request {
   std::string_view format{};       // "wav", "mp3" or "json"
   std::string_view query{};        // the target's query string, for signed URLs
   std::int64_t unix_now = 0;       // for signed URLs' expiry
+  // The scope needed, when it is neither audio nor metadata (e.g. "sign"); no signed URLs then.
+  std::string_view scope{};
 };
 
 enum class access_outcome { allow, unauthenticated, forbidden, rate_limited };

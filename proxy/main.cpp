@@ -17,8 +17,7 @@
 #include "config/load.hpp"
 #include "proxy/access.hpp"
 #include "proxy/admin_client.hpp"
-#include "proxy/router.hpp"
-#include "proxy/signed_url.hpp"
+#include "proxy/signing.hpp"
 #include "config/uuid.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/server.hpp"
@@ -104,48 +103,20 @@ int sign_command(const std::string& config_path, const std::string& consumer,
                  bool bind_format) {
   auto cfg = load_or_report(config_path);
   if (!cfg) return 1;
-  auto routed = recgate::route("GET", path);
-  auto* request = std::get_if<recgate::recording_request>(&routed);
-  if (request == nullptr || !request->is_audio()) {
-    std::cerr << "recgate: --path must be a recording's audio path (.wav, .mp3 or none)\n";
-    return 2;
-  }
   auto lifetime = recgate::config::parse_duration(ttl);
-  if (!lifetime || lifetime->count() <= 0) {
+  if (!lifetime) {
     std::cerr << "recgate: --ttl must be a duration such as 10m\n";
     return 2;
   }
-  const recgate::config::consumer_config* issuer = nullptr;
-  for (const auto& c : cfg->consumers) {
-    if (c.id == consumer) issuer = &c;
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  auto minted = recgate::mint_signed_url(*cfg, {consumer, path, *lifetime, client, bind_format}, now);
+  if (auto* e = std::get_if<recgate::signing_error>(&minted)) {
+    std::cerr << "recgate: " << e->message << "\n";
+    return e->status == 400 ? 2 : 1;
   }
-  if (issuer == nullptr || !issuer->has_scope(recgate::config::scope_sign) ||
-      !issuer->may_read(request->account_sid)) {
-    std::cerr << "recgate: consumer " << consumer
-              << " is not configured with the sign scope for this account\n";
-    return 1;
-  }
-  if (cfg->signing_keys.empty()) {
-    std::cerr << "recgate: no [[signing_keys]] configured\n";
-    return 1;
-  }
-  if (!client.empty() && !recgate::config::parse_ip(client)) {
-    std::cerr << "recgate: --client must be an IP address\n";
-    return 2;
-  }
-  const auto& key = cfg->signing_keys.front();
-  recgate::signed_grant grant;
-  grant.account_sid = request->account_sid;
-  grant.sid = request->sid;
-  grant.format = bind_format ? std::string(recgate::extension(request->format)) : "";
-  grant.expires = std::chrono::duration_cast<std::chrono::seconds>(
-                      (std::chrono::system_clock::now() + *lifetime).time_since_epoch())
-                      .count();
-  grant.client = client;
-  grant.consumer = consumer;
-  grant.key_id = key.id;
-  std::cout << path.substr(0, path.find('?')) << "?" << recgate::signed_query(grant, key.secret)
-            << "\n";
+  std::cout << std::get<recgate::signed_url>(minted).url << "\n";
   return 0;
 }
 

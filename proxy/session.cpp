@@ -3,13 +3,20 @@
 #include <chrono>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
+#include "config/load.hpp"
+
 #include "proxy/logging.hpp"
 #include "proxy/recording_handler.hpp"
 #include "proxy/response_writer.hpp"
 #include "proxy/router.hpp"
+#include "proxy/signing.hpp"
 
 namespace recgate {
 namespace {
+
+constexpr std::uint64_t max_request_body = 8 * 1024;
 
 // Accepts a client's X-Request-Id when it is short and plain, so it can be traced end to end;
 // otherwise makes a new random one.
@@ -49,10 +56,128 @@ struct request_outcome {
   std::string cache = "-";
 };
 
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Answers an access decision other than allow; the reason goes to the access log only.
+net::awaitable<write_result> deny(gateway& gw, beast::tcp_stream& stream,
+                                  const access_decision& decision, bool head, bool keep_alive,
+                                  const std::string& request_id, unsigned& status) {
+  status = 401;
+  std::string_view message = "Authentication required: send a gateway key";
+  header_list extra;
+  if (decision.outcome == access_outcome::unauthenticated) {
+    extra.emplace_back("WWW-Authenticate", "Bearer realm=\"recgate\", Basic realm=\"recgate\"");
+  } else if (decision.outcome == access_outcome::forbidden) {
+    status = 403;
+    message = "This key may not do this";
+  } else {
+    status = 429;
+    message = "Too many requests: slow down";
+    extra.emplace_back("Retry-After",
+                       std::to_string(std::max<long>(1, decision.retry_after.count())));
+  }
+  co_return co_await write_error(stream, status, message, head, keep_alive, request_id, extra,
+                                 gw.cfg.server.write_timeout);
+}
+
+// The body of POST /v1/signed-urls into ask; returns what is wrong with it, or "".
+std::string read_signing_body(const std::string& text, signing_request& ask) {
+  auto body = nlohmann::json::parse(text, nullptr, false);
+  if (!body.is_object() || !body.contains("path") || !body["path"].is_string()) {
+    return "The body must be JSON with a \"path\"";
+  }
+  ask.path = body["path"].get<std::string>();
+  if (body.contains("ttl")) {
+    auto ttl = body["ttl"].is_string() ? config::parse_duration(body["ttl"].get<std::string>())
+                                       : std::nullopt;
+    if (!ttl) return "ttl must be a duration such as \"10m\"";
+    ask.ttl = *ttl;
+  }
+  if (body.contains("client")) {
+    if (!body["client"].is_string()) return "client must be an IP address";
+    ask.client = body["client"].get<std::string>();
+  }
+  if (body.contains("bind_format")) {
+    if (!body["bind_format"].is_boolean()) return "bind_format must be true or false";
+    ask.bind_format = body["bind_format"].get<bool>();
+  }
+  return "";
+}
+
+// POST /v1/signed-urls {"path": "...", "ttl": "10m", "client": "IP", "bind_format": false}:
+// a signed URL minted for the calling consumer, which needs the sign scope.
+net::awaitable<request_outcome> mint(gateway& gw, beast::tcp_stream& stream,
+                                     const http::request<http::string_body>& req,
+                                     const std::string& request_id, const std::string& client) {
+  request_outcome out;
+  bool keep_alive = req.keep_alive();
+  auto finish = [&](unsigned status, const write_result& w) {
+    out.status = status;
+    out.bytes = w.body_bytes;
+    out.keep_alive = keep_alive && w.complete;
+    return out;
+  };
+  if (req.method() != http::verb::post) {
+    header_list allow;
+    allow.emplace_back("Allow", "POST");
+    auto w = co_await write_error(stream, 405, "Use POST", false, keep_alive, request_id, allow,
+                                  gw.cfg.server.write_timeout);
+    co_return finish(405, w);
+  }
+  signing_request ask;
+  std::string problem = read_signing_body(req.body(), ask);
+  auto routed = route("GET", ask.path);
+  auto* recording = std::get_if<recording_request>(&routed);
+  if (problem.empty() && recording == nullptr) problem = "path must be a recording's audio path";
+  if (!problem.empty()) {
+    auto w = co_await write_error(stream, 400, problem, false, keep_alive, request_id, {},
+                                  gw.cfg.server.write_timeout);
+    co_return finish(400, w);
+  }
+
+  access_request who;
+  who.authorization = req[http::field::authorization];
+  who.account_sid = recording->account_sid;
+  who.client_address = client;
+  who.sid = recording->sid;
+  who.scope = config::scope_sign;
+  who.unix_now = unix_now();
+  auto decision = gw.access.load()->decide(who, std::chrono::steady_clock::now());
+  out.consumer = decision.consumer;
+  out.key_id = decision.key_id;
+  out.decision = decision.reason;
+  if (decision.outcome != access_outcome::allow) {
+    unsigned status = 0;
+    auto w = co_await deny(gw, stream, decision, false, keep_alive, request_id, status);
+    co_return finish(status, w);
+  }
+  ask.consumer = decision.consumer;
+  auto minted = mint_signed_url(gw.cfg, ask, who.unix_now);
+  if (auto* e = std::get_if<signing_error>(&minted)) {
+    auto w = co_await write_error(stream, e->status, e->message, false, keep_alive, request_id,
+                                  {}, gw.cfg.server.write_timeout);
+    co_return finish(e->status, w);
+  }
+  const auto& url = std::get<signed_url>(minted);
+  nlohmann::json answer;
+  answer["url"] = url.url;
+  answer["expires"] = url.expires;
+  auto w = co_await write_json(stream, 201, answer.dump(), false, keep_alive, request_id, {},
+                               gw.cfg.server.write_timeout);
+  co_return finish(201, w);
+}
+
 net::awaitable<request_outcome> dispatch(gateway& gw, beast::tcp_stream& stream,
-                                         const http::request<http::empty_body>& req,
+                                         const http::request<http::string_body>& req,
                                          const std::string& request_id,
                                          const std::string& client) {
+  auto target_path = req.target().substr(0, req.target().find('?'));
+  if (target_path == "/v1/signed-urls") co_return co_await mint(gw, stream, req, request_id, client);
+
   request_outcome out;
   bool keep_alive = req.keep_alive();
   bool head = req.method() == http::verb::head;
@@ -80,30 +205,14 @@ net::awaitable<request_outcome> dispatch(gateway& gw, beast::tcp_stream& stream,
   ask.sid = routed_request.sid;
   ask.format = extension(routed_request.format);
   ask.query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
-  ask.unix_now = std::chrono::duration_cast<std::chrono::seconds>(
-                     std::chrono::system_clock::now().time_since_epoch())
-                     .count();
+  ask.unix_now = unix_now();
   auto decision = gw.access.load()->decide(ask, std::chrono::steady_clock::now());
   out.consumer = decision.consumer;
   out.key_id = decision.key_id;
   out.decision = decision.reason;
   if (decision.outcome != access_outcome::allow) {
-    // The reason goes to the access log only: answers do not say which check failed.
-    unsigned status = 401;
-    std::string_view message = "Authentication required: send a gateway key";
-    header_list extra;
-    if (decision.outcome == access_outcome::unauthenticated) {
-      extra.emplace_back("WWW-Authenticate", "Bearer realm=\"recgate\", Basic realm=\"recgate\"");
-    } else if (decision.outcome == access_outcome::forbidden) {
-      status = 403;
-      message = "This key may not read this recording";
-    } else {
-      status = 429;
-      message = "Too many requests: slow down";
-      extra.emplace_back("Retry-After", std::to_string(std::max<long>(1, decision.retry_after.count())));
-    }
-    auto w = co_await write_error(stream, status, message, head, keep_alive, request_id, extra,
-                                  gw.cfg.server.write_timeout);
+    unsigned status = 0;
+    auto w = co_await deny(gw, stream, decision, head, keep_alive, request_id, status);
     out.status = status;
     out.bytes = w.body_bytes;
     out.keep_alive = keep_alive && w.complete;
@@ -133,8 +242,10 @@ net::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<gateway> gw
   beast::flat_buffer buffer;
 
   for (bool first = true;; first = false) {
-    http::request_parser<http::empty_body> parser;
+    http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+    // Only POST /v1/signed-urls has a body, and a small one.
+    parser.body_limit(max_request_body);
     // The first request must arrive within header_timeout; a kept-alive connection may then
     // sit idle for idle_timeout before its next request.
     stream.expires_after(first ? limits.header_timeout : limits.idle_timeout);
@@ -143,16 +254,19 @@ net::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<gateway> gw
       if (is_normal_end(ec)) break;
       // A request we cannot parse gets one clear answer, then the connection is closed.
       bool too_large = ec == http::error::header_limit;
+      bool body_too_large = ec == http::error::body_limit;
+      unsigned status = too_large ? 431u : body_too_large ? 413u : 400u;
       std::string id = request_id_for({});
-      co_await write_error(stream, too_large ? 431 : 400,
-                           too_large ? "The request headers are too large"
-                                     : "The request is not valid HTTP/1.1: " + ec.message(),
+      co_await write_error(stream, status,
+                           too_large        ? "The request headers are too large"
+                           : body_too_large ? "The request body is too large"
+                                            : "The request is not valid HTTP/1.1: " + ec.message(),
                            false, false, id, {}, limits.write_timeout);
       logging::access_record record;
       record.request_id = id;
       record.client = client;
       record.consumer = record.method = record.path = record.decision = "-";
-      record.status = too_large ? 431u : 400u;
+      record.status = status;
       logging::access(record);
       break;
     }

@@ -522,6 +522,31 @@ TEST_CASE("a signed URL plays in a browser: Range requests, no key, one cache en
   // The portal's own key cannot play audio: its scope is sign only.
   check_json_error(s.get(path, {{"Authorization", "Bearer rgk_portal"}}), 403);
   CHECK(s.sim_stats()["total"] == 1);
+
+  // The same through the API, for a consumer holding the sign scope.
+  auto mint = [&](const std::string& key, const std::string& body) {
+    return test_support::request("127.0.0.1", s.gateway_port(), "POST", "/v1/signed-urls",
+                                 {{"Authorization", "Bearer " + key},
+                                  {"Content-Type", "application/json"}},
+                                 body);
+  };
+  auto minted = mint("rgk_portal", R"({"path":")" + path + R"(","ttl":"5m","bind_format":true})");
+  REQUIRE(minted.status == 201);
+  auto answer = nlohmann::json::parse(minted.body);
+  auto api_url = answer["url"].get<std::string>();
+  CHECK(api_url.find("rg_format=mp3") != std::string::npos);
+  CHECK(s.get(api_url, {{"Range", "bytes=0-99"}}).body == expected.substr(0, 100));
+  check_json_error(mint(consumer_key, R"({"path":")" + path + R"("})"), 403);  // no sign scope
+  check_json_error(mint("rgk_portal", R"({"path":"/nope"})"), 400);
+  check_json_error(mint("rgk_portal", R"({"path":")" + path + R"(","ttl":"30d"})"), 400);
+  check_json_error(mint("rgk_portal", "not json"), 400);
+  check_json_error(mint("wrong", R"({"path":")" + path + R"("})"), 401);
+  check_json_error(s.get("/v1/signed-urls", {{"Authorization", "Bearer rgk_portal"}}), 405);
+  auto other_account = "/api/laml/2010-04-01/Accounts/00000000-0000-4000-8000-000000000000/"
+                       "Recordings/" + sid + ".mp3";
+  check_json_error(mint("rgk_portal", R"({"path":")" + other_account + R"("})"), 403);
+  CHECK(s.sim_stats()["total"] == 1);
+
   for (const auto& line : s.stop_gateway()) {
     CHECK(line.find("a-test-signing-secret") == std::string::npos);
     CHECK(line.find("rg_sig") == std::string::npos);  // the query never reaches the log
