@@ -99,6 +99,8 @@ struct access_config {
   bool public_audio = false;  // audio without credentials, as the upstream allows; default off
   // More [[consumers]] in a file of their own, reloaded on SIGHUP and when it changes.
   std::string consumers_file;
+  // Where revocations of signed URLs are kept across restarts; empty: in memory only.
+  std::string revocations_file;
 };
 
 struct cache_config {

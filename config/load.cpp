@@ -397,9 +397,10 @@ void load_signing_keys(const toml::table& root, std::vector<signing_key>& out,
 
 void load_access(const toml::table* t, access_config& a, std::vector<error>& errors) {
   table_reader r(t, "access", errors);
-  r.reject_unknown({"public_audio", "consumers_file"});
+  r.reject_unknown({"public_audio", "consumers_file", "revocations_file"});
   r.read("public_audio", a.public_audio);
   r.read("consumers_file", a.consumers_file);
+  r.read("revocations_file", a.revocations_file);
 }
 
 void require_consumers(const std::vector<consumer_config>& consumers, std::vector<error>& errors) {

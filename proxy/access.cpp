@@ -91,9 +91,11 @@ std::optional<basic_credentials> basic_auth(std::string_view authorization) {
   return basic_credentials{decoded.substr(0, colon), decoded.substr(colon + 1)};
 }
 
-access_policy::access_policy(const config::config& cfg)
+access_policy::access_policy(const config::config& cfg,
+                             std::shared_ptr<const revocation_list> revocations)
     : consumers_(cfg.consumers),
       signing_keys_(cfg.signing_keys),
+      revocations_(std::move(revocations)),
       public_audio_(cfg.access.public_audio) {
   for (std::size_t c = 0; c < consumers_.size(); ++c) {
     for (const auto& key : consumers_[c].keys) {
@@ -155,6 +157,9 @@ access_decision access_policy::decide_signed(const access_request& request,
     return decided(access_outcome::forbidden, "bad signature");
   }
   if (grant.expires < request.unix_now) return decided(access_outcome::forbidden, "expired");
+  if (revocations_ && revocations_->revoked(grant.account_sid, grant.sid, grant.issued)) {
+    return decided(access_outcome::forbidden, "revoked");
+  }
   if (request.metadata) return decided(access_outcome::forbidden, "signed URLs are for audio");
   if (!grant.format.empty() && grant.format != request.format) {
     return decided(access_outcome::forbidden, "signed for another format");

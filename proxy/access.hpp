@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "proxy/revocations.hpp"
 
 namespace recgate {
 
@@ -61,7 +63,9 @@ struct access_decision {
 class access_policy {
  public:
   // Prereq: cfg has been validated (keys are 64 hex characters, networks parsed).
-  explicit access_policy(const config::config& cfg);
+  // revocations, when given, voids signed URLs; it is shared across reloads.
+  explicit access_policy(const config::config& cfg,
+                         std::shared_ptr<const revocation_list> revocations = nullptr);
 
   access_decision decide(const access_request& request,
                          std::chrono::steady_clock::time_point now);
@@ -88,6 +92,7 @@ class access_policy {
   std::vector<config::consumer_config> consumers_;
   std::vector<key_entry> keys_;
   std::vector<config::signing_key> signing_keys_;
+  std::shared_ptr<const revocation_list> revocations_;
   bool public_audio_ = false;
   std::mutex mutex_;
   std::vector<bucket> buckets_;

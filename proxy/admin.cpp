@@ -58,20 +58,39 @@ admin_answer purge(gateway& gw, std::string_view rest) {
   return {200, nlohmann::json{{"purged", n}}.dump(), {}};
 }
 
+admin_answer revoke(gateway& gw, std::string_view rest) {
+  auto slash = rest.find('/');
+  if (slash == std::string_view::npos) return error_answer(404, "Unknown admin path");
+  auto account = normalize_uuid(rest.substr(0, slash));
+  auto sid = normalize_uuid(rest.substr(slash + 1));
+  if (!account || !sid) return error_answer(400, "AccountSid and Sid must be UUIDs");
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  auto error = gw.revocations->revoke(*account, *sid, now);
+  if (!error.empty()) logging::error("revocation not persisted: " + error);
+  logging::info("signed URLs for recording " + *sid + " issued up to now are revoked");
+  return {200, nlohmann::json{{"revoked_before", now}, {"persisted", error.empty()}}.dump(), {}};
+}
+
 admin_answer answer(gateway& gw, http::verb method, std::string_view target) {
   auto path = target.substr(0, target.find('?'));
   constexpr std::string_view purge_prefix = "/cache/recordings/";
-  bool known = path == "/healthz" || path == "/cache/stats" || path.starts_with(purge_prefix);
+  constexpr std::string_view revoke_prefix = "/signed-urls/revoke/";
+  bool known = path == "/healthz" || path == "/cache/stats" || path.starts_with(purge_prefix) ||
+               path.starts_with(revoke_prefix);
   if (!known) return error_answer(404, "Unknown admin path");
   bool is_purge = path.starts_with(purge_prefix);
-  auto allowed = is_purge ? http::verb::delete_ : http::verb::get;
+  bool is_revoke = path.starts_with(revoke_prefix);
+  auto allowed = is_purge ? http::verb::delete_ : is_revoke ? http::verb::post : http::verb::get;
   if (method != allowed) {
     auto a = error_answer(405, "Method not allowed here");
-    a.extra.emplace_back("Allow", is_purge ? "DELETE" : "GET");
+    a.extra.emplace_back("Allow", std::string(http::to_string(allowed)));
     return a;
   }
   if (path == "/healthz") return {200, R"({"status":"ok"})", {}};
   if (path == "/cache/stats") return {200, cache_stats_json(gw).dump(), {}};
+  if (is_revoke) return revoke(gw, path.substr(revoke_prefix.size()));
   return purge(gw, path.substr(purge_prefix.size()));
 }
 

@@ -6,6 +6,7 @@
 //   GET    /healthz                                 200 {"status":"ok"}
 //   GET    /cache/stats                             200 {"enabled":..,"objects":..,"bytes":..,...}
 //   DELETE /cache/recordings/{AccountSid}/{Sid}     200 {"purged":N}  (every format)
+//   POST   /signed-urls/revoke/{AccountSid}/{Sid}   200 {"revoked_before":UNIX,"persisted":..}
 
 #include <memory>
 

@@ -9,8 +9,14 @@ namespace recgate {
 
 gateway::gateway(config::config c, net::any_io_executor io)
     : cfg(std::move(c)),
-      access(std::make_shared<access_policy>(cfg)),
+      revocations(std::make_shared<revocation_list>()),
+      access(std::make_shared<access_policy>(cfg, revocations)),
       upstream(cfg.upstream) {
+  if (!cfg.access.revocations_file.empty()) {
+    if (auto error = revocations->load(cfg.access.revocations_file); !error.empty()) {
+      throw std::runtime_error("cannot read the revocations: " + error);
+    }
+  }
   if (cfg.cache.metadata_ttl.count() > 0) {
     metadata = std::make_unique<cache::metadata_cache>(cfg.cache.metadata_ttl, 100000);
   }
@@ -48,7 +54,7 @@ bool gateway::reload_consumers(std::string& message) {
   auto next = cfg;
   next.consumers = std::move(loaded.consumers);
   message = std::to_string(next.consumers.size()) + " consumers";
-  access.store(std::make_shared<access_policy>(next));
+  access.store(std::make_shared<access_policy>(next, revocations));
   return true;
 }
 

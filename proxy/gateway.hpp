@@ -22,6 +22,7 @@ struct gateway {
   const config::config cfg;
   // Replaced whole when the consumers file is reloaded; requests in flight keep the one they
   // loaded. The policy synchronises its own rate-limit state.
+  std::shared_ptr<revocation_list> revocations;  // of signed URLs; outlives policy reloads
   std::atomic<std::shared_ptr<access_policy>> access;
   upstream_client upstream;
   std::unique_ptr<cache::cache> recordings;  // null when the cache is off

@@ -23,7 +23,7 @@ std::string base64url(const unsigned char* data, std::size_t size) {
 // What the signature covers: one field a line, versioned.
 std::string canonical(const signed_grant& g) {
   return "recgate-signed-url-v1\n" + g.account_sid + "\n" + g.sid + "\n" + g.format + "\n" +
-         std::to_string(g.expires) + "\n" + g.client + "\n" + g.consumer + "\n" + g.key_id;
+         std::to_string(g.issued) + "\n" + std::to_string(g.expires) + "\n" + g.client + "\n" + g.consumer + "\n" + g.key_id;
 }
 
 std::string compute(const signed_grant& g, std::string_view secret) {
@@ -75,7 +75,8 @@ std::optional<std::string> percent_decode(std::string_view s) {
 }  // namespace
 
 std::string signed_query(const signed_grant& g, std::string_view secret) {
-  std::string q = "rg_expires=" + std::to_string(g.expires) + "&rg_consumer=" +
+  std::string q = "rg_issued=" + std::to_string(g.issued) + "&rg_expires=" +
+                  std::to_string(g.expires) + "&rg_consumer=" +
                   percent_encode(g.consumer) + "&rg_key=" + percent_encode(g.key_id);
   if (!g.format.empty()) q += "&rg_format=" + g.format;
   if (!g.client.empty()) q += "&rg_client=" + percent_encode(g.client);
@@ -88,7 +89,7 @@ bool has_signature(std::string_view query) {
 
 std::optional<parsed_signature> parse_signed_query(std::string_view query) {
   parsed_signature out;
-  bool have_expires = false;
+  bool have_expires = false, have_issued = false;
   while (!query.empty()) {
     auto amp = query.find('&');
     auto pair = query.substr(0, amp);
@@ -104,11 +105,12 @@ std::optional<parsed_signature> parse_signed_query(std::string_view query) {
     else if (name == "rg_format") field = &out.grant.format;
     else if (name == "rg_client") field = &out.grant.client;
     else if (name == "rg_sig") field = &out.signature;
-    else if (name == "rg_expires") {
-      auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(),
-                                       out.grant.expires);
-      if (ec != std::errc{} || end != value->data() + value->size()) return std::nullopt;
-      have_expires = true;
+    else if (name == "rg_expires" || name == "rg_issued") {
+      bool& seen = name == "rg_expires" ? have_expires : have_issued;
+      auto& number = name == "rg_expires" ? out.grant.expires : out.grant.issued;
+      auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), number);
+      if (seen || ec != std::errc{} || end != value->data() + value->size()) return std::nullopt;
+      seen = true;
       continue;
     } else {
       continue;  // other parameters (a player's own) are ignored
@@ -116,7 +118,7 @@ std::optional<parsed_signature> parse_signed_query(std::string_view query) {
     if (!field->empty()) return std::nullopt;  // a parameter twice: refuse, never pick one
     *field = std::move(*value);
   }
-  if (!have_expires || out.grant.consumer.empty() || out.grant.key_id.empty() ||
+  if (!have_expires || !have_issued || out.grant.consumer.empty() || out.grant.key_id.empty() ||
       out.signature.empty()) {
     return std::nullopt;
   }

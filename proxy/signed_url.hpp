@@ -3,7 +3,7 @@
 // parameters and checked with HMAC-SHA256 under a signing key named by id (for rotation). Pure:
 // no I/O; the time is passed in.
 //
-//   ?rg_expires=UNIX&rg_consumer=ID&rg_key=KEYID[&rg_format=wav|mp3][&rg_client=IP]&rg_sig=SIG
+//   ?rg_issued=UNIX&rg_expires=UNIX&rg_consumer=ID&rg_key=KEYID[&rg_format=wav|mp3][&rg_client=IP]&rg_sig=SIG
 //
 // The signature covers the recording (AccountSid and Sid, not the path's spelling, so both
 // prefixes work), the format when bound, the expiry, the client address when bound, and the
@@ -21,6 +21,7 @@ struct signed_grant {
   std::string account_sid;
   std::string sid;
   std::string format;  // "wav", "mp3", or empty: any audio format
+  std::int64_t issued = 0;   // unix seconds: a revocation voids URLs issued before it
   std::int64_t expires = 0;  // unix seconds
   std::string client;  // an IP address the grant is bound to, or empty
   std::string consumer;  // who issued it

@@ -34,6 +34,7 @@ std::variant<signed_url, signing_error> mint_signed_url(const config::config& cf
   grant.account_sid = recording->account_sid;
   grant.sid = recording->sid;
   grant.format = request.bind_format ? std::string(extension(recording->format)) : "";
+  grant.issued = unix_now;
   grant.expires = unix_now + std::chrono::duration_cast<std::chrono::seconds>(request.ttl).count();
   grant.client = request.client;
   grant.consumer = issuer->id;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <random>
 #include <thread>
 
 #include "cache/store.hpp"
@@ -479,8 +480,11 @@ TEST_CASE("a purge during a fill stops it: nothing of the recording is committed
 TEST_CASE("a signed URL plays in a browser: Range requests, no key, one cache entry") {
   setenv("RECGATE_TEST_SIGNING_KEY", "a-test-signing-secret-of-at-least-32-bytes", 1);
   auto o = cached();
-  o.extra_config =
-      "[[signing_keys]]\nid = \"s1\"\nsecret_env = \"RECGATE_TEST_SIGNING_KEY\"\n";
+  std::random_device rd;
+  auto revocations = std::filesystem::temp_directory_path() /
+                     ("recgate-revocations-" + std::to_string(rd()));
+  o.extra_config = "[access]\nrevocations_file = \"" + revocations.string() + "\"\n"
+                   "[[signing_keys]]\nid = \"s1\"\nsecret_env = \"RECGATE_TEST_SIGNING_KEY\"\n";
   o.extra_consumers = "[[consumers]]\nid = \"portal\"\nscopes = [\"sign\"]\naccounts = [\"" +
                       std::string(project_id) + "\"]\nkey_sha256 = \"" + sha256_hex("rgk_portal") +
                       "\"\n";
@@ -547,8 +551,18 @@ TEST_CASE("a signed URL plays in a browser: Range requests, no key, one cache en
   check_json_error(mint("rgk_portal", R"({"path":")" + other_account + R"("})"), 403);
   CHECK(s.sim_stats()["total"] == 1);
 
+  // Revoked: every URL issued so far for the recording stops working, also after a restart.
+  auto revoked = s.admin("POST", "/signed-urls/revoke/" + std::string(project_id) + "/" + sid);
+  CHECK(revoked.status == 200);
+  CHECK(nlohmann::json::parse(revoked.body)["persisted"] == true);
+  check_json_error(s.get(*url, {{"Range", "bytes=0-99"}}), 403);
+  check_json_error(s.get(api_url, {{"Range", "bytes=0-99"}}), 403);
+  s.restart_gateway();
+  check_json_error(s.get(*url, {{"Range", "bytes=0-99"}}), 403);
+
   for (const auto& line : s.stop_gateway()) {
     CHECK(line.find("a-test-signing-secret") == std::string::npos);
     CHECK(line.find("rg_sig") == std::string::npos);  // the query never reaches the log
   }
+  std::filesystem::remove(revocations);
 }

@@ -3,6 +3,11 @@
 #include "proxy/access.hpp"
 #include "proxy/signed_url.hpp"
 
+#include <cstdio>
+#include <memory>
+
+#include <unistd.h>
+
 using namespace recgate;
 using namespace std::chrono_literals;
 
@@ -124,4 +129,36 @@ TEST_CASE("signed URL decisions: valid, expired, tampered, rebound, not an issue
   auto by_player = grant();
   by_player.consumer = "player";
   CHECK(ask(policy, signed_query(by_player, secret)).reason == "issuer has no sign scope");
+}
+
+TEST_CASE("revocation voids a recording's URLs issued up to then, and persists") {
+  char name[] = "/tmp/recgate-revocations-XXXXXX";
+  int fd = mkstemp(name);
+  REQUIRE(fd >= 0);
+  close(fd);
+  auto list = std::make_shared<revocation_list>();
+  CHECK(list->load(name).empty());
+  access_policy policy(policy_config(), list);
+  auto before = grant();
+  before.issued = now_unix - 100;
+  auto after = grant();
+  after.issued = now_unix + 1;
+  auto q_before = signed_query(before, secret);
+  auto q_after = signed_query(after, secret);
+  CHECK(ask(policy, q_before).outcome == access_outcome::allow);
+  CHECK(list->revoke(account, sid, now_unix).empty());
+  CHECK(ask(policy, q_before).reason == "revoked");
+  CHECK(ask(policy, q_after).outcome == access_outcome::allow);
+  // Another recording is untouched.
+  auto other = grant();
+  other.sid = "00000000-0000-4000-8000-000000000000";
+  other.issued = now_unix - 100;
+  CHECK(ask(policy, signed_query(other, secret), "mp3", "127.0.0.1", other.sid).outcome ==
+        access_outcome::allow);
+  // Read back by a new list, as after a restart.
+  revocation_list reread;
+  CHECK(reread.load(name).empty());
+  CHECK(reread.revoked(account, sid, now_unix - 100));
+  CHECK_FALSE(reread.revoked(account, sid, now_unix + 1));
+  std::remove(name);
 }
