@@ -117,11 +117,13 @@ struct cache_config {
   bool enabled() const { return !path.empty(); }
 };
 
-// The admin listener: health, cache statistics and purge. Loopback by default: it has no
-// authentication of its own.
+// The admin listener: health, cache statistics, purge and revocations. Loopback by default.
 struct admin_config {
   endpoint listen{"127.0.0.1", 9090};
   bool enabled = true;
+  // Every admin request needs a consumer key with the admin scope. Off by default for a
+  // loopback-only listener; turn it on wherever anything else can reach the address.
+  bool require_key = false;
 };
 
 struct log_config {

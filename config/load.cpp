@@ -464,10 +464,11 @@ void load_cache(const toml::table* t, cache_config& c, std::vector<error>& error
 
 void load_admin(const toml::table* t, admin_config& a, std::vector<error>& errors) {
   table_reader r(t, "admin", errors);
-  r.reject_unknown({"listen", "enabled"});
+  r.reject_unknown({"listen", "enabled", "require_key"});
   std::string listen = a.listen.to_string();
   r.read("listen", listen);
   r.read("enabled", a.enabled);
+  r.read("require_key", a.require_key);
   if (auto ep = parse_endpoint(listen)) a.listen = *ep;
   else r.fail("listen", "must be host:port, for example \"127.0.0.1:9090\"");
 }

@@ -254,7 +254,7 @@ access_decision access_policy::decide(const access_request& request,
     d.reason = "no " + std::string(scope) + " scope";
     return d;
   }
-  if (!consumer.may_read(request.account_sid)) {
+  if (scope != config::scope_admin && !consumer.may_read(request.account_sid)) {
     d.reason = "account not allowed";
     return d;
   }

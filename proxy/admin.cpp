@@ -97,6 +97,9 @@ admin_answer answer(gateway& gw, http::verb method, std::string_view target) {
 }  // namespace
 
 net::awaitable<void> run_admin_session(tcp::socket socket, std::shared_ptr<gateway> gw) {
+  beast::error_code peer_ec;
+  auto peer = socket.remote_endpoint(peer_ec);
+  std::string client = peer_ec ? "-" : peer.address().to_string();
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   const auto& limits = gw->cfg.server;
@@ -109,7 +112,24 @@ net::awaitable<void> run_admin_session(tcp::socket socket, std::shared_ptr<gatew
     co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
     if (ec) break;
     const auto& req = parser.get();
-    auto a = answer(*gw, req.method(), req.target());
+    admin_answer a;
+    if (gw->cfg.admin.require_key && !req.target().starts_with("/healthz")) {
+      // An admin-scoped key, whatever the account: admin actions are not per account.
+      access_request who;
+      who.authorization = req[http::field::authorization];
+      who.client_address = client;
+      who.scope = config::scope_admin;
+      who.account_sid = "*";
+      auto decision = gw->access.load()->decide(who, std::chrono::steady_clock::now());
+      if (decision.outcome == access_outcome::unauthenticated) {
+        a = error_answer(401, "Authentication required: send an admin key");
+        a.extra.emplace_back("WWW-Authenticate", "Bearer realm=\"recgate-admin\"");
+      } else if (decision.outcome != access_outcome::allow) {
+        a = error_answer(403, "This key may not administer the gateway");
+      }
+      if (a.status != 200) logging::warn("admin request refused: " + decision.reason);
+    }
+    if (a.status == 200) a = answer(*gw, req.method(), req.target());
     auto w = co_await write_json(stream, a.status, std::move(a.body),
                                  req.method() == http::verb::head, req.keep_alive(), "admin",
                                  a.extra, limits.write_timeout);

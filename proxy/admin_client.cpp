@@ -5,7 +5,8 @@
 namespace recgate {
 
 admin_reply admin_request(const config::endpoint& at, const std::string& method,
-                          const std::string& target, std::chrono::milliseconds timeout) {
+                          const std::string& target, const std::string& key,
+                          std::chrono::milliseconds timeout) {
   admin_reply reply;
   try {
     net::io_context ioc;
@@ -19,6 +20,7 @@ admin_reply admin_request(const config::endpoint& at, const std::string& method,
     req.version(11);
     req.set(http::field::host, at.to_string());
     req.set(http::field::connection, "close");
+    if (!key.empty()) req.set(http::field::authorization, "Bearer " + key);
     http::write(stream, req);
     beast::flat_buffer buffer;
     http::response<http::string_body> res;

@@ -14,8 +14,9 @@ struct admin_reply {
   std::string error;
 };
 
+// key: sent as a Bearer credential when not empty (admin.require_key).
 admin_reply admin_request(const config::endpoint& at, const std::string& method,
-                          const std::string& target,
+                          const std::string& target, const std::string& key,
                           std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 }  // namespace recgate

@@ -6,6 +6,7 @@
 // The request path, in the order a request takes it: server.cpp (listener, threads) →
 // session.cpp (HTTP/1.1, limits) → router.cpp (path → recording_request) → access.cpp (who is
 // asking) → recording_handler.cpp (response) → upstream_client.cpp (SignalWire).
+#include <cstdlib>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -83,7 +84,9 @@ int cache_command(const std::string& admin, const std::string& config_path, bool
     }
     target = "/cache/recordings/" + *a + "/" + *s;
   }
-  auto reply = recgate::admin_request(*at, purge ? "DELETE" : "GET", target);
+  // The admin key, when the listener requires one, comes from the environment: never argv.
+  const char* key = std::getenv("RECGATE_ADMIN_KEY");
+  auto reply = recgate::admin_request(*at, purge ? "DELETE" : "GET", target, key ? key : "");
   if (reply.status == 0) {
     std::cerr << "recgate: " << reply.error << "\n";
     return 1;

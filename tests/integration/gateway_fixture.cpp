@@ -82,7 +82,7 @@ stack::stack(stack_options options) {
       << (options.cache ? "[cache]\npath = \"" + (dir_ / "cache").string() + "\"\n" +
                               options.extra_cache + "\n"
                         : "")
-      << "[admin]\nlisten = \"127.0.0.1:0\"\n"
+      << "[admin]\nlisten = \"127.0.0.1:0\"\n" << options.extra_admin << "\n"
       << "[log]\nlevel = \"info\"\nformat = \"json\"\n"
       << options.extra_config << "\n"
       << "[[consumers]]\nid = \"billing-service\"\nscopes = [\"audio\", \"metadata\"]\n"

@@ -36,6 +36,7 @@ struct stack_options {
   bool cache = false;  // a RocksDB cache in the stack's folder
   std::string extra_cache;  // TOML lines appended to [cache]
   std::string extra_config;     // TOML tables before the consumers (e.g. [access])
+  std::string extra_admin;      // TOML lines appended to [admin]
   std::string extra_consumers;  // more [[consumers]] entries after the default one
 };
 

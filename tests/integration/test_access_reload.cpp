@@ -64,3 +64,28 @@ TEST_CASE("the consumers file is reloaded on SIGHUP and on change; a bad one is 
   CHECK(s.sim_stats()["total"].get<int>() == 7);  // only the allowed requests went upstream
   std::filesystem::remove(file);
 }
+
+TEST_CASE("admin.require_key: admin requests need a key with the admin scope") {
+  stack_options o;
+  o.extra_admin = "require_key = true";
+  o.extra_consumers = "[[consumers]]\nid = \"ops\"\nscopes = [\"admin\"]\naccounts = [\"" +
+                      std::string(project_id) + "\"]\nkey_sha256 = \"" + sha256_hex("rgk_ops") +
+                      "\"\n";
+  stack s(o);
+  auto stats = [&](const std::string& key) {
+    headers h;
+    if (!key.empty()) h.emplace_back("Authorization", "Bearer " + key);
+    return test_support::request("127.0.0.1", s.admin_port(), "GET", "/cache/stats", h);
+  };
+  CHECK(stats("").status == 401);
+  CHECK(stats("wrong").status == 401);
+  CHECK(stats(consumer_key).status == 403);  // a valid key without the admin scope
+  CHECK(stats("rgk_ops").status == 200);
+  CHECK(s.admin("GET", "/healthz").status == 200);  // probes need no key
+  // The CLI takes the key from RECGATE_ADMIN_KEY.
+  setenv("RECGATE_ADMIN_KEY", "rgk_ops", 1);
+  test_support::child_process cli(
+      {RECGATE_BIN, "cache", "stats", "--admin", "127.0.0.1:" + std::to_string(s.admin_port())});
+  CHECK(cli.wait_exit(std::chrono::seconds(10)) == 0);
+  unsetenv("RECGATE_ADMIN_KEY");
+}
