@@ -7,6 +7,8 @@
 namespace recgate::cache {
 namespace {
 
+constexpr std::size_t max_negative_entries = 100000;
+
 std::string hex(const unsigned char* data, std::size_t size) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string out;
@@ -196,10 +198,18 @@ net::awaitable<void> cache::run_fill(std::shared_ptr<fill> f, origin_fetch fetch
     response.head.detail = e.what();
   }
   if (response.head.status != 200 || !response.body) {
-    if (response.head.status == 404 && options_.negative_ttl.count() > 0) {
+    // Small bodies only (an upstream 404 is a few hundred bytes): memory stays bounded.
+    if (response.head.status == 404 && options_.negative_ttl.count() > 0 &&
+        response.head.error_body.size() <= 4096) {
       std::lock_guard lock(mutex_);
-      negative_[key.encoded()] = {response.head,
-                                  std::chrono::steady_clock::now() + options_.negative_ttl};
+      auto now = std::chrono::steady_clock::now();
+      // Bounded: a flood of distinct missing Sids must not grow this without end.
+      if (negative_.size() >= max_negative_entries) {
+        std::erase_if(negative_, [&](const auto& e) { return e.second.until <= now; });
+      }
+      if (negative_.size() < max_negative_entries) {
+        negative_[key.encoded()] = {response.head, now + options_.negative_ttl};
+      }
     }
     f->set_head(std::move(response.head), false);
     ++counters_.fills_failed;
