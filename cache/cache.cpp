@@ -76,8 +76,9 @@ std::optional<manifest> cache::find_fresh(const object_key& key) {
   auto m = store_->find(key);
   if (!m || options_.storage.max_age_seconds <= 0) return m;
   if (generation_unix(m->generation) + options_.storage.max_age_seconds >= now_unix()) return m;
-  // Expired: gone for every reader from now on, whether or not compaction has run yet.
-  store_->remove(key);
+  // Expired: gone for every reader from now on, whether or not compaction has run yet. Only
+  // this generation: a fill may have committed a fresh one meanwhile.
+  store_->remove(key, m->generation);
   lru_.erase(key.encoded());
   ++counters_.expirations;
   return std::nullopt;
@@ -108,19 +109,18 @@ cache::lookup cache::get(const object_key& key, const origin_fetch& fetch) {
   std::shared_ptr<fill> f;
   {
     std::lock_guard lock(mutex_);
-    auto& slot = fills_[encoded];
-    if (slot) {
+    if (auto it = fills_.find(encoded); it != fills_.end()) {
       ++counters_.streams;
-      return {source::stream, std::nullopt, slot, std::nullopt};
+      return {source::stream, std::nullopt, it->second, std::nullopt};
     }
-    slot = std::make_shared<fill>(key, next_generation(), options_.chunk_size);
-    f = slot;
-  }
-  // A fill may have committed and left the registry between the two looks above.
-  if (auto m = store_->find(key)) {
-    finish(f);
-    ++counters_.hits;
-    return {source::hit, std::move(m), nullptr, std::nullopt};
+    // A fill may have committed and left the registry since the first look: look again while
+    // holding the registry, so no request can join a fill that is never started.
+    if (auto m = store_->find(key)) {
+      ++counters_.hits;
+      return {source::hit, std::move(m), nullptr, std::nullopt};
+    }
+    f = std::make_shared<fill>(key, next_generation(), options_.chunk_size);
+    fills_.emplace(encoded, f);
   }
   ++counters_.misses;
   net::co_spawn(net::make_strand(io_), run_fill(f, fetch), [](std::exception_ptr) {});
@@ -137,15 +137,18 @@ std::optional<cache::lookup> cache::peek(const object_key& key) {
 
 std::uint64_t cache::purge(const std::string& account_sid, const std::string& sid,
                            std::string& error) {
-  auto removed = store_->remove_recording(account_sid, sid, error);
-  std::lock_guard lock(mutex_);
-  for (const char* format : {"wav", "mp3"}) {
-    auto encoded = object_key{account_sid, sid, format}.encoded();
-    lru_.erase(encoded);
-    negative_.erase(encoded);
-    // A fill running now would commit the recording again right after the purge.
-    if (auto it = fills_.find(encoded); it != fills_.end()) it->second->cancel();
+  {
+    // First stop fills running now: one would commit the recording again after the purge. A
+    // fill checks this after its commit, so whichever comes second removes the object.
+    std::lock_guard lock(mutex_);
+    for (const char* format : {"wav", "mp3"}) {
+      auto encoded = object_key{account_sid, sid, format}.encoded();
+      if (auto it = fills_.find(encoded); it != fills_.end()) it->second->cancel();
+      negative_.erase(encoded);
+    }
   }
+  auto removed = store_->remove_recording(account_sid, sid, error);
+  for (const char* format : {"wav", "mp3"}) lru_.erase(object_key{account_sid, sid, format}.encoded());
   return removed;
 }
 
@@ -188,6 +191,56 @@ net::awaitable<store::result> cache::on_writer(F f) {
       net::use_awaitable);
 }
 
+net::awaitable<bool> cache::stream_and_commit(const std::shared_ptr<fill>& f,
+                                             origin_response& response) {
+  const auto& key = f->key();
+  auto expected_length = response.head.length;
+  manifest m;
+  m.content_type = response.head.content_type;
+  m.last_modified = response.head.last_modified;
+  m.generation = f->generation();
+  m.chunk_size = f->chunk_size();
+  if (response.head.length) f->set_head(response.head, true);
+
+  if (co_await on_writer([&] { return store_->begin_fill(key, f->generation()); })) {
+    co_return false;
+  }
+  digest_context digest;
+  std::uint64_t total = 0;
+  std::uint32_t index = 0;
+  std::string buffer(options_.read_buffer_bytes, '\0');
+  for (;;) {
+    boost::system::error_code ec;
+    std::size_t n = co_await response.body->read_some(net::buffer(buffer), ec);
+    if (ec || f->cancelled()) co_return false;
+    if (n == 0) break;
+    digest.update(buffer.data(), n);
+    total += n;
+    counters_.bytes_from_origin += n;
+    f->append(buffer.data(), n);
+    while (f->has_full_chunk()) {
+      std::string chunk = f->first_chunk();
+      if (co_await on_writer([&] { return store_->put_chunk(key, f->generation(), index, chunk); })) {
+        co_return false;
+      }
+      f->chunk_written();
+      ++index;
+    }
+  }
+  if (!expected_length) {
+    // Unframed: its readers have every byte; let them finish, but keep nothing.
+    f->complete();
+    co_return false;
+  }
+  if (total != *expected_length) co_return false;
+  m.length = total;
+  m.sha256_hex = digest.final_hex();
+  m.created_unix = now_unix();
+  std::string last = f->tail();
+  if (co_await on_writer([&] { return store_->commit(key, m, last); })) co_return false;
+  co_return true;
+}
+
 net::awaitable<void> cache::run_fill(std::shared_ptr<fill> f, origin_fetch fetch) {
   const auto& key = f->key();
   origin_response response;
@@ -216,62 +269,22 @@ net::awaitable<void> cache::run_fill(std::shared_ptr<fill> f, origin_fetch fetch
     finish(f);
     co_return;
   }
-  auto expected_length = response.head.length;
-  manifest m;
-  m.content_type = response.head.content_type;
-  m.last_modified = response.head.last_modified;
-  m.generation = f->generation();
-  m.chunk_size = f->chunk_size();
-  f->set_head(std::move(response.head), true);
-
-  // Any failure from here on: discard what was written, fail the readers, leave no object.
-  auto abandon = [&]() -> net::awaitable<void> {
+  if (!response.head.length) {
+    // Without a Content-Length a body cut short by the upstream closing looks complete: it is
+    // streamed to its readers but never committed.
+    f->set_head(std::move(response.head), true);
+  }
+  bool committed = false;
+  try {
+    committed = co_await stream_and_commit(f, response);
+  } catch (const std::exception&) {
+    committed = false;  // e.g. a store error thrown through the writer pool
+  }
+  if (!committed) {
     co_await on_writer([&] { return store_->abort_fill(key, f->generation()); });
-    f->fail();
+    if (f->snapshot().state != fill::phase::complete) f->fail();
     ++counters_.fills_failed;
     finish(f);
-  };
-
-  if (co_await on_writer([&] { return store_->begin_fill(key, f->generation()); })) {
-    co_await abandon();
-    co_return;
-  }
-  digest_context digest;
-  std::uint64_t total = 0;
-  std::uint32_t index = 0;
-  std::string buffer(options_.read_buffer_bytes, '\0');
-  for (;;) {
-    boost::system::error_code ec;
-    std::size_t n = co_await response.body->read_some(net::buffer(buffer), ec);
-    if (ec) {
-      co_await abandon();
-      co_return;
-    }
-    if (n == 0 || f->cancelled()) break;
-    digest.update(buffer.data(), n);
-    total += n;
-    counters_.bytes_from_origin += n;
-    f->append(buffer.data(), n);
-    while (f->has_full_chunk()) {
-      std::string chunk = f->first_chunk();
-      if (co_await on_writer([&] { return store_->put_chunk(key, f->generation(), index, chunk); })) {
-        co_await abandon();
-        co_return;
-      }
-      f->chunk_written();
-      ++index;
-    }
-  }
-  if ((expected_length && total != *expected_length) || f->cancelled()) {
-    co_await abandon();
-    co_return;
-  }
-  m.length = total;
-  m.sha256_hex = digest.final_hex();
-  m.created_unix = now_unix();
-  std::string last = f->tail();
-  if (co_await on_writer([&] { return store_->commit(key, m, last); })) {
-    co_await abandon();
     co_return;
   }
   if (f->cancelled()) {
@@ -281,7 +294,8 @@ net::awaitable<void> cache::run_fill(std::shared_ptr<fill> f, origin_fetch fetch
     finish(f);
     co_return;
   }
-  lru_.put(key.encoded(), m.length, m.created_unix);
+  auto m = store_->find(key);
+  if (m) lru_.put(key.encoded(), m->length, m->created_unix);
   f->complete();
   ++counters_.fills_committed;
   finish(f);

@@ -85,6 +85,9 @@ class cache {
  private:
   cache(const cache_options& options, std::unique_ptr<store> st, net::any_io_executor io);
   net::awaitable<void> run_fill(std::shared_ptr<fill> f, origin_fetch fetch);
+  // Streams the origin's body into the fill and the store; true once committed. False leaves
+  // the cleanup to the caller (it may also throw).
+  net::awaitable<bool> stream_and_commit(const std::shared_ptr<fill>& f, origin_response& response);
   // Runs a blocking store call on the writer pool and resumes on the caller's executor.
   template <class F>
   net::awaitable<store::result> on_writer(F f);

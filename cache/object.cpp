@@ -33,7 +33,8 @@ std::string manifest::serialize() const {
                         {"generation", generation},
                         {"chunk_size", chunk_size},
                         {"last_modified", last_modified}}
-      .dump();
+      // Header values from the upstream may hold any bytes: never throw on them.
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::optional<manifest> manifest::parse(std::string_view text) {

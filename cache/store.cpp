@@ -275,9 +275,9 @@ store::result store::abort_fill(const object_key& key, std::uint64_t generation)
   return to_result(s, "abort fill");
 }
 
-store::result store::remove(const object_key& key) {
+store::result store::remove(const object_key& key, std::optional<std::uint64_t> only_generation) {
   auto m = find(key);
-  if (!m) return std::nullopt;
+  if (!m || (only_generation && m->generation != *only_generation)) return std::nullopt;
   rocksdb::WriteBatch batch;
   auto s = batch.Delete(impl_->manifests(), key.encoded());
   if (s.ok()) s = batch.Delete(impl_->access(), key.encoded());

@@ -57,8 +57,9 @@ class store {
   result commit(const object_key& key, const manifest& m, std::string_view last_chunk);
   result abort_fill(const object_key& key, std::uint64_t generation);
 
-  // Removes a committed object (manifest and chunks). No error when it is absent.
-  result remove(const object_key& key);
+  // Removes a committed object (manifest and chunks). No error when it is absent. With
+  // only_generation, only when the object is still that generation.
+  result remove(const object_key& key, std::optional<std::uint64_t> only_generation = std::nullopt);
 
   // Removes committed objects of every format of one recording; returns how many there were.
   std::uint64_t remove_recording(const std::string& account_sid, const std::string& sid,

@@ -310,12 +310,15 @@ void load_consumer(const toml::table& t, const std::string& prefix, consumer_con
   }
   r.read("enabled", c.enabled);
   if (auto* n = t.get("rate_per_second")) {
-    if (auto v = n->value<double>(); v && *v >= 0) c.rate_per_second = *v;
-    else r.fail("rate_per_second", "must be a number >= 0 (0: no limit)");
+    if (auto v = n->value<double>(); v && (*v == 0 || (*v >= 0.001 && *v <= 1e9))) {
+      c.rate_per_second = *v;
+    } else {
+      r.fail("rate_per_second", "must be 0 (no limit) or between 0.001 and 1e9");
+    }
   }
   if (auto* n = t.get("burst")) {
-    if (auto v = n->value<double>(); v && *v >= 1) c.burst = *v;
-    else r.fail("burst", "must be a number >= 1");
+    if (auto v = n->value<double>(); v && *v >= 1 && *v <= 1e9) c.burst = *v;
+    else r.fail("burst", "must be a number between 1 and 1e9");
   }
   if (c.rate_per_second > 0 && c.burst == 0) c.burst = std::max(1.0, c.rate_per_second);
 }

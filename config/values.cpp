@@ -75,7 +75,8 @@ std::optional<duration> parse_duration(std::string_view text) {
   else if (unit == "h") ms_per_unit = 3'600'000;
   else if (unit == "d") ms_per_unit = 86'400'000;
   else return std::nullopt;
-  if (value > std::uint64_t(1) << 40) return std::nullopt;  // far beyond any sensible setting
+  // Far beyond any sensible setting, and no overflow in milliseconds.
+  if (value > (std::uint64_t(1) << 62) / ms_per_unit) return std::nullopt;
   return duration(static_cast<duration::rep>(value * ms_per_unit));
 }
 

@@ -173,7 +173,9 @@ class responder {
     recording_request ranged = request_;
     ranged.upstream_range.emplace(plan.begin, *plan.end - 1);
     auto response = co_await fetch_from_upstream(gw_.upstream, ranged, request_id_);
-    if (response.head.status != 206 || response.head.length != *plan.end - plan.begin) {
+    // Exactly the bytes asked for, or nothing: a 206 for another range is not this answer.
+    if (response.head.status != 206 || response.head.length != *plan.end - plan.begin ||
+        response.head.content_range != plan.content_range) {
       co_return std::nullopt;
     }
     out_.cache = "RANGE";

@@ -30,6 +30,7 @@ net::awaitable<cache::origin_response> fetch_from_upstream(upstream_client& upst
   out.head.content_type = header_value(fields, http::field::content_type);
   out.head.last_modified = header_value(fields, http::field::last_modified);
   out.head.etag = header_value(fields, http::field::etag);
+  out.head.content_range = header_value(fields, http::field::content_range);
   if (out.head.status == 200 || (out.head.status == 206 && request.upstream_range)) {
     out.body = std::move(exchange);
     co_return out;

@@ -249,6 +249,7 @@ TEST_CASE("single values") {
   CHECK_FALSE(parse_duration("s"));
   CHECK_FALSE(parse_duration("-5s"));
   CHECK_FALSE(parse_duration("5 s"));
+  CHECK_FALSE(parse_duration("200000000000d"));  // would overflow in milliseconds
 
   CHECK(parse_endpoint("[::1]:80")->host == "::1");
   CHECK(parse_endpoint("[::1]:80")->to_string() == "[::1]:80");
