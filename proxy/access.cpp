@@ -28,6 +28,16 @@ std::string to_hex(const unsigned char* data, std::size_t size) {
   return out;
 }
 
+std::string base64url(const unsigned char* data, std::size_t size) {
+  std::string out(4 * ((size + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data,
+                          static_cast<int>(size));
+  out.resize(static_cast<std::size_t>(n));
+  for (auto& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  return out;
+}
+
 namespace {
 
 int hex_value(char c) {

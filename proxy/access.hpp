@@ -26,6 +26,8 @@ using sha256_digest = std::array<unsigned char, 32>;
 
 sha256_digest sha256(std::string_view data);
 std::string to_hex(const unsigned char* data, std::size_t size);
+// URL-safe base64 without padding (RFC 4648 section 5), for keys and signatures.
+std::string base64url(const unsigned char* data, std::size_t size);
 
 // The token of "Bearer TOKEN" (scheme case-insensitive), or nullopt.
 std::optional<std::string_view> bearer_token(std::string_view authorization);
@@ -69,6 +71,8 @@ class access_policy {
 
   access_decision decide(const access_request& request,
                          std::chrono::steady_clock::time_point now);
+
+  const std::vector<config::consumer_config>& consumers() const { return consumers_; }
 
  private:
   struct key_entry {

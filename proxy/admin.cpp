@@ -1,5 +1,7 @@
 #include "proxy/admin.hpp"
 
+#include <variant>
+
 #include <nlohmann/json.hpp>
 
 #include "proxy/error_body.hpp"
@@ -40,36 +42,42 @@ nlohmann::json cache_stats_json(gateway& gw) {
           {"expirations", c.expirations.load()}};
 }
 
-admin_answer purge(gateway& gw, std::string_view rest) {
+// "{AccountSid}/{Sid}" at the end of an admin path, lower-cased; or the answer to give instead.
+std::variant<std::pair<std::string, std::string>, admin_answer> recording_of(std::string_view rest) {
   auto slash = rest.find('/');
   if (slash == std::string_view::npos) return error_answer(404, "Unknown admin path");
   auto account = normalize_uuid(rest.substr(0, slash));
   auto sid = normalize_uuid(rest.substr(slash + 1));
   if (!account || !sid) return error_answer(400, "AccountSid and Sid must be UUIDs");
-  if (gw.metadata) gw.metadata->erase(*account, *sid);
+  return std::pair{*account, *sid};
+}
+
+admin_answer purge(gateway& gw, std::string_view rest) {
+  auto parsed = recording_of(rest);
+  if (auto* a = std::get_if<admin_answer>(&parsed)) return *a;
+  const auto& [account, sid] = std::get<0>(parsed);
+  if (gw.metadata) gw.metadata->erase(account, sid);
   if (!gw.recordings) return error_answer(409, "The cache is off");
   std::string error;
-  auto n = gw.recordings->purge(*account, *sid, error);
+  auto n = gw.recordings->purge(account, sid, error);
   if (!error.empty()) {
-    logging::error("purge of " + *sid + " failed: " + error);
+    logging::error("purge of " + sid + " failed: " + error);
     return error_answer(500, "The purge failed; see the gateway's log");
   }
-  logging::info("purged " + std::to_string(n) + " cached objects of recording " + *sid);
+  logging::info("purged " + std::to_string(n) + " cached objects of recording " + sid);
   return {200, nlohmann::json{{"purged", n}}.dump(), {}};
 }
 
 admin_answer revoke(gateway& gw, std::string_view rest) {
-  auto slash = rest.find('/');
-  if (slash == std::string_view::npos) return error_answer(404, "Unknown admin path");
-  auto account = normalize_uuid(rest.substr(0, slash));
-  auto sid = normalize_uuid(rest.substr(slash + 1));
-  if (!account || !sid) return error_answer(400, "AccountSid and Sid must be UUIDs");
+  auto parsed = recording_of(rest);
+  if (auto* a = std::get_if<admin_answer>(&parsed)) return *a;
+  const auto& [account, sid] = std::get<0>(parsed);
   auto now = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
-  auto error = gw.revocations->revoke(*account, *sid, now);
+  auto error = gw.revocations->revoke(account, sid, now);
   if (!error.empty()) logging::error("revocation not persisted: " + error);
-  logging::info("signed URLs for recording " + *sid + " issued up to now are revoked");
+  logging::info("signed URLs for recording " + sid + " issued up to now are revoked");
   return {200, nlohmann::json{{"revoked_before", now}, {"persisted", error.empty()}}.dump(), {}};
 }
 

@@ -34,15 +34,6 @@ std::optional<recgate::config::config> load_or_report(const std::string& path) {
   return result.value;
 }
 
-std::string base64url(const unsigned char* data, std::size_t size) {
-  std::string out(4 * ((size + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data,
-                          static_cast<int>(size));
-  out.resize(static_cast<std::size_t>(n));
-  for (auto& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  return out;
-}
 
 int keygen(const std::string& consumer) {
   unsigned char bytes[32];  // 256 bits
@@ -50,7 +41,7 @@ int keygen(const std::string& consumer) {
     std::cerr << "recgate: no randomness available\n";
     return 1;
   }
-  std::string key = "rgk_" + base64url(bytes, sizeof bytes);
+  std::string key = "rgk_" + recgate::base64url(bytes, sizeof bytes);
   auto digest = recgate::sha256(key);
   std::cout << "key (shown once; give it to " << consumer << "): " << key << "\n"
             << "config (narrow scopes and accounts to what it needs):\n"
@@ -114,7 +105,8 @@ int sign_command(const std::string& config_path, const std::string& consumer,
   auto now = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
-  auto minted = recgate::mint_signed_url(*cfg, {consumer, path, *lifetime, client, bind_format}, now);
+  auto minted = recgate::mint_signed_url(cfg->consumers, cfg->signing_keys,
+                                         {consumer, path, *lifetime, client, bind_format}, now);
   if (auto* e = std::get_if<recgate::signing_error>(&minted)) {
     std::cerr << "recgate: " << e->message << "\n";
     return e->status == 400 ? 2 : 1;

@@ -146,7 +146,8 @@ net::awaitable<request_outcome> mint(gateway& gw, beast::tcp_stream& stream,
   who.sid = recording->sid;
   who.scope = config::scope_sign;
   who.unix_now = unix_now();
-  auto decision = gw.access.load()->decide(who, std::chrono::steady_clock::now());
+  auto policy = gw.access.load();
+  auto decision = policy->decide(who, std::chrono::steady_clock::now());
   out.consumer = decision.consumer;
   out.key_id = decision.key_id;
   out.decision = decision.reason;
@@ -156,7 +157,7 @@ net::awaitable<request_outcome> mint(gateway& gw, beast::tcp_stream& stream,
     co_return finish(status, w);
   }
   ask.consumer = decision.consumer;
-  auto minted = mint_signed_url(gw.cfg, ask, who.unix_now);
+  auto minted = mint_signed_url(policy->consumers(), gw.cfg.signing_keys, ask, who.unix_now);
   if (auto* e = std::get_if<signing_error>(&minted)) {
     auto w = co_await write_error(stream, e->status, e->message, false, keep_alive, request_id,
                                   {}, gw.cfg.server.write_timeout);

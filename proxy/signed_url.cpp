@@ -1,5 +1,7 @@
 #include "proxy/signed_url.hpp"
 
+#include "proxy/access.hpp"
+
 #include <charconv>
 #include <vector>
 
@@ -10,15 +12,6 @@
 namespace recgate {
 namespace {
 
-std::string base64url(const unsigned char* data, std::size_t size) {
-  std::string out(4 * ((size + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data,
-                          static_cast<int>(size));
-  out.resize(static_cast<std::size_t>(n));
-  for (auto& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  return out;
-}
 
 // What the signature covers: one field a line, versioned.
 std::string canonical(const signed_grant& g) {

@@ -6,9 +6,10 @@
 
 namespace recgate {
 
-std::variant<signed_url, signing_error> mint_signed_url(const config::config& cfg,
-                                                        const signing_request& request,
-                                                        std::int64_t unix_now) {
+std::variant<signed_url, signing_error> mint_signed_url(
+    const std::vector<config::consumer_config>& consumers,
+    const std::vector<config::signing_key>& keys, const signing_request& request,
+    std::int64_t unix_now) {
   auto routed = route("GET", request.path);
   auto* recording = std::get_if<recording_request>(&routed);
   if (recording == nullptr || !recording->is_audio()) {
@@ -21,15 +22,15 @@ std::variant<signed_url, signing_error> mint_signed_url(const config::config& cf
     return signing_error{400, "client must be an IP address"};
   }
   const config::consumer_config* issuer = nullptr;
-  for (const auto& c : cfg.consumers) {
+  for (const auto& c : consumers) {
     if (c.id == request.consumer) issuer = &c;
   }
   if (issuer == nullptr || !issuer->enabled || !issuer->has_scope(config::scope_sign) ||
       !issuer->may_read(recording->account_sid)) {
     return signing_error{403, "this consumer may not sign for this recording"};
   }
-  if (cfg.signing_keys.empty()) return signing_error{503, "no signing key is configured"};
-  const auto& key = cfg.signing_keys.front();
+  if (keys.empty()) return signing_error{503, "no signing key is configured"};
+  const auto& key = keys.front();
   signed_grant grant;
   grant.account_sid = recording->account_sid;
   grant.sid = recording->sid;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "config/config.hpp"
 
@@ -31,8 +32,10 @@ struct signing_error {
 // Longest lifetime a signed URL may be given.
 inline constexpr std::chrono::hours max_signed_ttl{24 * 7};
 
-std::variant<signed_url, signing_error> mint_signed_url(const config::config& cfg,
-                                                        const signing_request& request,
-                                                        std::int64_t unix_now);
+// consumers: the current ones (after any reload); keys: the configured signing keys.
+std::variant<signed_url, signing_error> mint_signed_url(
+    const std::vector<config::consumer_config>& consumers,
+    const std::vector<config::signing_key>& keys, const signing_request& request,
+    std::int64_t unix_now);
 
 }  // namespace recgate

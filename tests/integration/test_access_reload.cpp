@@ -89,3 +89,31 @@ TEST_CASE("admin.require_key: admin requests need a key with the admin scope") {
   CHECK(cli.wait_exit(std::chrono::seconds(10)) == 0);
   unsetenv("RECGATE_ADMIN_KEY");
 }
+
+TEST_CASE("a consumer given the sign scope by a reload can mint signed URLs at once") {
+  setenv("RECGATE_TEST_SIGNING_KEY", "a-test-signing-secret-of-at-least-32-bytes", 1);
+  std::random_device rd;
+  auto file = std::filesystem::temp_directory_path() /
+              ("recgate-consumers-" + std::to_string(rd()) + ".toml");
+  write_file(file, consumer_entry("other", "rgk_other"));
+  stack_options o;
+  o.extra_config = "[access]\nconsumers_file = \"" + file.string() + "\"\n"
+                   "[[signing_keys]]\nid = \"s1\"\nsecret_env = \"RECGATE_TEST_SIGNING_KEY\"\n";
+  stack s(o);
+  auto path = recording_path(laml_sim::normal_sid(92), "mp3");
+  auto mint = [&] {
+    return test_support::request("127.0.0.1", s.gateway_port(), "POST", "/v1/signed-urls",
+                                 {{"Authorization", "Bearer rgk_signer"}},
+                                 R"({"path":")" + path + R"("})");
+  };
+  CHECK(mint().status == 401);
+  write_file(file, "[[consumers]]\nid = \"signer\"\nscopes = [\"sign\"]\naccounts = [\"*\"]\n"
+                   "key_sha256 = \"" + sha256_hex("rgk_signer") + "\"\n");
+  ::kill(s.gateway_pid(), SIGHUP);
+  REQUIRE(s.wait_gateway_output("consumers reloaded"));
+  auto minted = mint();
+  REQUIRE(minted.status == 201);
+  auto url = nlohmann::json::parse(minted.body)["url"].get<std::string>();
+  CHECK(s.get(url, {}).status == 200);
+  std::filesystem::remove(file);
+}
