@@ -18,7 +18,6 @@ struct object_key {
 
   // "{account_sid}/{sid}/{format}": fixed-width UUIDs, so keys of one recording share a prefix.
   std::string encoded() const;
-  std::string to_string() const { return encoded(); }
   // The inverse of encoded(); nullopt for anything else.
   static std::optional<object_key> decode(std::string_view text);
   bool operator==(const object_key&) const = default;

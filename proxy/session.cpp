@@ -54,6 +54,14 @@ struct request_outcome {
   std::string decision = "-";
   bool keep_alive = false;
   std::string cache = "-";
+
+  // What a written response says about the request and its connection.
+  request_outcome& settle(unsigned answered, const write_result& w, bool keep_open) {
+    status = answered;
+    bytes = w.body_bytes;
+    keep_alive = keep_open && w.complete;
+    return *this;
+  }
 };
 
 std::int64_t unix_now() {
@@ -116,10 +124,7 @@ net::awaitable<request_outcome> mint(gateway& gw, beast::tcp_stream& stream,
   request_outcome out;
   bool keep_alive = req.keep_alive();
   auto finish = [&](unsigned status, const write_result& w) {
-    out.status = status;
-    out.bytes = w.body_bytes;
-    out.keep_alive = keep_alive && w.complete;
-    return out;
+    return out.settle(status, w, keep_alive);
   };
   if (req.method() != http::verb::post) {
     header_list allow;
@@ -189,10 +194,7 @@ net::awaitable<request_outcome> dispatch(gateway& gw, beast::tcp_stream& stream,
     if (err->status == 405) extra.emplace_back("Allow", "GET, HEAD");
     auto w = co_await write_error(stream, static_cast<unsigned>(err->status), err->message, head,
                                   keep_alive, request_id, extra, gw.cfg.server.write_timeout);
-    out.status = static_cast<unsigned>(err->status);
-    out.bytes = w.body_bytes;
-    out.keep_alive = keep_alive && w.complete;
-    co_return out;
+    co_return out.settle(static_cast<unsigned>(err->status), w, keep_alive);
   }
 
   const auto& routed_request = std::get<recording_request>(routed);
@@ -214,10 +216,7 @@ net::awaitable<request_outcome> dispatch(gateway& gw, beast::tcp_stream& stream,
   if (decision.outcome != access_outcome::allow) {
     unsigned status = 0;
     auto w = co_await deny(gw, stream, decision, head, keep_alive, request_id, status);
-    out.status = status;
-    out.bytes = w.body_bytes;
-    out.keep_alive = keep_alive && w.complete;
-    co_return out;
+    co_return out.settle(status, w, keep_alive);
   }
 
   conditional_headers conditions{req[http::field::if_none_match], req[http::field::range],

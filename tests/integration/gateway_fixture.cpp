@@ -69,9 +69,7 @@ stack::stack(stack_options options) {
   const std::string scheme_host = options.upstream_scheme_host.empty()
                                       ? std::string("http://127.0.0.1")
                                       : options.upstream_scheme_host;
-  std::string upstream = options.upstream_override.empty()
-                             ? scheme_host + ":" + std::to_string(sim_port_)
-                             : options.upstream_override;
+  std::string upstream = scheme_host + ":" + std::to_string(sim_port_);
   std::ofstream(dir_ / "recgate.toml")
       << "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 2\n"
       << "[upstream]\nbase_url = \"" << upstream << "\"\nproject_id = \"" << project_id

@@ -28,7 +28,6 @@ std::string sha256_hex(std::string_view text);
 headers with_key(headers extra = {});
 
 struct stack_options {
-  std::string upstream_override;  // base_url to use instead of the simulator's
   std::string extra_upstream;     // TOML lines appended to [upstream]
   std::vector<std::string> sim_args;  // more laml-sim arguments, e.g. --tls-cert F --tls-key F
   // When set (e.g. "https://localhost"), base_url is this + ":" + the simulator's port.

@@ -50,6 +50,15 @@ test_support::http_result wait_for_hit(stack& s, const std::string& path) {
   return r;
 }
 
+// Waits until a fill is running: the simulator has seen its request.
+void wait_for_fill_start(stack& s, const std::string& sid) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (upstream_fetches(s, sid) == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  REQUIRE(upstream_fetches(s, sid) > 0);
+}
+
 }  // namespace
 
 TEST_CASE("100 concurrent cold requests: one upstream fetch, 100 identical bodies") {
@@ -189,11 +198,7 @@ TEST_CASE("a fill in progress: others read it as it grows, ranges answer at once
   test_support::http_result leader;
   std::thread first([&] { leader = s.get(path); });
 
-  // Wait until the fill is running: the simulator has seen the request.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (upstream_fetches(s, sid) == 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::yield();
-  }
+  wait_for_fill_start(s, sid);
   auto ranged = s.get(path, with_key({{"Range", "bytes=0-99"}}));
   auto joined = s.get(path);
   first.join();
@@ -462,10 +467,7 @@ TEST_CASE("a purge during a fill stops it: nothing of the recording is committed
   auto path = recording_path(sid, "wav");
   test_support::http_result leader;
   std::thread first([&] { leader = s.get(path); });
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (upstream_fetches(s, sid) == 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::yield();
-  }
+  wait_for_fill_start(s, sid);
   auto purged = s.admin("DELETE", "/cache/recordings/" + std::string(project_id) + "/" + sid);
   CHECK(purged.status == 200);
   first.join();
