@@ -18,12 +18,21 @@ std::optional<metadata_cache::entry> metadata_cache::find(const std::string& acc
   return it->second.value;
 }
 
+std::optional<metadata_cache::entry> metadata_cache::find_stale(const std::string& account_sid,
+                                                                const std::string& sid,
+                                                                clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  auto it = items_.find(key_of(account_sid, sid));
+  if (it == items_.end() || it->second.until + stale_for_ <= now) return std::nullopt;
+  return it->second.value;
+}
+
 void metadata_cache::put(const std::string& account_sid, const std::string& sid, entry e,
                          clock::time_point now) {
   std::lock_guard lock(mutex_);
-  // Expired entries first, then the soonest to expire, until there is room.
+  // Entries past any use first, then the soonest to expire, until there is room.
   while (!by_expiry_.empty() &&
-         (by_expiry_.begin()->first <= now || items_.size() >= max_entries_)) {
+         (by_expiry_.begin()->first + stale_for_ <= now || items_.size() >= max_entries_)) {
     items_.erase(by_expiry_.begin()->second);
     by_expiry_.erase(by_expiry_.begin());
   }

@@ -22,11 +22,16 @@ class metadata_cache {
     std::string content_type;
   };
 
-  metadata_cache(std::chrono::milliseconds ttl, std::size_t max_entries)
-      : ttl_(ttl), max_entries_(max_entries) {}
+  // Entries are fresh for ttl, then usable as stale (find_stale) for stale_for more.
+  metadata_cache(std::chrono::milliseconds ttl, std::size_t max_entries,
+                 std::chrono::milliseconds stale_for = std::chrono::milliseconds(0))
+      : ttl_(ttl), stale_for_(stale_for), max_entries_(max_entries) {}
 
   std::optional<entry> find(const std::string& account_sid, const std::string& sid,
                             clock::time_point now);
+  // A fresh or stale entry: for when the upstream fails (stale-if-error).
+  std::optional<entry> find_stale(const std::string& account_sid, const std::string& sid,
+                                  clock::time_point now);
   void put(const std::string& account_sid, const std::string& sid, entry e, clock::time_point now);
   void erase(const std::string& account_sid, const std::string& sid);
   std::size_t size() const;
@@ -34,10 +39,11 @@ class metadata_cache {
  private:
   struct item {
     entry value;
-    clock::time_point until;
+    clock::time_point until;  // fresh until; kept until + stale_for_
   };
   mutable std::mutex mutex_;
   std::chrono::milliseconds ttl_;
+  std::chrono::milliseconds stale_for_;
   std::size_t max_entries_;
   std::unordered_map<std::string, item> items_;
   std::multimap<clock::time_point, std::string> by_expiry_;

@@ -16,6 +16,7 @@ namespace recgate::cache {
 struct origin_head {
   unsigned status = 0;     // the origin's status; 0 when it gave no answer
   bool timed_out = false;  // with status 0: it did not answer in time (else: unreachable)
+  bool unavailable = false;  // with status 0: not tried, the origin is known to be down
   std::optional<std::uint64_t> length;
   std::string content_type;
   std::string last_modified;

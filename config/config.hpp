@@ -53,6 +53,19 @@ struct upstream_config {
   duration idle_timeout{std::chrono::seconds(30)};
   unsigned max_redirects = 3;
   std::size_t buffer_bytes = 64 * 1024;  // bytes buffered per streamed request
+  // Idle kept-alive connections per upstream host; 0: a new connection per request.
+  unsigned pool_size = 32;
+  // Attempts after the first, for requests that failed before any byte reached the client
+  // (unreachable, timeout, 502/503/504), with exponential backoff and jitter.
+  unsigned retries = 2;
+  duration retry_backoff{100};
+  duration retry_backoff_max{std::chrono::seconds(2)};
+  // After this many failed attempts in a row the circuit opens: requests that need the
+  // upstream fail fast with 503 for breaker_cooldown, then one probe goes through.
+  unsigned breaker_failures = 5;  // 0: no circuit breaker
+  duration breaker_cooldown{std::chrono::seconds(5)};
+  // An egress proxy ("http://host:port") reached with CONNECT; empty: direct.
+  std::string egress_proxy;
 };
 
 struct consumer_key {
@@ -113,6 +126,8 @@ struct cache_config {
   duration max_age{0};            // recordings leave after this age, popular or not; 0: never
   duration negative_ttl{std::chrono::seconds(10)};  // how long an upstream 404 is remembered
   duration metadata_ttl{0};  // .json bodies kept this long, per account; 0: always fresh
+  // Kept metadata may be served this long past metadata_ttl while the upstream fails.
+  duration stale_if_error{0};
 
   bool enabled() const { return !path.empty(); }
 };

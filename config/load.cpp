@@ -166,7 +166,9 @@ void load_upstream(const toml::table* t, upstream_config& u, const env_lookup& e
   }
   r.reject_unknown({"base_url", "project_id", "api_token_env", "api_token_file", "ca_file",
                     "verify_tls", "connect_timeout", "header_timeout", "idle_timeout",
-                    "max_redirects", "buffer_bytes", "api_token", "token", "password"});
+                    "max_redirects", "buffer_bytes", "pool_size", "retries", "retry_backoff",
+                    "retry_backoff_max", "breaker_failures", "breaker_cooldown", "egress_proxy",
+                    "api_token", "token", "password"});
 
   std::string url;
   std::string url_key = "base_url";
@@ -219,6 +221,17 @@ void load_upstream(const toml::table* t, upstream_config& u, const env_lookup& e
   r.read_timeout("idle_timeout", u.idle_timeout);
   r.read_int("max_redirects", u.max_redirects, 0, 10);
   r.read_int("buffer_bytes", u.buffer_bytes, 4096, 16 << 20);
+  r.read_int("pool_size", u.pool_size, 0, 4096);
+  r.read_int("retries", u.retries, 0, 10);
+  r.read_timeout("retry_backoff", u.retry_backoff);
+  r.read_timeout("retry_backoff_max", u.retry_backoff_max);
+  r.read_int("breaker_failures", u.breaker_failures, 0, 1000);
+  r.read_timeout("breaker_cooldown", u.breaker_cooldown);
+  r.read("egress_proxy", u.egress_proxy);
+  if (!u.egress_proxy.empty()) {
+    auto proxy = parse_base_url(u.egress_proxy);
+    if (!proxy || proxy->tls()) r.fail("egress_proxy", "must be an http://host:port URL");
+  }
   if (!u.ca_file.empty() && !std::ifstream(u.ca_file)) r.fail("ca_file", "cannot read " + u.ca_file);
 }
 
@@ -448,12 +461,16 @@ void load_consumers_from(const std::string& path, std::vector<consumer_config>& 
 void load_cache(const toml::table* t, cache_config& c, std::vector<error>& errors) {
   table_reader r(t, "cache", errors);
   r.reject_unknown({"path", "chunk_size", "block_cache_bytes", "cache_control", "max_bytes",
-                    "max_age", "negative_ttl", "metadata_ttl"});
+                    "max_age", "negative_ttl", "metadata_ttl", "stale_if_error"});
   r.read("path", c.path);
   r.read_int("max_bytes", c.max_bytes, 0, std::numeric_limits<std::int64_t>::max());
   r.read("max_age", c.max_age);
   r.read("negative_ttl", c.negative_ttl);
   r.read("metadata_ttl", c.metadata_ttl);
+  r.read("stale_if_error", c.stale_if_error);
+  if (c.stale_if_error.count() > 0 && c.metadata_ttl.count() == 0) {
+    r.fail("stale_if_error", "needs metadata_ttl: only kept metadata can be served stale");
+  }
   if (c.max_age.count() > 0 && c.max_age < std::chrono::seconds(1)) {
     r.fail("max_age", "must be at least 1s (or 0 for no limit)");
   }

@@ -6,6 +6,7 @@
 
 #include "proxy/error_body.hpp"
 #include "proxy/logging.hpp"
+#include "proxy/metrics_page.hpp"
 #include "proxy/response_writer.hpp"
 #include "config/uuid.hpp"
 
@@ -85,7 +86,8 @@ admin_answer answer(gateway& gw, http::verb method, std::string_view target) {
   auto path = target.substr(0, target.find('?'));
   constexpr std::string_view purge_prefix = "/cache/recordings/";
   constexpr std::string_view revoke_prefix = "/signed-urls/revoke/";
-  bool known = path == "/healthz" || path == "/cache/stats" || path.starts_with(purge_prefix) ||
+  bool known = path == "/healthz" || path == "/readyz" || path == "/metrics" ||
+               path == "/cache/stats" || path.starts_with(purge_prefix) ||
                path.starts_with(revoke_prefix);
   if (!known) return error_answer(404, "Unknown admin path");
   bool is_purge = path.starts_with(purge_prefix);
@@ -97,9 +99,40 @@ admin_answer answer(gateway& gw, http::verb method, std::string_view target) {
     return a;
   }
   if (path == "/healthz") return {200, R"({"status":"ok"})", {}};
+  if (path == "/metrics") {
+    admin_answer a{200, render_metrics(gw), {}};
+    a.extra.emplace_back("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    return a;
+  }
   if (path == "/cache/stats") return {200, cache_stats_json(gw).dump(), {}};
   if (is_revoke) return revoke(gw, path.substr(revoke_prefix.size()));
   return purge(gw, path.substr(purge_prefix.size()));
+}
+
+// Ready when the store is open (or the cache is off), the gateway is not draining, and the
+// upstream answered recently: a response head within the last 30 s, or else a connection made
+// by an active probe, which is repeated at most every 5 s.
+net::awaitable<admin_answer> readiness(gateway& gw) {
+  using clock = std::chrono::steady_clock;
+  auto now = clock::now();
+  bool store_ok = !gw.cfg.cache.enabled() || gw.recordings != nullptr;
+  bool upstream_ok = gw.upstream.health().reached_within(std::chrono::seconds(30), now);
+  if (!upstream_ok && !gw.upstream.health().open(now)) {
+    auto last = gw.probed_at.load();
+    if (last == 0 || now.time_since_epoch().count() - last >
+                         std::chrono::duration_cast<clock::duration>(std::chrono::seconds(5)).count()) {
+      gw.probe_ok = co_await gw.upstream.probe();
+      gw.probed_at = clock::now().time_since_epoch().count();
+    }
+    upstream_ok = gw.probe_ok.load();
+  }
+  bool draining = gw.draining.load();
+  bool ready = store_ok && upstream_ok && !draining;
+  nlohmann::json body{{"status", ready ? "ready" : "not ready"},
+                      {"store", !gw.cfg.cache.enabled() ? "off" : store_ok ? "open" : "closed"},
+                      {"upstream", upstream_ok ? "reachable" : "unreachable"},
+                      {"draining", draining}};
+  co_return admin_answer{ready ? 200u : 503u, body.dump(), {}};
 }
 
 }  // namespace
@@ -121,7 +154,9 @@ net::awaitable<void> run_admin_session(tcp::socket socket, std::shared_ptr<gatew
     if (ec) break;
     const auto& req = parser.get();
     admin_answer a;
-    if (gw->cfg.admin.require_key && !req.target().starts_with("/healthz")) {
+    auto path = req.target().substr(0, req.target().find('?'));
+    bool probe = path == "/healthz" || path == "/readyz";
+    if (gw->cfg.admin.require_key && !probe) {
       // An admin-scoped key, whatever the account: admin actions are not per account.
       access_request who;
       who.authorization = req[http::field::authorization];
@@ -137,7 +172,11 @@ net::awaitable<void> run_admin_session(tcp::socket socket, std::shared_ptr<gatew
       }
       if (a.status != 200) logging::warn("admin request refused: " + decision.reason);
     }
-    if (a.status == 200) a = answer(*gw, req.method(), req.target());
+    if (a.status == 200 && path == "/readyz" && req.method() == http::verb::get) {
+      a = co_await readiness(*gw);
+    } else if (a.status == 200) {
+      a = answer(*gw, req.method(), req.target());
+    }
     auto w = co_await write_json(stream, a.status, std::move(a.body),
                                  req.method() == http::verb::head, req.keep_alive(), "admin",
                                  a.extra, limits.write_timeout);

@@ -11,14 +11,16 @@ gateway::gateway(config::config c, net::any_io_executor io)
     : cfg(std::move(c)),
       revocations(std::make_shared<revocation_list>()),
       access(std::make_shared<access_policy>(cfg, revocations)),
-      upstream(cfg.upstream) {
+      upstream(cfg.upstream, io) {
   if (!cfg.access.revocations_file.empty()) {
     if (auto error = revocations->load(cfg.access.revocations_file); !error.empty()) {
       throw std::runtime_error("cannot read the revocations: " + error);
     }
   }
+  upstream.set_latency_observer([this](double s) { stats.upstream_latency.observe(s); });
   if (cfg.cache.metadata_ttl.count() > 0) {
-    metadata = std::make_unique<cache::metadata_cache>(cfg.cache.metadata_ttl, 100000);
+    metadata = std::make_unique<cache::metadata_cache>(cfg.cache.metadata_ttl, 100000,
+                                                       cfg.cache.stale_if_error);
   }
   if (!cfg.cache.enabled()) return;
   cache::cache_options options;

@@ -11,6 +11,7 @@
 #include "cache/metadata_cache.hpp"
 #include "config/config.hpp"
 #include "proxy/access.hpp"
+#include "proxy/gateway_metrics.hpp"
 #include "proxy/upstream_client.hpp"
 
 namespace recgate {
@@ -27,6 +28,13 @@ struct gateway {
   upstream_client upstream;
   std::unique_ptr<cache::cache> recordings;  // null when the cache is off
   std::unique_ptr<cache::metadata_cache> metadata;  // null when cache.metadata_ttl is 0
+  gateway_metrics stats;
+  std::atomic<std::uint64_t> connections{0};  // client connections open now
+  std::atomic<std::uint64_t> connections_rejected{0};
+  std::atomic<bool> draining{false};  // SIGTERM: finish what runs, take nothing new
+  // /readyz's last active probe of the upstream (steady-clock ticks; 0: none yet) and result.
+  std::atomic<std::int64_t> probed_at{0};
+  std::atomic<bool> probe_ok{false};
 
   // Re-reads access.consumers_file and swaps in a new policy. False, with the reasons in
   // `message`, when the file is invalid: the previous consumers then stay.

@@ -77,33 +77,39 @@ class responder {
   }
 
   // Metadata kept for metadata_ttl, per account; a miss reads the (small) body whole to keep it.
+  // While the upstream fails, metadata up to stale_if_error past its TTL is served instead.
   net::awaitable<handler_outcome> respond_metadata_cached() {
     auto now = cache::metadata_cache::clock::now();
     auto found = gw_.metadata->find(request_.account_sid, request_.sid, now);
+    out_.cache = found ? "HIT" : "MISS";
     if (!found) {
-      out_.cache = "MISS";
       auto response = co_await fetch_from_upstream(gw_.upstream, request_, request_id_);
-      out_.upstream_status = response.head.status;
-      if (response.head.status != 200) co_return co_await respond_origin_error(response.head);
-      if (!is_json_type(response.head.content_type)) {
+      const auto& head = response.head;
+      out_.upstream_status = head.status;
+      if (head.status == 0 || head.status >= 500) {
+        found = gw_.metadata->find_stale(request_.account_sid, request_.sid, now);
+        if (found) out_.cache = "STALE";
+      }
+      if (!found && head.status != 200) co_return co_await respond_origin_error(head);
+      if (!found && !is_json_type(head.content_type)) {
         co_return co_await respond_error(502, "The upstream answered metadata that is not JSON");
       }
-      cache::metadata_cache::entry e{{}, response.head.content_type};
-      char buffer[8192];
-      for (;;) {
-        beast::error_code ec;
-        std::size_t n = co_await response.body->read_some(net::buffer(buffer), ec);
-        if (ec) co_return co_await respond_error(502, "The upstream's metadata broke off");
-        if (n == 0) break;
-        e.body.append(buffer, n);
-        if (e.body.size() > max_metadata_bytes) {
-          co_return co_await respond_error(502, "The upstream's metadata is implausibly large");
+      if (!found) {
+        cache::metadata_cache::entry e{{}, head.content_type};
+        char buffer[8192];
+        for (;;) {
+          beast::error_code ec;
+          std::size_t n = co_await response.body->read_some(net::buffer(buffer), ec);
+          if (ec) co_return co_await respond_error(502, "The upstream's metadata broke off");
+          if (n == 0) break;
+          e.body.append(buffer, n);
+          if (e.body.size() > max_metadata_bytes) {
+            co_return co_await respond_error(502, "The upstream's metadata is implausibly large");
+          }
         }
+        gw_.metadata->put(request_.account_sid, request_.sid, e, now);
+        found = std::move(e);
       }
-      gw_.metadata->put(request_.account_sid, request_.sid, e, now);
-      found = std::move(e);
-    } else {
-      out_.cache = "HIT";
     }
     header_list extra;
     extra.emplace_back("Content-Type", found->content_type);
@@ -207,6 +213,14 @@ class responder {
   // What the origin said, as the client should hear it: unreachable 502, too slow 504, 5xx 502,
   // 4xx passed through (its JSON body, or ours when it sent none).
   net::awaitable<handler_outcome> respond_origin_error(const cache::origin_head& head) {
+    if (head.unavailable) {
+      header_list extra;
+      auto cooldown = std::chrono::duration_cast<std::chrono::seconds>(
+          gw_.cfg.upstream.breaker_cooldown);
+      extra.emplace_back("Retry-After", std::to_string(std::max<long>(1, cooldown.count())));
+      co_return co_await respond_error(
+          503, "The upstream is failing; the gateway is not sending it requests for now", extra);
+    }
     if (head.status == 0) {
       co_return co_await respond_error(head.timed_out ? 504 : 502,
                                        head.timed_out

@@ -52,6 +52,7 @@ struct request_outcome {
   std::string consumer = "-";
   std::string key_id;
   std::string decision = "-";
+  std::string_view route = "other";  // for metrics: audio, metadata, sign, other
   bool keep_alive = false;
   std::string cache = "-";
 
@@ -122,6 +123,7 @@ net::awaitable<request_outcome> mint(gateway& gw, beast::tcp_stream& stream,
                                      const http::request<http::string_body>& req,
                                      const std::string& request_id, const std::string& client) {
   request_outcome out;
+  out.route = "sign";
   bool keep_alive = req.keep_alive();
   auto finish = [&](unsigned status, const write_result& w) {
     return out.settle(status, w, keep_alive);
@@ -198,6 +200,7 @@ net::awaitable<request_outcome> dispatch(gateway& gw, beast::tcp_stream& stream,
   }
 
   const auto& routed_request = std::get<recording_request>(routed);
+  out.route = routed_request.format == recording_format::json ? "metadata" : "audio";
   auto target = req.target();
   auto question = target.find('?');
   access_request ask;
@@ -293,6 +296,8 @@ net::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<gateway> gw
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
             .count();
     logging::access(record);
+    gw->stats.requests.add({outcome.route, std::to_string(outcome.status), outcome.consumer});
+    if (outcome.bytes > 0) gw->stats.bytes_served.add({outcome.cache}, outcome.bytes);
     if (!outcome.keep_alive) break;
   }
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);

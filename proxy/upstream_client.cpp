@@ -1,10 +1,14 @@
-// Upstream exchanges: resolve, connect, TLS (chain and host name verified, SNI), one request per
-// connection, response head read, body streamed through body_source. Connection reuse comes with
-// the upstream pool; until then each exchange sends "Connection: close".
+// Upstream exchanges: resolve, connect (directly or through an egress proxy's CONNECT tunnel),
+// TLS (chain and host name verified, SNI, sessions resumed), request, response head, body
+// streamed through body_source. A connection whose response was read to the end goes back to a
+// bounded per-origin pool.
 #include "proxy/upstream_client.hpp"
 
 #include <charconv>
 #include <limits>
+#include <mutex>
+#include <random>
+#include <unordered_map>
 
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -48,22 +52,35 @@ std::optional<location> resolve_location(std::string_view value, const config::b
   return location{*origin, std::move(target)};
 }
 
-// One upstream connection, plain or TLS. Each async step sets its own deadline.
+// One upstream connection, plain or TLS, direct or through an egress proxy's CONNECT tunnel.
+// It has a strand of its own, so it can be kept in the pool and used by any session later.
+// Each async step sets its own deadline.
 class connection {
  public:
-  explicit connection(net::any_io_executor ex) : ex_(std::move(ex)) {}
+  connection(net::any_io_executor io, std::string origin_key)
+      : ex_(net::make_strand(io)), key_(std::move(origin_key)) {}
 
   beast::tcp_stream& tcp() { return tls_ ? tls_->next_layer() : *plain_; }
+  const std::string& key() const { return key_; }
+  SSL* ssl_handle() { return tls_ ? tls_->native_handle() : nullptr; }
+
+  bool reused = false;  // taken from the pool: a first failure may just mean the upstream closed it
+  std::chrono::steady_clock::time_point idle_since;
 
   net::awaitable<void> open(const config::base_url& origin, const config::upstream_config& cfg,
-                            ssl::context* tls_context, std::optional<upstream_failure>& failure) {
+                            ssl::context* tls_context, SSL_SESSION* resume,
+                            std::optional<upstream_failure>& failure) {
     beast::error_code ec;
+    // Through an egress proxy the TCP connection goes to the proxy, which opens a tunnel.
+    std::optional<config::base_url> proxy;
+    if (!cfg.egress_proxy.empty()) proxy = config::parse_base_url(cfg.egress_proxy);
+    const auto& dial = proxy ? *proxy : origin;
     tcp::resolver resolver(ex_);
-    auto endpoints = co_await resolver.async_resolve(origin.host, std::to_string(origin.port),
+    auto endpoints = co_await resolver.async_resolve(dial.host, std::to_string(dial.port),
                                                      net::redirect_error(net::use_awaitable, ec));
     if (ec) {
       failure = upstream_failure{upstream_failure::kind::unreachable,
-                                 "cannot resolve " + origin.host + ": " + ec.message()};
+                                 "cannot resolve " + dial.host + ": " + ec.message()};
       co_return;
     }
     if (origin.tls()) tls_.emplace(ex_, *tls_context);
@@ -75,8 +92,12 @@ class connection {
     if (ec) {
       failure = upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
                                                              : upstream_failure::kind::unreachable,
-                                 "cannot connect to " + origin.authority() + ": " + ec.message()};
+                                 "cannot connect to " + dial.authority() + ": " + ec.message()};
       co_return;
+    }
+    if (proxy) {
+      co_await tunnel(origin, cfg, failure);
+      if (failure) co_return;
     }
     if (!tls_) co_return;
 
@@ -93,14 +114,17 @@ class connection {
     } else {
       tls_->set_verify_mode(ssl::verify_none);
     }
+    if (resume != nullptr) SSL_set_session(ssl_handle, resume);
     tcp().expires_after(cfg.connect_timeout);
     co_await tls_->async_handshake(ssl::stream_base::client,
                                    net::redirect_error(net::use_awaitable, ec));
     if (ec) {
+      // A certificate or protocol the gateway refuses is refused again on a retry.
       failure = upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
                                                              : upstream_failure::kind::unreachable,
                                  "TLS handshake with " + origin.authority() +
-                                     " failed: " + ec.message()};
+                                     " failed: " + ec.message(),
+                                 ec.category() != net::error::get_ssl_category()};
     }
   }
 
@@ -135,16 +159,123 @@ class connection {
   }
 
  private:
+  // CONNECT host:port through the egress proxy; on 200 the TCP stream is a tunnel to origin.
+  net::awaitable<void> tunnel(const config::base_url& origin, const config::upstream_config& cfg,
+                              std::optional<upstream_failure>& failure) {
+    auto& stream = tcp();
+    http::request<http::empty_body> req{http::verb::connect, origin.host + ":" +
+                                        std::to_string(origin.port), 11};
+    req.set(http::field::host, origin.host + ":" + std::to_string(origin.port));
+    req.set(http::field::user_agent, user_agent);
+    beast::error_code ec;
+    stream.expires_after(cfg.connect_timeout);
+    co_await http::async_write(stream, req, net::redirect_error(net::use_awaitable, ec));
+    http::response_parser<http::empty_body> parser;
+    parser.skip(true);  // a CONNECT answer has no body: the tunnel starts after its head
+    beast::flat_buffer buffer;
+    if (!ec) {
+      co_await http::async_read_header(stream, buffer, parser,
+                                       net::redirect_error(net::use_awaitable, ec));
+    }
+    if (ec) {
+      failure = upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
+                                                             : upstream_failure::kind::unreachable,
+                                 "egress proxy CONNECT failed: " + ec.message()};
+    } else if (parser.get().result_int() != 200 || buffer.size() != 0) {
+      failure = upstream_failure{upstream_failure::kind::unreachable,
+                                 "egress proxy refused CONNECT to " + origin.authority() + ": " +
+                                     std::to_string(parser.get().result_int())};
+    }
+  }
+
   net::any_io_executor ex_;
+  std::string key_;
   std::optional<beast::tcp_stream> plain_;
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
 };
 
+}  // namespace
+
+// Idle connections and the last TLS session, per origin. Shared with the exchanges that hand
+// their connection back, which may outlive the client at shutdown: close() ends pooling.
+struct upstream_client::pool {
+  explicit pool(unsigned max_idle, config::duration idle_timeout)
+      : max_idle_(max_idle), idle_timeout_(idle_timeout) {}
+  ~pool() { close(); }
+
+  std::unique_ptr<connection> take(const std::string& key) {
+    std::vector<std::unique_ptr<connection>> expired;  // destroyed outside the lock
+    std::unique_ptr<connection> found;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = idle_.find(key);
+      auto now = std::chrono::steady_clock::now();
+      while (it != idle_.end() && !it->second.empty() && !found) {
+        auto c = std::move(it->second.back());
+        it->second.pop_back();
+        // An upstream closes idle connections on its own schedule; ours is idle_timeout.
+        if (now - c->idle_since < idle_timeout_) found = std::move(c);
+        else expired.push_back(std::move(c));
+      }
+    }
+    return found;
+  }
+
+  void put(std::unique_ptr<connection> c) {
+    std::lock_guard lock(mutex_);
+    auto& list = idle_[c->key()];
+    if (closed_ || list.size() >= max_idle_) return;  // c closes as it goes
+    c->idle_since = std::chrono::steady_clock::now();
+    c->reused = true;
+    list.push_back(std::move(c));
+  }
+
+  // The session to resume for origin, with a reference the caller frees; or null.
+  SSL_SESSION* session(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    auto it = sessions_.find(key);
+    if (it == sessions_.end()) return nullptr;
+    SSL_SESSION_up_ref(it->second);
+    return it->second;
+  }
+  void keep_session(const std::string& key, SSL* ssl) {
+    SSL_SESSION* s = SSL_get1_session(ssl);
+    if (s == nullptr) return;
+    if (!SSL_SESSION_is_resumable(s)) {
+      SSL_SESSION_free(s);
+      return;
+    }
+    std::lock_guard lock(mutex_);
+    auto& slot = sessions_[key];
+    if (slot != nullptr) SSL_SESSION_free(slot);
+    slot = s;
+  }
+
+  void close() {
+    std::unordered_map<std::string, std::vector<std::unique_ptr<connection>>> idle;
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    idle.swap(idle_);
+    for (auto& [key, s] : sessions_) SSL_SESSION_free(s);
+    sessions_.clear();
+  }
+
+ private:
+  std::mutex mutex_;
+  bool closed_ = false;
+  unsigned max_idle_;
+  config::duration idle_timeout_;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<connection>>> idle_;
+  std::unordered_map<std::string, SSL_SESSION*> sessions_;
+};
+
+namespace {
+
 class exchange final : public upstream_exchange {
  public:
-  exchange(std::unique_ptr<connection> conn, config::duration idle_timeout,
-           std::size_t read_bytes)
-      : conn_(std::move(conn)), idle_timeout_(idle_timeout) {
+  exchange(std::unique_ptr<connection> conn, std::shared_ptr<upstream_client::pool> pool,
+           config::duration idle_timeout, std::size_t read_bytes)
+      : conn_(std::move(conn)), pool_(std::move(pool)), idle_timeout_(idle_timeout) {
     // Beast reads at most the buffer's free capacity per call: a small buffer turns a body into
     // thousands of tiny reads, and each one wakes every reader of a fill.
     buffer_.reserve(read_bytes);
@@ -154,6 +285,14 @@ class exchange final : public upstream_exchange {
     parser_.body_limit(std::numeric_limits<std::uint64_t>::max());
   }
 
+  // A connection whose response was read to its end, with nothing after it, goes back to the
+  // pool for the next request to that origin.
+  ~exchange() override {
+    if (pool_ && !failed_ && parser_.is_done() && parser_.keep_alive() && buffer_.size() == 0) {
+      pool_->put(std::move(conn_));
+    }
+  }
+
   net::awaitable<std::optional<upstream_failure>> read_head(bool head_request,
                                                             config::duration timeout) {
     if (head_request) parser_.skip(true);
@@ -161,9 +300,13 @@ class exchange final : public upstream_exchange {
     conn_->tcp().expires_after(timeout);
     co_await conn_->read_header(buffer_, parser_, ec);
     if (!ec) co_return std::nullopt;
-    co_return upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
-                                                           : upstream_failure::kind::bad_response,
-                               "reading the response head: " + ec.message()};
+    failed_ = true;
+    // An upstream too slow to answer is not asked again: that would multiply the client's wait
+    // and the upstream's load. A connection that broke is.
+    bool timed_out = ec == beast::error::timeout;
+    co_return upstream_failure{timed_out ? upstream_failure::kind::timeout
+                                         : upstream_failure::kind::bad_response,
+                               "reading the response head: " + ec.message(), !timed_out};
   }
 
   unsigned status() const override { return parser_.get().result_int(); }
@@ -193,7 +336,10 @@ class exchange final : public upstream_exchange {
       co_await conn_->read_some(buffer_, parser_, ec);
       if (ec == http::error::need_buffer) ec = {};
       std::size_t n = buffer.size() - parser_.get().body().size;
-      if (ec) co_return 0;
+      if (ec) {
+        failed_ = true;
+        co_return 0;
+      }
       if (n > 0) co_return n;
     }
     co_return 0;
@@ -203,19 +349,36 @@ class exchange final : public upstream_exchange {
 
  private:
   std::unique_ptr<connection> conn_;
+  std::shared_ptr<upstream_client::pool> pool_;
   config::duration idle_timeout_;
+  bool failed_ = false;
   beast::flat_buffer buffer_;
   http::response_parser<http::buffer_body> parser_;
 };
 
+std::string origin_key(const config::base_url& origin) {
+  return origin.scheme + "://" + origin.authority();
+}
+
+// Errors that on a kept-alive connection mean only that the upstream had closed it meanwhile.
+bool is_stale_connection(const upstream_failure& f) {
+  return f.what != upstream_failure::kind::timeout;
+}
+
 }  // namespace
 
-upstream_client::upstream_client(const config::upstream_config& cfg)
+upstream_client::upstream_client(const config::upstream_config& cfg, net::any_io_executor io)
     : cfg_(cfg),
+      io_(std::move(io)),
       basic_credentials_("Basic " + base64(cfg.project_id + ":" + cfg.api_token)),
-      tls_(std::make_unique<ssl::context>(ssl::context::tls_client)) {
+      tls_(std::make_unique<ssl::context>(ssl::context::tls_client)),
+      pool_(std::make_shared<pool>(cfg.pool_size, cfg.idle_timeout)),
+      health_(cfg.breaker_failures, cfg.breaker_cooldown) {
   tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  // Sessions are kept per origin by the pool and offered again on the next handshake.
+  SSL_CTX_set_session_cache_mode(tls_->native_handle(),
+                                 SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
   boost::system::error_code ec;
   if (cfg.ca_file.empty()) tls_->set_default_verify_paths(ec);
   else tls_->load_verify_file(cfg.ca_file, ec);
@@ -226,65 +389,148 @@ upstream_client::upstream_client(const config::upstream_config& cfg)
   }
 }
 
-upstream_client::~upstream_client() = default;
+upstream_client::~upstream_client() { pool_->close(); }
+
+void upstream_client::shutdown() { pool_->close(); }
+
+net::awaitable<bool> upstream_client::probe() {
+  auto conn = std::make_unique<connection>(io_, origin_key(cfg_.url));
+  std::optional<upstream_failure> failure;
+  co_await conn->open(cfg_.url, cfg_, tls_.get(), nullptr, failure);
+  co_return !failure;
+}
 
 net::awaitable<upstream_result> upstream_client::fetch(const recording_request& request,
                                                        std::string request_id) {
-  auto ex = co_await net::this_coro::executor;
+  for (unsigned n = 0;; ++n) {
+    if (!health_.allow()) {
+      counters_.breaker_rejections.fetch_add(1, std::memory_order_relaxed);
+      co_return upstream_failure{upstream_failure::kind::circuit_open,
+                                 "circuit open: the upstream failed " +
+                                     std::to_string(health_.consecutive_failures()) +
+                                     " times in a row",
+                                 false};
+    }
+    auto result = co_await attempt(request, request_id);
+    bool retry = false;
+    if (auto* f = std::get_if<upstream_failure>(&result)) {
+      health_.record_failure();
+      counters_.failures.fetch_add(1, std::memory_order_relaxed);
+      retry = f->transient;
+    } else {
+      auto status = std::get<std::unique_ptr<upstream_exchange>>(result)->status();
+      if (status == 502 || status == 503 || status == 504) {
+        health_.record_failure();
+        counters_.failures.fetch_add(1, std::memory_order_relaxed);
+        retry = true;
+      } else {
+        health_.record_success();
+      }
+    }
+    if (!retry || n >= cfg_.retries) co_return result;
+
+    // Exponential backoff with full jitter in its upper half: base * 2^n, at most the max.
+    auto delay = cfg_.retry_backoff * (1LL << std::min(n, 20u));
+    delay = std::min<config::duration>(delay, cfg_.retry_backoff_max);
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    std::uniform_int_distribution<long long> jitter(delay.count() / 2, delay.count());
+    net::steady_timer pause(co_await net::this_coro::executor,
+                            config::duration(jitter(rng)));
+    beast::error_code ec;
+    co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return result;
+    counters_.retries.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+net::awaitable<upstream_result> upstream_client::attempt(const recording_request& request,
+                                                         const std::string& request_id) {
   location where{cfg_.url, upstream_target(request)};
   for (unsigned redirects = 0;; ++redirects) {
-    auto conn = std::make_unique<connection>(ex);
-    std::optional<upstream_failure> failure;
-    co_await conn->open(where.origin, cfg_, tls_.get(), failure);
-    if (failure) co_return *failure;
+    auto key = origin_key(where.origin);
+    // A pooled connection first; if it turns out the upstream closed it, one fresh try.
+    std::unique_ptr<connection> conn = cfg_.pool_size > 0 ? pool_->take(key) : nullptr;
+    for (;;) {
+      bool pooled = conn != nullptr;
+      if (pooled) {
+        counters_.connections_reused.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        conn = std::make_unique<connection>(io_, key);
+        std::optional<upstream_failure> failure;
+        SSL_SESSION* resume = where.origin.tls() ? pool_->session(key) : nullptr;
+        co_await conn->open(where.origin, cfg_, tls_.get(), resume, failure);
+        if (resume != nullptr) SSL_SESSION_free(resume);
+        if (failure) co_return *failure;
+        counters_.connections_opened.fetch_add(1, std::memory_order_relaxed);
+        if (conn->ssl_handle() != nullptr && SSL_session_reused(conn->ssl_handle())) {
+          counters_.tls_resumed.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
 
-    http::request<http::empty_body> req{request.head ? http::verb::head : http::verb::get,
-                                        where.target, 11};
-    req.set(http::field::host, where.origin.authority());
-    req.set(http::field::user_agent, user_agent);
-    req.set(http::field::connection, "close");
-    req.set("X-Request-Id", request_id);
-    if (request.upstream_range) {
-      req.set(http::field::range, "bytes=" + std::to_string(request.upstream_range->first) + "-" +
-                                      std::to_string(request.upstream_range->second));
-    }
-    if (request.format == recording_format::json) {
-      // Metadata only, and only to the configured origin: json redirects are never followed.
-      req.set(http::field::authorization, basic_credentials_);
-      req.set(http::field::accept, "application/json");
-    }
-    beast::error_code ec;
-    conn->tcp().expires_after(cfg_.header_timeout);
-    co_await conn->write(req, ec);
-    if (ec) {
-      co_return upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
-                                                             : upstream_failure::kind::unreachable,
-                                 "sending the request: " + ec.message()};
-    }
+      http::request<http::empty_body> req{request.head ? http::verb::head : http::verb::get,
+                                          where.target, 11};
+      req.set(http::field::host, where.origin.authority());
+      req.set(http::field::user_agent, user_agent);
+      if (cfg_.pool_size == 0) req.set(http::field::connection, "close");
+      req.set("X-Request-Id", request_id);
+      if (request.upstream_range) {
+        req.set(http::field::range, "bytes=" + std::to_string(request.upstream_range->first) +
+                                        "-" + std::to_string(request.upstream_range->second));
+      }
+      if (request.format == recording_format::json) {
+        // Metadata only, and only to the configured origin: json redirects are never followed.
+        req.set(http::field::authorization, basic_credentials_);
+        req.set(http::field::accept, "application/json");
+      }
+      counters_.attempts.fetch_add(1, std::memory_order_relaxed);
+      auto sent_at = std::chrono::steady_clock::now();
+      beast::error_code ec;
+      conn->tcp().expires_after(cfg_.header_timeout);
+      co_await conn->write(req, ec);
+      std::optional<upstream_failure> failure;
+      if (ec) {
+        failure = upstream_failure{ec == beast::error::timeout
+                                       ? upstream_failure::kind::timeout
+                                       : upstream_failure::kind::unreachable,
+                                   "sending the request: " + ec.message()};
+      }
+      auto ex_ptr = std::make_unique<exchange>(std::move(conn), pool_, cfg_.idle_timeout,
+                                               cfg_.buffer_bytes);
+      if (!failure) failure = co_await ex_ptr->read_head(request.head, cfg_.header_timeout);
+      if (failure) {
+        if (pooled && is_stale_connection(*failure)) continue;  // conn is null: a fresh one
+        co_return *failure;
+      }
+      if (observe_latency_) {
+        observe_latency_(std::chrono::duration<double>(std::chrono::steady_clock::now() - sent_at)
+                             .count());
+      }
+      if (auto* ssl_handle = ex_ptr->conn().ssl_handle()) pool_->keep_session(key, ssl_handle);
 
-    auto ex_ptr = std::make_unique<exchange>(std::move(conn), cfg_.idle_timeout, cfg_.buffer_bytes);
-    if (auto f = co_await ex_ptr->read_head(request.head, cfg_.header_timeout)) co_return *f;
-
-    if (!request.is_audio() || !is_redirect(ex_ptr->status())) {
-      co_return std::unique_ptr<upstream_exchange>(std::move(ex_ptr));
+      if (!request.is_audio() || !is_redirect(ex_ptr->status())) {
+        co_return std::unique_ptr<upstream_exchange>(std::move(ex_ptr));
+      }
+      if (redirects >= cfg_.max_redirects) {
+        co_return upstream_failure{upstream_failure::kind::bad_response,
+                                   "more than " + std::to_string(cfg_.max_redirects) +
+                                       " redirects",
+                                   false};
+      }
+      auto loc_it = ex_ptr->headers().find(http::field::location);
+      auto next = loc_it == ex_ptr->headers().end()
+                      ? std::nullopt
+                      : resolve_location(loc_it->value(), where.origin);
+      if (!next) {
+        co_return upstream_failure{upstream_failure::kind::bad_response,
+                                   "redirect without a usable Location", false};
+      }
+      if (where.origin.tls() && !next->origin.tls()) {
+        co_return upstream_failure{upstream_failure::kind::bad_response,
+                                   "refusing a redirect from https to http", false};
+      }
+      where = std::move(*next);
+      break;
     }
-    if (redirects >= cfg_.max_redirects) {
-      co_return upstream_failure{upstream_failure::kind::bad_response,
-                                 "more than " + std::to_string(cfg_.max_redirects) + " redirects"};
-    }
-    auto loc_it = ex_ptr->headers().find(http::field::location);
-    auto next = loc_it == ex_ptr->headers().end()
-                    ? std::nullopt
-                    : resolve_location(loc_it->value(), where.origin);
-    if (!next) {
-      co_return upstream_failure{upstream_failure::kind::bad_response,
-                                 "redirect without a usable Location"};
-    }
-    if (where.origin.tls() && !next->origin.tls()) {
-      co_return upstream_failure{upstream_failure::kind::bad_response,
-                                 "refusing a redirect from https to http"};
-    }
-    where = std::move(*next);
   }
 }
 

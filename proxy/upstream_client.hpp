@@ -2,8 +2,12 @@
 // The only code that talks to SignalWire. It builds each upstream request from a validated
 // recording_request (never from what a client sent), adds the project's Basic credentials to
 // metadata requests only, verifies TLS chains and host names, and follows audio redirects
-// without credentials. Include only from .cpp files that already use net.hpp.
+// without credentials. Connections are kept alive in a bounded pool per host, TLS sessions are
+// resumed, failures before any byte reached the client are retried with backoff, and a circuit
+// breaker fails fast while the upstream is down. Include only from .cpp files that use net.hpp.
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -13,14 +17,16 @@
 #include "cache/body_source.hpp"
 #include "proxy/net.hpp"
 #include "proxy/recording_request.hpp"
+#include "proxy/upstream_health.hpp"
 
 namespace recgate {
 
 // Why an upstream exchange failed before its response head arrived.
 struct upstream_failure {
-  enum class kind { unreachable, timeout, bad_response };
+  enum class kind { unreachable, timeout, bad_response, circuit_open };
   kind what;
-  std::string detail;  // for logs; contains no credentials
+  std::string detail;      // for logs; contains no credentials
+  bool transient = true;   // false: retrying cannot help (a redirect policy refused, say)
 };
 
 // An upstream response whose head has been read; the body is read through body_source.
@@ -32,22 +38,59 @@ class upstream_exchange : public body_source {
 
 using upstream_result = std::variant<std::unique_ptr<upstream_exchange>, upstream_failure>;
 
+// Counters for metrics; monotonic.
+struct upstream_counters {
+  std::atomic<std::uint64_t> attempts{0};           // requests sent (retries included)
+  std::atomic<std::uint64_t> connections_opened{0};
+  std::atomic<std::uint64_t> connections_reused{0};  // taken from the pool
+  std::atomic<std::uint64_t> tls_resumed{0};         // handshakes that resumed a session
+  std::atomic<std::uint64_t> retries{0};
+  std::atomic<std::uint64_t> failures{0};            // attempts that failed (any kind)
+  std::atomic<std::uint64_t> breaker_rejections{0};  // requests failed fast, circuit open
+};
+
+// Seconds from sending a request to its response head: the metrics' latency histogram.
+using latency_observer = std::function<void(double seconds)>;
+
 class upstream_client {
  public:
-  // Prereq: cfg outlives the client. Loads the trust store (system or cfg.ca_file); throws
+  // Prereq: cfg outlives the client. io: the io_context's executor; each pooled connection
+  // gets a strand of its own on it. Loads the trust store (system or cfg.ca_file); throws
   // std::runtime_error when it cannot, which is fatal at start-up.
-  explicit upstream_client(const config::upstream_config& cfg);
+  upstream_client(const config::upstream_config& cfg, net::any_io_executor io);
   ~upstream_client();
 
-  // Sends GET (or HEAD) for the recording and reads the response head. Runs on the caller's
-  // executor. request_id is forwarded as X-Request-Id.
+  // Sends GET (or HEAD) for the recording and reads the response head, retrying what failed
+  // before any byte could have reached the client. Runs on the caller's executor. request_id
+  // is forwarded as X-Request-Id.
   net::awaitable<upstream_result> fetch(const recording_request& request,
                                         std::string request_id);
 
+  // Connects (and for https completes a handshake) to the configured upstream: /readyz.
+  net::awaitable<bool> probe();
+
+  // Closes idle pooled connections and stops pooling: before the io_context goes away.
+  void shutdown();
+
+  const upstream_health& health() const { return health_; }
+  const upstream_counters& counters() const { return counters_; }
+  // Prereq: called before the first fetch.
+  void set_latency_observer(latency_observer f) { observe_latency_ = std::move(f); }
+
+  struct pool;  // idle connections and TLS sessions, per origin (upstream_client.cpp)
+
  private:
+  net::awaitable<upstream_result> attempt(const recording_request& request,
+                                          const std::string& request_id);
+
   const config::upstream_config& cfg_;
+  net::any_io_executor io_;
   std::string basic_credentials_;  // "Basic base64(project_id:api_token)"; never logged
   std::unique_ptr<ssl::context> tls_;
+  std::shared_ptr<pool> pool_;
+  upstream_health health_;
+  upstream_counters counters_;
+  latency_observer observe_latency_;
 };
 
 }  // namespace recgate

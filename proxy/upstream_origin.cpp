@@ -19,6 +19,7 @@ net::awaitable<cache::origin_response> fetch_from_upstream(upstream_client& upst
   auto result = co_await upstream.fetch(request, request_id);
   if (auto* failure = std::get_if<upstream_failure>(&result)) {
     out.head.timed_out = failure->what == upstream_failure::kind::timeout;
+    out.head.unavailable = failure->what == upstream_failure::kind::circuit_open;
     out.head.detail = failure->detail;
     logging::warn("request_id=" + request_id + " upstream failed: " + failure->detail);
     co_return out;

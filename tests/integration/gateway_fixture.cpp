@@ -71,7 +71,7 @@ stack::stack(stack_options options) {
                                       : options.upstream_scheme_host;
   std::string upstream = scheme_host + ":" + std::to_string(sim_port_);
   std::ofstream(dir_ / "recgate.toml")
-      << "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 2\n"
+      << "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 2\n" << options.extra_server << "\n"
       << "[upstream]\nbase_url = \"" << upstream << "\"\nproject_id = \"" << project_id
       << "\"\napi_token_env = \"RECGATE_TEST_UNSET_TOKEN\"\napi_token_file = \""
       << (dir_ / "token").string() << "\"\n"

@@ -28,6 +28,7 @@ std::string sha256_hex(std::string_view text);
 headers with_key(headers extra = {});
 
 struct stack_options {
+  std::string extra_server;       // TOML lines appended to [server]
   std::string extra_upstream;     // TOML lines appended to [upstream]
   std::vector<std::string> sim_args;  // more laml-sim arguments, e.g. --tls-cert F --tls-key F
   // When set (e.g. "https://localhost"), base_url is this + ":" + the simulator's port.

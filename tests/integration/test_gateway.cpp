@@ -151,7 +151,9 @@ TEST_CASE("upstream errors become clear JSON answers") {
     CHECK(r.total_time < std::chrono::milliseconds(2500));  // header_timeout is 1 s
   }
   SUBCASE("an unreachable upstream: 502") {
-    stack s;
+    stack_options options;
+    options.extra_upstream = "breaker_failures = 0\n";  // the breaker has its own test
+    stack s(options);
     s.stop_sim();  // nothing listens on the upstream's port any more
     check_json_error(s.get(recording_path(laml_sim::normal_sid(23), "json")), 502);
     check_json_error(s.get(recording_path(laml_sim::normal_sid(23), "wav")), 502);

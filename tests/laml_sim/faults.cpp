@@ -57,11 +57,14 @@ std::optional<fault_request> parse_fault_request(std::string_view body, std::str
       rule.reset_after = count;
     else if (key == "short_by")
       rule.short_by = count;
+    else if (key == "times" && count > 0)
+      rule.times = count;
     else if (key == "status" && valid_forced_status(count))
       rule.status = static_cast<unsigned>(count);
     else {
-      error =
-          key == "status" ? "status must be in 200..599, not 204 or 304" : "unknown field " + key;
+      error = key == "status"  ? "status must be in 200..599, not 204 or 304"
+              : key == "times" ? "times must be at least 1"
+                               : "unknown field " + key;
       return std::nullopt;
     }
   }
@@ -78,12 +81,14 @@ void fault_registry::clear() {
   rules_.clear();
 }
 
-std::optional<fault_rule> fault_registry::find(std::string_view sid) const {
+std::optional<fault_rule> fault_registry::find(std::string_view sid) {
   const std::string key = to_lower(sid);
   const std::lock_guard lock(mutex_);
   const auto it = rules_.find(key);
   if (it == rules_.end()) return std::nullopt;
-  return it->second;
+  fault_rule rule = it->second;
+  if (rule.times && --*it->second.times == 0) rules_.erase(it);
+  return rule;
 }
 
 }  // namespace laml_sim

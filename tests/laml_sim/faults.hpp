@@ -18,6 +18,7 @@ struct fault_rule {
   std::optional<unsigned> status;            // answer this status with a JSON error body
   std::uint64_t short_by = 0;                // send this many bytes fewer than Content-Length
   bool redirect = false;                     // audio: 302 to /__sim/media/{sid}.{ext}
+  std::optional<std::uint64_t> times;        // the rule applies to this many requests, then goes
 };
 
 struct fault_request {
@@ -36,8 +37,9 @@ class fault_registry {
  public:
   void set(const fault_request& request);
   void clear();
-  // Any case of Sid; nullopt when no rule is registered.
-  std::optional<fault_rule> find(std::string_view sid) const;
+  // Any case of Sid; nullopt when no rule is registered. A rule with `times` is used up by
+  // this call: after its last use it is removed.
+  std::optional<fault_rule> find(std::string_view sid);
 
  private:
   mutable std::mutex mutex_;

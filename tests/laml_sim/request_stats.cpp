@@ -15,6 +15,8 @@ void request_stats::record(const request_record& r) {
   with_authorization_ += r.has_authorization ? 1 : 0;
   with_valid_authorization_ += r.authorization_valid ? 1 : 0;
   if (r.sni) ++sni_[*r.sni];
+  connections_ += r.new_connection ? 1 : 0;
+  tls_resumed_ += r.new_connection && r.tls_resumed ? 1 : 0;
 }
 
 void request_stats::record_handshake_failure() {
@@ -34,6 +36,8 @@ void request_stats::reset() {
   with_valid_authorization_ = 0;
   sni_.clear();
   tls_handshake_failures_ = 0;
+  connections_ = 0;
+  tls_resumed_ = 0;
 }
 
 std::string request_stats::to_json(bool tls) const {
@@ -49,10 +53,12 @@ std::string request_stats::to_json(bool tls) const {
   j["media_with_authorization"] = media_with_authorization_;
   j["requests_with_authorization"] = with_authorization_;
   j["requests_with_valid_authorization"] = with_valid_authorization_;
+  j["connections"] = connections_;
   if (tls) {
     j["sni"] = nlohmann::ordered_json::object();
     for (const auto& [name, n] : sni_) j["sni"][name] = n;
     j["tls_handshake_failures"] = tls_handshake_failures_;
+    j["tls_resumed"] = tls_resumed_;
   }
   return j.dump();
 }

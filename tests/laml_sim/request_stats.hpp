@@ -19,6 +19,8 @@ struct request_record {
   bool authorized_json = false;           // a .json request with valid credentials
   bool media_with_authorization = false;  // a /__sim/media request carrying Authorization
   std::optional<std::string> sni;         // TLS only: the client's SNI host name, "" when none
+  bool new_connection = false;            // the first counted request on its connection
+  bool tls_resumed = false;               // ...whose TLS handshake resumed a session
 };
 
 // Thread-safe.
@@ -47,6 +49,8 @@ class request_stats {
   std::uint64_t with_valid_authorization_ = 0;
   std::map<std::string, std::uint64_t> sni_;
   std::uint64_t tls_handshake_failures_ = 0;
+  std::uint64_t connections_ = 0;
+  std::uint64_t tls_resumed_ = 0;
 };
 
 }  // namespace laml_sim

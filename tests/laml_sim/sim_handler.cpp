@@ -80,6 +80,8 @@ void count(sim_state& state, const request_view& request, const route& r) {
       r.kind == route_kind::recording && r.ext == recording_ext::json && record.authorization_valid;
   record.media_with_authorization = r.kind == route_kind::media && record.has_authorization;
   if (request.sni) record.sni = std::string(*request.sni);
+  record.new_connection = request.first_on_connection;
+  record.tls_resumed = request.tls_resumed;
   state.stats.record(record);
 }
 

@@ -42,6 +42,8 @@ struct request_view {
   std::optional<std::string_view> range;
   std::string_view body;
   std::optional<std::string_view> sni = std::nullopt;  // TLS only: the client's SNI, "" for none
+  bool first_on_connection = true;  // the connection's first request: counts a connection
+  bool tls_resumed = false;         // TLS only: the connection's handshake resumed a session
 };
 
 struct response_plan {

@@ -41,8 +41,10 @@ bool is_protocol_error(const beast::error_code& ec) {
 enum class next_step { keep_going, close, closed };
 
 request_view to_view(const http::request<http::string_body>& req,
-                     const std::optional<std::string>& sni) {
+                     const std::optional<std::string>& sni, bool first, bool resumed) {
   request_view view;
+  view.first_on_connection = first;
+  view.tls_resumed = resumed;
   view.method = req.method_string();
   view.target = req.target();
   if (const auto it = req.find(http::field::authorization); it != req.end())
@@ -205,7 +207,8 @@ net::awaitable<next_step> send_plan(Stream& stream, const response_plan& plan,
 // `sni`: set on TLS connections only, and then recorded with every request.
 template <class Stream>
 net::awaitable<void> serve(Stream& stream, sim_state& state,
-                           const std::optional<std::string>& sni) {
+                           const std::optional<std::string>& sni, bool resumed = false) {
+  bool first = true;
   beast::flat_buffer buffer;
   beast::error_code ec;
   next_step step = next_step::keep_going;
@@ -229,7 +232,8 @@ net::awaitable<void> serve(Stream& stream, sim_state& state,
     }
     if (ec) break;
     const http::request<http::string_body>& req = parser.get();
-    const response_plan plan = handle_request(state, to_view(req, sni));
+    const response_plan plan = handle_request(state, to_view(req, sni, first, resumed));
+    first = false;
     step = co_await send_plan(stream, plan, req.version(), req.keep_alive(), ec);
     // The target may carry anything a client put there, but never the Authorization header.
     spdlog::info("{} {} -> {}{}", std::string_view(req.method_string()),
@@ -261,7 +265,8 @@ net::awaitable<void> run_tls_session(tcp::socket socket, ssl::context& tls, sim_
     co_return;
   }
   const char* name = SSL_get_servername(stream.native_handle(), TLSEXT_NAMETYPE_host_name);
-  co_await serve(stream, state, std::optional<std::string>(name ? name : ""));
+  co_await serve(stream, state, std::optional<std::string>(name ? name : ""),
+                 SSL_session_reused(stream.native_handle()) == 1);
 }
 
 }  // namespace laml_sim

@@ -1,0 +1,209 @@
+// What an operator relies on: the upstream connection pool, retries, the circuit breaker,
+// stale metadata while the upstream fails, /metrics and /readyz.
+#include <doctest/doctest.h>
+
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "gateway_fixture.hpp"
+#include "laml_sim/laml_sim.hpp"
+
+using namespace gateway_test;
+using json = nlohmann::json;
+
+namespace {
+
+// Parses Prometheus text format into series -> value, failing the test on any malformed line:
+// every sample must follow a # TYPE line of its metric family.
+std::map<std::string, double> parse_metrics(const std::string& text) {
+  std::map<std::string, double> out;
+  std::istringstream in(text);
+  std::string line;
+  std::string family;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    if (line.starts_with("# HELP ")) continue;
+    if (line.starts_with("# TYPE ")) {
+      std::istringstream t(line.substr(7));
+      std::string type;
+      t >> family >> type;
+      CHECK((type == "counter" || type == "gauge" || type == "histogram"));
+      continue;
+    }
+    REQUIRE_MESSAGE(line[0] != '#', line);
+    auto space = line.rfind(' ');
+    REQUIRE_MESSAGE(space != std::string::npos, line);
+    std::string series = line.substr(0, space);
+    auto name = series.substr(0, series.find('{'));
+    CHECK_MESSAGE(name.starts_with(family), line);
+    if (auto brace = series.find('{'); brace != std::string::npos) CHECK(series.back() == '}');
+    std::size_t used = 0;
+    double v = std::stod(line.substr(space + 1), &used);
+    CHECK(used == line.size() - space - 1);
+    out[series] = v;
+  }
+  return out;
+}
+
+std::map<std::string, double> scrape(stack& s) {
+  auto r = s.admin("GET", "/metrics");
+  REQUIRE(r.status == 200);
+  CHECK(r.header("Content-Type")->starts_with("text/plain; version=0.0.4"));
+  return parse_metrics(r.body);
+}
+
+std::string json_path(const std::string& sid) { return recording_path(sid, "json"); }
+
+}  // namespace
+
+TEST_CASE("upstream connections are kept alive and reused; pool_size = 0 opens one per request") {
+  for (unsigned pool : {32u, 0u}) {
+    CAPTURE(pool);
+    stack_options options;
+    options.extra_upstream = "pool_size = " + std::to_string(pool) + "\n";
+    stack s(options);
+    for (int i = 0; i < 10; ++i) {
+      auto r = s.get(json_path(laml_sim::normal_sid(500 + i)));
+      REQUIRE(r.status == 200);
+    }
+    auto stats = s.sim_stats();
+    CHECK(stats["total"] == 10);
+    auto m = scrape(s);
+    if (pool > 0) {
+      CHECK(stats["connections"] == 1);  // one request at a time: one connection serves all
+      CHECK(m["recgate_upstream_connections_reused_total"] == 9);
+    } else {
+      CHECK(stats["connections"] == 10);
+      CHECK(m["recgate_upstream_connections_reused_total"] == 0);
+    }
+  }
+}
+
+TEST_CASE("a failure before any byte reached the client is retried, with backoff") {
+  stack s;
+  auto sid = laml_sim::normal_sid(510);
+  s.sim_fault({{"sid", sid}, {"status", 503}, {"times", 2}});
+  auto r = s.get(json_path(sid));
+  CHECK(r.status == 200);
+  CHECK(s.sim_stats()["paths"][json_path(sid)] == 3);
+  auto m = scrape(s);
+  CHECK(m["recgate_upstream_retries_total"] == 2);
+  CHECK(m["recgate_upstream_failures_total"] == 2);
+  // Backoff 100 ms then 200 ms, each jittered into its upper half: at least 150 ms in all.
+  CHECK(r.total_time >= std::chrono::milliseconds(150));
+
+  // A 500 is the upstream's answer, not a transient failure: passed on (as 502), not retried.
+  auto hard = laml_sim::normal_sid(511);
+  s.sim_fault({{"sid", hard}, {"status", 500}});
+  check_json_error(s.get(json_path(hard)), 502);
+  CHECK(s.sim_stats()["paths"][json_path(hard)] == 1);
+}
+
+TEST_CASE("the circuit breaker fails fast while the upstream is down and probes it back") {
+  stack_options options;
+  options.extra_upstream = "retries = 0\nbreaker_failures = 3\nbreaker_cooldown = \"1s\"\n";
+  stack s(options);
+  auto failing = laml_sim::normal_sid(520);
+  s.sim_fault({{"sid", failing}, {"status", 503}});
+  for (int i = 0; i < 3; ++i) check_json_error(s.get(json_path(failing)), 502);
+
+  // Open: a healthy recording is not even asked for; 503 with Retry-After, at once.
+  auto healthy = laml_sim::normal_sid(521);
+  auto fast = s.get(json_path(healthy));
+  check_json_error(fast, 503);
+  CHECK(fast.header("Retry-After") == std::string("1"));
+  CHECK(fast.total_time < std::chrono::milliseconds(500));
+  CHECK(s.sim_stats()["paths"].value(json_path(healthy), 0) == 0);
+  auto m = scrape(s);
+  CHECK(m["recgate_upstream_circuit_open"] == 1);
+  CHECK(m["recgate_upstream_breaker_rejections_total"] >= 1);
+  CHECK(s.admin("GET", "/readyz").status == 503);
+
+  // The upstream recovers: after the cooldown one probe goes through and closes the circuit.
+  s.sim_clear_faults();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  unsigned status = 0;
+  while (status != 200 && std::chrono::steady_clock::now() < deadline) {
+    status = s.get(json_path(healthy)).status;
+    if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(status == 200);
+  CHECK(scrape(s)["recgate_upstream_circuit_open"] == 0);
+  CHECK(s.get(json_path(failing)).status == 200);
+}
+
+TEST_CASE("kept metadata is served stale while the upstream fails (stale_if_error)") {
+  stack_options options;
+  options.cache = true;
+  options.extra_cache = "metadata_ttl = \"300ms\"\nstale_if_error = \"1m\"\n";
+  options.extra_upstream = "retries = 0\n";
+  stack s(options);
+  auto sid = laml_sim::normal_sid(530);
+  auto first = s.get(json_path(sid));
+  REQUIRE(first.status == 200);
+  CHECK(first.header("X-Cache") == std::string("MISS"));
+  s.sim_fault({{"sid", sid}, {"status", 500}});
+  // Fresh: a HIT, no upstream request. Once the TTL has passed, the upstream is asked, fails,
+  // and the kept body is served as STALE.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  test_support::http_result r;
+  do {
+    r = s.get(json_path(sid));
+    REQUIRE(r.status == 200);
+  } while (r.header("X-Cache") == std::string("HIT") && std::chrono::steady_clock::now() < deadline);
+  CHECK(r.header("X-Cache") == std::string("STALE"));
+  CHECK(r.body == first.body);
+  CHECK(s.sim_stats()["paths"][json_path(sid)] == 2);
+
+  // A recording never kept has nothing stale to give: the error passes.
+  auto other = laml_sim::normal_sid(531);
+  s.sim_fault({{"sid", other}, {"status", 500}});
+  check_json_error(s.get(json_path(other)), 502);
+}
+
+TEST_CASE("/metrics parses as Prometheus text and its counters move with requests") {
+  stack_options options;
+  options.cache = true;
+  stack s(options);
+  auto before = scrape(s);
+  auto sid = laml_sim::normal_sid(540);
+  auto a = s.get(recording_path(sid, "wav"));
+  auto b = s.get(recording_path(sid, "wav"));
+  REQUIRE(a.status == 200);
+  REQUIRE(b.status == 200);
+  REQUIRE(s.get(json_path(sid)).status == 200);
+  CHECK(s.get(recording_path(sid, "wav"), {}).status == 401);
+  auto after = scrape(s);
+  const std::string audio_ok =
+      R"(recgate_requests_total{route="audio",status="200",consumer="billing-service"})";
+  CHECK(after[audio_ok] - before[audio_ok] == 2);
+  CHECK(after[R"(recgate_requests_total{route="metadata",status="200",consumer="billing-service"})"] == 1);
+  CHECK(after[R"(recgate_requests_total{route="audio",status="401",consumer="-"})"] == 1);
+  CHECK(after["recgate_cache_misses_total"] - before["recgate_cache_misses_total"] == 1);
+  CHECK(after["recgate_cache_hits_total"] - before["recgate_cache_hits_total"] == 1);
+  CHECK(after[R"(recgate_response_body_bytes_total{cache="HIT"})"] == b.body.size());
+  CHECK(after["recgate_cache_bytes_saved_total"] == b.body.size());
+  CHECK(after["recgate_upstream_bytes_total"] == a.body.size());
+  CHECK(after["recgate_cache_objects"] == 1);
+  CHECK(after["recgate_upstream_response_seconds_count"] == 2);  // the wav fill and the json
+  CHECK(after[R"(recgate_upstream_response_seconds_bucket{le="+Inf"})"] == 2);
+  CHECK(after["recgate_cache_fills_in_progress"] == 0);
+}
+
+TEST_CASE("/readyz: ready with a reachable upstream, not ready without one; /healthz stays up") {
+  stack s;
+  auto ready = s.admin("GET", "/readyz");
+  CHECK(ready.status == 200);
+  CHECK(json::parse(ready.body)["upstream"] == "reachable");
+  s.stop_sim();
+  // The last probe is remembered for 5 s; then a new one finds nothing listening.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  unsigned status = 200;
+  while (status == 200 && std::chrono::steady_clock::now() < deadline) {
+    status = s.admin("GET", "/readyz").status;
+    if (status == 200) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  CHECK(status == 503);
+  CHECK(s.admin("GET", "/healthz").status == 200);
+}
