@@ -33,11 +33,30 @@ struct base_url {
 
 struct server_config {
   endpoint listen{"127.0.0.1", 8080};
+  bool plain = true;     // the plain HTTP listener on `listen`; false: TLS only ([tls])
   unsigned threads = 0;  // 0: one per hardware core
   std::size_t max_header_bytes = 8 * 1024;
   duration header_timeout{std::chrono::seconds(10)};
   duration idle_timeout{std::chrono::seconds(60)};
   duration write_timeout{std::chrono::seconds(60)};
+  // Connections beyond this are answered 503 and closed; 0: no limit.
+  unsigned max_connections = 10000;
+  // After this many requests a connection is closed (Connection: close); 0: no limit.
+  unsigned max_requests_per_connection = 1000;
+  // SIGTERM: how long requests in flight may take to finish before the gateway exits anyway.
+  duration drain_timeout{std::chrono::seconds(30)};
+};
+
+// The TLS listener. Certificates are read at start-up and again on SIGHUP.
+struct tls_config {
+  endpoint listen{"127.0.0.1", 8443};
+  std::string cert_file;  // PEM chain, leaf first; empty: no TLS listener
+  std::string key_file;   // PEM private key
+  // Set: clients are asked for a certificate, verified against this CA; its subject or SAN
+  // names a consumer (consumers' `certificates`).
+  std::string client_ca_file;
+  bool require_client_certificate = false;  // without one the handshake fails
+  bool enabled() const { return !cert_file.empty(); }
 };
 
 struct upstream_config {
@@ -96,6 +115,10 @@ struct consumer_config {
   bool enabled = true;
   double rate_per_second = 0;  // 0: no limit
   double burst = 0;            // requests allowed at once above the rate; default: one second's
+  double bytes_per_second = 0; // response body bytes per second over all its requests; 0: none
+  // Client certificate identities that authenticate this consumer on the TLS listener:
+  // "CN=name", "DNS:host", "URI:spiffe://...", "email:addr" (subject CN or a SAN entry).
+  std::vector<std::string> certificates;
 
   bool has_scope(std::string_view scope) const;
   bool may_read(std::string_view account_sid) const;
@@ -112,6 +135,9 @@ struct access_config {
   bool public_audio = false;  // audio without credentials, as the upstream allows; default off
   // More [[consumers]] in a file of their own, reloaded on SIGHUP and when it changes.
   std::string consumers_file;
+  // A request allowed by a signed URL also gets the grant as a cookie (rg_<sid>), so a player
+  // may fetch the recording's other URLs (formats, prefixes) without the query string.
+  bool signed_cookies = false;
   // Where revocations of signed URLs are kept across restarts; empty: in memory only.
   std::string revocations_file;
 };
@@ -148,6 +174,7 @@ struct log_config {
 
 struct config {
   server_config server;
+  tls_config tls;
   upstream_config upstream;
   std::vector<consumer_config> consumers;  // the main file's first, then the consumers file's
   std::size_t own_consumers = 0;           // how many came from the main file

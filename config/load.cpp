@@ -135,8 +135,13 @@ std::optional<std::string> read_secret_file(const std::string& path) {
 void load_server(const toml::table* t, server_config& s, const env_lookup& env,
                  std::vector<error>& errors) {
   table_reader r(t, "server", errors);
-  r.reject_unknown({"listen", "threads", "max_header_bytes", "header_timeout", "idle_timeout",
-                    "write_timeout"});
+  r.reject_unknown({"listen", "plain", "threads", "max_header_bytes", "header_timeout",
+                    "idle_timeout", "write_timeout", "max_connections",
+                    "max_requests_per_connection", "drain_timeout"});
+  r.read("plain", s.plain);
+  r.read_int("max_connections", s.max_connections, 0, 10000000);
+  r.read_int("max_requests_per_connection", s.max_requests_per_connection, 0, 100000000);
+  r.read_timeout("drain_timeout", s.drain_timeout);
   std::string listen = s.listen.to_string();
   std::string listen_key = "listen";
   r.read("listen", listen);
@@ -152,6 +157,30 @@ void load_server(const toml::table* t, server_config& s, const env_lookup& env,
   r.read_timeout("idle_timeout", s.idle_timeout);
   r.read_timeout("write_timeout", s.write_timeout);
   if (s.threads == 0) s.threads = std::max(1u, std::thread::hardware_concurrency());
+}
+
+void load_tls(const toml::table* t, tls_config& tls, std::vector<error>& errors) {
+  table_reader r(t, "tls", errors);
+  r.reject_unknown({"listen", "cert_file", "key_file", "client_ca_file",
+                    "require_client_certificate"});
+  if (t == nullptr) return;
+  std::string listen = tls.listen.to_string();
+  r.read("listen", listen);
+  if (auto ep = parse_endpoint(listen)) tls.listen = *ep;
+  else r.fail("listen", "must be host:port, for example \"0.0.0.0:8443\"");
+  r.read("cert_file", tls.cert_file);
+  r.read("key_file", tls.key_file);
+  r.read("client_ca_file", tls.client_ca_file);
+  r.read("require_client_certificate", tls.require_client_certificate);
+  if (tls.cert_file.empty()) r.fail("cert_file", "is required for the TLS listener");
+  if (tls.key_file.empty()) r.fail("key_file", "is required for the TLS listener");
+  for (auto [name, path] : {std::pair{"cert_file", &tls.cert_file}, {"key_file", &tls.key_file},
+                            {"client_ca_file", &tls.client_ca_file}}) {
+    if (!path->empty() && !std::ifstream(*path)) r.fail(name, "cannot read " + *path);
+  }
+  if (tls.require_client_certificate && tls.client_ca_file.empty()) {
+    r.fail("require_client_certificate", "needs client_ca_file to verify certificates with");
+  }
 }
 
 void load_upstream(const toml::table* t, upstream_config& u, const env_lookup& env,
@@ -241,7 +270,7 @@ void load_consumer(const toml::table& t, const std::string& prefix, consumer_con
                    std::set<std::string>& all_hashes, std::vector<error>& errors) {
   table_reader r(&t, prefix, errors);
   r.reject_unknown({"id", "key_sha256", "keys", "scopes", "accounts", "networks", "enabled",
-                    "rate_per_second", "burst"});
+                    "rate_per_second", "burst", "bytes_per_second", "certificates"});
   r.read("id", c.id);
   if (c.id.empty()) r.fail("id", "is required");
   else if (c.id.find_first_of(":\r\n\" ") != std::string::npos) {
@@ -280,7 +309,10 @@ void load_consumer(const toml::table& t, const std::string& prefix, consumer_con
       add_key(kr.key("sha256"), std::move(key));
     }
   }
-  if (single.empty() && !t.get("keys")) r.fail("key_sha256", "a consumer needs a key: key_sha256 or [[consumers.keys]]");
+  if (single.empty() && !t.get("keys") && !t.get("certificates")) {
+    r.fail("key_sha256", "a consumer needs a key (key_sha256 or [[consumers.keys]]) or "
+                         "client certificates");
+  }
 
   auto read_list = [&](std::string_view name, std::vector<std::string>& out) {
     auto* n = t.get(name);
@@ -334,6 +366,21 @@ void load_consumer(const toml::table& t, const std::string& prefix, consumer_con
     else r.fail("burst", "must be a number between 1 and 1e9");
   }
   if (c.rate_per_second > 0 && c.burst == 0) c.burst = std::max(1.0, c.rate_per_second);
+  if (auto* n = t.get("bytes_per_second")) {
+    if (auto v = n->value<double>(); v && (*v == 0 || (*v >= 1024 && *v <= 1e12))) {
+      c.bytes_per_second = *v;
+    } else {
+      r.fail("bytes_per_second", "must be 0 (no limit) or between 1024 and 1e12");
+    }
+  }
+  read_list("certificates", c.certificates);
+  for (const auto& id : c.certificates) {
+    bool known = id.starts_with("CN=") || id.starts_with("DNS:") || id.starts_with("URI:") ||
+                 id.starts_with("email:");
+    if (!known || id.find('=') == id.size() - 1 || id.back() == ':') {
+      r.fail("certificates", "\"" + id + "\" must be CN=name, DNS:host, URI:uri or email:addr");
+    }
+  }
 }
 
 void load_consumers(const toml::table& root, std::vector<consumer_config>& out,
@@ -413,8 +460,9 @@ void load_signing_keys(const toml::table& root, std::vector<signing_key>& out,
 
 void load_access(const toml::table* t, access_config& a, std::vector<error>& errors) {
   table_reader r(t, "access", errors);
-  r.reject_unknown({"public_audio", "consumers_file", "revocations_file"});
+  r.reject_unknown({"public_audio", "consumers_file", "revocations_file", "signed_cookies"});
   r.read("public_audio", a.public_audio);
+  r.read("signed_cookies", a.signed_cookies);
   r.read("consumers_file", a.consumers_file);
   r.read("revocations_file", a.revocations_file);
 }
@@ -525,13 +573,18 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
   auto& errors = result.errors;
   for (auto&& [k, node] : root) {
     std::string_view name = k.str();
-    if (name != "server" && name != "upstream" && name != "consumers" && name != "access" &&
+    if (name != "server" && name != "tls" && name != "upstream" && name != "consumers" &&
+        name != "access" &&
         name != "signing_keys" && name != "cache" && name != "admin" && name != "log") {
       errors.push_back({std::string(name), "unknown key"});
     }
   }
   config c;
   load_server(sub_table(root, "server", errors), c.server, env, errors);
+  load_tls(sub_table(root, "tls", errors), c.tls, errors);
+  if (!c.server.plain && !c.tls.enabled()) {
+    errors.push_back({"server.plain", "false needs a [tls] listener: otherwise nothing listens"});
+  }
   load_upstream(sub_table(root, "upstream", errors), c.upstream, env, errors);
   load_consumers(root, c.consumers, errors);
   c.own_consumers = c.consumers.size();

@@ -102,11 +102,13 @@ std::optional<basic_credentials> basic_auth(std::string_view authorization) {
 }
 
 access_policy::access_policy(const config::config& cfg,
-                             std::shared_ptr<const revocation_list> revocations)
+                             std::shared_ptr<const revocation_list> revocations,
+                             access_policy* previous)
     : consumers_(cfg.consumers),
       signing_keys_(cfg.signing_keys),
       revocations_(std::move(revocations)),
       public_audio_(cfg.access.public_audio) {
+  if (cfg.access.signed_cookies) cookie_prefix_ = "rg_";
   for (std::size_t c = 0; c < consumers_.size(); ++c) {
     for (const auto& key : consumers_[c].keys) {
       key_entry e{{}, c, key.id};
@@ -116,8 +118,48 @@ access_policy::access_policy(const config::config& cfg,
       }
       keys_.push_back(std::move(e));
     }
+    for (const auto& id : consumers_[c].certificates) by_certificate_.emplace(id, c);
   }
   buckets_.resize(consumers_.size());
+  budgets_.resize(consumers_.size());
+  for (std::size_t c = 0; c < consumers_.size(); ++c) {
+    const auto& consumer = consumers_[c];
+    std::size_t old = 0;
+    const auto* before = previous ? previous->find_consumer(consumer.id, old) : nullptr;
+    if (before && before->rate_per_second == consumer.rate_per_second &&
+        before->burst == consumer.burst) {
+      std::lock_guard lock(previous->mutex_);
+      buckets_[c] = previous->buckets_[old];
+    }
+    if (consumer.bytes_per_second > 0) {
+      if (before && previous->budgets_[old] &&
+          previous->budgets_[old]->rate() == consumer.bytes_per_second) {
+        budgets_[c] = previous->budgets_[old];
+      } else {
+        budgets_[c] = std::make_shared<byte_budget>(consumer.bytes_per_second);
+      }
+    }
+  }
+}
+
+std::chrono::nanoseconds byte_budget::take(std::size_t n,
+                                           std::chrono::steady_clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  if (last_ != std::chrono::steady_clock::time_point{}) {
+    tokens_ = std::min(rate_, tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);
+  }
+  last_ = now;
+  tokens_ -= static_cast<double>(n);
+  if (tokens_ >= 0) return std::chrono::nanoseconds(0);
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(-tokens_ / rate_ * 1e9));
+}
+
+std::string grant_cookie_name(std::string_view sid) {
+  std::string name = "rg_";
+  for (char c : sid) {
+    if (c != '-') name += c;
+  }
+  return name;
 }
 
 bool access_policy::take_token(std::size_t consumer, std::chrono::steady_clock::time_point now,
@@ -152,7 +194,13 @@ const config::consumer_config* access_policy::find_consumer(std::string_view id,
 
 access_decision access_policy::decide_signed(const access_request& request,
                                              std::chrono::steady_clock::time_point now) {
-  auto parsed = parse_signed_query(request.query);
+  return decide_signed_query(request, request.query, now);
+}
+
+access_decision access_policy::decide_signed_query(const access_request& request,
+                                                   std::string_view query,
+                                                   std::chrono::steady_clock::time_point now) {
+  auto parsed = parse_signed_query(query);
   if (!parsed) return decided(access_outcome::forbidden, "malformed signed URL");
   auto& grant = parsed->grant;
   const config::signing_key* key = nullptr;
@@ -197,9 +245,33 @@ access_decision access_policy::decide_signed(const access_request& request,
   } else {
     d.outcome = access_outcome::allow;
     d.reason = "signed URL";
+    d.budget = budgets_[index];
+    if (!cookie_prefix_.empty()) {
+      d.grant_query = signed_query(grant, key->secret);
+      d.grant_expires = grant.expires;
+    }
   }
   return d;
 }
+
+namespace {
+
+// The value of cookie `name` in a Cookie header ("a=1; b=2"), or empty.
+std::string_view cookie_value(std::string_view cookies, std::string_view name) {
+  while (!cookies.empty()) {
+    auto end = cookies.find(';');
+    auto pair = cookies.substr(0, end);
+    while (pair.starts_with(' ')) pair.remove_prefix(1);
+    if (pair.size() > name.size() && pair.starts_with(name) && pair[name.size()] == '=') {
+      return pair.substr(name.size() + 1);
+    }
+    if (end == std::string_view::npos) break;
+    cookies.remove_prefix(end + 1);
+  }
+  return {};
+}
+
+}  // namespace
 
 access_decision access_policy::decide(const access_request& request,
                                       std::chrono::steady_clock::time_point now) {
@@ -207,6 +279,22 @@ access_decision access_policy::decide(const access_request& request,
     return decide_signed(request, now);
   }
   if (request.authorization.empty()) {
+    if (request.certificate != nullptr) {
+      for (const auto& id : *request.certificate) {
+        if (auto it = by_certificate_.find(id); it != by_certificate_.end()) {
+          return authorize(it->second, "cert:" + id, request, now);
+        }
+      }
+    }
+    if (!cookie_prefix_.empty() && request.scope.empty() && !request.cookies.empty()) {
+      auto grant = cookie_value(request.cookies, grant_cookie_name(request.sid));
+      if (!grant.empty()) {
+        auto d = decide_signed_query(request, grant, now);
+        if (d.outcome == access_outcome::allow) d.reason = "signed cookie";
+        d.grant_query.clear();  // already kept: no new Set-Cookie
+        return d;
+      }
+    }
     if (public_audio_ && !request.metadata && request.scope.empty()) {
       return decided(access_outcome::allow, "public audio");
     }
@@ -240,9 +328,16 @@ access_decision access_policy::decide(const access_request& request,
     if (!fits) return decided(access_outcome::unauthenticated, "basic username does not fit");
   }
 
+  return authorize(match->consumer, match->id, request, now);
+}
+
+access_decision access_policy::authorize(std::size_t index, std::string key_id,
+                                         const access_request& request,
+                                         std::chrono::steady_clock::time_point now) {
+  const auto& consumer = consumers_[index];
   access_decision d;
   d.consumer = consumer.id;
-  d.key_id = match->id;
+  d.key_id = std::move(key_id);
   d.outcome = access_outcome::forbidden;
   if (!consumer.enabled) {
     d.reason = "consumer disabled";
@@ -268,13 +363,14 @@ access_decision access_policy::decide(const access_request& request,
     d.reason = "account not allowed";
     return d;
   }
-  if (!take_token(match->consumer, now, d.retry_after)) {
+  if (!take_token(index, now, d.retry_after)) {
     d.outcome = access_outcome::rate_limited;
     d.reason = "rate limit";
     return d;
   }
   d.outcome = access_outcome::allow;
   d.reason = "allowed";
+  d.budget = budgets_[index];
   return d;
 }
 

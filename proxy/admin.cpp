@@ -141,7 +141,7 @@ net::awaitable<void> run_admin_session(tcp::socket socket, std::shared_ptr<gatew
   beast::error_code peer_ec;
   auto peer = socket.remote_endpoint(peer_ec);
   std::string client = peer_ec ? "-" : peer.address().to_string();
-  beast::tcp_stream stream(std::move(socket));
+  client_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   const auto& limits = gw->cfg.server;
   for (;;) {
@@ -183,7 +183,7 @@ net::awaitable<void> run_admin_session(tcp::socket socket, std::shared_ptr<gatew
     if (!w.complete || !req.keep_alive()) break;
   }
   beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 
 }  // namespace recgate

@@ -7,8 +7,52 @@
 
 namespace recgate {
 
+std::shared_ptr<ssl::context> make_server_tls_context(const config::tls_config& tls,
+                                                      std::string& error) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                   ssl::context::single_dh_use);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(tls.cert_file, ec);
+  if (ec) {
+    error = "cannot load tls.cert_file " + tls.cert_file + ": " + ec.message();
+    return nullptr;
+  }
+  ctx->use_private_key_file(tls.key_file, ssl::context::pem, ec);
+  if (!ec && SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    error = "tls.key_file " + tls.key_file + " does not match the certificate";
+    return nullptr;
+  }
+  if (ec) {
+    error = "cannot load tls.key_file " + tls.key_file + ": " + ec.message();
+    return nullptr;
+  }
+  if (!tls.client_ca_file.empty()) {
+    ctx->load_verify_file(tls.client_ca_file, ec);
+    if (ec) {
+      error = "cannot load tls.client_ca_file " + tls.client_ca_file + ": " + ec.message();
+      return nullptr;
+    }
+    // Ask for a certificate; without require_client_certificate, clients without one may still
+    // use keys or signed URLs. A certificate that is sent must verify.
+    auto mode = ssl::verify_peer;
+    if (tls.require_client_certificate) mode |= ssl::verify_fail_if_no_peer_cert;
+    ctx->set_verify_mode(mode);
+    // The CA's name in the CertificateRequest, so clients pick the right certificate.
+    if (auto* names = SSL_load_client_CA_file(tls.client_ca_file.c_str())) {
+      SSL_CTX_set_client_CA_list(ctx->native_handle(), names);
+    }
+    static const unsigned char session_context[] = "recgate";
+    SSL_CTX_set_session_id_context(ctx->native_handle(), session_context,
+                                   sizeof session_context - 1);
+  }
+  return ctx;
+}
+
 gateway::gateway(config::config c, net::any_io_executor io)
     : cfg(std::move(c)),
+      limits(std::make_shared<const config::server_config>(cfg.server)),
       revocations(std::make_shared<revocation_list>()),
       access(std::make_shared<access_policy>(cfg, revocations)),
       upstream(cfg.upstream, io) {
@@ -18,6 +62,12 @@ gateway::gateway(config::config c, net::any_io_executor io)
     }
   }
   upstream.set_latency_observer([this](double s) { stats.upstream_latency.observe(s); });
+  if (cfg.tls.enabled()) {
+    std::string error;
+    auto ctx = make_server_tls_context(cfg.tls, error);
+    if (!ctx) throw std::runtime_error(error);
+    tls_context.store(std::move(ctx));
+  }
   if (cfg.cache.metadata_ttl.count() > 0) {
     metadata = std::make_unique<cache::metadata_cache>(cfg.cache.metadata_ttl, 100000,
                                                        cfg.cache.stale_if_error);
@@ -40,7 +90,58 @@ gateway::gateway(config::config c, net::any_io_executor io)
   }
 }
 
+gateway::~gateway() { upstream.shutdown(); }
+
+bool gateway::reload(std::string& message) {
+  auto loaded = config::load_from_file(config_path, config::process_env());
+  if (!loaded.value) {
+    message.clear();
+    for (const auto& e : loaded.errors) message += (message.empty() ? "" : "; ") + e.to_string();
+    return false;
+  }
+  const auto& next = *loaded.value;
+  std::shared_ptr<ssl::context> next_tls;
+  if (next.tls.enabled() && cfg.tls.enabled()) {
+    std::string error;
+    next_tls = make_server_tls_context(next.tls, error);
+    if (!next_tls) {
+      message = error;
+      return false;
+    }
+  }
+  // Everything checked: now apply.
+  access.store(std::make_shared<access_policy>(next, revocations, access.load().get()));
+  limits.store(std::make_shared<const config::server_config>(next.server));
+  if (next_tls) tls_context.store(std::move(next_tls));
+  message = std::to_string(next.consumers.size()) + " consumers, " +
+            std::to_string(next.signing_keys.size()) + " signing keys, limits" +
+            (next_tls ? ", TLS certificates" : "");
+  std::vector<std::string> restart;
+  if (next.server.listen.to_string() != cfg.server.listen.to_string() ||
+      next.server.plain != cfg.server.plain || next.server.threads != cfg.server.threads) {
+    restart.push_back("server.listen/plain/threads");
+  }
+  if (next.tls.enabled() != cfg.tls.enabled() ||
+      next.tls.listen.to_string() != cfg.tls.listen.to_string()) {
+    restart.push_back("tls.listen");
+  }
+  if (next.upstream.url.to_string() != cfg.upstream.url.to_string() ||
+      next.upstream.project_id != cfg.upstream.project_id) {
+    restart.push_back("upstream");
+  }
+  if (next.cache.path != cfg.cache.path || next.cache.max_bytes != cfg.cache.max_bytes) {
+    restart.push_back("cache");
+  }
+  if (next.admin.listen.to_string() != cfg.admin.listen.to_string()) restart.push_back("admin");
+  for (std::size_t i = 0; i < restart.size(); ++i) {
+    message += (i == 0 ? "; changed but applied only at a restart: " : ", ") + restart[i];
+  }
+  return true;
+}
+
 bool gateway::reload_consumers(std::string& message) {
+  // With the config file known, the whole of it: a reload must not undo an earlier one.
+  if (!config_path.empty()) return reload(message);
   if (cfg.access.consumers_file.empty()) {
     message = "no access.consumers_file configured";
     return false;
@@ -56,7 +157,7 @@ bool gateway::reload_consumers(std::string& message) {
   auto next = cfg;
   next.consumers = std::move(loaded.consumers);
   message = std::to_string(next.consumers.size()) + " consumers";
-  access.store(std::make_shared<access_policy>(next, revocations));
+  access.store(std::make_shared<access_policy>(next, revocations, access.load().get()));
   return true;
 }
 

@@ -16,11 +16,22 @@
 
 namespace recgate {
 
-struct gateway {
-  // Throws std::runtime_error when the upstream trust store or the cache cannot be opened.
-  gateway(config::config c, net::any_io_executor io);
+// The TLS listener's context from its certificate, key and client CA files; null with the
+// reason in `error` when they cannot be loaded.
+std::shared_ptr<ssl::context> make_server_tls_context(const config::tls_config& tls,
+                                                      std::string& error);
 
+struct gateway {
+  // Throws std::runtime_error when the upstream trust store, the TLS certificates or the cache
+  // cannot be opened.
+  gateway(config::config c, net::any_io_executor io);
+  ~gateway();
+
+  // As started. What a reload may change lives in `access`, `limits` and `tls_context`.
   const config::config cfg;
+  std::string config_path;  // re-read by reload()
+  std::atomic<std::shared_ptr<const config::server_config>> limits;
+  std::atomic<std::shared_ptr<ssl::context>> tls_context;  // null without a TLS listener
   // Replaced whole when the consumers file is reloaded; requests in flight keep the one they
   // loaded. The policy synchronises its own rate-limit state.
   std::shared_ptr<revocation_list> revocations;  // of signed URLs; outlives policy reloads
@@ -32,6 +43,7 @@ struct gateway {
   std::atomic<std::uint64_t> connections{0};  // client connections open now
   std::atomic<std::uint64_t> connections_rejected{0};
   std::atomic<bool> draining{false};  // SIGTERM: finish what runs, take nothing new
+  std::atomic<std::uint64_t> requests_in_flight{0};
   // /readyz's last active probe of the upstream (steady-clock ticks; 0: none yet) and result.
   std::atomic<std::int64_t> probed_at{0};
   std::atomic<bool> probe_ok{false};
@@ -39,6 +51,12 @@ struct gateway {
   // Re-reads access.consumers_file and swaps in a new policy. False, with the reasons in
   // `message`, when the file is invalid: the previous consumers then stay.
   bool reload_consumers(std::string& message);
+
+  // SIGHUP: re-reads config_path (and the consumers file) and applies what can change live:
+  // consumers and signing keys, server limits, TLS certificates. False, with the reasons in
+  // `message`, when the new config is invalid: nothing changes then. Settings that need a
+  // restart (listeners, upstream, cache) are named in `message` when they differ.
+  bool reload(std::string& message);
 };
 
 }  // namespace recgate

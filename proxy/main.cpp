@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
   }
 
   recgate::logging::init(cfg->log);
-  int code = recgate::run_server(*cfg);
+  int code = recgate::run_server(*cfg, config_path);
   recgate::logging::shutdown();
   return code;
 }

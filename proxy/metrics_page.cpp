@@ -21,7 +21,6 @@ std::string render_metrics(gateway& gw) {
                "Body bytes answered from the cache instead of the upstream",
                static_cast<double>(gw.stats.bytes_served.value({"HIT"}) +
                                    gw.stats.bytes_served.value({"STREAM"}) +
-                                   gw.stats.bytes_served.value({"RANGE"}) +
                                    gw.stats.bytes_served.value({"STALE"})));
   gw.stats.upstream_latency.write(out);
 

@@ -34,10 +34,12 @@ constexpr std::uint64_t far_ahead_bytes = 1 << 20;
 // One request's answer. Each respond_* writes a whole response and returns the outcome.
 class responder {
  public:
-  responder(gateway& gw, beast::tcp_stream& client, const recording_request& request,
+  responder(gateway& gw, client_stream& client, const recording_request& request,
             const conditional_headers& conditions, const std::string& request_id,
-            bool keep_alive)
-      : gw_(gw),
+            bool keep_alive, byte_budget* budget, const header_list& audio_extra)
+      : budget_(budget),
+        audio_extra_(audio_extra),
+        gw_(gw),
         client_(client),
         request_(request),
         conditions_(conditions),
@@ -73,6 +75,7 @@ class responder {
     if (!head.etag.empty()) headers.emplace_back("ETag", head.etag);
     if (!head.last_modified.empty()) headers.emplace_back("Last-Modified", head.last_modified);
     if (out_.cache != "-") headers.emplace_back("X-Cache", out_.cache);
+    if (!metadata) headers.insert(headers.end(), audio_extra_.begin(), audio_extra_.end());
     co_return co_await respond_body(200, headers, *response.body);
   }
 
@@ -201,6 +204,7 @@ class responder {
       h.emplace_back("Cache-Control", gw_.cfg.cache.cache_control);
     }
     h.emplace_back("X-Cache", out_.cache);
+    h.insert(h.end(), audio_extra_.begin(), audio_extra_.end());
     return h;
   }
 
@@ -250,7 +254,7 @@ class responder {
                                                body_source& body) {
     auto w = co_await write_streamed(client_, status, headers, body, request_.head, keep_alive_,
                                      request_id_, gw_.cfg.upstream.buffer_bytes,
-                                     gw_.cfg.server.write_timeout);
+                                     gw_.cfg.server.write_timeout, budget_);
     co_return finish(status, w);
   }
 
@@ -261,8 +265,10 @@ class responder {
     return out_;
   }
 
+  byte_budget* budget_;
+  const header_list& audio_extra_;
   gateway& gw_;
-  beast::tcp_stream& client_;
+  client_stream& client_;
   const recording_request& request_;
   const conditional_headers& conditions_;
   const std::string& request_id_;
@@ -272,11 +278,13 @@ class responder {
 
 }  // namespace
 
-net::awaitable<handler_outcome> serve_recording(gateway& gw, beast::tcp_stream& client,
+net::awaitable<handler_outcome> serve_recording(gateway& gw, client_stream& client,
                                                 const recording_request& request,
                                                 const conditional_headers& conditions,
-                                                const std::string& request_id, bool keep_alive) {
-  responder r(gw, client, request, conditions, request_id, keep_alive);
+                                                const std::string& request_id, bool keep_alive,
+                                                byte_budget* budget,
+                                                const header_list& audio_extra) {
+  responder r(gw, client, request, conditions, request_id, keep_alive, budget, audio_extra);
   co_return co_await r.run();
 }
 

@@ -6,7 +6,9 @@
 
 #include <string>
 
+#include "proxy/client_stream.hpp"
 #include "proxy/gateway.hpp"
+#include "proxy/response_writer.hpp"
 #include "proxy/recording_request.hpp"
 #include "proxy/representation.hpp"
 
@@ -20,9 +22,11 @@ struct handler_outcome {
   std::string cache = "-";  // HIT, MISS, STREAM; "-" when the cache was not involved
 };
 
-net::awaitable<handler_outcome> serve_recording(gateway& gw, beast::tcp_stream& client,
+net::awaitable<handler_outcome> serve_recording(gateway& gw, client_stream& client,
                                                 const recording_request& request,
                                                 const conditional_headers& conditions,
-                                                const std::string& request_id, bool keep_alive);
+                                                const std::string& request_id, bool keep_alive,
+                                                byte_budget* budget = nullptr,
+                                                const header_list& audio_extra = {});
 
 }  // namespace recgate

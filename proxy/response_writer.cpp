@@ -3,6 +3,7 @@
 #include <ctime>
 #include <memory>
 
+#include "proxy/access.hpp"
 #include "proxy/error_body.hpp"
 
 namespace recgate {
@@ -17,7 +18,7 @@ void set_common_headers(http::fields& fields, std::string_view request_id) {
   fields.set("X-Request-Id", request_id);
 }
 
-net::awaitable<write_result> write_error(beast::tcp_stream& stream, unsigned status,
+net::awaitable<write_result> write_error(client_stream& stream, unsigned status,
                                          std::string_view message, bool head, bool keep_alive,
                                          std::string_view request_id, const header_list& extra,
                                          config::duration timeout) {
@@ -25,7 +26,7 @@ net::awaitable<write_result> write_error(beast::tcp_stream& stream, unsigned sta
                                 head, keep_alive, request_id, extra, timeout);
 }
 
-net::awaitable<write_result> write_empty(beast::tcp_stream& stream, unsigned status,
+net::awaitable<write_result> write_empty(client_stream& stream, unsigned status,
                                          const header_list& headers, bool keep_alive,
                                          std::string_view request_id, config::duration timeout) {
   http::response<http::empty_body> res{static_cast<http::status>(status), 11};
@@ -38,7 +39,7 @@ net::awaitable<write_result> write_empty(beast::tcp_stream& stream, unsigned sta
   co_return write_result{0, !ec};
 }
 
-net::awaitable<write_result> write_json(beast::tcp_stream& stream, unsigned status,
+net::awaitable<write_result> write_json(client_stream& stream, unsigned status,
                                         std::string body, bool head, bool keep_alive,
                                         std::string_view request_id, const header_list& extra,
                                         config::duration timeout) {
@@ -60,11 +61,11 @@ net::awaitable<write_result> write_json(beast::tcp_stream& stream, unsigned stat
   co_return write_result{head ? 0 : res.body().size(), !ec};
 }
 
-net::awaitable<write_result> write_streamed(beast::tcp_stream& stream, unsigned status,
+net::awaitable<write_result> write_streamed(client_stream& stream, unsigned status,
                                             const header_list& headers, body_source& source,
                                             bool head, bool keep_alive,
                                             std::string_view request_id, std::size_t buffer_bytes,
-                                            config::duration timeout) {
+                                            config::duration timeout, byte_budget* budget) {
   write_result result;
   http::response<http::buffer_body> res{static_cast<http::status>(status), 11};
   set_common_headers(res, request_id);
@@ -91,6 +92,14 @@ net::awaitable<write_result> write_streamed(beast::tcp_stream& stream, unsigned 
   for (;;) {
     std::size_t n = co_await source.read_some(net::buffer(buffer.get(), buffer_bytes), ec);
     if (ec) co_return result;  // incomplete upstream body: the caller closes the connection
+    if (budget != nullptr && n > 0) {
+      auto wait = budget->take(n, std::chrono::steady_clock::now());
+      if (wait.count() > 0) {
+        net::steady_timer pace(stream.get_executor(), wait);
+        co_await pace.async_wait(net::redirect_error(net::use_awaitable, ec));
+        if (ec) co_return result;
+      }
+    }
     res.body().data = n == 0 ? nullptr : buffer.get();
     res.body().size = n;
     res.body().more = n != 0;

@@ -10,7 +10,12 @@
 
 #include "config/config.hpp"
 #include "cache/body_source.hpp"
+#include "proxy/client_stream.hpp"
 #include "proxy/net.hpp"
+
+namespace recgate {
+class byte_budget;
+}
 
 namespace recgate {
 
@@ -25,18 +30,18 @@ struct write_result {
 void set_common_headers(http::fields& fields, std::string_view request_id);
 
 // Writes a complete JSON body with this status. HEAD gets the headers only.
-net::awaitable<write_result> write_json(beast::tcp_stream& stream, unsigned status,
+net::awaitable<write_result> write_json(client_stream& stream, unsigned status,
                                         std::string body, bool head, bool keep_alive,
                                         std::string_view request_id, const header_list& extra,
                                         config::duration timeout);
 
 // Writes status and headers with no body and no Content-Length (304 Not Modified).
-net::awaitable<write_result> write_empty(beast::tcp_stream& stream, unsigned status,
+net::awaitable<write_result> write_empty(client_stream& stream, unsigned status,
                                          const header_list& headers, bool keep_alive,
                                          std::string_view request_id, config::duration timeout);
 
 // Writes a JSON error response in the upstream's shape. HEAD gets the headers only.
-net::awaitable<write_result> write_error(beast::tcp_stream& stream, unsigned status,
+net::awaitable<write_result> write_error(client_stream& stream, unsigned status,
                                          std::string_view message, bool head, bool keep_alive,
                                          std::string_view request_id,
                                          const header_list& extra = {},
@@ -44,11 +49,13 @@ net::awaitable<write_result> write_error(beast::tcp_stream& stream, unsigned sta
 
 // Writes status and headers, then the body from source as it arrives, through one buffer of
 // buffer_bytes. Content-Length when the source knows it, chunked otherwise. HEAD writes the
-// headers only (with the source's Content-Length).
-net::awaitable<write_result> write_streamed(beast::tcp_stream& stream, unsigned status,
+// headers only (with the source's Content-Length). With a budget, the body is paced to the
+// consumer's bytes-per-second allowance.
+net::awaitable<write_result> write_streamed(client_stream& stream, unsigned status,
                                             const header_list& headers, body_source& source,
                                             bool head, bool keep_alive,
                                             std::string_view request_id, std::size_t buffer_bytes,
-                                            config::duration timeout);
+                                            config::duration timeout,
+                                            byte_budget* budget = nullptr);
 
 }  // namespace recgate

@@ -50,14 +50,35 @@ net::awaitable<void> accept_loop(net::io_context& ioc, tcp::acceptor& acceptor,
   }
 }
 
-void reload_consumers(gateway& gw, std::string_view why) {
+void reload_config(gateway& gw, std::string_view why) {
   std::string message;
   if (gw.reload_consumers(message)) {
-    logging::info("consumers reloaded (" + std::string(why) + "): " + message);
+    logging::info("configuration reloaded (" + std::string(why) + "): " + message);
   } else {
-    logging::error("consumers file rejected (" + std::string(why) + "), keeping the previous "
-                   "consumers: " + message);
+    logging::error("new configuration rejected (" + std::string(why) + "), keeping the "
+                   "previous one: " + message);
   }
+}
+
+// SIGTERM: waits until no request is in flight, or the drain deadline, then stops the
+// io_context. Idle kept-alive connections are simply closed at exit.
+net::awaitable<void> drain(net::io_context& ioc, std::shared_ptr<gateway> gw, int& exit_code) {
+  auto deadline = std::chrono::steady_clock::now() + gw->limits.load()->drain_timeout;
+  net::steady_timer tick(co_await net::this_coro::executor);
+  while (gw->requests_in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    tick.expires_after(std::chrono::milliseconds(20));
+    beast::error_code ec;
+    co_await tick.async_wait(net::redirect_error(net::use_awaitable, ec));
+  }
+  auto left = gw->requests_in_flight.load();
+  if (left == 0) {
+    logging::info("drained: every request in flight has finished");
+  } else {
+    logging::warn("drain deadline passed with " + std::to_string(left) +
+                  " requests in flight: they are cut off");
+    exit_code = 3;
+  }
+  ioc.stop();
 }
 
 std::optional<std::filesystem::file_time_type> modified(const std::string& path) {
@@ -78,7 +99,7 @@ net::awaitable<void> watch_consumers_file(net::steady_timer& timer, std::shared_
     auto now = modified(path);
     if (now && now != seen) {
       seen = now;
-      reload_consumers(*gw, "file changed");
+      reload_config(*gw, "file changed");
     }
   }
 }
@@ -106,7 +127,7 @@ std::string open_listener(tcp::acceptor& acceptor, const config::endpoint& at) {
 
 }  // namespace
 
-int run_server(const config::config& cfg) {
+int run_server(const config::config& cfg, const std::string& config_path) {
   unsigned threads = std::max(1u, cfg.server.threads);
   net::io_context ioc(static_cast<int>(threads));
   std::shared_ptr<gateway> gw;
@@ -116,27 +137,39 @@ int run_server(const config::config& cfg) {
     logging::error(e.what());
     return 1;
   }
+  gw->config_path = config_path;
 
   // The acceptors and the signal handler share a strand: closing the acceptors from the signal
   // handler then never races a pending accept.
   auto accept_strand = net::make_strand(ioc);
   tcp::acceptor acceptor(accept_strand);
+  tcp::acceptor tls_acceptor(accept_strand);
   tcp::acceptor admin_acceptor(accept_strand);
-  auto where = open_listener(acceptor, cfg.server.listen);
-  if (where.empty()) return 1;
-  std::string admin_where;
+  std::string where, tls_where, admin_where;
+  if (cfg.server.plain) {
+    where = open_listener(acceptor, cfg.server.listen);
+    if (where.empty()) return 1;
+  }
+  if (cfg.tls.enabled()) {
+    tls_where = open_listener(tls_acceptor, cfg.tls.listen);
+    if (tls_where.empty()) return 1;
+  }
   if (cfg.admin.enabled) {
     admin_where = open_listener(admin_acceptor, cfg.admin.listen);
     if (admin_where.empty()) return 1;
   }
   // Scripts and tests read these lines to learn the bound ports (the config may say port 0).
-  // One fputs for both lines: the logging thread writes to the same stdout and must not land inside.
-  std::string announce = "recgate: listening on " + where + "\n";
+  // One fputs for all lines: the logging thread writes to the same stdout and must not land
+  // inside.
+  std::string announce;
+  if (cfg.server.plain) announce += "recgate: listening on " + where + "\n";
+  if (cfg.tls.enabled()) announce += "recgate: tls listening on " + tls_where + "\n";
   if (cfg.admin.enabled) announce += "recgate: admin listening on " + admin_where + "\n";
   std::fputs(announce.c_str(), stdout);
   std::fflush(stdout);
-  logging::info("listening on " + where + " with " + std::to_string(threads) +
-                " threads; upstream " + cfg.upstream.url.to_string() +
+  logging::info("listening on " + (cfg.server.plain ? where : std::string("-")) +
+                (cfg.tls.enabled() ? " (TLS on " + tls_where + ")" : "") + " with " +
+                std::to_string(threads) + " threads; upstream " + cfg.upstream.url.to_string() +
                 (cfg.cache.enabled() ? "; cache " + cfg.cache.path : "; cache off") +
                 (cfg.admin.enabled ? "; admin " + admin_where : ""));
 
@@ -147,26 +180,40 @@ int run_server(const config::config& cfg) {
     net::co_spawn(accept_strand, watch_consumers_file(watch, gw), log_exception);
   }
 
-  net::co_spawn(accept_strand, accept_loop(ioc, acceptor, gw, run_session), log_exception);
+  if (cfg.server.plain) {
+    net::co_spawn(accept_strand, accept_loop(ioc, acceptor, gw, run_session), log_exception);
+  }
+  if (cfg.tls.enabled()) {
+    net::co_spawn(accept_strand, accept_loop(ioc, tls_acceptor, gw, run_tls_session),
+                  log_exception);
+  }
   if (cfg.admin.enabled) {
     net::co_spawn(accept_strand, accept_loop(ioc, admin_acceptor, gw, run_admin_session),
                   log_exception);
   }
 
+  int exit_code = 0;
   net::signal_set signals(accept_strand, SIGINT, SIGTERM, SIGHUP);
   std::function<void(const beast::error_code&, int)> on_signal =
       [&](const beast::error_code& err, int sig) {
         if (err) return;
         if (sig == SIGHUP) {
-          reload_consumers(*gw, "SIGHUP");
+          reload_config(*gw, "SIGHUP");
           signals.async_wait(on_signal);
           return;
         }
-        logging::info("signal " + std::to_string(sig) + ": stopping");
+        if (gw->draining.exchange(true)) {
+          logging::warn("second signal: stopping now");
+          ioc.stop();
+          return;
+        }
+        logging::info("signal " + std::to_string(sig) + ": draining, no new connections");
         acceptor.close();
-        admin_acceptor.close();
+        tls_acceptor.close();
         watch.cancel();
-        ioc.stop();
+        // The admin listener stays open while draining: /readyz says so to load balancers.
+        net::co_spawn(accept_strand, drain(ioc, gw, exit_code), log_exception);
+        signals.async_wait(on_signal);
       };
   signals.async_wait(on_signal);
 
@@ -174,8 +221,9 @@ int run_server(const config::config& cfg) {
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : pool) t.join();
+  admin_acceptor.close();
   gw.reset();  // closes the store before the io_context goes
-  return 0;
+  return exit_code;
 }
 
 }  // namespace recgate

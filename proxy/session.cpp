@@ -7,7 +7,11 @@
 
 #include "config/load.hpp"
 
+#include "proxy/client_certificate.hpp"
 #include "proxy/logging.hpp"
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include "proxy/recording_handler.hpp"
 #include "proxy/response_writer.hpp"
 #include "proxy/router.hpp"
@@ -72,7 +76,7 @@ std::int64_t unix_now() {
 }
 
 // Answers an access decision other than allow; the reason goes to the access log only.
-net::awaitable<write_result> deny(gateway& gw, beast::tcp_stream& stream,
+net::awaitable<write_result> deny(gateway& gw, client_stream& stream,
                                   const access_decision& decision, bool head, bool keep_alive,
                                   const std::string& request_id, unsigned& status) {
   status = 401;
@@ -119,12 +123,12 @@ std::string read_signing_body(const std::string& text, signing_request& ask) {
 
 // POST /v1/signed-urls {"path": "...", "ttl": "10m", "client": "IP", "bind_format": false}:
 // a signed URL minted for the calling consumer, which needs the sign scope.
-net::awaitable<request_outcome> mint(gateway& gw, beast::tcp_stream& stream,
+net::awaitable<request_outcome> mint(gateway& gw, client_stream& stream,
                                      const http::request<http::string_body>& req,
-                                     const std::string& request_id, const std::string& client) {
+                                     const std::string& request_id, const std::string& client,
+                                     bool keep_alive) {
   request_outcome out;
   out.route = "sign";
-  bool keep_alive = req.keep_alive();
   auto finish = [&](unsigned status, const write_result& w) {
     return out.settle(status, w, keep_alive);
   };
@@ -141,7 +145,8 @@ net::awaitable<request_outcome> mint(gateway& gw, beast::tcp_stream& stream,
   auto* recording = std::get_if<recording_request>(&routed);
   if (problem.empty() && recording == nullptr) problem = "path must be a recording's audio path";
   if (!problem.empty()) {
-    auto w = co_await write_error(stream, 400, problem, false, keep_alive, request_id, {},
+    header_list none;
+    auto w = co_await write_error(stream, 400, problem, false, keep_alive, request_id, none,
                                   gw.cfg.server.write_timeout);
     co_return finish(400, w);
   }
@@ -174,20 +179,39 @@ net::awaitable<request_outcome> mint(gateway& gw, beast::tcp_stream& stream,
   nlohmann::json answer;
   answer["url"] = url.url;
   answer["expires"] = url.expires;
-  auto w = co_await write_json(stream, 201, answer.dump(), false, keep_alive, request_id, {},
+  header_list none;
+  std::string text = answer.dump();
+  auto w = co_await write_json(stream, 201, std::move(text), false, keep_alive, request_id, none,
                                gw.cfg.server.write_timeout);
   co_return finish(201, w);
 }
 
-net::awaitable<request_outcome> dispatch(gateway& gw, beast::tcp_stream& stream,
+// What the session knows of its connection, for access decisions.
+struct connection_info {
+  std::string client;                        // the peer's IP address
+  std::vector<std::string> certificate;      // verified client certificate identities
+  bool has_certificate = false;
+  bool secure = false;                       // TLS listener
+};
+
+// Set-Cookie keeping a signed URL's grant for the recording's other URLs (access.signed_cookies).
+std::string grant_cookie(const access_decision& d, std::string_view sid, std::int64_t now,
+                         bool secure) {
+  auto max_age = std::max<std::int64_t>(0, d.grant_expires - now);
+  return grant_cookie_name(sid) + "=" + d.grant_query + "; Max-Age=" + std::to_string(max_age) +
+         "; Path=/; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "");
+}
+
+net::awaitable<request_outcome> dispatch(gateway& gw, client_stream& stream,
                                          const http::request<http::string_body>& req,
                                          const std::string& request_id,
-                                         const std::string& client) {
+                                         const connection_info& conn, bool keep_alive) {
   auto target_path = req.target().substr(0, req.target().find('?'));
-  if (target_path == "/v1/signed-urls") co_return co_await mint(gw, stream, req, request_id, client);
+  if (target_path == "/v1/signed-urls") {
+    co_return co_await mint(gw, stream, req, request_id, conn.client, keep_alive);
+  }
 
   request_outcome out;
-  bool keep_alive = req.keep_alive();
   bool head = req.method() == http::verb::head;
   auto routed = route(req.method_string(), req.target());
 
@@ -207,11 +231,13 @@ net::awaitable<request_outcome> dispatch(gateway& gw, beast::tcp_stream& stream,
   ask.authorization = req[http::field::authorization];
   ask.account_sid = routed_request.account_sid;
   ask.metadata = routed_request.format == recording_format::json;
-  ask.client_address = client;
+  ask.client_address = conn.client;
   ask.sid = routed_request.sid;
   ask.format = extension(routed_request.format);
   ask.query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
   ask.unix_now = unix_now();
+  ask.certificate = conn.has_certificate ? &conn.certificate : nullptr;
+  ask.cookies = req[http::field::cookie];
   auto decision = gw.access.load()->decide(ask, std::chrono::steady_clock::now());
   out.consumer = decision.consumer;
   out.key_id = decision.key_id;
@@ -222,10 +248,15 @@ net::awaitable<request_outcome> dispatch(gateway& gw, beast::tcp_stream& stream,
     co_return out.settle(status, w, keep_alive);
   }
 
+  header_list audio_extra;
+  if (!decision.grant_query.empty()) {
+    audio_extra.emplace_back("Set-Cookie",
+                             grant_cookie(decision, routed_request.sid, ask.unix_now, conn.secure));
+  }
   conditional_headers conditions{req[http::field::if_none_match], req[http::field::range],
                                  req[http::field::if_range]};
   auto handled = co_await serve_recording(gw, stream, routed_request, conditions, request_id,
-                                          keep_alive);
+                                          keep_alive, decision.budget.get(), audio_extra);
   out.status = handled.status;
   out.bytes = handled.bytes;
   out.upstream_status = handled.upstream_status;
@@ -234,25 +265,64 @@ net::awaitable<request_outcome> dispatch(gateway& gw, beast::tcp_stream& stream,
   co_return out;
 }
 
-}  // namespace
+// Counts the connection while it lives, for max_connections and /metrics.
+class connection_slot {
+ public:
+  explicit connection_slot(gateway& gw)
+      : gw_(gw), count_(gw.connections.fetch_add(1, std::memory_order_relaxed) + 1) {}
+  ~connection_slot() { gw_.connections.fetch_sub(1, std::memory_order_relaxed); }
+  std::uint64_t count() const { return count_; }
 
-net::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<gateway> gw) {
-  const auto& limits = gw->cfg.server;
+ private:
+  gateway& gw_;
+  std::uint64_t count_;
+};
+
+// One request in flight, for a draining gateway to wait on.
+class in_flight {
+ public:
+  explicit in_flight(gateway& gw) : gw_(gw) { gw_.requests_in_flight.fetch_add(1); }
+  ~in_flight() { gw_.requests_in_flight.fetch_sub(1); }
+
+ private:
+  gateway& gw_;
+};
+
+void log_unparsed(const std::string& id, const std::string& client, unsigned status) {
+  logging::access_record record;
+  record.request_id = id;
+  record.client = client;
+  record.consumer = record.method = record.path = record.decision = "-";
+  record.status = status;
+  logging::access(record);
+}
+
+// The request loop shared by both listeners, once the connection is set up.
+net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
+                           const connection_info& conn) {
   beast::error_code ec;
-  auto peer = socket.remote_endpoint(ec);
-  std::string client = ec ? "-" : peer.address().to_string();
-  beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
-
+  unsigned served = 0;
   for (bool first = true;; first = false) {
+    auto limits = gw->limits.load();
     http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+    parser.header_limit(static_cast<std::uint32_t>(limits->max_header_bytes));
     // Only POST /v1/signed-urls has a body, and a small one.
     parser.body_limit(max_request_body);
     // The first request must arrive within header_timeout; a kept-alive connection may then
-    // sit idle for idle_timeout before its next request.
-    stream.expires_after(first ? limits.header_timeout : limits.idle_timeout);
-    co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+    // sit idle for idle_timeout before its next request, which then has header_timeout.
+    if (!first && buffer.size() == 0) {
+      // Idle until the next request's first bytes; from then on its header has header_timeout.
+      stream.expires_after(limits->idle_timeout);
+      auto n = co_await stream.async_read_some(buffer.prepare(4096),
+                                               net::redirect_error(net::use_awaitable, ec));
+      buffer.commit(n);
+    }
+    stream.expires_after(limits->header_timeout);
+    if (!ec) {
+      co_await http::async_read(stream, buffer, parser,
+                                net::redirect_error(net::use_awaitable, ec));
+    }
     if (ec) {
       if (is_normal_end(ec)) break;
       // A request we cannot parse gets one clear answer, then the connection is closed.
@@ -260,29 +330,35 @@ net::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<gateway> gw
       bool body_too_large = ec == http::error::body_limit;
       unsigned status = too_large ? 431u : body_too_large ? 413u : 400u;
       std::string id = request_id_for({});
-      co_await write_error(stream, status,
-                           too_large        ? "The request headers are too large"
-                           : body_too_large ? "The request body is too large"
-                                            : "The request is not valid HTTP/1.1: " + ec.message(),
-                           false, false, id, {}, limits.write_timeout);
-      logging::access_record record;
-      record.request_id = id;
-      record.client = client;
-      record.consumer = record.method = record.path = record.decision = "-";
-      record.status = status;
-      logging::access(record);
+      // Built before the co_await: g++ 12 mishandles temporaries in a co_await's operands
+      // (a double free here).
+      std::string message = too_large        ? std::string("The request headers are too large")
+                            : body_too_large ? std::string("The request body is too large")
+                                             : "The request is not valid HTTP/1.1: " + ec.message();
+      header_list none;
+      co_await write_error(stream, status, message, false, false, id, none,
+                           limits->write_timeout);
+      log_unparsed(id, conn.client, status);
+      gw->stats.requests.add({"other", std::to_string(status), "-"});
       break;
     }
 
+    in_flight counted(*gw);
+    ++served;
     auto started = std::chrono::steady_clock::now();
     const auto& req = parser.get();
     std::string request_id = request_id_for(req["X-Request-Id"]);
-    auto outcome = co_await dispatch(*gw, stream, req, request_id, client);
+    // The connection's last request says so: at the per-connection limit, or while draining.
+    bool last = (limits->max_requests_per_connection != 0 &&
+                 served >= limits->max_requests_per_connection) ||
+                gw->draining.load(std::memory_order_relaxed);
+    bool keep_alive = req.keep_alive() && !last;
+    auto outcome = co_await dispatch(*gw, stream, req, request_id, conn, keep_alive);
 
     auto target = req.target();
     logging::access_record record;
     record.request_id = request_id;
-    record.client = client;
+    record.client = conn.client;
     record.consumer = outcome.consumer;
     record.key_id = outcome.key_id;
     record.decision = outcome.decision;
@@ -300,7 +376,68 @@ net::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<gateway> gw
     if (outcome.bytes > 0) gw->stats.bytes_served.add({outcome.cache}, outcome.bytes);
     if (!outcome.keep_alive) break;
   }
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+// Over max_connections: one clear answer, then the connection closes.
+net::awaitable<bool> refuse_if_full(client_stream& stream, gateway& gw,
+                                    const connection_slot& slot, const std::string& client) {
+  auto limits = gw.limits.load();
+  if (limits->max_connections == 0 || slot.count() <= limits->max_connections) co_return false;
+  gw.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+  auto id = request_id_for({});
+  header_list extra;
+  extra.emplace_back("Retry-After", "1");
+  co_await write_error(stream, 503, "Too many connections: try again shortly", false, false, id,
+                       extra, std::chrono::seconds(2));
+  log_unparsed(id, client, 503);
+  co_return true;
+}
+
+std::string peer_address(const tcp::socket& socket) {
+  beast::error_code ec;
+  auto peer = socket.remote_endpoint(ec);
+  return ec ? "-" : peer.address().to_string();
+}
+
+}  // namespace
+
+net::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<gateway> gw) {
+  connection_slot slot(*gw);
+  connection_info conn;
+  conn.client = peer_address(socket);
+  client_stream stream(std::move(socket));
+  if (!co_await refuse_if_full(stream, *gw, slot, conn.client)) co_await serve(stream, gw, conn);
+  beast::error_code ec;
+  stream.lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+net::awaitable<void> run_tls_session(tcp::socket socket, std::shared_ptr<gateway> gw) {
+  connection_slot slot(*gw);
+  connection_info conn;
+  conn.client = peer_address(socket);
+  conn.secure = true;
+  // The context current when the connection arrived: a reload affects later connections.
+  auto context = gw->tls_context.load();
+  client_stream stream(std::move(socket), *context);
+  auto* tls = stream.tls();
+  beast::error_code ec;
+  stream.expires_after(gw->limits.load()->header_timeout);
+  co_await tls->async_handshake(ssl::stream_base::server,
+                                net::redirect_error(net::use_awaitable, ec));
+  if (ec) {
+    logging::debug("TLS handshake with " + conn.client + " failed: " + ec.message());
+    co_return;
+  }
+  SSL* ssl_handle = tls->native_handle();
+  if (X509* peer = SSL_get0_peer_certificate(ssl_handle);
+      peer != nullptr && SSL_get_verify_result(ssl_handle) == X509_V_OK) {
+    conn.certificate = certificate_identities(peer);
+    conn.has_certificate = true;
+  }
+  if (!co_await refuse_if_full(stream, *gw, slot, conn.client)) co_await serve(stream, gw, conn);
+  // close_notify, briefly: a client that is gone must not hold the session.
+  stream.expires_after(std::chrono::seconds(2));
+  co_await tls->async_shutdown(net::redirect_error(net::use_awaitable, ec));
 }
 
 }  // namespace recgate

@@ -12,4 +12,8 @@ namespace recgate {
 // socket's executor (a strand of its own), so the session's state needs no locks.
 net::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<gateway> gw);
 
+// The same over TLS: handshake (with the gateway's current TLS context), the client
+// certificate's identities when one was verified, then the requests; close_notify at the end.
+net::awaitable<void> run_tls_session(tcp::socket socket, std::shared_ptr<gateway> gw);
+
 }  // namespace recgate

@@ -49,7 +49,7 @@ std::string recording_path(const std::string& sid, const std::string& ext,
          (ext.empty() ? "" : "." + ext);
 }
 
-stack::stack(stack_options options) {
+stack::stack(stack_options options) : tls_(options.tls) {
   std::random_device rd;
   dir_ = std::filesystem::temp_directory_path() /
          ("recgate-test-" + std::to_string(rd()) + std::to_string(rd()));
@@ -98,6 +98,13 @@ void stack::start_gateway() {
       gateway_->wait_for_line([](std::string_view l) { return is_listening_line("recgate: listening", l); },
                               std::chrono::seconds(10)),
       "recgate");
+  if (tls_) {
+    tls_port_ = port_from_line(
+        gateway_->wait_for_line(
+            [](std::string_view l) { return is_listening_line("recgate: tls listening", l); },
+            std::chrono::seconds(10)),
+        "the TLS listener");
+  }
   admin_port_ = port_from_line(
       gateway_->wait_for_line(
           [](std::string_view l) { return is_listening_line("recgate: admin listening", l); },
@@ -107,6 +114,12 @@ void stack::start_gateway() {
 
 test_support::http_result stack::admin(const std::string& method, const std::string& target) {
   return test_support::request("127.0.0.1", admin_port_, method, target);
+}
+
+void stack::signal_gateway(int sig) { ::kill(gateway_->pid(), sig); }
+
+int stack::wait_gateway_exit(std::chrono::milliseconds timeout) {
+  return gateway_->wait_exit(timeout).value_or(-1);
 }
 
 void stack::restart_gateway() {

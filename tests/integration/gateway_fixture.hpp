@@ -38,6 +38,7 @@ struct stack_options {
   std::string extra_config;     // TOML tables before the consumers (e.g. [access])
   std::string extra_admin;      // TOML lines appended to [admin]
   std::string extra_consumers;  // more [[consumers]] entries after the default one
+  bool tls = false;             // extra_config has a [tls] table: wait for its listener too
 };
 
 class stack {
@@ -68,6 +69,12 @@ class stack {
                            std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
   unsigned short gateway_port() const { return gateway_port_; }
+  // The TLS listener's port, when the config has [tls] (stack_options.tls).
+  unsigned short tls_port() const { return tls_port_; }
+  // Sends a signal to the gateway process (SIGHUP: reload; SIGTERM: drain and stop).
+  void signal_gateway(int sig);
+  // Waits for the gateway to exit; its exit code, or -1 on timeout.
+  int wait_gateway_exit(std::chrono::milliseconds timeout);
   unsigned short admin_port() const { return admin_port_; }
   // A request to the admin listener.
   test_support::http_result admin(const std::string& method, const std::string& target);
@@ -85,6 +92,8 @@ class stack {
   unsigned short sim_port_ = 0;
   unsigned short gateway_port_ = 0;
   unsigned short admin_port_ = 0;
+  unsigned short tls_port_ = 0;
+  bool tls_ = false;
 };
 
 std::string recording_path(const std::string& sid, const std::string& ext,

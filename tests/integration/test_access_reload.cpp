@@ -44,21 +44,21 @@ TEST_CASE("the consumers file is reloaded on SIGHUP and on change; a bad one is 
   // SIGHUP after an edit (the file watcher may see the edit first: either reload counts).
   write_file(file, consumer_entry("filed2", "rgk_filed2"));
   ::kill(s.gateway_pid(), SIGHUP);
-  REQUIRE(s.wait_gateway_output("consumers reloaded"));
+  REQUIRE(s.wait_gateway_output("configuration reloaded"));
   CHECK(status_for("rgk_filed") == 401);
   CHECK(status_for("rgk_filed2") == 200);
   CHECK(status_for(consumer_key) == 200);
 
   // An invalid file is refused; the consumers stay as they were.
   write_file(file, "[[consumers]]\nid = \"broken\"\n");
-  REQUIRE(s.wait_gateway_output("consumers file rejected"));
+  REQUIRE(s.wait_gateway_output("new configuration rejected"));
   CHECK(status_for("rgk_filed2") == 200);
 
   // No signal needed: a change is picked up by itself.
   int reloads = 0;
-  for (const auto& line : s.gateway_lines()) reloads += line.find("consumers reloaded") != std::string::npos;
+  for (const auto& line : s.gateway_lines()) reloads += line.find("configuration reloaded") != std::string::npos;
   write_file(file, consumer_entry("filed2", "rgk_filed2") + consumer_entry("filed3", "rgk_filed3"));
-  REQUIRE(s.wait_gateway_output("consumers reloaded", reloads + 1));
+  REQUIRE(s.wait_gateway_output("configuration reloaded", reloads + 1));
   CHECK(status_for("rgk_filed3") == 200);
   CHECK(status_for("rgk_filed2") == 200);
   CHECK(s.sim_stats()["total"].get<int>() == 7);  // only the allowed requests went upstream
@@ -110,7 +110,7 @@ TEST_CASE("a consumer given the sign scope by a reload can mint signed URLs at o
   write_file(file, "[[consumers]]\nid = \"signer\"\nscopes = [\"sign\"]\naccounts = [\"*\"]\n"
                    "key_sha256 = \"" + sha256_hex("rgk_signer") + "\"\n");
   ::kill(s.gateway_pid(), SIGHUP);
-  REQUIRE(s.wait_gateway_output("consumers reloaded"));
+  REQUIRE(s.wait_gateway_output("configuration reloaded"));
   auto minted = mint();
   REQUIRE(minted.status == 201);
   auto url = nlohmann::json::parse(minted.body)["url"].get<std::string>();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gateway_fixture.hpp"
+#include "test_pki.hpp"
 #include "laml_sim/laml_sim.hpp"
 
 using namespace gateway_test;
@@ -19,93 +20,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-// Runs a command to its end and returns its output (stdout and stderr). Fails the test unless it
-// exits 0 within `timeout`.
-std::string run(const std::vector<std::string>& argv,
-                std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  test_support::child_process p(argv);
-  // Never matches: returns once the output has ended, so lines() below is complete.
-  p.wait_for_line([](std::string_view) { return false; }, timeout);
-  const auto code = p.wait_exit(timeout);
-  std::string out;
-  for (const auto& line : p.lines()) out += line + "\n";
-  REQUIRE_MESSAGE(code == 0, argv[0], " ", argv[1], " failed: ", out);
-  return out;
-}
-
-// A test CA and the server certificates signed by it, made once for the whole file (~0.1 s).
-// Every server certificate has the same key.
-struct test_pki {
-  fs::path dir;
-  fs::path ca;         // the CA certificate: what ca_file points at
-  fs::path key;        // the key of every server certificate below
-  fs::path localhost;  // DNS:localhost, IP:127.0.0.1
-  fs::path other;      // DNS:other.example only
-  fs::path expired;    // DNS:localhost, IP:127.0.0.1, valid in 2020 only
-
-  test_pki() {
-    std::random_device rd;
-    dir = fs::temp_directory_path() /
-          ("recgate-pki-" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(dir);
-    ca = dir / "ca.pem";
-    key = dir / "server.key";
-    localhost = dir / "localhost.pem";
-    other = dir / "other.pem";
-    expired = dir / "expired.pem";
-    const std::string ca_key = (dir / "ca.key").string();
-    // EC keys: an RSA key costs more than all the rest together.
-    run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", ca_key, "-out", ca.string(), "-days", "2", "-subj",
-         "/CN=recgate test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
-         "keyUsage=critical,keyCertSign,cRLSign"});
-    run({"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-out", key.string()});
-    const fs::path localhost_csr = request("localhost", "DNS:localhost,IP:127.0.0.1");
-    sign(localhost_csr, localhost);
-    sign(request("other.example", "DNS:other.example"), other);
-
-    // `openssl x509 -req` in OpenSSL 3.0 cannot backdate a certificate; `openssl ca` can, given a
-    // minimal configuration and its database files.
-    std::ofstream(dir / "ca.cnf") << "[ca]\ndefault_ca = test_ca\n"
-                                  << "[test_ca]\ndatabase = " << (dir / "index.txt").string()
-                                  << "\nserial = " << (dir / "serial").string()
-                                  << "\nnew_certs_dir = " << dir.string()
-                                  << "\ndefault_md = sha256\npolicy = any\n"
-                                  << "copy_extensions = copy\nunique_subject = no\n"
-                                  << "[any]\ncommonName = supplied\n";
-    std::ofstream(dir / "index.txt").flush();
-    run({"openssl", "ca", "-batch", "-config", (dir / "ca.cnf").string(), "-cert", ca.string(),
-         "-keyfile", ca_key, "-in", localhost_csr.string(), "-out", expired.string(),
-         "-startdate", "20200101000000Z", "-enddate", "20210101000000Z", "-rand_serial",
-         "-notext"});
-  }
-  ~test_pki() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  test_pki(const test_pki&) = delete;
-  test_pki& operator=(const test_pki&) = delete;
-
- private:
-  fs::path request(const std::string& cn, const std::string& san) {
-    const fs::path csr = dir / (cn + ".csr");
-    run({"openssl", "req", "-new", "-key", key.string(), "-subj", "/CN=" + cn, "-addext",
-         "subjectAltName=" + san, "-out", csr.string()});
-    return csr;
-  }
-  void sign(const fs::path& csr, const fs::path& out) {
-    run({"openssl", "x509", "-req", "-in", csr.string(), "-CA", ca.string(), "-CAkey",
-         (dir / "ca.key").string(), "-days", "2", "-copy_extensions", "copy", "-out",
-         out.string()});
-  }
-};
-
-const test_pki& pki() {
-  static const test_pki instance;
-  return instance;
-}
 
 // A stack whose simulator serves `cert` over TLS, reached by the gateway at scheme_host:port.
 stack_options tls_stack(const fs::path& cert, const std::string& scheme_host,
