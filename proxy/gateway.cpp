@@ -112,10 +112,11 @@ bool gateway::reload(std::string& message) {
   // Everything checked: now apply.
   access.store(std::make_shared<access_policy>(next, revocations, access.load().get()));
   limits.store(std::make_shared<const config::server_config>(next.server));
-  if (next_tls) tls_context.store(std::move(next_tls));
+  bool new_certificates = next_tls != nullptr;
+  if (new_certificates) tls_context.store(std::move(next_tls));
   message = std::to_string(next.consumers.size()) + " consumers, " +
             std::to_string(next.signing_keys.size()) + " signing keys, limits" +
-            (next_tls ? ", TLS certificates" : "");
+            (new_certificates ? ", TLS certificates" : "");
   std::vector<std::string> restart;
   if (next.server.listen.to_string() != cfg.server.listen.to_string() ||
       next.server.plain != cfg.server.plain || next.server.threads != cfg.server.threads) {

@@ -64,6 +64,15 @@ class connection {
   const std::string& key() const { return key_; }
   SSL* ssl_handle() { return tls_ ? tls_->native_handle() : nullptr; }
 
+  // Where this connection's new TLS sessions go (the pool), set before open().
+  upstream_client::pool* session_sink_ = nullptr;
+
+  // The SSL ex_data slot that points back at the connection.
+  static int session_ex_index() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+  }
+
   bool reused = false;  // taken from the pool: a first failure may just mean the upstream closed it
   std::chrono::steady_clock::time_point idle_since;
 
@@ -115,6 +124,9 @@ class connection {
       tls_->set_verify_mode(ssl::verify_none);
     }
     if (resume != nullptr) SSL_set_session(ssl_handle, resume);
+    // New sessions (TLS 1.3 tickets arrive after the handshake) reach the pool through the
+    // context's new-session callback, which finds the pool and origin here.
+    if (session_sink_ != nullptr) SSL_set_ex_data(ssl_handle, session_ex_index(), this);
     tcp().expires_after(cfg.connect_timeout);
     co_await tls_->async_handshake(ssl::stream_base::client,
                                    net::redirect_error(net::use_awaitable, ec));
@@ -238,13 +250,8 @@ struct upstream_client::pool {
     SSL_SESSION_up_ref(it->second);
     return it->second;
   }
-  void keep_session(const std::string& key, SSL* ssl) {
-    SSL_SESSION* s = SSL_get1_session(ssl);
-    if (s == nullptr) return;
-    if (!SSL_SESSION_is_resumable(s)) {
-      SSL_SESSION_free(s);
-      return;
-    }
+  // Takes the reference to s (from the new-session callback).
+  void keep_session(const std::string& key, SSL_SESSION* s) {
     std::lock_guard lock(mutex_);
     auto& slot = sessions_[key];
     if (slot != nullptr) SSL_SESSION_free(slot);
@@ -379,6 +386,16 @@ upstream_client::upstream_client(const config::upstream_config& cfg, net::any_io
   // Sessions are kept per origin by the pool and offered again on the next handshake.
   SSL_CTX_set_session_cache_mode(tls_->native_handle(),
                                  SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(tls_->native_handle(), [](SSL* ssl, SSL_SESSION* session) -> int {
+    auto* conn = static_cast<connection*>(SSL_get_ex_data(ssl, connection::session_ex_index()));
+    if (conn == nullptr || conn->session_sink_ == nullptr || !SSL_SESSION_is_resumable(session)) {
+      return 0;  // not kept
+    }
+    // A copy: OpenSSL marks the connection's own session not resumable when the connection is
+    // freed without a TLS shutdown (as pooled connections are), which would void ours too.
+    if (SSL_SESSION* copy = SSL_SESSION_dup(session)) conn->session_sink_->keep_session(conn->key(), copy);
+    return 0;
+  });
   boost::system::error_code ec;
   if (cfg.ca_file.empty()) tls_->set_default_verify_paths(ec);
   else tls_->load_verify_file(cfg.ca_file, ec);
@@ -456,6 +473,7 @@ net::awaitable<upstream_result> upstream_client::attempt(const recording_request
         counters_.connections_reused.fetch_add(1, std::memory_order_relaxed);
       } else {
         conn = std::make_unique<connection>(io_, key);
+        conn->session_sink_ = pool_.get();
         std::optional<upstream_failure> failure;
         SSL_SESSION* resume = where.origin.tls() ? pool_->session(key) : nullptr;
         co_await conn->open(where.origin, cfg_, tls_.get(), resume, failure);
@@ -505,7 +523,6 @@ net::awaitable<upstream_result> upstream_client::attempt(const recording_request
         observe_latency_(std::chrono::duration<double>(std::chrono::steady_clock::now() - sent_at)
                              .count());
       }
-      if (auto* ssl_handle = ex_ptr->conn().ssl_handle()) pool_->keep_session(key, ssl_handle);
 
       if (!request.is_audio() || !is_redirect(ex_ptr->status())) {
         co_return std::unique_ptr<upstream_exchange>(std::move(ex_ptr));

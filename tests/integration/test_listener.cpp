@@ -321,3 +321,32 @@ TEST_CASE("SIGTERM drains: a slow download in flight completes, then the gateway
   CHECK(r.body == expected_body(sid, laml_sim::audio_format::wav));
   CHECK(s.wait_gateway_exit(std::chrono::seconds(10)) == 0);
 }
+
+TEST_CASE("SIGHUP reloads the TLS certificates: new connections get the new one") {
+  auto dir = fs::temp_directory_path() / ("recgate-certs-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto cert = dir / "server.pem";
+  fs::copy_file(pki().localhost, cert, fs::copy_options::overwrite_existing);
+  stack_options o;
+  o.tls = true;
+  o.extra_config = "[tls]\nlisten = \"127.0.0.1:0\"\ncert_file = \"" + cert.string() +
+                   "\"\nkey_file = \"" + pki().key.string() + "\"\n";
+  stack s(o);
+  auto path = recording_path(laml_sim::normal_sid(670), "wav");
+  std::vector<std::string> key{std::string("Authorization: Bearer ") + consumer_key};
+  CHECK(curl_https(s.tls_port(), path, "", key).status == 200);
+  // A certificate file that cannot be loaded is rejected; the one in use stays.
+  std::ofstream(cert) << "not a certificate";
+  s.signal_gateway(SIGHUP);
+  REQUIRE(s.wait_gateway_output("new configuration rejected"));
+  CHECK(curl_https(s.tls_port(), path, "", key).status == 200);
+  // The new certificate names other.example only: curl, asking for 127.0.0.1, refuses it.
+  fs::copy_file(pki().other, cert, fs::copy_options::overwrite_existing);
+  s.signal_gateway(SIGHUP);
+  bool reloaded = s.wait_gateway_output("TLS certificates");
+  if (!reloaded) for (const auto& l : s.gateway_lines()) MESSAGE(l);
+  REQUIRE(reloaded);
+  CHECK(curl_https(s.tls_port(), path, "", key).status == 0);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}

@@ -2,9 +2,16 @@
 // stale metadata while the upstream fails, /metrics and /readyz.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <map>
 #include <sstream>
 #include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "gateway_fixture.hpp"
 #include "laml_sim/laml_sim.hpp"
@@ -54,6 +61,94 @@ std::map<std::string, double> scrape(stack& s) {
 }
 
 std::string json_path(const std::string& sid) { return recording_path(sid, "json"); }
+
+// A minimal egress proxy on loopback: answers CONNECT host:port with 200 and relays bytes both
+// ways (or refuses every CONNECT with 403). Counts the tunnels it opened.
+class connect_proxy {
+ public:
+  explicit connect_proxy(bool refuse = false) : refuse_(refuse) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(listener_, 16) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { accept_loop(); });
+  }
+  ~connect_proxy() {
+    stop_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    thread_.join();
+    for (auto& t : tunnels_) t.join();
+  }
+  unsigned short port() const { return port_; }
+  int tunnels() const { return opened_.load(); }
+
+ private:
+  void accept_loop() {
+    while (!stop_) {
+      int client = ::accept(listener_, nullptr, nullptr);
+      if (client < 0) return;
+      tunnels_.emplace_back([this, client] { serve(client); });
+    }
+  }
+  void serve(int client) {
+    std::string head;
+    char c;
+    while (head.find("\r\n\r\n") == std::string::npos && ::recv(client, &c, 1, 0) == 1) head += c;
+    unsigned port = 0;
+    auto colon = head.find(':');
+    auto space = head.find(' ', colon);
+    if (head.starts_with("CONNECT 127.0.0.1:") && colon != std::string::npos) {
+      port = static_cast<unsigned>(std::stoul(head.substr(colon + 1, space - colon - 1)));
+    }
+    int upstream = -1;
+    if (!refuse_ && port != 0) {
+      upstream = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<std::uint16_t>(port));
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (::connect(upstream, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(upstream);
+        upstream = -1;
+      }
+    }
+    const std::string answer = upstream < 0 ? "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
+                                            : "HTTP/1.1 200 Connection established\r\n\r\n";
+    ::send(client, answer.data(), answer.size(), MSG_NOSIGNAL);
+    if (upstream >= 0) {
+      ++opened_;
+      pollfd fds[2] = {{client, POLLIN, 0}, {upstream, POLLIN, 0}};
+      char buf[16384];
+      while (!stop_ && ::poll(fds, 2, 200) >= 0) {
+        bool done = false;
+        for (int i = 0; i < 2; ++i) {
+          if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
+          auto n = ::recv(fds[i].fd, buf, sizeof buf, 0);
+          if (n <= 0 || ::send(fds[1 - i].fd, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL) < 0) {
+            done = true;
+          }
+        }
+        if (done) break;
+      }
+      ::close(upstream);
+    }
+    ::close(client);
+  }
+
+  bool refuse_;
+  int listener_ = -1;
+  unsigned short port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> opened_{0};
+  std::thread thread_;
+  std::vector<std::thread> tunnels_;
+};
 
 }  // namespace
 
@@ -206,4 +301,27 @@ TEST_CASE("/readyz: ready with a reachable upstream, not ready without one; /hea
   }
   CHECK(status == 503);
   CHECK(s.admin("GET", "/healthz").status == 200);
+}
+
+TEST_CASE("an egress proxy: upstream requests go through its CONNECT tunnel; a refusal is a 502") {
+  connect_proxy proxy;
+  stack_options options;
+  options.extra_upstream = "egress_proxy = \"http://127.0.0.1:" + std::to_string(proxy.port()) +
+                           "\"\nretries = 0\n";
+  stack s(options);
+  auto sid = laml_sim::normal_sid(550);
+  auto meta = s.get(json_path(sid));
+  CHECK(meta.status == 200);
+  CHECK(meta.body == s.sim_get(json_path(sid)).body);
+  CHECK(s.get(recording_path(sid, "wav")).status == 200);
+  CHECK(proxy.tunnels() >= 1);
+
+  connect_proxy refusing(true);
+  stack_options refused_options;
+  refused_options.extra_upstream = "egress_proxy = \"http://127.0.0.1:" +
+                                   std::to_string(refusing.port()) + "\"\nretries = 0\n";
+  stack refused(refused_options);
+  check_json_error(refused.get(json_path(sid)), 502);
+  CHECK(refused.sim_stats()["total"] == 0);
+  CHECK(refusing.tunnels() == 0);
 }

@@ -141,3 +141,21 @@ TEST_CASE("verify_tls = false accepts a certificate for another name (the escape
   CHECK(stats.at("sni") == json{{"localhost", 1}});  // SNI is sent all the same
   CHECK(stats.at("tls_handshake_failures") == 0);
 }
+
+TEST_CASE("https upstream: kept-alive connections are reused; new ones resume the TLS session") {
+  {
+    stack s(tls_stack(pki().localhost, "https://localhost", ca_file_line()));
+    for (int i = 0; i < 3; ++i) CHECK(s.get(recording_path(laml_sim::normal_sid(90 + i), "json")).status == 200);
+    const json stats = sim_tls_stats(s);
+    CHECK(stats.at("total") == 3);
+    CHECK(stats.at("connections") == 1);
+  }
+  // Without a pool each request needs a handshake: all but the first resume the session.
+  stack s(tls_stack(pki().localhost, "https://localhost", ca_file_line() + "\npool_size = 0"));
+  for (int i = 0; i < 3; ++i) CHECK(s.get(recording_path(laml_sim::normal_sid(95 + i), "wav")).status == 200);
+  const json stats = sim_tls_stats(s);
+  CHECK(stats.at("connections") == 3);
+  CHECK(stats.at("tls_resumed") == 2);
+  const auto metrics = s.admin("GET", "/metrics").body;
+  CHECK(metrics.find("recgate_upstream_tls_resumed_total 2\n") != std::string::npos);
+}

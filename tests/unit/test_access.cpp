@@ -168,3 +168,68 @@ TEST_CASE("public_audio: audio without a key, metadata still needs one") {
   CHECK(policy.decide({"Bearer nope", account_b, false, "127.0.0.1"}, t0).outcome ==
         access_outcome::unauthenticated);
 }
+
+TEST_CASE("client certificates: a verified identity names a consumer; the usual checks follow") {
+  auto cfg = policy_config();
+  auto svc = consumer("svc", {}, {"metadata"}, {account_a});
+  svc.certificates = {"DNS:svc.internal", "URI:spiffe://corp/svc"};
+  cfg.consumers.push_back(svc);
+  auto gone = consumer("gone", {}, {"audio"}, {"*"});
+  gone.certificates = {"CN=gone"};
+  gone.enabled = false;
+  cfg.consumers.push_back(gone);
+  access_policy policy(cfg);
+  struct row {
+    std::vector<std::string> identities;
+    std::string authorization;
+    const char* account;
+    bool metadata;
+    access_outcome expected;
+    const char* consumer;
+  };
+  using o = access_outcome;
+  const std::vector<row> rows{
+      {{"CN=svc", "DNS:svc.internal"}, "", account_a, true, o::allow, "svc"},
+      {{"URI:spiffe://corp/svc"}, "", account_a, true, o::allow, "svc"},
+      {{"DNS:svc.internal"}, "", account_b, true, o::forbidden, "svc"},    // account
+      {{"DNS:svc.internal"}, "", account_a, false, o::forbidden, "svc"},   // scope
+      {{"CN=gone"}, "", account_a, false, o::forbidden, "gone"},           // disabled
+      {{"CN=svc.internal"}, "", account_a, true, o::unauthenticated, "-"}, // CN is not DNS:
+      {{}, "", account_a, true, o::unauthenticated, "-"},
+      // A key, when sent, is what counts: a certificate does not rescue a bad key.
+      {{"DNS:svc.internal"}, "Bearer nope", account_a, true, o::unauthenticated, "-"},
+      {{"DNS:svc.internal"}, "Bearer key-player", account_a, false, o::allow, "player"},
+  };
+  for (const auto& r : rows) {
+    CAPTURE(r.identities.size());
+    CAPTURE(r.authorization);
+    access_request req{r.authorization, r.account, r.metadata, "127.0.0.1"};
+    req.certificate = &r.identities;
+    auto d = policy.decide(req, t0);
+    CHECK(d.outcome == r.expected);
+    CHECK(d.consumer == r.consumer);
+    if (r.expected == o::allow && r.authorization.empty()) CHECK(d.key_id.starts_with("cert:"));
+  }
+  MESSAGE("certificate matrix rows: " << rows.size());
+}
+
+TEST_CASE("a reload keeps the rate-limit state of consumers that stay") {
+  auto cfg = policy_config();
+  access_policy first(cfg);
+  access_request req{"Bearer key-report", account_a, true, "127.0.0.1"};
+  for (int i = 0; i < 3; ++i) CHECK(first.decide(req, t0).outcome == access_outcome::allow);
+  access_policy reloaded(cfg, nullptr, &first);
+  CHECK(reloaded.decide(req, t0).outcome == access_outcome::rate_limited);
+  access_policy fresh(cfg);
+  CHECK(fresh.decide(req, t0).outcome == access_outcome::allow);
+}
+
+TEST_CASE("byte_budget: one second's worth at once, then paced at the rate") {
+  byte_budget budget(1000);
+  CHECK(budget.take(1000, t0).count() == 0);
+  auto wait = budget.take(500, t0);
+  CHECK(wait == std::chrono::milliseconds(500));
+  // Half a second later the debt is paid: the next 500 bytes wait another half second.
+  CHECK(budget.take(500, t0 + 500ms) == std::chrono::milliseconds(500));
+  CHECK(budget.take(100, t0 + 2s).count() == 0);
+}
