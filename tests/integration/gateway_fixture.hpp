@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "child_process.hpp"
+#include "digest.hpp"
 #include "http_client.hpp"
 
 namespace gateway_test {
@@ -22,7 +23,7 @@ inline constexpr unsigned sim_duration = 2;  // seconds of audio for a normal Si
 using headers = std::vector<std::pair<std::string, std::string>>;
 
 // Hex SHA-256, as key_sha256 wants it.
-std::string sha256_hex(std::string_view text);
+using test_support::sha256_hex;
 
 // The Bearer header of the configured consumer.
 headers with_key(headers extra = {});
