@@ -292,10 +292,14 @@ class exchange final : public upstream_exchange {
     parser_.body_limit(std::numeric_limits<std::uint64_t>::max());
   }
 
+  ~exchange() override { release(); }
+
   // A connection whose response was read to its end, with nothing after it, goes back to the
-  // pool for the next request to that origin.
-  ~exchange() override {
-    if (pool_ && !failed_ && parser_.is_done() && parser_.keep_alive() && buffer_.size() == 0) {
+  // pool for the next request to that origin: as soon as the end is read, before the client
+  // has the last bytes (so a client's next request finds it there).
+  void release() {
+    if (conn_ && pool_ && !failed_ && parser_.is_done() && parser_.keep_alive() &&
+        buffer_.size() == 0) {
       pool_->put(std::move(conn_));
     }
   }
@@ -306,7 +310,10 @@ class exchange final : public upstream_exchange {
     beast::error_code ec;
     conn_->tcp().expires_after(timeout);
     co_await conn_->read_header(buffer_, parser_, ec);
-    if (!ec) co_return std::nullopt;
+    if (!ec) {
+      if (parser_.is_done()) release();  // HEAD, or an empty body
+      co_return std::nullopt;
+    }
     failed_ = true;
     // An upstream too slow to answer is not asked again: that would multiply the client's wait
     // and the upstream's load. A connection that broke is.
@@ -347,12 +354,11 @@ class exchange final : public upstream_exchange {
         failed_ = true;
         co_return 0;
       }
+      if (parser_.is_done()) release();
       if (n > 0) co_return n;
     }
     co_return 0;
   }
-
-  connection& conn() { return *conn_; }
 
  private:
   std::unique_ptr<connection> conn_;
