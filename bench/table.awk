@@ -1,0 +1,58 @@
+# bench/run's table: reads results.tsv (one row per load and target, tab-separated), prints
+# the markdown rows with a "recgate ÷ best peer" row per load, then issue 9's targets.
+# Usage: awk -F'\t' -v hwm=KIB -f table.awk results.tsv   (hwm: recgate's VmHWM in KiB)
+# Columns: 1 load, 2 target, 3 req/s, 4 MiB/s, 5 p50, 6 p99, 7 TTFB, 8 CPU, 9 upstream, 10 errors.
+function better(c, a, b) { return c <= 4 ? a > b : a < b }  # more req/s, MiB/s; less of the rest
+function ratio(load, c) {
+  if (v[load, "recgate", c] == "-" || !((load, c) in best) || best[load, c] == 0) return ""
+  return v[load, "recgate", c] / best[load, c]
+}
+function has(load) { return (load, "recgate", 3) in v }
+function check(ok, text) { printf "- %s %s\n", ok ? "met:" : "**not met:**", text }
+{
+  if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
+  rows[$1] = rows[$1] sprintf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", \
+                              "@" $1 "@", $2, $3, $4, $5, $6, $7, $8, $9, $10)
+  for (c = 3; c <= 9; c++) {
+    v[$1, $2, c] = $c
+    if ($2 != "recgate" && $c != "-" && (!(($1, c) in best) || better(c, $c + 0, best[$1, c])))
+      best[$1, c] = $c + 0
+  }
+}
+END {
+  name["hit-32k"] = "hits, 32 KiB"; name["hit-1m"] = "hits, 1 MiB"; name["hit-10m"] = "hits, 10 MiB"
+  name["hit-range"] = "hits, Range 64 KiB in 10 MiB"; name["json"] = ".json pass-through"
+  name["storm"] = "cold storm, 100 × 10 MiB"; name["range-cold"] = "cold Range, 64 KiB at 5 MiB"
+  name["cold-streams"] = "cold streams, 50 × 100 MiB"
+  for (i = 1; i <= n; i++) {
+    load = order[i]
+    text = rows[load]
+    gsub("@" load "@", name[load], text)
+    printf "%s", text
+    r = "| " name[load] " | **recgate ÷ best peer** |"
+    for (c = 3; c <= 9; c++) {
+      x = ratio(load, c)
+      r = r (x == "" ? " – |" : sprintf(" **%.2f×** |", x))
+    }
+    print r "  |"
+  }
+  print ""
+  print "Targets of issue 9 (recgate against the best peer in this run):"
+  if (has("hit-32k")) {
+    check(ratio("hit-32k", 8) <= 1.0, sprintf("32 KiB hits, CPU per request ≤ 1.0× the best peer's: %.2f×", ratio("hit-32k", 8)))
+    check(ratio("hit-32k", 3) >= 1.0, sprintf("32 KiB hits, requests/s ≥ 1.0×: %.2f×", ratio("hit-32k", 3)))
+    check(ratio("hit-32k", 6) <= 1.0, sprintf("32 KiB hits, p99 ≤ 1.0×: %.2f×", ratio("hit-32k", 6)))
+  }
+  if (has("hit-1m")) check(ratio("hit-1m", 4) >= 1.0, sprintf("1 MiB hits, MiB/s ≥ 1.0×: %.2f×", ratio("hit-1m", 4)))
+  if (has("hit-10m")) check(ratio("hit-10m", 4) >= 1.0, sprintf("10 MiB hits, MiB/s ≥ 1.0×: %.2f×", ratio("hit-10m", 4)))
+  if (has("json")) check(ratio("json", 3) >= 1.0, sprintf(".json pass-through, requests/s ≥ 1.0×: %.3f× (every target is bounded here by laml-sim's ~40 ms per keep-alive response: see bench/README.md)", ratio("json", 3)))
+  if (has("storm")) {
+    up = v["storm", "recgate", 9]
+    check(up == 1, sprintf("cold storm, exactly 1 upstream request: %d", up))
+    lead = v["storm", "recgate", 7]; fol = v["storm", "recgate", 5]
+    check(fol <= 1.2 * lead, sprintf("cold storm, followers' median TTFB ≤ 1.2× the leader's: %.1f vs %.1f ms (%.2f×)", fol, lead, lead > 0 ? fol / lead : 0))
+  }
+  if (has("range-cold")) check(ratio("range-cold", 7) <= 0.1, sprintf("cold Range, TTFB ≤ 0.1× the best peer's: %.2f×", ratio("range-cold", 7)))
+  if (has("cold-streams")) check(hwm < 131072, sprintf("peak resident memory < 128 MiB with 50 cold 100 MiB streams: %.1f MiB", hwm / 1024))
+  else printf "- recgate peak RSS (VmHWM) over this run: %.1f MiB (the < 128 MiB target is about 50 cold 100 MiB streams: bench/run --loads cold-streams)\n", hwm / 1024
+}
