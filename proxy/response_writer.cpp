@@ -88,7 +88,8 @@ net::awaitable<write_result> write_streamed(client_stream& stream, unsigned stat
   }
 
   // One buffer per response: memory is bounded by buffer_bytes whatever the body's size.
-  auto buffer = std::make_unique<char[]>(buffer_bytes);
+  // Not zeroed: every byte sent is read into it first.
+  auto buffer = std::make_unique_for_overwrite<char[]>(buffer_bytes);
   for (;;) {
     std::size_t n = co_await source.read_some(net::buffer(buffer.get(), buffer_bytes), ec);
     if (ec) co_return result;  // incomplete upstream body: the caller closes the connection

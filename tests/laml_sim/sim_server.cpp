@@ -77,6 +77,9 @@ net::awaitable<void> accept_loop(tcp::acceptor acceptor, sim_state& state, ssl::
       spdlog::warn("accept: {}", ec.message());
       continue;
     }
+    // Head and body are written separately: without this, Nagle holds a kept-alive
+    // connection's next response ~40 ms for the client's delayed ACK.
+    socket.set_option(tcp::no_delay(true), ec);
     const auto executor = socket.get_executor();
     auto session = tls ? run_tls_session(std::move(socket), *tls, state)
                        : run_session(std::move(socket), state);
