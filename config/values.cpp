@@ -113,6 +113,8 @@ std::optional<base_url> parse_base_url(std::string_view text) {
 
 std::optional<std::array<unsigned char, 16>> parse_ip(std::string_view text) {
   std::array<unsigned char, 16> out{};
+  // inet_pton reads up to a NUL: "127.0.0.1\0junk" must not pass for 127.0.0.1.
+  if (text.find('\0') != std::string_view::npos) return std::nullopt;
   std::string s(text);
   in_addr v4{};
   if (inet_pton(AF_INET, s.c_str(), &v4) == 1) {

@@ -1,0 +1,82 @@
+// Fuzz target: path routing (proxy/router.hpp) and UUID parsing (config/uuid.hpp).
+// Input: "METHOD TARGET" (the request line without the version); without a space the whole
+// input is the target of a GET. The whole input is also given to normalize_uuid.
+
+#include <string>
+#include <variant>
+
+#include "config/uuid.hpp"
+#include "fuzz_support.hpp"
+#include "proxy/router.hpp"
+
+namespace {
+
+using namespace recgate;
+
+bool lower_hex_or_dash(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-'; }
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+void check_uuid(std::string_view text) {
+  auto u = normalize_uuid(text);
+  if (!u) return;
+  FUZZ_CHECK(u->size() == 36 && text.size() == 36);
+  for (std::size_t i = 0; i < u->size(); ++i) {
+    FUZZ_CHECK(lower_hex_or_dash((*u)[i]));
+    FUZZ_CHECK(((*u)[i] == '-') == (i == 8 || i == 13 || i == 18 || i == 23));
+    FUZZ_CHECK((*u)[i] == lower(text[i]));
+  }
+  FUZZ_CHECK(normalize_uuid(*u) == u);  // idempotent
+}
+
+bool same(const route_result& a, const route_result& b) {
+  if (a.index() != b.index()) return false;
+  if (auto* ea = std::get_if<route_error>(&a)) return ea->status == std::get<route_error>(b).status;
+  const auto& ra = std::get<recording_request>(a);
+  const auto& rb = std::get<recording_request>(b);
+  return ra.account_sid == rb.account_sid && ra.sid == rb.sid && ra.format == rb.format &&
+         ra.head == rb.head;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  auto text = fuzz::as_text(data, size);
+  check_uuid(text);
+
+  auto space = text.find(' ');
+  std::string_view method = space == std::string_view::npos ? "GET" : text.substr(0, space);
+  std::string_view target = space == std::string_view::npos ? text : text.substr(space + 1);
+  auto result = route(method, target);
+  std::string_view path = target.substr(0, target.find('?'));
+
+  // The query string never changes the answer.
+  FUZZ_CHECK(same(result, route(method, path)));
+
+  if (auto* error = std::get_if<route_error>(&result)) {
+    FUZZ_CHECK(error->status == 400 || error->status == 404 || error->status == 405);
+    FUZZ_CHECK(!error->message.empty());
+    if (error->status == 405) FUZZ_CHECK(method != "GET" && method != "HEAD");
+    return 0;
+  }
+  const auto& request = std::get<recording_request>(result);
+  FUZZ_CHECK(method == "GET" || method == "HEAD");
+  FUZZ_CHECK(request.head == (method == "HEAD"));
+  FUZZ_CHECK(!request.upstream_range);
+  check_uuid(request.account_sid);
+  FUZZ_CHECK(normalize_uuid(request.account_sid) == request.account_sid);
+  FUZZ_CHECK(normalize_uuid(request.sid) == request.sid);
+  // Only the accepted spellings reach a recording: no '%', no dot segment, no doubled slash.
+  for (char c : path) FUZZ_CHECK(c != '%' && c != '\\' && static_cast<unsigned char>(c) > 0x20);
+  FUZZ_CHECK(path.find("//") == std::string_view::npos);
+  FUZZ_CHECK(path.find("/./") == std::string_view::npos && path.find("/../") == std::string_view::npos);
+  FUZZ_CHECK(!path.ends_with('/'));
+  FUZZ_CHECK(path.starts_with("/api/laml/2010-04-01/Accounts/") ||
+             path.starts_with("/2010-04-01/Accounts/"));
+  // The upstream target, rebuilt from the parts, routes to the same request.
+  auto upstream = upstream_target(request);
+  FUZZ_CHECK(upstream.starts_with("/api/laml/2010-04-01/Accounts/"));
+  FUZZ_CHECK(same(result, route(method, upstream)));
+  FUZZ_CHECK(!content_type(request.format).empty());
+  return 0;
+}
