@@ -1,5 +1,6 @@
 # bench/run's table: reads results.tsv (one row per load and target, tab-separated), prints
-# the markdown rows with a "recgate ÷ best peer" row per load, then issue 9's targets.
+# the markdown rows with a "recgate ÷ best peer" row per load (and "recgate-enc ÷ recgate" when
+# bench/run --encrypt ran recgate-enc: the cost of encryption at rest), then issue 9's targets.
 # Usage: awk -F'\t' -v hwm=KIB -f table.awk results.tsv   (hwm: recgate's VmHWM in KiB)
 # Columns: 1 load, 2 target, 3 req/s, 4 MiB/s, 5 p50, 6 p99, 7 TTFB, 8 CPU, 9 upstream, 10 errors.
 function better(c, a, b) { return c <= 4 ? a > b : a < b }  # more req/s, MiB/s; less of the rest
@@ -8,6 +9,12 @@ function ratio(load, c) {
   return v[load, "recgate", c] / best[load, c]
 }
 function has(load) { return (load, "recgate", 3) in v }
+function has_enc(load) { return (load, "recgate-enc", 3) in v }
+function enc_ratio(load, c) {
+  if (!has_enc(load) || v[load, "recgate-enc", c] == "-" || v[load, "recgate", c] == "-" || \
+      v[load, "recgate", c] + 0 == 0) return ""
+  return v[load, "recgate-enc", c] / v[load, "recgate", c]
+}
 function check(ok, text) { printf "- %s %s\n", ok ? "met:" : "**not met:**", text }
 {
   if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
@@ -15,7 +22,7 @@ function check(ok, text) { printf "- %s %s\n", ok ? "met:" : "**not met:**", tex
                               "@" $1 "@", $2, $3, $4, $5, $6, $7, $8, $9, $10)
   for (c = 3; c <= 9; c++) {
     v[$1, $2, c] = $c
-    if ($2 != "recgate" && $c != "-" && (!(($1, c) in best) || better(c, $c + 0, best[$1, c])))
+    if ($2 != "recgate" && $2 != "recgate-enc" && $c != "-" && (!(($1, c) in best) || better(c, $c + 0, best[$1, c])))
       best[$1, c] = $c + 0
   }
 }
@@ -35,6 +42,14 @@ END {
       r = r (x == "" ? " – |" : sprintf(" **%.2f×** |", x))
     }
     print r "  |"
+    if (has_enc(load)) {
+      r = "| " name[load] " | **recgate-enc ÷ recgate** |"
+      for (c = 3; c <= 9; c++) {
+        x = enc_ratio(load, c)
+        r = r (x == "" ? " – |" : sprintf(" **%.2f×** |", x))
+      }
+      print r "  |"
+    }
   }
   print ""
   print "Targets of issue 9 (recgate against the best peer in this run):"
@@ -55,4 +70,11 @@ END {
   if (has("range-cold")) check(ratio("range-cold", 7) <= 0.1, sprintf("cold Range, TTFB ≤ 0.1× the best peer's: %.2f×", ratio("range-cold", 7)))
   if (has("cold-streams")) check(hwm < 131072, sprintf("peak resident memory < 128 MiB with 50 cold 100 MiB streams: %.1f MiB", hwm / 1024))
   else printf "- recgate peak RSS (VmHWM) over this run: %.1f MiB (the < 128 MiB target is about 50 cold 100 MiB streams: bench/run --loads cold-streams)\n", hwm / 1024
+  enc = ""
+  for (i = 1; i <= n; i++) {
+    load = order[i]
+    if (enc_ratio(load, 4) != "" && enc_ratio(load, 8) != "")
+      enc = enc sprintf("%s%s: MiB/s %.2f×, CPU per request %.2f×", enc == "" ? "" : "; ", name[load], enc_ratio(load, 4), enc_ratio(load, 8))
+  }
+  if (enc != "") print "\nEncryption at rest (recgate-enc ÷ recgate, same build, store encrypted with AES-256-GCM): " enc "."
 }

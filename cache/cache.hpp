@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -28,6 +29,9 @@ struct cache_options {
   std::uint64_t max_bytes = 0;                // 0: no limit
   // How long an origin 404 is remembered, so a hot missing Sid does not hammer the origin.
   std::chrono::milliseconds negative_ttl{std::chrono::seconds(10)};
+  // Told (from any thread) when an object is dropped as damaged or unreadable; never given
+  // secrets. Empty: nobody is told.
+  std::function<void(const std::string&)> warn;
 };
 
 struct cache_counters {
@@ -40,6 +44,11 @@ struct cache_counters {
   std::atomic<std::uint64_t> negative_hits{0};  // answered from a remembered 404
   std::atomic<std::uint64_t> evictions{0};
   std::atomic<std::uint64_t> expirations{0};
+  // Objects dropped because they could not be served as stored: a chunk missing or failing
+  // authentication, a manifest that does not authenticate, sealed under a key no longer
+  // configured, or plaintext while encryption is on (or sealed while it is off). Each is fetched
+  // again when next asked for.
+  std::atomic<std::uint64_t> unreadable{0};
 };
 
 struct cache_stats {
@@ -92,7 +101,7 @@ class cache {
   template <class F>
   net::awaitable<store::result> on_writer(F f);
   void finish(const std::shared_ptr<fill>& f);
-  // The committed manifest, unless it has expired (then it is removed).
+  // The committed manifest, unless it has expired or cannot be read back (then it is removed).
   std::optional<manifest> find_fresh(const object_key& key);
   std::optional<origin_head> remembered_404(const std::string& key);
   // Evicts least recently used objects beyond max_bytes and persists access times.

@@ -25,16 +25,19 @@ std::uint32_t manifest::chunk_count() const {
 }
 
 std::string manifest::serialize() const {
-  return nlohmann::json{{"v", 1},
-                        {"length", length},
-                        {"content_type", content_type},
-                        {"sha256", sha256_hex},
-                        {"created", created_unix},
-                        {"generation", generation},
-                        {"chunk_size", chunk_size},
-                        {"last_modified", last_modified}}
-      // Header values from the upstream may hold any bytes: never throw on them.
-      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  nlohmann::json j{{"v", 1},
+                   {"length", length},
+                   {"content_type", content_type},
+                   {"sha256", sha256_hex},
+                   {"created", created_unix},
+                   {"generation", generation},
+                   {"chunk_size", chunk_size},
+                   {"last_modified", last_modified}};
+  // Only encrypted objects carry these: a plaintext manifest stays as earlier versions wrote it.
+  if (!key_id.empty()) j["key"] = key_id;
+  if (!mac.empty()) j["mac"] = mac;
+  // Header values from the upstream may hold any bytes: never throw on them.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::optional<manifest> manifest::parse(std::string_view text) {
@@ -49,6 +52,8 @@ std::optional<manifest> manifest::parse(std::string_view text) {
     m.generation = j.at("generation").get<std::uint64_t>();
     m.chunk_size = j.at("chunk_size").get<std::uint32_t>();
     m.last_modified = j.value("last_modified", "");
+    m.key_id = j.value("key", "");
+    m.mac = j.value("mac", "");
     if (m.chunk_size == 0 || m.sha256_hex.size() != 64) return std::nullopt;
     return m;
   } catch (const nlohmann::json::exception&) {

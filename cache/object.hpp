@@ -32,6 +32,10 @@ struct manifest {
   std::uint64_t generation = 0;    // names this fill's chunks
   std::uint32_t chunk_size = 0;
   std::string last_modified;       // the upstream's, if it sent one
+  // Encryption at rest: the id of the key the chunks are sealed under and the store's
+  // authenticator of this manifest; both empty for a plaintext object.
+  std::string key_id;
+  std::string mac;
 
   // Strong validator derived from the content: the same bytes always give the same ETag.
   std::string etag() const;

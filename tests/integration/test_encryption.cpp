@@ -1,0 +1,385 @@
+// Encryption at rest end to end: laml-sim upstream, recgate with a real RocksDB and a key file;
+// the store's files searched for the audio, chunks tampered with behind the gateway's back, and
+// keys rotated across restarts.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <sstream>
+
+#include "artifacts.hpp"
+#include "child_process.hpp"
+#include "cache/chunk_cipher.hpp"
+#include "cache/store.hpp"
+#include "gateway_fixture.hpp"
+#include "laml_sim/laml_sim.hpp"
+
+using namespace gateway_test;
+
+namespace {
+
+// Keys for the tests, made fresh per run; secrets, so the sweep checks no output holds them.
+std::string new_key_line(const std::string& id) {
+  auto key = recgate::cache::new_master_key_base64();
+  REQUIRE(key);
+  test_support::artifacts::add_secret(*key);
+  return id + ":" + *key;
+}
+
+// A folder for key files, outside the stack's (the config names the file before it starts).
+struct key_folder {
+  std::filesystem::path path;
+  key_folder() {
+    std::random_device rd;
+    path = std::filesystem::temp_directory_path() / ("recgate-keys-" + std::to_string(rd()));
+    std::filesystem::create_directories(path);
+  }
+  ~key_folder() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string write(const std::vector<std::string>& lines) const {
+    auto file = path / "cache.keys";
+    {
+      std::ofstream out(file, std::ios::trunc);
+      for (const auto& l : lines) out << l << "\n";
+    }
+    std::filesystem::permissions(file, std::filesystem::perms::owner_read |
+                                           std::filesystem::perms::owner_write);
+    return file.string();
+  }
+};
+
+stack_options encrypted_with(const std::string& key_file) {
+  stack_options o;
+  o.cache = true;
+  if (!key_file.empty()) o.extra_cache = "encryption_key_file = \"" + key_file + "\"\n";
+  return o;
+}
+
+std::string whole(const std::string& sid, laml_sim::audio_format format) {
+  std::string out(laml_sim::body_size(sid, format, sim_duration), '\0');
+  laml_sim::fill_body(sid, format, sim_duration, 0, std::span<char>(out.data(), out.size()));
+  return out;
+}
+
+long upstream_fetches(stack& s, const std::string& sid, const std::string& ext = "wav") {
+  auto stats = s.sim_stats();
+  auto path = recording_path(sid, ext);
+  return stats["paths"].contains(path) ? stats["paths"][path].get<long>() : 0;
+}
+
+// The last bytes of a fill reach clients a moment before its commit: wait for the HIT.
+void wait_for_hit(stack& s, const std::string& path) {
+  test_support::http_result r;
+  for (int i = 0; i < 200; ++i) {
+    r = s.get(path, with_key(), "HEAD");
+    if (r.header("X-Cache") == std::string("HIT")) break;
+  }
+  REQUIRE(r.header("X-Cache") == std::string("HIT"));
+}
+
+// GET that must answer the recording whole and correct; returns X-Cache.
+std::string get_whole(stack& s, const std::string& sid, const std::string& ext = "wav") {
+  auto format = ext == "mp3" ? laml_sim::audio_format::mp3 : laml_sim::audio_format::wav;
+  auto r = s.get(recording_path(sid, ext));
+  REQUIRE(r.ok());
+  REQUIRE(r.status == 200);
+  CHECK(r.body == whole(sid, format));
+  return r.header("X-Cache").value_or("");
+}
+
+std::string read_all(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Which of `bodies` have some 64-byte window that occurs anywhere in the files under `folder`
+// (every file: .sst, .blob, .log, MANIFEST, OPTIONS...). Rabin-Karp: every window of every body
+// is hashed; every window of every file is looked up, and a hash match is compared byte by byte.
+std::vector<bool> plaintext_found(const std::filesystem::path& folder,
+                                  const std::vector<std::string>& bodies) {
+  constexpr std::size_t window = 64;
+  constexpr std::uint64_t base = 1099511628211ull;
+  std::uint64_t top = 1;  // base^(window-1)
+  for (std::size_t i = 1; i < window; ++i) top *= base;
+  auto roll = [&](std::string_view data, auto&& each) {
+    if (data.size() < window) return;
+    std::uint64_t h = 0;
+    for (std::size_t i = 0; i < window; ++i) h = h * base + static_cast<unsigned char>(data[i]);
+    each(h, 0);
+    for (std::size_t i = window; i < data.size(); ++i) {
+      h = (h - top * static_cast<unsigned char>(data[i - window])) * base +
+          static_cast<unsigned char>(data[i]);
+      each(h, i - window + 1);
+    }
+  };
+  struct entry {
+    std::uint64_t hash;
+    std::uint32_t body;
+    std::uint32_t offset;
+    bool operator<(const entry& o) const { return hash < o.hash; }
+  };
+  std::vector<entry> index;
+  for (std::size_t b = 0; b < bodies.size(); ++b) {
+    roll(bodies[b], [&](std::uint64_t h, std::size_t at) {
+      index.push_back({h, static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(at)});
+    });
+  }
+  std::sort(index.begin(), index.end());
+  std::vector<bool> found(bodies.size(), false);
+  std::size_t files = 0;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(folder)) {
+    if (!f.is_regular_file()) continue;
+    ++files;
+    auto data = read_all(f.path());
+    std::string_view view(data);
+    roll(view, [&](std::uint64_t h, std::size_t at) {
+      auto [lo, hi] = std::equal_range(index.begin(), index.end(), entry{h, 0, 0});
+      for (auto it = lo; it != hi; ++it) {
+        if (view.substr(at, window) == std::string_view(bodies[it->body]).substr(it->offset, window)) {
+          found[it->body] = true;
+        }
+      }
+    });
+  }
+  CHECK(files > 3);  // the scan saw the store's files
+  return found;
+}
+
+// Opens the stopped gateway's store directly, without keys: values as stored.
+std::unique_ptr<recgate::cache::store> open_raw(stack& s) {
+  std::string error;
+  recgate::cache::store_options options;
+  options.path = (s.dir() / "cache").string();
+  auto st = recgate::cache::store::open(options, error);
+  REQUIRE_MESSAGE(st, error);
+  return st;
+}
+
+recgate::cache::object_key key_of(const std::string& sid, const std::string& format = "wav") {
+  return {project_id, sid, format};
+}
+
+// Turns cache.encryption_key_file on (with a file) or off (empty) in the stack's config.
+void set_key_file(stack& s, const std::string& file) {
+  static const std::regex line(R"(encryption_key_file = "[^"]*"\n)");
+  auto config = std::regex_replace(read_all(s.config_path()), line, "");
+  if (!file.empty()) {
+    auto at = config.find("[cache]\n");
+    REQUIRE(at != std::string::npos);
+    config.insert(at + 8, "encryption_key_file = \"" + file + "\"\n");
+  }
+  std::ofstream(s.config_path(), std::ios::trunc) << config;
+}
+
+std::uint64_t unreadable_count(stack& s) {
+  auto r = s.admin("GET", "/cache/stats");
+  REQUIRE(r.status == 200);
+  return nlohmann::json::parse(r.body).at("unreadable").get<std::uint64_t>();
+}
+
+}  // namespace
+
+TEST_CASE("with encryption on the store's files hold no 64-byte run of the audio; without, they do") {
+  for (bool encrypted : {false, true}) {
+    CAPTURE(encrypted);
+    key_folder keys;
+    stack s(encrypted_with(encrypted ? keys.write({new_key_line("k1")}) : ""));
+    // Several chunks (the last one written by the commit), one chunk, and an MP3.
+    const auto big = laml_sim::sized_sid(301, 700000);
+    const auto small = laml_sim::sized_sid(302, 100000);
+    const auto mp3 = laml_sim::normal_sid(303);
+    std::vector<std::pair<std::string, std::string>> recordings{{big, "wav"}, {small, "wav"}, {mp3, "mp3"}};
+    std::vector<std::string> bodies;
+    for (const auto& [sid, ext] : recordings) {
+      CHECK(get_whole(s, sid, ext) == "MISS");
+      wait_for_hit(s, recording_path(sid, ext));
+      CHECK(get_whole(s, sid, ext) == "HIT");
+      // The simulator's bytes, straight from it: what must not be found.
+      auto direct = s.sim_get(recording_path(sid, ext));
+      REQUIRE(direct.status == 200);
+      bodies.push_back(direct.body);
+    }
+    s.stop_gateway();
+    auto found = plaintext_found(s.dir() / "cache", bodies);
+    for (std::size_t i = 0; i < bodies.size(); ++i) {
+      CAPTURE(i);
+      // The control: the same search finds every recording in a plaintext store.
+      CHECK(found[i] == !encrypted);
+    }
+  }
+}
+
+TEST_CASE("a tampered chunk is never served: the object is dropped and fetched again") {
+  key_folder keys;
+  stack s(encrypted_with(keys.write({new_key_line("k1")})));
+  const auto sid = laml_sim::sized_sid(311, 700000);  // chunks 0, 1 (put_chunk) and 2 (commit)
+  const auto path = recording_path(sid, "wav");
+  const auto expected = whole(sid, laml_sim::audio_format::wav);
+  CHECK(get_whole(s, sid) == "MISS");
+  wait_for_hit(s, path);
+  REQUIRE(upstream_fetches(s, sid) == 1);
+  s.stop_gateway();
+
+  std::uint32_t index = 0;
+  SUBCASE("the first chunk") { index = 0; }
+  SUBCASE("a middle chunk") { index = 1; }
+  SUBCASE("the last chunk") { index = 2; }
+  CAPTURE(index);
+  {
+    auto st = open_raw(s);
+    auto m = st->find(key_of(sid));
+    REQUIRE(m);
+    REQUIRE(m->chunk_count() == 3);
+    auto stored = st->read_chunk(key_of(sid), m->generation, index);
+    REQUIRE(stored);
+    std::string bad(stored->bytes());
+    bad[bad.size() / 3] = static_cast<char>(bad[bad.size() / 3] ^ 0x01);
+    stored.reset();
+    REQUIRE_FALSE(st->put_chunk(key_of(sid), m->generation, index, bad));
+  }
+  s.restart_gateway();
+  // The manifest is intact, so this is a hit until the bad chunk is read: the response then
+  // breaks off. What did arrive is the recording's own bytes, never the bad chunk's.
+  auto broken = s.get(path);
+  CHECK_FALSE(broken.ok());
+  CHECK(broken.body.size() <= std::size_t(index) * 256 * 1024);
+  CHECK(broken.body == expected.substr(0, broken.body.size()));
+  CHECK(upstream_fetches(s, sid) == 1);
+  CHECK(unreadable_count(s) == 1);
+  CHECK(s.wait_gateway_line({"is damaged", "failed authentication"}));
+  // Dropped: the next request misses, fetches the recording again, and it is whole.
+  CHECK(get_whole(s, sid) == "MISS");
+  CHECK(upstream_fetches(s, sid) == 2);
+  wait_for_hit(s, path);
+  CHECK(get_whole(s, sid) == "HIT");
+  CHECK(upstream_fetches(s, sid) == 2);
+}
+
+TEST_CASE("without encryption too, a committed object with a missing chunk is fetched again") {
+  stack s(encrypted_with(""));
+  const auto sid = laml_sim::sized_sid(312, 700000);
+  const auto path = recording_path(sid, "wav");
+  CHECK(get_whole(s, sid) == "MISS");
+  wait_for_hit(s, path);
+  s.stop_gateway();
+  {
+    auto st = open_raw(s);
+    auto m = st->find(key_of(sid));
+    REQUIRE(m);
+    REQUIRE_FALSE(st->abort_fill(key_of(sid), m->generation));  // every chunk, manifest kept
+  }
+  s.restart_gateway();
+  CHECK_FALSE(s.get(path).ok());
+  CHECK(get_whole(s, sid) == "MISS");
+  CHECK(upstream_fetches(s, sid) == 2);
+}
+
+TEST_CASE("key rotation: old objects stay readable under a listed old key, refetched once it goes") {
+  key_folder keys;
+  const auto a = new_key_line("key-a");
+  const auto b = new_key_line("key-b");
+  auto file = keys.write({a});
+  stack s(encrypted_with(file));
+  const auto old_sid = laml_sim::sized_sid(321, 600000);
+  const auto new_sid = laml_sim::sized_sid(322, 300000);
+  CHECK(get_whole(s, old_sid) == "MISS");
+  wait_for_hit(s, recording_path(old_sid, "wav"));
+
+  // B becomes current; A stays listed: the old object is a hit, new fills are sealed under B.
+  keys.write({b, a});
+  s.restart_gateway();
+  CHECK(get_whole(s, old_sid) == "HIT");
+  CHECK(get_whole(s, new_sid) == "MISS");
+  wait_for_hit(s, recording_path(new_sid, "wav"));
+  CHECK(upstream_fetches(s, old_sid) == 1);
+  s.stop_gateway();
+  {
+    auto st = open_raw(s);
+    auto old_m = st->find(key_of(old_sid));
+    auto new_m = st->find(key_of(new_sid));
+    REQUIRE(old_m);
+    REQUIRE(new_m);
+    CHECK(old_m->key_id == "key-a");
+    CHECK(new_m->key_id == "key-b");
+    auto chunk = st->read_chunk(key_of(new_sid), new_m->generation, 0);
+    REQUIRE(chunk);
+    CHECK(recgate::cache::parse_sealed(chunk->bytes())->key_id == "key-b");
+  }
+
+  // A removed: the old object is not served (nor garbage): it is fetched again, under B.
+  keys.write({b});
+  s.restart_gateway();
+  CHECK(get_whole(s, old_sid) == "MISS");
+  CHECK(upstream_fetches(s, old_sid) == 2);
+  CHECK(unreadable_count(s) == 1);
+  CHECK(get_whole(s, new_sid) == "HIT");
+  wait_for_hit(s, recording_path(old_sid, "wav"));
+  CHECK(get_whole(s, old_sid) == "HIT");
+  CHECK(upstream_fetches(s, old_sid) == 2);
+}
+
+TEST_CASE("turning encryption on or off: objects stored the other way are fetched again") {
+  key_folder keys;
+  auto file = keys.write({new_key_line("k1")});
+  stack s(encrypted_with(""));
+  const auto sid = laml_sim::sized_sid(331, 400000);
+  const auto path = recording_path(sid, "wav");
+  CHECK(get_whole(s, sid) == "MISS");
+  wait_for_hit(s, path);
+
+  // On: the plaintext object is never served as it is; it is refetched and sealed.
+  set_key_file(s, file);
+  s.restart_gateway();
+  CHECK(get_whole(s, sid) == "MISS");
+  CHECK(upstream_fetches(s, sid) == 2);
+  wait_for_hit(s, path);
+  CHECK(get_whole(s, sid) == "HIT");
+
+  // Off: the sealed object is not served as ciphertext; it is refetched as plaintext.
+  set_key_file(s, "");
+  s.restart_gateway();
+  CHECK(get_whole(s, sid) == "MISS");
+  CHECK(upstream_fetches(s, sid) == 3);
+  wait_for_hit(s, path);
+  CHECK(get_whole(s, sid) == "HIT");
+}
+
+TEST_CASE("check-config validates the key file and never prints a key") {
+  key_folder keys;
+  auto line = new_key_line("k1");
+  auto file = keys.write({line});
+  stack s(encrypted_with(file));
+  auto run = [&](const std::string& key_file_text, bool group_readable) {
+    {
+      std::ofstream(file, std::ios::trunc) << key_file_text;
+    }
+    auto perms = std::filesystem::perms::owner_read | std::filesystem::perms::owner_write;
+    if (group_readable) perms |= std::filesystem::perms::group_read;
+    std::filesystem::permissions(file, perms);
+    test_support::child_process p({RECGATE_BIN, "check-config", "--config", s.config_path().string()});
+    auto code = p.wait_exit(std::chrono::seconds(10));
+    p.wait_for_line([](std::string_view) { return false; }, std::chrono::seconds(5));  // to its end
+    std::string out;
+    for (const auto& l : p.lines()) out += l + "\n";
+    test_support::artifacts::save_output("check-config", p.lines());
+    return std::pair{code.value_or(-1), out};
+  };
+  auto [ok_code, ok_out] = run(line + "\n", false);
+  CHECK(ok_code == 0);
+  CHECK(ok_out.find("encryption  key k1 from file " + file) != std::string::npos);
+  CHECK(ok_out.find("warning") == std::string::npos);
+  auto [loose_code, loose_out] = run(line + "\n", true);
+  CHECK(loose_code == 0);
+  CHECK(loose_out.find("chmod 600") != std::string::npos);
+  auto [bad_code, bad_out] = run("k1:" + line.substr(3, 20) + "\n", false);
+  CHECK(bad_code == 1);
+  CHECK(bad_out.find("cache.encryption_key_file") != std::string::npos);
+  CHECK(bad_out.find("must be 32 bytes") != std::string::npos);
+  CHECK(bad_out.find(line.substr(3, 20)) == std::string::npos);
+}
