@@ -40,7 +40,8 @@ nlohmann::json cache_stats_json(gateway& gw) {
           {"fills_failed", c.fills_failed.load()},
           {"bytes_from_origin", c.bytes_from_origin.load()},
           {"evictions", c.evictions.load()},
-          {"expirations", c.expirations.load()}};
+          {"expirations", c.expirations.load()},
+          {"unreadable", c.unreadable.load()}};
 }
 
 // "{AccountSid}/{Sid}" at the end of an admin path, lower-cased; or the answer to give instead.

@@ -2,8 +2,11 @@
 
 #include "proxy/gateway.hpp"
 
+#include "config/encryption_keys.hpp"
 #include "config/load.hpp"
+#include "proxy/audit_log.hpp"
 #include "proxy/logging.hpp"
+#include "proxy/prefetcher.hpp"
 
 namespace recgate {
 
@@ -68,6 +71,15 @@ gateway::gateway(config::config c, net::any_io_executor io)
     if (!ctx) throw std::runtime_error(error);
     tls_context.store(std::move(ctx));
   }
+  if (cfg.audit.enabled()) {
+    std::string error;
+    audit = audit_log::open(cfg.audit, error);
+    if (!audit) throw std::runtime_error(error);
+  }
+  if (cfg.callbacks.enabled()) {
+    // `recordings` is opened below; the prefetcher reads it when a job runs.
+    prefetch = std::make_unique<prefetcher>(cfg.callbacks, recordings, upstream, io);
+  }
   if (cfg.cache.metadata_ttl.count() > 0) {
     metadata = std::make_unique<cache::metadata_cache>(cfg.cache.metadata_ttl, 100000,
                                                        cfg.cache.stale_if_error);
@@ -82,6 +94,17 @@ gateway::gateway(config::config c, net::any_io_executor io)
   options.storage.max_age_seconds =
       std::chrono::duration_cast<std::chrono::seconds>(cfg.cache.max_age).count();
   options.negative_ttl = cfg.cache.negative_ttl;
+  for (const auto& k : cfg.cache.encryption_keys) {
+    options.storage.encryption_keys.push_back({k.id, k.secret});
+  }
+  options.warn = [](const std::string& message) { logging::warn(message); };
+  if (cfg.cache.encrypted()) {
+    if (auto w = config::key_file_permission_warning(cfg.cache.encryption_key_file); !w.empty()) {
+      logging::warn(w);
+    }
+    logging::info("cache: encrypted at rest, new objects under key " +
+                  cfg.cache.encryption_keys.front().id);
+  }
   std::string error;
   recordings = cache::cache::open(options, std::move(io), error);
   if (!recordings) throw std::runtime_error(error);
@@ -133,7 +156,20 @@ bool gateway::reload(std::string& message) {
   if (next.cache.path != cfg.cache.path || next.cache.max_bytes != cfg.cache.max_bytes) {
     restart.push_back("cache");
   }
+  if (next.cache.encryption_keys != cfg.cache.encryption_keys) {
+    restart.push_back("cache encryption keys");
+  }
   if (next.admin.listen.to_string() != cfg.admin.listen.to_string()) restart.push_back("admin");
+  if (next.callbacks.path != cfg.callbacks.path ||
+      next.callbacks.signing_key != cfg.callbacks.signing_key ||
+      next.callbacks.prefetch_formats != cfg.callbacks.prefetch_formats ||
+      next.callbacks.forward_url != cfg.callbacks.forward_url ||
+      next.callbacks.public_url != cfg.callbacks.public_url ||
+      next.callbacks.concurrency != cfg.callbacks.concurrency ||
+      next.callbacks.queue_limit != cfg.callbacks.queue_limit) {
+    restart.push_back("callbacks");
+  }
+  if (next.audit.file != cfg.audit.file) restart.push_back("audit");
   for (std::size_t i = 0; i < restart.size(); ++i) {
     message += (i == 0 ? "; changed but applied only at a restart: " : ", ") + restart[i];
   }

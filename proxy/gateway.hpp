@@ -16,6 +16,9 @@
 
 namespace recgate {
 
+class audit_log;
+class prefetcher;
+
 // The TLS listener's context from its certificate, key and client CA files; null with the
 // reason in `error` when they cannot be loaded.
 std::shared_ptr<ssl::context> make_server_tls_context(const config::tls_config& tls,
@@ -39,6 +42,8 @@ struct gateway {
   upstream_client upstream;
   std::unique_ptr<cache::cache> recordings;  // null when the cache is off
   std::unique_ptr<cache::metadata_cache> metadata;  // null when cache.metadata_ttl is 0
+  std::unique_ptr<prefetcher> prefetch;  // null without [callbacks]
+  std::unique_ptr<audit_log> audit;      // null without [audit]
   gateway_metrics stats;
   std::atomic<std::uint64_t> connections{0};  // client connections open now
   std::atomic<std::uint64_t> connections_rejected{0};

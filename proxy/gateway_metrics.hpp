@@ -17,6 +17,13 @@ struct gateway_metrics {
       "recgate_upstream_response_seconds",
       "Seconds from sending a request upstream to its response head",
       {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
+  // Recording status callbacks (callback_endpoint.cpp); the prefetches' own counters live in
+  // the prefetcher.
+  std::atomic<std::uint64_t> callbacks_received{0};
+  metrics::labeled_counter callbacks_rejected{
+      "recgate_callbacks_rejected_total",
+      "Recording status callbacks refused: forbidden (signature), invalid, overflow, method",
+      {"reason"}};
 };
 
 }  // namespace recgate

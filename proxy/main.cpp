@@ -7,7 +7,10 @@
 // session.cpp (HTTP/1.1, limits) → router.cpp (path → recording_request) → access.cpp (who is
 // asking) → recording_handler.cpp (response) → upstream_client.cpp (SignalWire).
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <tuple>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <openssl/evp.h>
@@ -15,9 +18,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cache/chunk_cipher.hpp"
+#include "config/encryption_keys.hpp"
 #include "config/load.hpp"
 #include "proxy/access.hpp"
 #include "proxy/admin_client.hpp"
+#include "proxy/audit_query.hpp"
 #include "proxy/signing.hpp"
 #include "config/uuid.hpp"
 #include "proxy/logging.hpp"
@@ -48,6 +54,22 @@ int keygen(const std::string& consumer) {
             << "[[consumers]]\nid = \"" << consumer << "\"\n"
             << "scopes = [\"audio\", \"metadata\"]\naccounts = [\"*\"]\n"
             << "key_sha256 = \"" << recgate::to_hex(digest.data(), digest.size()) << "\"\n";
+  return 0;
+}
+
+// keygen --encryption-key ID: a line for cache.encryption_key_file (put it first to make it the
+// key new objects are sealed under; keep the older lines while objects sealed under them remain).
+int encryption_keygen(const std::string& id) {
+  if (!recgate::config::valid_encryption_key_id(id)) {
+    std::cerr << "recgate: --encryption-key: the key id must be 1 to 32 of A-Z a-z 0-9 . _ -\n";
+    return 2;
+  }
+  auto key = recgate::cache::new_master_key_base64();
+  if (!key) {
+    std::cerr << "recgate: no randomness available\n";
+    return 1;
+  }
+  std::cout << id << ":" << *key << "\n";
   return 0;
 }
 
@@ -115,6 +137,59 @@ int sign_command(const std::string& config_path, const std::string& consumer,
   return 0;
 }
 
+// recgate audit: the audit lines about a recording and/or a consumer, in a time window; the
+// count and bytes on stderr, so stdout stays JSON lines.
+int audit_command(const std::string& config_path, std::vector<std::string> files,
+                  const std::string& sid, const std::string& consumer, const std::string& since,
+                  const std::string& until) {
+  if (!config_path.empty()) {
+    auto cfg = load_or_report(config_path);
+    if (!cfg) return 1;
+    if (cfg->audit.file.empty()) {
+      std::cerr << "recgate: " << config_path << " has no [audit] file\n";
+      return 1;
+    }
+    files.push_back(cfg->audit.file);
+  }
+  if (files.empty()) {
+    std::cerr << "recgate: give --config or --file\n";
+    return 2;
+  }
+  recgate::audit_filter filter;
+  filter.consumer = consumer;
+  if (!sid.empty()) {
+    auto normal = recgate::normalize_uuid(sid);
+    if (!normal) {
+      std::cerr << "recgate: --sid must be a recording Sid (UUID)\n";
+      return 2;
+    }
+    filter.sid = *normal;
+  }
+  for (auto [flag, text, out] : {std::tuple{"--since", &since, &filter.since_ms},
+                                 std::tuple{"--until", &until, &filter.until_ms}}) {
+    if (text->empty()) continue;
+    *out = recgate::parse_rfc3339(*text);
+    if (!*out) {
+      std::cerr << "recgate: " << flag << " must be an RFC 3339 time such as 2024-05-06T00:00:00Z\n";
+      return 2;
+    }
+  }
+  recgate::audit_summary summary;
+  for (const auto& file : files) {
+    std::ifstream in(file);
+    if (!in) {
+      std::cerr << "recgate: cannot read " << file << "\n";
+      return 1;
+    }
+    recgate::query_audit(in, filter, std::cout, summary);
+  }
+  std::cout.flush();
+  std::cerr << "recgate audit: " << summary.lines << " accesses, " << summary.bytes << " bytes"
+            << (summary.malformed ? ", " + std::to_string(summary.malformed) + " malformed lines skipped" : "")
+            << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -128,8 +203,14 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check-config", "Validate a configuration and exit");
   check->add_option("--config,-c", config_path, "TOML configuration file")->required();
   std::string consumer;
+  std::string encryption_key_id;
   auto* gen = app.add_subcommand("keygen", "Print a new consumer key and its config entry");
-  gen->add_option("--consumer", consumer, "Consumer id")->required();
+  auto* gen_consumer = gen->add_option("--consumer", consumer, "Consumer id");
+  auto* gen_encryption = gen->add_option(
+      "--encryption-key", encryption_key_id,
+      "Instead: a new cache encryption key line, ID:base64, for cache.encryption_key_file");
+  gen_consumer->excludes(gen_encryption);
+  gen->require_option(1);
 
   std::string admin = "127.0.0.1:9090", account, sid;
   auto* cache = app.add_subcommand("cache", "Cache statistics and purge, through the admin listener");
@@ -153,9 +234,22 @@ int main(int argc, char** argv) {
   sign->add_option("--client", client, "Bind it to this client IP address");
   sign->add_flag("--bind-format", bind_format, "Valid only for the path's format");
 
+  std::vector<std::string> audit_files;
+  std::string audit_sid, audit_consumer, since, until;
+  auto* audit = app.add_subcommand("audit", "Print the audit trail's lines for a recording or a consumer");
+  auto* audit_config = audit->add_option("--config,-c", config_path, "TOML configuration (for audit.file)");
+  auto* audit_file = audit->add_option("--file,-f", audit_files, "An audit file (repeat for rotated ones)");
+  audit_config->excludes(audit_file);
+  audit->add_option("--sid", audit_sid, "Recording Sid");
+  audit->add_option("--consumer", audit_consumer, "Consumer id");
+  audit->add_option("--since", since, "From this time on (RFC 3339, inclusive)");
+  audit->add_option("--until", until, "Before this time (RFC 3339, exclusive)");
+
   CLI11_PARSE(app, argc, argv);
+  if (*audit) return audit_command(config_path, audit_files, audit_sid, audit_consumer, since, until);
   if (*sign) return sign_command(config_path, consumer, sign_path, ttl, client, bind_format);
 
+  if (*gen && !encryption_key_id.empty()) return encryption_keygen(encryption_key_id);
   if (*gen) return keygen(consumer);
   if (*cache) return cache_command(admin, config_path, bool(*purge), account, sid);
 
@@ -170,6 +264,18 @@ int main(int argc, char** argv) {
               << "  project id  " << cfg->upstream.project_id << "\n"
               << "  api token   from " << cfg->upstream.api_token_source << "\n"
               << "  consumers   " << cfg->consumers.size() << "\n";
+    if (cfg->callbacks.enabled()) {
+      std::cout << "  callbacks   " << cfg->callbacks.path << " (signing key from "
+                << cfg->callbacks.signing_key_source << ")\n";
+    }
+    if (cfg->audit.enabled()) std::cout << "  audit       " << cfg->audit.file << "\n";
+    if (cfg->cache.encrypted()) {
+      std::cout << "  encryption  key " << cfg->cache.encryption_keys.front().id << " from "
+                << cfg->cache.encryption_key_source << " ("
+                << cfg->cache.encryption_keys.size() - 1 << " older keys readable)\n";
+      auto warning = recgate::config::key_file_permission_warning(cfg->cache.encryption_key_file);
+      if (!warning.empty()) std::cerr << "recgate: warning: " << warning << "\n";
+    }
     return 0;
   }
 

@@ -1,5 +1,7 @@
 #include "request_stats.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 namespace laml_sim {
@@ -24,8 +26,28 @@ void request_stats::record_handshake_failure() {
   ++tls_handshake_failures_;
 }
 
+void request_stats::audio_started() {
+  const std::lock_guard lock(mutex_);
+  ++audio_in_flight_;
+  max_audio_in_flight_ = std::max(max_audio_in_flight_, audio_in_flight_);
+}
+
+void request_stats::audio_finished(bool whole) {
+  const std::lock_guard lock(mutex_);
+  --audio_in_flight_;
+  audio_completed_ += whole ? 1 : 0;
+}
+
+std::uint64_t request_stats::audio_completed() const {
+  const std::lock_guard lock(mutex_);
+  return audio_completed_;
+}
+
 void request_stats::reset() {
   const std::lock_guard lock(mutex_);
+  // Bodies being sent now stay counted as in flight: they finish after the reset.
+  max_audio_in_flight_ = audio_in_flight_;
+  audio_completed_ = 0;
   total_ = 0;
   paths_.clear();
   methods_.clear();
@@ -54,6 +76,9 @@ std::string request_stats::to_json(bool tls) const {
   j["requests_with_authorization"] = with_authorization_;
   j["requests_with_valid_authorization"] = with_valid_authorization_;
   j["connections"] = connections_;
+  j["audio_in_flight"] = audio_in_flight_;
+  j["max_audio_in_flight"] = max_audio_in_flight_;
+  j["audio_completed"] = audio_completed_;
   if (tls) {
     j["sni"] = nlohmann::ordered_json::object();
     for (const auto& [name, n] : sni_) j["sni"][name] = n;

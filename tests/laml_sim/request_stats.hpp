@@ -29,6 +29,12 @@ class request_stats {
   void record(const request_record& r);
   // A TLS connection whose handshake failed (the client rejected our certificate, a timeout...).
   void record_handshake_failure();
+  // An audio body (200 or 206) starts or ends being sent, for the concurrency counters:
+  // "audio_in_flight", "max_audio_in_flight" (the most at once since the last reset) and
+  // "audio_completed" (bodies sent whole).
+  void audio_started();
+  void audio_finished(bool whole);
+  std::uint64_t audio_completed() const;
   void reset();
   // {"total":N,"paths":{path:n},"methods":{method:n},"ranges":n,"authorized_json":n,
   //  "media_with_authorization":n,"requests_with_authorization":n,
@@ -51,6 +57,9 @@ class request_stats {
   std::uint64_t tls_handshake_failures_ = 0;
   std::uint64_t connections_ = 0;
   std::uint64_t tls_resumed_ = 0;
+  std::uint64_t audio_in_flight_ = 0;
+  std::uint64_t max_audio_in_flight_ = 0;
+  std::uint64_t audio_completed_ = 0;
 };
 
 }  // namespace laml_sim

@@ -47,6 +47,10 @@ route parse_route(std::string_view target) {
       r.kind = route_kind::requests;
     else if (rest == "reset")
       r.kind = route_kind::reset;
+    else if (rest == "callbacks")
+      r.kind = route_kind::callbacks;
+    else if (rest == "callback-sink")
+      r.kind = route_kind::callback_sink;
     else if (consume(rest, "media/") && rest.find('/') == std::string_view::npos) {
       std::string_view name;
       if (split_extension(rest, name, r.ext) &&

@@ -4,6 +4,7 @@
 //   [/api/laml]/2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}[.wav|.mp3|.json]
 //   /__sim/media/{Sid}.wav|.mp3      audio behind a simulated storage redirect
 //   /__sim/faults  /__sim/requests  /__sim/reset   control endpoints
+//   /__sim/callbacks  /__sim/callback-sink          status callbacks: send one, receive them
 //
 // A query string is ignored everywhere.
 
@@ -12,7 +13,7 @@
 
 namespace laml_sim {
 
-enum class route_kind { recording, media, faults, requests, reset, unknown };
+enum class route_kind { recording, media, faults, requests, reset, callbacks, callback_sink, unknown };
 enum class recording_ext { none, wav, mp3, json };
 
 struct route {

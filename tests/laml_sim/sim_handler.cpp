@@ -62,6 +62,37 @@ response_plan handle_control(sim_state& state, const request_view& request, cons
   if (r.kind == route_kind::reset && m == "POST") {
     state.stats.reset();
     state.faults.clear();
+    state.sink.clear();
+    return no_content(state, request);
+  }
+  if (r.kind == route_kind::callbacks && m == "POST") {
+    std::string error;
+    std::string_view host = "127.0.0.1";
+    for (const auto& [name, value] : request.headers) {
+      if (iequals(name, "Host")) host = value;
+    }
+    const std::string base = std::string(request.sni ? "https://" : "http://") + std::string(host);
+    auto callback = parse_callback_request(request.body, state.config.project_id,
+                                           state.config.duration, base, error);
+    if (!callback) return text_plan(state, request, 400, bad_request_json(error));
+    response_plan plan = no_content(state, request);
+    plan.callback = std::move(callback);
+    return plan;
+  }
+  if (r.kind == route_kind::callback_sink && m == "POST") {
+    received_callback c;
+    c.body = std::string(request.body);
+    for (const auto& [name, value] : request.headers) {
+      if (!iequals(name, "Authorization")) c.headers.emplace_back(name, value);
+    }
+    c.audio_completed = state.stats.audio_completed();
+    state.sink.record(std::move(c));
+    return no_content(state, request);
+  }
+  if (r.kind == route_kind::callback_sink && (m == "GET" || m == "HEAD"))
+    return text_plan(state, request, 200, state.sink.to_json());
+  if (r.kind == route_kind::callback_sink && m == "DELETE") {
+    state.sink.clear();
     return no_content(state, request);
   }
   return text_plan(state, request, 405, method_not_allowed_json());
@@ -147,7 +178,9 @@ std::string_view response_plan::header(std::string_view name) const {
 
 response_plan handle_request(sim_state& state, const request_view& request) {
   const route r = parse_route(request.target);
-  if (r.kind == route_kind::faults || r.kind == route_kind::requests || r.kind == route_kind::reset)
+  if (r.kind == route_kind::faults || r.kind == route_kind::requests ||
+      r.kind == route_kind::reset || r.kind == route_kind::callbacks ||
+      r.kind == route_kind::callback_sink)
     return handle_control(state, request, r);
 
   count(state, request, r);
@@ -181,6 +214,12 @@ response_plan handle_request(sim_state& state, const request_view& request) {
   // Latency delays every answer for the Sid, errors included, as a slow upstream would.
   plan.latency_ms = rule.latency_ms;
   return plan;
+}
+
+response_plan callback_result_plan(sim_state& state, const request_view& request,
+                                   const outgoing_callback& sent, unsigned status,
+                                   std::string_view body, std::string_view error) {
+  return text_plan(state, request, 200, callback_result_json(sent, status, body, error));
 }
 
 response_plan protocol_error_plan(sim_state& state, unsigned status, std::string_view message) {

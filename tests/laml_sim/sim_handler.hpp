@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "audio.hpp"
+#include "callbacks.hpp"
 #include "faults.hpp"
 #include "request_stats.hpp"
 
@@ -32,6 +33,7 @@ struct sim_state {
   const sim_config config;
   fault_registry faults;
   request_stats stats;
+  callback_sink sink;  // callbacks POSTed to /__sim/callback-sink
   std::atomic<std::uint64_t> next_cookie{1};
 };
 
@@ -44,6 +46,8 @@ struct request_view {
   std::optional<std::string_view> sni = std::nullopt;  // TLS only: the client's SNI, "" for none
   bool first_on_connection = true;  // the connection's first request: counts a connection
   bool tls_resumed = false;         // TLS only: the connection's handshake resumed a session
+  // Every request header (for /__sim/callback-sink and the Host of /__sim/callbacks).
+  std::vector<std::pair<std::string_view, std::string_view>> headers = {};
 };
 
 struct response_plan {
@@ -59,6 +63,9 @@ struct response_plan {
   // Applied while sending a 200/206 recording or metadata body: bytes_per_second, reset_after,
   // short_by. Other fields unused.
   fault_rule body_faults;
+  // POST /__sim/callbacks: the session sends this first, then answers with
+  // callback_result_plan() instead of this plan.
+  std::optional<outgoing_callback> callback;
 
   // Body bytes [offset, offset + out.size()). Prereq: within *content_length.
   void fill(std::uint64_t offset, std::span<char> out) const;
@@ -69,6 +76,12 @@ struct response_plan {
 // Decides the answer, registers faults / counts the request as a side effect.
 // Never throws for any input.
 response_plan handle_request(sim_state& state, const request_view& request);
+
+// The answer to POST /__sim/callbacks once `sent` was delivered: 200 with
+// callback_result_json (status 0 and the error when the target did not answer).
+response_plan callback_result_plan(sim_state& state, const request_view& request,
+                                   const outgoing_callback& sent, unsigned status,
+                                   std::string_view body, std::string_view error);
 
 // The answer to a request that could not be parsed (400) or whose body is too large (413):
 // a JSON error body, and the connection closes afterwards. Not counted in the stats.

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "callback_sender.hpp"
+
 namespace laml_sim {
 namespace {
 
@@ -52,6 +54,7 @@ request_view to_view(const http::request<http::string_body>& req,
   if (const auto it = req.find(http::field::range); it != req.end()) view.range = it->value();
   view.body = req.body();
   if (sni) view.sni = *sni;
+  for (const auto& field : req) view.headers.emplace_back(field.name_string(), field.value());
   return view;
 }
 
@@ -232,9 +235,21 @@ net::awaitable<void> serve(Stream& stream, sim_state& state,
     }
     if (ec) break;
     const http::request<http::string_body>& req = parser.get();
-    const response_plan plan = handle_request(state, to_view(req, sni, first, resumed));
+    const request_view view = to_view(req, sni, first, resumed);
+    response_plan plan = handle_request(state, view);
     first = false;
+    if (plan.callback) {
+      // POST /__sim/callbacks: send it now, then answer with what the receiver said.
+      const outgoing_callback callback = *plan.callback;
+      const callback_delivery delivered = co_await send_callback(callback);
+      plan = callback_result_plan(state, view, callback, delivered.status, delivered.body,
+                                  delivered.error);
+    }
+    // Audio bodies being sent, for the concurrency counters in /__sim/requests.
+    const bool audio_body = plan.audio && plan.send_body && plan.status / 100 == 2;
+    if (audio_body) state.stats.audio_started();
     step = co_await send_plan(stream, plan, req.version(), req.keep_alive(), ec);
+    if (audio_body) state.stats.audio_finished(step != next_step::closed);
     // The target may carry anything a client put there, but never the Authorization header.
     spdlog::info("{} {} -> {}{}", std::string_view(req.method_string()),
                  std::string_view(req.target()), plan.status,

@@ -1,0 +1,59 @@
+#include "proxy/net.hpp"
+
+#include "proxy/callback_forwarder.hpp"
+
+namespace recgate {
+
+net::awaitable<forward_result> forward_callback(const config::callbacks_config& cfg,
+                                                const std::string& body,
+                                                const std::string& request_id,
+                                                const std::string& prefetch_outcome) {
+  forward_result out;
+  auto ex = co_await net::this_coro::executor;
+  beast::error_code ec;
+  const auto& to = cfg.forward_base;
+  tcp::resolver resolver(ex);
+  auto port = std::to_string(to.port);
+  auto found = co_await resolver.async_resolve(to.host, port,
+                                               net::redirect_error(net::use_awaitable, ec));
+  if (ec) {
+    out.error = "cannot resolve " + to.host + ": " + ec.message();
+    co_return out;
+  }
+  beast::tcp_stream stream(ex);
+  // One deadline for the whole exchange: connect, write and read.
+  stream.expires_after(cfg.forward_timeout);
+  co_await stream.async_connect(found, net::redirect_error(net::use_awaitable, ec));
+  if (!ec) {
+    http::request<http::string_body> req{http::verb::post, cfg.forward_target, 11};
+    req.set(http::field::host, to.authority());
+    req.set(http::field::user_agent, "recgate");
+    req.set(http::field::content_type, "application/x-www-form-urlencoded");
+    req.set("X-Request-Id", request_id);
+    req.set("X-Recgate-Prefetch", prefetch_outcome);
+    req.keep_alive(false);
+    req.body() = body;
+    req.prepare_payload();
+    co_await http::async_write(stream, req, net::redirect_error(net::use_awaitable, ec));
+  }
+  if (!ec) {
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024);  // the answer's body is not used: only its status
+    co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+    // Once the head has arrived the status is known, whatever happens to the body.
+    if (parser.is_header_done()) {
+      out.status = parser.get().result_int();
+      ec = {};
+    }
+  }
+  if (ec) {
+    out.error = (ec == beast::error::timeout ? "timed out" : ec.message()) + " (" +
+                to.authority() + ")";
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  co_return out;
+}
+
+}  // namespace recgate
