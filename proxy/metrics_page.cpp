@@ -2,6 +2,9 @@
 
 #include "proxy/metrics_page.hpp"
 
+#include "proxy/audit_log.hpp"
+#include "proxy/prefetcher.hpp"
+
 namespace recgate {
 namespace {
 
@@ -30,6 +33,18 @@ std::string render_metrics(gateway& gw) {
   write_single(out, "recgate_upstream_failures_total", "counter",
                "Upstream attempts that failed: unreachable, timeout, bad response, 502/503/504",
                value(u.failures));
+  // Every kind, zeros included: a dashboard's rate() needs the series before the first error.
+  out += "# HELP recgate_upstream_errors_total Upstream errors by kind: resolve, connect, tls, "
+         "timeout (connect, head or a stalled body), bad_response, http_5xx (a 5xx answer), body "
+         "(a body cut short)\n# TYPE recgate_upstream_errors_total counter\n";
+  const auto& errors = gw.upstream.errors();
+  for (std::size_t k = 0; k < upstream_error_counts::count; ++k) {
+    out.append("recgate_upstream_errors_total{kind=\"")
+        .append(upstream_error_counts::names[k])
+        .append("\"} ")
+        .append(std::to_string(errors.value(static_cast<upstream_error_counts::which>(k))))
+        .append("\n");
+  }
   write_single(out, "recgate_upstream_retries_total", "counter",
                "Upstream attempts that were retries", value(u.retries));
   write_single(out, "recgate_upstream_breaker_rejections_total", "counter",
@@ -49,6 +64,38 @@ std::string render_metrics(gateway& gw) {
   write_single(out, "recgate_connections_rejected_total", "counter",
                "Client connections refused at the connection limit",
                value(gw.connections_rejected));
+
+  if (gw.prefetch) {
+    const auto& p = gw.prefetch->counters();
+    write_single(out, "recgate_callbacks_received_total", "counter",
+                 "Requests to the recording status callback path", value(gw.stats.callbacks_received));
+    gw.stats.callbacks_rejected.write(out);
+    write_single(out, "recgate_prefetches_started_total", "counter",
+                 "Prefetch fills started (or joined) for status callbacks", value(p.started));
+    write_single(out, "recgate_prefetches_done_total", "counter",
+                 "Prefetches that ended with the recording cached", value(p.done));
+    write_single(out, "recgate_prefetches_failed_total", "counter",
+                 "Prefetches that failed (upstream error, cut short)", value(p.failed));
+    write_single(out, "recgate_prefetches_skipped_total", "counter",
+                 "Prefetches not needed: the recording was cached already", value(p.skipped));
+    write_single(out, "recgate_prefetch_queue_refused_total", "counter",
+                 "Callbacks refused with 503 because the prefetch queue was full", value(p.refused));
+    write_single(out, "recgate_prefetches_running", "gauge", "Prefetch jobs running now",
+                 static_cast<double>(gw.prefetch->running()));
+    write_single(out, "recgate_prefetch_queue_length", "gauge", "Prefetch jobs waiting",
+                 static_cast<double>(gw.prefetch->queued()));
+    write_single(out, "recgate_callback_forwards_total", "counter",
+                 "Callbacks forwarded to callbacks.forward_url with a 2xx answer", value(p.forwarded));
+    write_single(out, "recgate_callback_forward_failures_total", "counter",
+                 "Callback forwards that failed or got another answer", value(p.forward_failed));
+  }
+  if (gw.audit) {
+    write_single(out, "recgate_audit_lines_total", "counter", "Lines written to the audit file",
+                 static_cast<double>(gw.audit->lines_written()));
+    write_single(out, "recgate_audit_write_errors_total", "counter",
+                 "Failed writes to the audit file (lines lost)",
+                 static_cast<double>(gw.audit->write_errors()));
+  }
 
   write_single(out, "recgate_cache_enabled", "gauge", "1 when the audio cache is on",
                gw.recordings ? 1 : 0);
@@ -74,6 +121,10 @@ std::string render_metrics(gateway& gw) {
                  "Objects removed to stay under max_bytes", value(c.evictions));
     write_single(out, "recgate_cache_expirations_total", "counter",
                  "Objects removed for being older than max_age", value(c.expirations));
+    write_single(out, "recgate_cache_unreadable_total", "counter",
+                 "Objects removed because they could not be read back (a chunk missing or not "
+                 "authentic, a key not configured); fetched again on demand",
+                 value(c.unreadable));
     write_single(out, "recgate_cache_fills_in_progress", "gauge", "Fills running now",
                  static_cast<double>(s.fills_in_progress));
     write_single(out, "recgate_cache_objects", "gauge", "Objects stored",

@@ -6,9 +6,11 @@
 // resumed, failures before any byte reached the client are retried with backoff, and a circuit
 // breaker fails fast while the upstream is down. Include only from .cpp files that use net.hpp.
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -23,11 +25,31 @@ namespace recgate {
 
 // Why an upstream exchange failed before its response head arrived.
 struct upstream_failure {
-  enum class kind { unreachable, timeout, bad_response, circuit_open };
+  // resolve: the name did not resolve; connect: no TCP connection (refused, unreachable, the
+  // egress proxy refused the tunnel, the request could not be sent); tls: the handshake failed
+  // (certificate refused, say).
+  enum class kind { resolve, connect, tls, timeout, bad_response, circuit_open };
   kind what;
   std::string detail;      // for logs; contains no credentials
   bool transient = true;   // false: retrying cannot help (a redirect policy refused, say)
 };
+
+// Upstream errors by kind, for recgate_upstream_errors_total{kind}: each failed attempt (its
+// failure kind, or http_5xx for a 5xx answer) and each response body that broke off (body) or
+// stalled past idle_timeout (timeout). Circuit-open rejections are not upstream errors (they
+// have their own counter). Shared with the exchanges, which may outlive the client at shutdown.
+struct upstream_error_counts {
+  enum which : std::size_t { resolve, connect, tls, timeout, bad_response, http_5xx, body, count };
+  static constexpr std::array<std::string_view, count> names{
+      "resolve", "connect", "tls", "timeout", "bad_response", "http_5xx", "body"};
+  std::array<std::atomic<std::uint64_t>, count> by_kind{};
+
+  void add(which w) { by_kind[w].fetch_add(1, std::memory_order_relaxed); }
+  std::uint64_t value(which w) const { return by_kind[w].load(std::memory_order_relaxed); }
+};
+
+// The counter a failure is counted under; nullopt for circuit_open.
+std::optional<upstream_error_counts::which> error_kind(const upstream_failure& f);
 
 // An upstream response whose head has been read; the body is read through body_source.
 class upstream_exchange : public body_source {
@@ -74,6 +96,7 @@ class upstream_client {
 
   const upstream_health& health() const { return health_; }
   const upstream_counters& counters() const { return counters_; }
+  const upstream_error_counts& errors() const { return *errors_; }
   // Prereq: called before the first fetch.
   void set_latency_observer(latency_observer f) { observe_latency_ = std::move(f); }
 
@@ -90,6 +113,7 @@ class upstream_client {
   std::shared_ptr<pool> pool_;
   upstream_health health_;
   upstream_counters counters_;
+  std::shared_ptr<upstream_error_counts> errors_ = std::make_shared<upstream_error_counts>();
   latency_observer observe_latency_;
 };
 

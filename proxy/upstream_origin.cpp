@@ -21,7 +21,10 @@ net::awaitable<cache::origin_response> fetch_from_upstream(upstream_client& upst
     out.head.timed_out = failure->what == upstream_failure::kind::timeout;
     out.head.unavailable = failure->what == upstream_failure::kind::circuit_open;
     out.head.detail = failure->detail;
-    logging::warn("request_id=" + request_id + " upstream failed: " + failure->detail);
+    auto kind = error_kind(*failure);
+    logging::warn("request_id=" + request_id + " upstream failed [kind=" +
+                  std::string(kind ? upstream_error_counts::names[*kind] : "circuit_open") +
+                  "]: " + failure->detail);
     co_return out;
   }
   auto exchange = std::move(std::get<std::unique_ptr<upstream_exchange>>(result));
@@ -38,7 +41,9 @@ net::awaitable<cache::origin_response> fetch_from_upstream(upstream_client& upst
   }
 
   out.head.detail = "upstream answered " + std::to_string(out.head.status);
-  if (out.head.status >= 500) logging::warn("request_id=" + request_id + " " + out.head.detail);
+  if (out.head.status >= 500) {
+    logging::warn("request_id=" + request_id + " " + out.head.detail + " [kind=http_5xx]");
+  }
   out.head.error_content_type = out.head.content_type;
   // Keep a bounded error body to pass on; a read error just ends it early.
   char buffer[8192];

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "artifacts.hpp"
 #include "digest.hpp"
 
 namespace cluster_test {
@@ -138,6 +139,13 @@ cluster::cluster(std::size_t replicas) {
 
 cluster::~cluster() {
   haproxy_.reset();
+  // For the secret sweep: what each gateway printed (responses through HAProxy are recorded as
+  // they arrive).
+  test_support::artifacts::unwatch_port(haproxy_port_);
+  for (auto& r : replicas_) {
+    r.process->terminate();
+    test_support::artifacts::save_output("recgate-replica", r.process->lines());
+  }
   replicas_.clear();
   sim_.reset();
   std::error_code ec;
@@ -153,6 +161,8 @@ void cluster::start_sim() {
 
 void cluster::start_replicas(std::size_t n) {
   std::ofstream(dir_ / "token") << api_token << "\n";
+  test_support::artifacts::add_secret(api_token);
+  test_support::artifacts::add_secret(consumer_key);
   // Start them all, then wait for each: their start-ups overlap.
   for (std::size_t i = 0; i < n; ++i) {
     replica r;
@@ -200,6 +210,7 @@ void cluster::start_haproxy() {
     haproxy_ = std::make_unique<test_support::child_process>(
         std::vector<std::string>{haproxy, "-db", "-f", (dir_ / "haproxy.cfg").string()});
     haproxy_port_ = site.frontend_port;
+    test_support::artifacts::watch_port(haproxy_port_);
     // Ready once its health checks have passed for every replica (they start within `inter`).
     bool up = wait_servers(
         [&](const states& s) {

@@ -4,11 +4,15 @@
 
 #include <fstream>
 #include <random>
+#include <regex>
+#include <sstream>
 #include <stdexcept>
 
 #include <signal.h>
 
 #include <openssl/evp.h>
+
+#include "artifacts.hpp"
 
 namespace gateway_test {
 namespace {
@@ -23,7 +27,33 @@ bool is_listening_line(std::string_view prefix, std::string_view line) {
   return line.starts_with(prefix) && line.find("listening on") != std::string_view::npos;
 }
 
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// The signing keys a config names (secret_env, secret_file), for the secret sweep.
+void record_config_secrets(const std::string& config) {
+  static const std::regex env_line(R"re(secret_env\s*=\s*"([^"]+)")re");
+  static const std::regex file_line(R"re(secret_file\s*=\s*"([^"]+)")re");
+  for (std::sregex_iterator it(config.begin(), config.end(), env_line), end; it != end; ++it) {
+    if (const char* v = std::getenv((*it)[1].str().c_str())) test_support::artifacts::add_secret(v);
+  }
+  for (std::sregex_iterator it(config.begin(), config.end(), file_line), end; it != end; ++it) {
+    auto text = read_file((*it)[1].str());
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    test_support::artifacts::add_secret(text);
+  }
+}
+
 }  // namespace
+
+std::string sha256_hex(std::string_view key) {
+  test_support::artifacts::add_secret(key);
+  return test_support::sha256_hex(key);
+}
 
 
 headers with_key(headers extra) {
@@ -57,13 +87,21 @@ stack::stack(stack_options options) : tls_(options.tls) {
   const std::string scheme_host = options.upstream_scheme_host.empty()
                                       ? std::string("http://127.0.0.1")
                                       : options.upstream_scheme_host;
-  std::string upstream = scheme_host + ":" + std::to_string(sim_port_);
+  std::string upstream = options.upstream_url.empty()
+                             ? scheme_host + ":" + std::to_string(sim_port_)
+                             : options.upstream_url;
+  // "@SIM_PORT@" in extra_config is the simulator's port (a URL pointing at laml-sim).
+  for (auto at = options.extra_config.find("@SIM_PORT@"); at != std::string::npos;
+       at = options.extra_config.find("@SIM_PORT@")) {
+    options.extra_config.replace(at, 10, std::to_string(sim_port_));
+  }
   std::ofstream(dir_ / "recgate.toml")
       << "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 2\n" << options.extra_server << "\n"
       << "[upstream]\nbase_url = \"" << upstream << "\"\nproject_id = \"" << project_id
       << "\"\napi_token_env = \"RECGATE_TEST_UNSET_TOKEN\"\napi_token_file = \""
       << (dir_ / "token").string() << "\"\n"
-      << "connect_timeout = \"2s\"\nheader_timeout = \"1s\"\nidle_timeout = \"2s\"\n"
+      << "connect_timeout = \"2s\"\nheader_timeout = \"1s\"\nidle_timeout = \""
+      << options.upstream_idle_timeout << "\"\n"
       << options.extra_upstream << "\n"
       << (options.cache ? "[cache]\npath = \"" + (dir_ / "cache").string() + "\"\n" +
                               options.extra_cache + "\n"
@@ -75,6 +113,8 @@ stack::stack(stack_options options) : tls_(options.tls) {
       << "accounts = [\"" << project_id << "\"]\nkey_sha256 = \"" << sha256_hex(consumer_key)
       << "\"\n"
       << options.extra_consumers;
+  test_support::artifacts::add_secret(api_token);
+  record_config_secrets(read_file(dir_ / "recgate.toml"));
 
   start_gateway();
 }
@@ -82,6 +122,7 @@ stack::stack(stack_options options) : tls_(options.tls) {
 void stack::start_gateway() {
   gateway_ = std::make_unique<test_support::child_process>(
       std::vector<std::string>{RECGATE_BIN, "serve", "--config", (dir_ / "recgate.toml").string()});
+  output_saved_ = false;
   gateway_port_ = port_from_line(
       gateway_->wait_for_line([](std::string_view l) { return is_listening_line("recgate: listening", l); },
                               std::chrono::seconds(10)),
@@ -98,6 +139,18 @@ void stack::start_gateway() {
           [](std::string_view l) { return is_listening_line("recgate: admin listening", l); },
           std::chrono::seconds(10)),
       "the admin listener");
+  for (auto port : {gateway_port_, tls_port_, admin_port_}) {
+    if (port != 0) test_support::artifacts::watch_port(port);
+  }
+}
+
+void stack::save_gateway_output() {
+  if (output_saved_ || !gateway_) return;
+  output_saved_ = true;
+  test_support::artifacts::save_output("recgate", gateway_->lines());
+  for (auto port : {gateway_port_, tls_port_, admin_port_}) {
+    if (port != 0) test_support::artifacts::unwatch_port(port);
+  }
 }
 
 test_support::http_result stack::admin(const std::string& method, const std::string& target) {
@@ -112,13 +165,37 @@ int stack::wait_gateway_exit(std::chrono::milliseconds timeout) {
 
 void stack::restart_gateway() {
   gateway_->terminate();
+  save_gateway_output();
   start_gateway();
 }
 
 void stack::crash_and_restart_gateway() {
   ::kill(gateway_->pid(), SIGKILL);
   gateway_->terminate();  // reaps it
+  save_gateway_output();
   start_gateway();
+}
+
+void stack::set_upstream(const std::string& base_url) {
+  static const std::regex line(R"(base_url = "[^"]*")");
+  auto config = read_file(config_path());
+  std::ofstream(config_path()) << std::regex_replace(config, line, "base_url = \"" + base_url + "\"",
+                                                     std::regex_constants::format_first_only);
+  restart_gateway();
+}
+
+bool stack::wait_gateway_line(const std::vector<std::string>& texts,
+                              std::chrono::milliseconds timeout) {
+  return gateway_
+      ->wait_for_line(
+          [&](std::string_view line) {
+            for (const auto& t : texts) {
+              if (line.find(t) == std::string_view::npos) return false;
+            }
+            return true;
+          },
+          timeout)
+      .has_value();
 }
 
 bool stack::wait_gateway_output(const std::string& text, int n,
@@ -141,6 +218,10 @@ void stack::sim_clear_faults() {
 }
 
 stack::~stack() {
+  if (gateway_) {
+    gateway_->terminate();
+    save_gateway_output();
+  }
   gateway_.reset();
   sim_.reset();
   std::error_code ec;
@@ -174,6 +255,7 @@ void stack::sim_fault(const nlohmann::json& rule) {
 
 std::vector<std::string> stack::stop_gateway() {
   gateway_->terminate();
+  save_gateway_output();
   return gateway_->lines();
 }
 

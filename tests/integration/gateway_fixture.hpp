@@ -22,8 +22,9 @@ inline constexpr unsigned sim_duration = 2;  // seconds of audio for a normal Si
 
 using headers = std::vector<std::pair<std::string, std::string>>;
 
-// Hex SHA-256, as key_sha256 wants it.
-using test_support::sha256_hex;
+// Hex SHA-256, as key_sha256 wants it. What it hashes is a consumer key: it is listed as a secret
+// for the secret sweep (tests/support/artifacts.hpp), like every secret a stack configures.
+std::string sha256_hex(std::string_view key);
 
 // The Bearer header of the configured consumer.
 headers with_key(headers extra = {});
@@ -31,12 +32,17 @@ headers with_key(headers extra = {});
 struct stack_options {
   std::string extra_server;       // TOML lines appended to [server]
   std::string extra_upstream;     // TOML lines appended to [upstream]
+  std::string upstream_idle_timeout = "2s";  // upstream.idle_timeout (also a stalled body's limit)
   std::vector<std::string> sim_args;  // more laml-sim arguments, e.g. --tls-cert F --tls-key F
   // When set (e.g. "https://localhost"), base_url is this + ":" + the simulator's port.
   std::string upstream_scheme_host;
+  // When set, the whole base_url (e.g. "http://recgate-test.invalid:1"): an upstream other than
+  // the stack's simulator.
+  std::string upstream_url;
   bool cache = false;  // a RocksDB cache in the stack's folder
   std::string extra_cache;  // TOML lines appended to [cache]
-  std::string extra_config;     // TOML tables before the consumers (e.g. [access])
+  // TOML tables before the consumers (e.g. [access]); "@SIM_PORT@" becomes the simulator's port.
+  std::string extra_config;
   std::string extra_admin;      // TOML lines appended to [admin]
   std::string extra_consumers;  // more [[consumers]] entries after the default one
   bool tls = false;             // extra_config has a [tls] table: wait for its listener too
@@ -68,6 +74,11 @@ class stack {
   // Waits for the n-th gateway output line (1-based) that contains `text`.
   bool wait_gateway_output(const std::string& text, int n = 1,
                            std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Waits for a gateway output line that contains every one of `texts`.
+  bool wait_gateway_line(const std::vector<std::string>& texts,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // Rewrites upstream.base_url in the config and restarts the gateway (same cache folder).
+  void set_upstream(const std::string& base_url);
 
   unsigned short gateway_port() const { return gateway_port_; }
   // The TLS listener's port, when the config has [tls] (stack_options.tls).
@@ -86,6 +97,8 @@ class stack {
 
  private:
   void start_gateway();
+  // Hands the stopped gateway's output to the secret sweep and stops watching its ports.
+  void save_gateway_output();
 
   std::filesystem::path dir_;
   std::unique_ptr<test_support::child_process> sim_;
@@ -95,6 +108,7 @@ class stack {
   unsigned short admin_port_ = 0;
   unsigned short tls_port_ = 0;
   bool tls_ = false;
+  bool output_saved_ = true;  // the current gateway's output went to the artifacts already
 };
 
 std::string recording_path(const std::string& sid, const std::string& ext,

@@ -1,5 +1,7 @@
 #include "http_client.hpp"
 
+#include "artifacts.hpp"
+
 #include <boost/beast/core/detail/base64.hpp>
 #include <limits>
 
@@ -110,6 +112,7 @@ http_result request(std::string host, unsigned short port, std::string method, s
                 });
   ioc.run();
   result.total_time = since(start);
+  artifacts::record_response(port, result);
   return result;
 }
 
@@ -152,6 +155,7 @@ std::string raw_exchange(const std::string& host, unsigned short port, const std
       },
       net::detached);
   ioc.run();
+  artifacts::record_raw(port, received);
   return received;
 }
 
