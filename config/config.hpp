@@ -142,6 +142,13 @@ struct access_config {
   std::string revocations_file;
 };
 
+// A key that encrypts cached audio at rest (config/encryption_keys.hpp has the file format).
+struct encryption_key {
+  std::string id;      // recorded with each object, so older keys still read what they sealed
+  std::string secret;  // 32 bytes; never logged or printed
+  bool operator==(const encryption_key&) const = default;
+};
+
 struct cache_config {
   std::string path;  // RocksDB folder; empty: no cache (every request goes upstream)
   std::uint32_t chunk_size = 256 * 1024;
@@ -154,8 +161,14 @@ struct cache_config {
   duration metadata_ttl{0};  // .json bodies kept this long, per account; 0: always fresh
   // Kept metadata may be served this long past metadata_ttl while the upstream fails.
   duration stale_if_error{0};
+  // Encryption at rest, from encryption_key_file or the variable encryption_key_env: the first
+  // key seals new objects, every one reads. Empty: audio is stored as it came.
+  std::vector<encryption_key> encryption_keys;
+  std::string encryption_key_file;    // as configured (for the permission check)
+  std::string encryption_key_source;  // "file PATH" or "env NAME": what check-config may print
 
   bool enabled() const { return !path.empty(); }
+  bool encrypted() const { return !encryption_keys.empty(); }
 };
 
 // The admin listener: health, cache statistics, purge and revocations. Loopback by default.
@@ -165,6 +178,35 @@ struct admin_config {
   // Every admin request needs a consumer key with the admin scope. Off by default for a
   // loopback-only listener; turn it on wherever anything else can reach the address.
   bool require_key = false;
+};
+
+// Recording status callbacks ([callbacks]): SignalWire (or Twilio) POSTs one when a recording
+// is completed; a verified one prefetches the recording into the cache.
+struct callbacks_config {
+  std::string path;  // where they are POSTed, e.g. "/callbacks/recording-status"; empty: off
+  // The key the callbacks are signed with (SignalWire signing key, Twilio auth token). From the
+  // environment or a file only; never logged or printed.
+  std::string signing_key;
+  std::string signing_key_source;  // "env NAME" or "file PATH": what check-config may print
+  std::vector<std::string> prefetch_formats{"wav"};  // "wav" and/or "mp3"
+  unsigned concurrency = 2;     // prefetch fills at once
+  unsigned queue_limit = 1000;  // callbacks waiting for a prefetch slot; beyond: 503
+  // Where a verified callback is POSTed afterwards (same form body); empty: nowhere. http only.
+  std::string forward_url;
+  base_url forward_base;       // forward_url's scheme, host and port
+  std::string forward_target;  // forward_url's path (and query)
+  duration forward_timeout{std::chrono::seconds(10)};
+  // The externally visible base URL the sender signed ("https://gw.example.com", optionally with
+  // a path prefix); empty: the listener's scheme and the request's Host.
+  std::string public_url;
+  bool enabled() const { return !path.empty(); }
+};
+
+// The audit trail ([audit]): one JSON line per recording access, allowed or denied.
+struct audit_config {
+  std::string file;  // appended to (created 0600); empty: no audit trail
+  duration flush_interval{std::chrono::seconds(1)};  // buffered lines reach the file this often
+  bool enabled() const { return !file.empty(); }
 };
 
 struct log_config {
@@ -183,6 +225,8 @@ struct config {
   cache_config cache;
   admin_config admin;
   log_config log;
+  callbacks_config callbacks;
+  audit_config audit;
 };
 
 }  // namespace recgate::config

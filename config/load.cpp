@@ -2,6 +2,7 @@
 // validates. Every problem is collected with the key it concerns, so an operator sees them all.
 #include "config/load.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
@@ -11,6 +12,7 @@
 
 #include <toml++/toml.h>
 
+#include "config/encryption_keys.hpp"
 #include "config/uuid.hpp"
 
 namespace recgate::config {
@@ -83,9 +85,14 @@ class table_reader {
   // A duration is a string with a unit ("250ms", "5s", "2m", "1h", "1d") or whole seconds.
   void read(std::string_view name, duration& out) {
     if (auto* n = get(name)) {
+      // Whole seconds go through parse_duration too, so both forms share its overflow bound.
+      std::optional<duration> d;
       if (n->is_integer() && *n->value<std::int64_t>() >= 0) {
-        out = std::chrono::seconds(*n->value<std::int64_t>());
-      } else if (auto d = n->is_string() ? parse_duration(*n->value<std::string>()) : std::nullopt) {
+        d = parse_duration(std::to_string(*n->value<std::int64_t>()) + "s");
+      } else if (n->is_string()) {
+        d = parse_duration(*n->value<std::string>());
+      }
+      if (d) {
         out = *d;
       } else {
         fail(name, "must be a duration such as \"250ms\", \"5s\", \"2m\", \"1h\" or \"1d\"");
@@ -506,10 +513,42 @@ void load_consumers_from(const std::string& path, std::vector<consumer_config>& 
   load_consumers(root, out, errors, path + ": ");
 }
 
-void load_cache(const toml::table* t, cache_config& c, std::vector<error>& errors) {
+// cache.encryption_key_file / encryption_key_env: the keys, or errors that never quote them.
+void load_encryption_keys(table_reader& r, cache_config& c, const env_lookup& env) {
+  if (r.get("encryption_key")) {
+    r.fail("encryption_key", "secrets are not accepted in the config file; use "
+                             "encryption_key_file or encryption_key_env");
+  }
+  std::string from_env;
+  r.read("encryption_key_file", c.encryption_key_file);
+  r.read("encryption_key_env", from_env);
+  if (c.encryption_key_file.empty() && from_env.empty()) return;
+  if (!c.encryption_key_file.empty() && !from_env.empty()) {
+    return r.fail("encryption_key_env", "give encryption_key_file or encryption_key_env, not both");
+  }
+  const char* name = from_env.empty() ? "encryption_key_file" : "encryption_key_env";
+  std::optional<std::string> text;
+  if (!from_env.empty()) {
+    text = env(from_env);
+    if (!text) return r.fail(name, "the variable " + from_env + " is not set");
+    c.encryption_key_source = "env " + from_env;
+  } else {
+    text = read_secret_file(c.encryption_key_file);
+    if (!text) return r.fail(name, "cannot read " + c.encryption_key_file);
+    c.encryption_key_source = "file " + c.encryption_key_file;
+  }
+  auto parsed = parse_encryption_keys(*text);
+  if (!parsed.error.empty()) return r.fail(name, c.encryption_key_source + ": " + parsed.error);
+  c.encryption_keys = std::move(parsed.keys);
+  if (c.path.empty()) r.fail(name, "encryption needs the cache (cache.path)");
+}
+
+void load_cache(const toml::table* t, cache_config& c, const env_lookup& env,
+                std::vector<error>& errors) {
   table_reader r(t, "cache", errors);
   r.reject_unknown({"path", "chunk_size", "block_cache_bytes", "cache_control", "max_bytes",
-                    "max_age", "negative_ttl", "metadata_ttl", "stale_if_error"});
+                    "max_age", "negative_ttl", "metadata_ttl", "stale_if_error",
+                    "encryption_key_file", "encryption_key_env", "encryption_key"});
   r.read("path", c.path);
   r.read_int("max_bytes", c.max_bytes, 0, std::numeric_limits<std::int64_t>::max());
   r.read("max_age", c.max_age);
@@ -528,6 +567,7 @@ void load_cache(const toml::table* t, cache_config& c, std::vector<error>& error
   if (c.cache_control.find_first_of("\r\n") != std::string::npos) {
     r.fail("cache_control", "must not contain line breaks");
   }
+  load_encryption_keys(r, c, env);
 }
 
 void load_admin(const toml::table* t, admin_config& a, std::vector<error>& errors) {
@@ -554,6 +594,115 @@ void load_log(const toml::table* t, log_config& l, std::vector<error>& errors) {
   if (l.format != "text" && l.format != "json") r.fail("format", "must be \"text\" or \"json\"");
 }
 
+// "http://host:port/path?query" into its base and its target ("/" when it has no path).
+std::optional<std::pair<base_url, std::string>> split_url(std::string_view text) {
+  auto sep = text.find("://");
+  if (sep == std::string_view::npos) return std::nullopt;
+  auto slash = text.find_first_of("/?", sep + 3);
+  auto base = parse_base_url(text.substr(0, slash));
+  if (!base) return std::nullopt;
+  std::string target = slash == std::string_view::npos ? "/" : std::string(text.substr(slash));
+  if (target.front() != '/') target.insert(0, "/");
+  for (char c : target) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '#') return std::nullopt;
+  }
+  return std::pair{*base, target};
+}
+
+void load_callbacks(const toml::table* t, callbacks_config& c, const env_lookup& env,
+                    std::vector<error>& errors) {
+  table_reader r(t, "callbacks", errors);
+  if (t == nullptr) return;
+  r.reject_unknown({"path", "signing_key_env", "signing_key_file", "prefetch_formats",
+                    "concurrency", "queue_limit", "forward_url", "forward_timeout", "public_url",
+                    "signing_key"});
+  if (r.get("signing_key")) {
+    r.fail("signing_key", "secrets are not accepted in the config file; use signing_key_env or "
+                          "signing_key_file");
+  }
+  r.read("path", c.path);
+  if (c.path.empty()) {
+    r.fail("path", "is required, for example \"/callbacks/recording-status\"");
+  } else if (c.path.front() != '/' || c.path.find_first_of("?#% \t\r\n") != std::string::npos) {
+    r.fail("path", "must be a path starting with '/', without query, '%' or spaces");
+  } else if (c.path == "/v1/signed-urls" || c.path.starts_with("/api/") ||
+             c.path.starts_with("/2010-04-01/")) {
+    r.fail("path", "must not overlap the gateway's own paths (/v1/signed-urls, /api/..., "
+                   "/2010-04-01/...)");
+  }
+
+  std::string from_env, from_file;
+  r.read("signing_key_env", from_env);
+  r.read("signing_key_file", from_file);
+  if (!from_env.empty()) {
+    if (auto v = env(from_env)) {
+      c.signing_key = *v;
+      c.signing_key_source = "env " + from_env;
+    } else {
+      r.fail("signing_key_env", "the variable " + from_env + " is not set");
+    }
+  } else if (!from_file.empty()) {
+    if (auto v = read_secret_file(from_file)) {
+      c.signing_key = *v;
+      c.signing_key_source = "file " + from_file;
+    } else {
+      r.fail("signing_key_file", "cannot read " + from_file);
+    }
+  } else {
+    r.fail("signing_key_env", "callbacks need the signing key: signing_key_env or "
+                              "signing_key_file");
+  }
+  if (!c.signing_key_source.empty() && c.signing_key.empty()) {
+    r.fail(from_env.empty() ? "signing_key_file" : "signing_key_env", "the signing key is empty");
+  }
+
+  if (auto* n = r.get("prefetch_formats")) {
+    c.prefetch_formats.clear();
+    auto* arr = n->as_array();
+    if (arr == nullptr) r.fail("prefetch_formats", "must be an array of \"wav\" and \"mp3\"");
+    for (std::size_t i = 0; arr && i < arr->size(); ++i) {
+      auto v = (*arr)[i].value<std::string>();
+      if (!v || !(*arr)[i].is_string() || (*v != "wav" && *v != "mp3")) {
+        r.fail("prefetch_formats", "must be an array of \"wav\" and \"mp3\"");
+      } else if (std::find(c.prefetch_formats.begin(), c.prefetch_formats.end(), *v) ==
+                 c.prefetch_formats.end()) {
+        c.prefetch_formats.push_back(*v);
+      }
+    }
+  }
+  r.read_int("concurrency", c.concurrency, 1, 64);
+  r.read_int("queue_limit", c.queue_limit, 0, 100000);
+  r.read_timeout("forward_timeout", c.forward_timeout);
+  r.read("forward_url", c.forward_url);
+  if (!c.forward_url.empty()) {
+    auto parts = split_url(c.forward_url);
+    if (!parts || parts->first.tls()) {
+      r.fail("forward_url", "must be an http:// URL, for example "
+                            "\"http://10.0.0.5:8000/hooks/recording\"");
+    } else {
+      c.forward_base = parts->first;
+      c.forward_target = parts->second;
+    }
+  }
+  r.read("public_url", c.public_url);
+  if (!c.public_url.empty()) {
+    auto parts = split_url(c.public_url);
+    if (!parts || parts->second.find('?') != std::string::npos) {
+      r.fail("public_url", "must be an http:// or https:// URL without a query, for example "
+                           "\"https://recordings.example.com\"");
+    }
+    while (c.public_url.ends_with('/')) c.public_url.pop_back();
+  }
+}
+
+void load_audit(const toml::table* t, audit_config& a, std::vector<error>& errors) {
+  table_reader r(t, "audit", errors);
+  r.reject_unknown({"file", "flush_interval"});
+  r.read("file", a.file);
+  r.read_timeout("flush_interval", a.flush_interval);
+  if (t != nullptr && a.file.empty()) r.fail("file", "is required in [audit]");
+}
+
 }  // namespace
 
 load_result load_from_string(std::string_view toml_text, std::string_view file_name,
@@ -575,7 +724,8 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
     std::string_view name = k.str();
     if (name != "server" && name != "tls" && name != "upstream" && name != "consumers" &&
         name != "access" &&
-        name != "signing_keys" && name != "cache" && name != "admin" && name != "log") {
+        name != "signing_keys" && name != "cache" && name != "admin" && name != "log" &&
+        name != "callbacks" && name != "audit") {
       errors.push_back({std::string(name), "unknown key"});
     }
   }
@@ -592,9 +742,15 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
   if (!c.access.consumers_file.empty()) load_consumers_from(c.access.consumers_file, c.consumers, errors);
   require_consumers(c.consumers, errors);
   load_signing_keys(root, c.signing_keys, env, errors);
-  load_cache(sub_table(root, "cache", errors), c.cache, errors);
+  load_cache(sub_table(root, "cache", errors), c.cache, env, errors);
   load_admin(sub_table(root, "admin", errors), c.admin, errors);
   load_log(sub_table(root, "log", errors), c.log, errors);
+  load_callbacks(sub_table(root, "callbacks", errors), c.callbacks, env, errors);
+  if (c.callbacks.enabled() && !c.callbacks.prefetch_formats.empty() && !c.cache.enabled()) {
+    errors.push_back({"callbacks.prefetch_formats", "prefetching needs the cache (cache.path); "
+                                                    "use [] to only forward callbacks"});
+  }
+  load_audit(sub_table(root, "audit", errors), c.audit, errors);
   if (errors.empty()) result.value = std::move(c);
   return result;
 }
