@@ -2,13 +2,33 @@
 // A response body that arrives over time: an upstream exchange, a cached object, or a fill in
 // progress. Whoever sends a body to a client reads any of them the same way.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 #include "cache/async.hpp"
 
 namespace recgate {
+
+// A buffer for body bytes that have to be copied somewhere: allocated at its first use (a hit
+// served from cached chunks never needs one), or lent by the caller.
+class body_scratch {
+ public:
+  explicit body_scratch(std::size_t size) : size_(size) {}
+  explicit body_scratch(net::mutable_buffer lent) : lent_(lent), size_(lent.size()) {}
+  net::mutable_buffer get() {
+    if (lent_.size() > 0) return lent_;
+    if (!owned_) owned_ = std::make_unique_for_overwrite<char[]>(size_);  // not zeroed
+    return net::mutable_buffer(owned_.get(), size_);
+  }
+
+ private:
+  net::mutable_buffer lent_;
+  std::unique_ptr<char[]> owned_;
+  std::size_t size_;
+};
 
 class body_source {
  public:
@@ -22,6 +42,19 @@ class body_source {
   // incomplete and the response must not be finished as if it were whole.
   virtual net::awaitable<std::size_t> read_some(net::mutable_buffer buffer,
                                                 boost::system::error_code& ec) = 0;
+
+  // True when the bytes are at hand (a committed object): reading them never waits on a network.
+  virtual bool immediate() const { return false; }
+
+  // The next at most `max` bytes (max > 0), as a view valid until the next call; empty at the
+  // end of the body; errors as read_some. Sources that hold the bytes already (cached chunks)
+  // answer a view of them without a copy; the rest read into the scratch buffer.
+  virtual net::awaitable<net::const_buffer> next(body_scratch& scratch, std::size_t max,
+                                                 boost::system::error_code& ec) {
+    auto buffer = scratch.get();
+    std::size_t n = co_await read_some(net::buffer(buffer, std::min(max, buffer.size())), ec);
+    co_return net::const_buffer(buffer.data(), n);
+  }
 };
 
 }  // namespace recgate

@@ -49,6 +49,17 @@ std::unique_ptr<cache> cache::open(const cache_options& options, net::any_io_exe
 
 cache::cache(const cache_options& options, std::unique_ptr<store> st, net::any_io_executor io)
     : options_(options), store_(std::move(st)), io_(std::move(io)) {
+  // A damaged object leaves at once (only that generation: a new fill may have replaced it), so
+  // the next request misses and fetches it again instead of failing on it forever.
+  store_->on_damaged([this](const object_key& key, std::uint64_t generation, const std::string& why) {
+    auto err = store_->remove(key, generation);
+    lru_.erase(key.encoded());
+    ++counters_.unreadable;
+    if (options_.warn) {
+      options_.warn("cache: " + key.encoded() + " is damaged (" + why + "); " +
+                    (err ? "removing it failed: " + *err : "removed, it will be fetched again"));
+    }
+  });
   for (const auto& e : store_->scan()) lru_.put(e.key.encoded(), e.length, e.last_access);
   enforce_limits();  // max_bytes may have been lowered since the last run
 }
@@ -74,6 +85,21 @@ std::uint64_t cache::next_generation() {
 
 std::optional<manifest> cache::find_fresh(const object_key& key) {
   auto m = store_->find(key);
+  if (m && !store_->readable(key, *m)) {
+    // Never served: gone now, so this request misses and fills it again (under today's key).
+    store_->remove(key, m->generation);
+    lru_.erase(key.encoded());
+    ++counters_.unreadable;
+    if (options_.warn) {
+      std::string why = !store_->encrypted() ? "stored encrypted while encryption is off"
+                        : m->key_id.empty()    ? "stored unencrypted while encryption is on"
+                                               : "sealed under key " + m->key_id +
+                                                     ", which is not configured, or not authentic";
+      options_.warn("cache: " + key.encoded() + " cannot be read back (" + why +
+                    "); removed, it will be fetched again");
+    }
+    return std::nullopt;
+  }
   if (!m || options_.storage.max_age_seconds <= 0) return m;
   if (generation_unix(m->generation) + options_.storage.max_age_seconds >= now_unix()) return m;
   // Expired: gone for every reader from now on, whether or not compaction has run yet. Only
@@ -115,7 +141,7 @@ cache::lookup cache::get(const object_key& key, const origin_fetch& fetch) {
     }
     // A fill may have committed and left the registry since the first look: look again while
     // holding the registry, so no request can join a fill that is never started.
-    if (auto m = store_->find(key)) {
+    if (auto m = store_->find(key); m && store_->readable(key, *m)) {
       ++counters_.hits;
       return {source::hit, std::move(m), nullptr, std::nullopt};
     }
@@ -201,6 +227,7 @@ net::awaitable<bool> cache::stream_and_commit(const std::shared_ptr<fill>& f,
   m.generation = f->generation();
   m.chunk_size = f->chunk_size();
   if (response.head.length) f->set_head(response.head, true);
+  f->reserve_tail(f->chunk_size() + options_.read_buffer_bytes);
 
   if (co_await on_writer([&] { return store_->begin_fill(key, f->generation()); })) {
     co_return false;
@@ -219,7 +246,7 @@ net::awaitable<bool> cache::stream_and_commit(const std::shared_ptr<fill>& f,
     counters_.bytes_from_origin += n;
     f->append(buffer.data(), n);
     while (f->has_full_chunk()) {
-      std::string chunk = f->first_chunk();
+      auto chunk = f->first_chunk();  // in place: a chunk is never copied before its write
       if (co_await on_writer([&] { return store_->put_chunk(key, f->generation(), index, chunk); })) {
         co_return false;
       }

@@ -73,9 +73,14 @@ bool fill::has_full_chunk() const {
   return tail_.size() >= chunk_size_;
 }
 
-std::string fill::first_chunk() const {
+void fill::reserve_tail(std::size_t bytes) {
   std::lock_guard lock(mutex_);
-  return tail_.substr(0, chunk_size_);
+  tail_.reserve(bytes);
+}
+
+std::string_view fill::first_chunk() const {
+  std::lock_guard lock(mutex_);
+  return std::string_view(tail_).substr(0, chunk_size_);
 }
 
 void fill::chunk_written() {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cache/async.hpp"
@@ -54,7 +55,12 @@ class fill {
   void set_head(origin_head head, bool streaming);  // streaming false: the fill has failed
   void append(const char* data, std::size_t size);
   bool has_full_chunk() const;
-  std::string first_chunk() const;  // Prereq: has_full_chunk()
+  // Room for a chunk plus one read, reserved once the body starts, so the tail never regrows.
+  void reserve_tail(std::size_t bytes);
+  // The first chunk of the tail, in place. Prereq: has_full_chunk(); for the writer only, whose
+  // own append and chunk_written are the only changes to the tail (readers just copy from it),
+  // so the view holds until the writer's next call.
+  std::string_view first_chunk() const;
   void chunk_written();             // the first tail chunk is now in the store
   std::string tail() const;
   void complete();  // the tail is in the store and the manifest committed

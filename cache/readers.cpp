@@ -6,26 +6,29 @@
 namespace recgate::cache {
 namespace {
 
-// Copies bytes out of stored chunks, keeping the last chunk read.
+// Views of stored chunks, keeping the last chunk read (pinned in RocksDB's cache).
 class chunk_cursor {
  public:
-  chunk_cursor(store& st, object_key key, std::uint64_t generation, std::uint32_t chunk_size)
-      : store_(st), key_(std::move(key)), generation_(generation), chunk_size_(chunk_size) {}
+  chunk_cursor(store& st, object_key key, std::uint64_t generation, std::uint32_t chunk_size,
+               bool keep_in_cache)
+      : store_(st),
+        key_(std::move(key)),
+        generation_(generation),
+        chunk_size_(chunk_size),
+        keep_in_cache_(keep_in_cache) {}
 
-  // Bytes copied from the chunk holding offset; 0 when that chunk is missing.
-  std::size_t read(std::uint64_t offset, char* out, std::size_t size) {
+  // The bytes from offset to the end of the chunk holding it; empty when that chunk is missing.
+  std::string_view view(std::uint64_t offset) {
     auto index = static_cast<std::uint32_t>(offset / chunk_size_);
     if (index != cached_index_) {
-      auto chunk = store_.read_chunk(key_, generation_, index);
-      if (!chunk) return 0;
-      cached_ = std::move(*chunk);
+      cached_.reset();  // unpin the previous chunk first
+      cached_ = store_.read_chunk(key_, generation_, index, keep_in_cache_);
+      if (!cached_) return {};
       cached_index_ = index;
     }
     auto from = static_cast<std::size_t>(offset % chunk_size_);
-    if (from >= cached_.size()) return 0;
-    std::size_t n = std::min(size, cached_.size() - from);
-    std::memcpy(out, cached_.data() + from, n);
-    return n;
+    if (from >= cached_->size()) return {};
+    return cached_->bytes().substr(from);
   }
 
  private:
@@ -33,31 +36,52 @@ class chunk_cursor {
   object_key key_;
   std::uint64_t generation_;
   std::uint32_t chunk_size_;
+  bool keep_in_cache_;
   std::uint32_t cached_index_ = std::numeric_limits<std::uint32_t>::max();
-  std::string cached_;
+  std::optional<chunk> cached_;
 };
+
+boost::system::error_code io_error() {
+  return boost::system::errc::make_error_code(boost::system::errc::io_error);
+}
+
+// read_some for sources that serve views: copies the next view into the caller's buffer.
+net::awaitable<std::size_t> copy_next(body_source& source, net::mutable_buffer buffer,
+                                      boost::system::error_code& ec) {
+  if (buffer.size() == 0) co_return 0;
+  body_scratch lent(buffer);
+  auto view = co_await source.next(lent, buffer.size(), ec);
+  if (view.data() != buffer.data()) std::memcpy(buffer.data(), view.data(), view.size());
+  co_return view.size();
+}
 
 class committed_reader final : public body_source {
  public:
   committed_reader(store& st, object_key key, const manifest& m, std::uint64_t begin,
                    std::uint64_t end)
-      : cursor_(st, std::move(key), m.generation, m.chunk_size), pos_(begin), end_(end) {}
+      : cursor_(st, std::move(key), m.generation, m.chunk_size, true), pos_(begin), end_(end) {}
 
   std::optional<std::uint64_t> content_length() const override { return end_ - pos_; }
+  bool immediate() const override { return true; }
 
   net::awaitable<std::size_t> read_some(net::mutable_buffer buffer,
                                         boost::system::error_code& ec) override {
+    co_return co_await copy_next(*this, buffer, ec);
+  }
+
+  net::awaitable<net::const_buffer> next(body_scratch&, std::size_t max,
+                                         boost::system::error_code& ec) override {
     ec = {};
-    if (pos_ >= end_) co_return 0;
-    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), end_ - pos_));
-    std::size_t n = cursor_.read(pos_, static_cast<char*>(buffer.data()), want);
-    if (n == 0) {
+    if (pos_ >= end_) co_return net::const_buffer();
+    auto view = cursor_.view(pos_);
+    if (view.empty()) {
       // The manifest promised this chunk: the object is damaged (or was purged meanwhile).
-      ec = boost::system::errc::make_error_code(boost::system::errc::io_error);
-      co_return 0;
+      ec = io_error();
+      co_return net::const_buffer();
     }
+    auto n = static_cast<std::size_t>(std::min<std::uint64_t>({view.size(), max, end_ - pos_}));
     pos_ += n;
-    co_return n;
+    co_return net::const_buffer(view.data(), n);
   }
 
  private:
@@ -70,7 +94,8 @@ class fill_reader final : public body_source {
  public:
   fill_reader(store& st, std::shared_ptr<fill> f, std::uint64_t begin,
               std::optional<std::uint64_t> end)
-      : cursor_(st, f->key(), f->generation(), f->chunk_size()),
+      // A fill's chunks are each read once, as they arrive: not worth a place in the cache.
+      : cursor_(st, f->key(), f->generation(), f->chunk_size(), false),
         fill_(std::move(f)),
         pos_(begin),
         end_(end),
@@ -80,32 +105,48 @@ class fill_reader final : public body_source {
 
   net::awaitable<std::size_t> read_some(net::mutable_buffer buffer,
                                         boost::system::error_code& ec) override {
+    co_return co_await copy_next(*this, buffer, ec);
+  }
+
+  // Bytes already in the store are viewed in place; the fill's tail, still in memory, is copied.
+  net::awaitable<net::const_buffer> next(body_scratch& scratch, std::size_t max,
+                                         boost::system::error_code& ec) override {
     ec = {};
     for (;;) {
-      if (end_ && pos_ >= *end_) co_return 0;
-      std::size_t want = buffer.size();
+      if (end_ && pos_ >= *end_) co_return net::const_buffer();
+      std::size_t want = max;
       if (end_) want = static_cast<std::size_t>(std::min<std::uint64_t>(want, *end_ - pos_));
-      auto* out = static_cast<char*>(buffer.data());
       auto seen = fill_->snapshot();
       if (seen.state == fill::phase::failed) {
         ec = boost::system::errc::make_error_code(boost::system::errc::connection_aborted);
-        co_return 0;
+        co_return net::const_buffer();
       }
-      std::size_t n = 0;
       if (pos_ < seen.durable) {
-        n = cursor_.read(pos_, out, want);
-        if (n == 0 && fill_->snapshot().state != fill::phase::failed) {
-          ec = boost::system::errc::make_error_code(boost::system::errc::io_error);
-          co_return 0;  // a chunk the fill wrote is gone: never loop on it
+        auto view = cursor_.view(pos_);
+        if (view.empty()) {
+          if (fill_->snapshot().state != fill::phase::failed) {
+            ec = io_error();
+            co_return net::const_buffer();  // a chunk the fill wrote is gone: never loop on it
+          }
+          continue;  // failed meanwhile: reported above
         }
-      } else if (pos_ < seen.available) n = fill_->copy_tail(pos_, out, want);
-      else if (seen.state == fill::phase::complete) co_return 0;  // the end of the body
-      if (n > 0) {
+        auto n = std::min<std::size_t>(view.size(), want);
         pos_ += n;
-        co_return n;
+        co_return net::const_buffer(view.data(), n);
       }
-      // Nothing here yet (or the tail just moved to the store): wait for the fill to move on.
-      if (pos_ >= seen.available) co_await fill_->wait_change(seen);
+      if (pos_ < seen.available) {
+        auto buffer = scratch.get();
+        std::size_t n = fill_->copy_tail(pos_, static_cast<char*>(buffer.data()),
+                                         std::min(want, buffer.size()));
+        if (n > 0) {
+          pos_ += n;
+          co_return net::const_buffer(buffer.data(), n);
+        }
+        continue;  // the tail just moved to the store
+      }
+      if (seen.state == fill::phase::complete) co_return net::const_buffer();  // the end
+      // Nothing here yet: wait for the fill to move on.
+      co_await fill_->wait_change(seen);
     }
   }
 

@@ -19,6 +19,13 @@
 //   to drop it; manifests by their small value. Requests check age too, so nothing expired is
 //   served while it waits for compaction.
 // - One LRU cache, sized in config, serves table blocks and blobs.
+// - Encryption at rest (store_options.encryption_keys, chunk_cipher.hpp): chunk values are sealed
+//   (AES-256-GCM, bound to key, generation and index) and the manifest names the key and carries
+//   an HMAC of its fields and the object's key. Keys, generations and manifests stay readable, so
+//   the layout, expiry and the fill protocol are the same with and without it. Without keys a
+//   chunk is served straight from RocksDB's cache (pinned, no copy); with keys it is decrypted
+//   into a buffer of its own. A chunk that is missing or does not authenticate is reported (the
+//   cache then removes its object, which is fetched again rather than served damaged).
 #include "cache/store.hpp"
 
 #include <rocksdb/cache.h>
@@ -27,6 +34,9 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <atomic>
+#include <mutex>
+#include <unordered_map>
 #include <vector>
 
 namespace recgate::cache {
@@ -115,6 +125,26 @@ std::int64_t system_now() {
       .count();
 }
 
+// What a manifest's authenticator covers: every field and the object it describes,
+// length-prefixed so that no two manifests encode alike.
+std::string canonical_manifest(const object_key& key, const manifest& m) {
+  std::string out;
+  auto field = [&](std::string_view v) {
+    put_be(out, v.size(), 4);
+    out.append(v);
+  };
+  field(key.encoded());
+  put_be(out, m.length, 8);
+  field(m.content_type);
+  field(m.sha256_hex);
+  put_be(out, static_cast<std::uint64_t>(m.created_unix), 8);
+  put_be(out, m.generation, 8);
+  put_be(out, m.chunk_size, 4);
+  field(m.last_modified);
+  field(m.key_id);
+  return out;
+}
+
 store::result to_result(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return std::nullopt;
   return std::string(what) + ": " + s.ToString();
@@ -130,6 +160,40 @@ struct store::impl {
   rocksdb::ColumnFamilyHandle* chunks() const { return handles[2]; }
   rocksdb::ColumnFamilyHandle* fills() const { return handles[3]; }
   rocksdb::ColumnFamilyHandle* access() const { return handles[4]; }
+  key_ring keys;  // empty: no encryption
+  damage_observer damaged;
+  std::atomic<std::uint64_t> damaged_chunks{0};
+
+  // Parsed manifests of recent finds: a hit then costs neither a RocksDB read nor a JSON parse.
+  // Every change to a manifest forgets its entry and bumps the epoch, before and after the write;
+  // a find inserts only when no change began since its read, so it never keeps a replaced one.
+  std::mutex memo_mutex;
+  std::unordered_map<std::string, manifest> memo;
+  std::uint64_t memo_epoch = 0;
+  static constexpr std::size_t memo_limit = 8192;
+
+  std::optional<manifest> memo_find(const std::string& encoded, std::uint64_t& epoch) {
+    std::lock_guard lock(memo_mutex);
+    epoch = memo_epoch;
+    if (auto it = memo.find(encoded); it != memo.end()) return it->second;
+    return std::nullopt;
+  }
+  void memo_insert(const std::string& encoded, const manifest& m, std::uint64_t epoch) {
+    std::lock_guard lock(memo_mutex);
+    if (epoch != memo_epoch) return;
+    if (memo.size() >= memo_limit) memo.clear();
+    memo.emplace(encoded, m);
+  }
+  void memo_forget(const std::string& encoded) {
+    std::lock_guard lock(memo_mutex);
+    memo.erase(encoded);
+    ++memo_epoch;
+  }
+  void memo_forget_all() {
+    std::lock_guard lock(memo_mutex);
+    memo.clear();
+    ++memo_epoch;
+  }
 
   ~impl() {
     for (auto* h : handles) {
@@ -161,9 +225,10 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
   audio.enable_blob_garbage_collection = true;
   audio.blob_cache = cache;
   // Chunks wait in the memtable until a flush writes them to blob files: keep that bounded.
-  audio.write_buffer_size = 16 << 20;
+  audio.write_buffer_size = 8 << 20;
 
   auto i = std::make_unique<impl>();
+  i->keys = key_ring(options.encryption_keys);
   rocksdb::ColumnFamilyOptions manifests = small;
   if (options.max_age_seconds > 0) {
     auto now = options.now_unix ? options.now_unix : system_now;
@@ -221,19 +286,76 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
 }
 
 std::optional<manifest> store::find(const object_key& key) {
+  auto encoded = key.encoded();
+  std::uint64_t epoch = 0;
+  if (auto m = impl_->memo_find(encoded, epoch)) return m;
   std::string value;
-  auto s = impl_->db->Get({}, impl_->manifests(), key.encoded(), &value);
+  auto s = impl_->db->Get({}, impl_->manifests(), encoded, &value);
   if (!s.ok()) return std::nullopt;
-  return manifest::parse(value);
+  auto m = manifest::parse(value);
+  if (m) impl_->memo_insert(encoded, *m, epoch);
+  return m;
 }
 
-std::optional<std::string> store::read_chunk(const object_key& key, std::uint64_t generation,
-                                             std::uint32_t index) {
-  std::string value;
-  auto s = impl_->db->Get({}, impl_->chunks(), chunk_key(key, generation, index), &value);
-  if (!s.ok()) return std::nullopt;
-  return value;
+std::optional<chunk> store::read_chunk(const object_key& key, std::uint64_t generation,
+                                       std::uint32_t index, bool keep_in_cache) {
+  auto value = std::make_shared<rocksdb::PinnableSlice>();
+  rocksdb::ReadOptions options;
+  options.fill_cache = keep_in_cache;
+  auto s = impl_->db->Get(options, impl_->chunks(), chunk_key(key, generation, index), value.get());
+  if (!s.ok()) {
+    // A chunk that is not there, or that RocksDB's checksums reject, damages the object; an I/O
+    // error may pass.
+    if (s.IsNotFound()) report_damaged(key, generation, index, "is missing");
+    if (s.IsCorruption()) report_damaged(key, generation, index, "is corrupt: " + s.ToString());
+    return std::nullopt;
+  }
+  std::string_view bytes(value->data(), value->size());
+  if (impl_->keys.empty()) return chunk(std::move(value), bytes);
+
+  auto header = parse_sealed(bytes);
+  auto status = open_status::malformed;
+  std::shared_ptr<char[]> plain;
+  if (header) {
+    plain = std::make_shared_for_overwrite<char[]>(header->plaintext_size);
+    auto encoded = key.encoded();
+    status = open_chunk(impl_->keys, {encoded, generation, index}, bytes,
+                        std::span<char>(plain.get(), header->plaintext_size));
+  }
+  if (status != open_status::ok) {
+    report_damaged(key, generation, index, std::string(to_string(status)));
+    return std::nullopt;
+  }
+  value.reset();  // the ciphertext leaves RocksDB's cache pin; the plaintext is this chunk's own
+  std::string_view view(plain.get(), header->plaintext_size);
+  return chunk(std::move(plain), view);
 }
+
+void store::report_damaged(const object_key& key, std::uint64_t generation, std::uint32_t index,
+                           const std::string& why) {
+  // A fill's chunk gone with its fill (aborted, purged), or an object replaced or removed
+  // meanwhile: nothing committed is damaged.
+  auto m = find(key);
+  if (!m || m->generation != generation) return;
+  ++impl_->damaged_chunks;
+  if (impl_->damaged) {
+    impl_->damaged(key, generation,
+                   "chunk " + std::to_string(index) + " of generation " +
+                       std::to_string(generation) + " " + why);
+  }
+}
+
+bool store::readable(const object_key& key, const manifest& m) const {
+  if (impl_->keys.empty()) return m.key_id.empty();
+  if (m.key_id.empty() || impl_->keys.find(m.key_id) == nullptr) return false;
+  return check_manifest_tag(impl_->keys, m.key_id, canonical_manifest(key, m), m.mac);
+}
+
+bool store::encrypted() const { return !impl_->keys.empty(); }
+
+void store::on_damaged(damage_observer observer) { impl_->damaged = std::move(observer); }
+
+std::uint64_t store::damaged_chunks() const { return impl_->damaged_chunks.load(); }
 
 store::result store::begin_fill(const object_key& key, std::uint64_t generation) {
   return to_result(impl_->db->Put({}, impl_->fills(), generation_prefix(key, generation), ""),
@@ -242,13 +364,39 @@ store::result store::begin_fill(const object_key& key, std::uint64_t generation)
 
 store::result store::put_chunk(const object_key& key, std::uint64_t generation,
                                std::uint32_t index, std::string_view data) {
+  std::optional<std::string> sealed;
+  if (!impl_->keys.empty()) {
+    auto encoded = key.encoded();
+    sealed = seal_chunk(impl_->keys, {encoded, generation, index}, data);
+    if (!sealed) return "write chunk: cannot encrypt it";
+    data = *sealed;
+  }
   return to_result(
       impl_->db->Put({}, impl_->chunks(), chunk_key(key, generation, index),
                      rocksdb::Slice(data.data(), data.size())),
       "write chunk");
 }
 
-store::result store::commit(const object_key& key, const manifest& m, std::string_view last_chunk) {
+store::result store::commit(const object_key& key, const manifest& given,
+                            std::string_view last_chunk) {
+  manifest m = given;
+  m.key_id.clear();
+  m.mac.clear();
+  std::optional<std::string> sealed;
+  if (!impl_->keys.empty()) {
+    m.key_id = impl_->keys.current().id;
+    // Authenticate the fields as a reader will parse them back (serialize may replace bytes).
+    if (auto back = manifest::parse(m.serialize())) m = *back;
+    auto tag = manifest_tag(impl_->keys, m.key_id, canonical_manifest(key, m));
+    if (!tag) return "commit: cannot authenticate the manifest";
+    m.mac = *tag;
+    if (!last_chunk.empty()) {
+      auto encoded = key.encoded();
+      sealed = seal_chunk(impl_->keys, {encoded, m.generation, m.chunk_count() - 1}, last_chunk);
+      if (!sealed) return "commit: cannot encrypt the last chunk";
+      last_chunk = *sealed;
+    }
+  }
   rocksdb::WriteBatch batch;
   rocksdb::Status s;
   // A previous object under this key (expired, or replaced) loses its chunks in the same batch.
@@ -262,7 +410,10 @@ store::result store::commit(const object_key& key, const manifest& m, std::strin
   }
   if (s.ok()) s = batch.Put(impl_->manifests(), key.encoded(), m.serialize());
   if (s.ok()) s = batch.Delete(impl_->fills(), generation_prefix(key, m.generation));
+  auto encoded = key.encoded();
+  impl_->memo_forget(encoded);
   if (s.ok()) s = impl_->db->Write({}, &batch);
+  impl_->memo_forget(encoded);
   return to_result(s, "commit");
 }
 
@@ -285,7 +436,10 @@ store::result store::remove(const object_key& key, std::optional<std::uint64_t> 
     s = batch.DeleteRange(impl_->chunks(), generation_prefix(key, m->generation),
                           generation_end(key, m->generation));
   }
+  auto encoded = key.encoded();
+  impl_->memo_forget(encoded);
   if (s.ok()) s = impl_->db->Write({}, &batch);
+  impl_->memo_forget(encoded);
   return to_result(s, "remove");
 }
 
@@ -340,6 +494,8 @@ store::result store::compact() {
   // Blob files too: expired chunks must leave the disk, not only the index.
   options.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
   options.blob_garbage_collection_age_cutoff = 1.0;
+  // Expiry may drop manifests: nothing remembered may outlive them.
+  impl_->memo_forget_all();
   for (auto* cf : {impl_->manifests(), impl_->chunks()}) {
     auto s = impl_->db->CompactRange(options, cf, nullptr, nullptr);
     if (!s.ok()) return to_result(s, "compact");

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "cache/chunk_cipher.hpp"
 #include "cache/object.hpp"
 
 namespace recgate::cache {
@@ -24,12 +25,33 @@ struct store_options {
   std::int64_t max_age_seconds = 0;
   // The time compaction compares ages against (tests pass their own).
   std::function<std::int64_t()> now_unix;
+  // Encryption at rest: the first key seals new chunks and manifests, every one opens them.
+  // Empty: chunks are stored as they are (and read without a copy).
+  std::vector<cipher_key> encryption_keys;
 };
 
 // When a fill of this generation started: generations are microseconds since the epoch.
 inline std::int64_t generation_unix(std::uint64_t generation) {
   return static_cast<std::int64_t>(generation / 1'000'000);
 }
+
+// A stored chunk's bytes. Pinned in RocksDB's blob/block cache when RocksDB can pin them, so a
+// hit is sent from the cache's memory without a copy; otherwise held in the chunk's own buffer
+// (with encryption: the decrypted plaintext, never shared with another reader).
+// Valid (and pinning its cache entry) for as long as this object or a copy of it lives.
+class chunk {
+ public:
+  std::string_view bytes() const { return bytes_; }
+  std::size_t size() const { return bytes_.size(); }
+  friend bool operator==(const chunk& c, std::string_view s) { return c.bytes_ == s; }
+
+ private:
+  friend class store;
+  chunk(std::shared_ptr<const void> owner, std::string_view bytes)
+      : owner_(std::move(owner)), bytes_(bytes) {}
+  std::shared_ptr<const void> owner_;
+  std::string_view bytes_;
+};
 
 class store {
  public:
@@ -44,13 +66,36 @@ class store {
   // The manifest of a committed object; nullopt when there is none (or it cannot be read).
   std::optional<manifest> find(const object_key& key);
 
-  // Chunk `index` of the fill `generation`; nullopt when it is missing.
-  std::optional<std::string> read_chunk(const object_key& key, std::uint64_t generation,
-                                        std::uint32_t index);
+  // Chunk `index` of the fill `generation`; nullopt when it is missing or cannot be read, or
+  // (with encryption) when it fails authentication or names a key that is not configured: such
+  // a chunk is never returned. When it is missing, corrupt or not authentic and it belongs to
+  // the committed object, that object is damaged: counted, and the damage observer is told (the
+  // cache removes the object, so it is fetched again).
+  // keep_in_cache false: read without adding the chunk to the block/blob cache (readers of a
+  // fill in progress, which read each chunk once, leave the cache to hits); it is then copied.
+  std::optional<chunk> read_chunk(const object_key& key, std::uint64_t generation,
+                                  std::uint32_t index, bool keep_in_cache = true);
+
+  // Whether a committed object can be served under this store's keys: without keys, only a
+  // plaintext object; with keys, only one sealed under a configured key whose manifest
+  // authenticates. Callers remove an object that is not (it is then fetched again).
+  bool readable(const object_key& key, const manifest& m) const;
+  // Whether this store was opened with encryption keys.
+  bool encrypted() const;
+
+  // Called (on the reading thread, no lock held) when read_chunk finds a committed object
+  // damaged; `generation` is the damaged one. Prereq: set before the first read_chunk, once.
+  using damage_observer = std::function<void(const object_key& key, std::uint64_t generation,
+                                             const std::string& why)>;
+  void on_damaged(damage_observer observer);
+  // Chunks read_chunk found missing or not authentic in committed objects, since open.
+  std::uint64_t damaged_chunks() const;
 
   // The fill protocol: begin_fill marks the generation as in progress; put_chunk stores full
   // chunks as they arrive; commit writes the last chunk, the manifest and clears the mark in one
   // WriteBatch, so a reader sees the whole object or none of it; abort_fill removes the chunks.
+  // With encryption keys, chunks are sealed under the current key and commit records its id and
+  // the manifest's authenticator (whatever m.key_id and m.mac held); errors if sealing fails.
   result begin_fill(const object_key& key, std::uint64_t generation);
   result put_chunk(const object_key& key, std::uint64_t generation, std::uint32_t index,
                    std::string_view data);
@@ -91,6 +136,9 @@ class store {
  private:
   struct impl;
   explicit store(std::unique_ptr<impl> i);
+  // When the committed object is this generation: counts it and tells the observer.
+  void report_damaged(const object_key& key, std::uint64_t generation, std::uint32_t index,
+                    const std::string& why);
   std::unique_ptr<impl> impl_;
   std::uint64_t interrupted_removed_ = 0;
 };

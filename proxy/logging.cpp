@@ -106,8 +106,16 @@ std::string format_access(const access_record& r, bool json) {
          " cache=" + r.cache;
 }
 
+bool access_enabled() {
+  return access_logger && access_logger->should_log(spdlog::level::info);
+}
+
 void access(const access_record& record) {
-  if (access_logger) access_logger->info(format_access(record, json_format));
+  // Formatted only when it will be written: with access lines off (level warn) a request pays
+  // nothing for its log line.
+  if (access_logger && access_logger->should_log(spdlog::level::info)) {
+    access_logger->info(format_access(record, json_format));
+  }
 }
 
 }  // namespace recgate::logging

@@ -37,6 +37,9 @@ void info(std::string_view message);
 void warn(std::string_view message);
 void error(std::string_view message);
 void access(const access_record& record);
+// Whether access lines are written at all (not at level warn or above): when not, a request
+// need not build its record.
+bool access_enabled();
 
 // The text or JSON line for a record, without the time stamp and level prefix (for tests).
 std::string format_access(const access_record& record, bool json);

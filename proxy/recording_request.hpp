@@ -21,8 +21,9 @@ struct recording_request {
   std::string sid;          // lower-case 8-4-4-4-12 UUID
   recording_format format = recording_format::wav;
   bool head = false;  // HEAD rather than GET
-  // A byte range to ask the upstream for (first, last inclusive). Never set by the router: only
-  // the handler sets it, to fetch a range ahead of a fill.
+  // A byte range to ask the upstream for (first, last inclusive; last = open_range_end: to the
+  // end). Never set by the router: only the handler sets it, to fetch a range ahead of a fill.
+  static constexpr std::uint64_t open_range_end = ~std::uint64_t(0);
   std::optional<std::pair<std::uint64_t, std::uint64_t>> upstream_range;
 
   bool is_audio() const { return format != recording_format::json; }

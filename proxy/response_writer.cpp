@@ -1,6 +1,7 @@
 #include "proxy/response_writer.hpp"
 
 #include <ctime>
+#include <limits>
 #include <memory>
 
 #include "proxy/access.hpp"
@@ -8,13 +9,27 @@
 
 namespace recgate {
 
-void set_common_headers(http::fields& fields, std::string_view request_id) {
-  char date[64];
+namespace {
+
+// The Date header's text, formatted once a second per thread rather than once a response.
+std::string_view http_date() {
+  thread_local std::time_t formatted_at = -1;
+  thread_local char text[64];
+  thread_local std::size_t length = 0;
   std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  fields.set(http::field::date, date);
+  if (now != formatted_at) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    length = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    formatted_at = now;
+  }
+  return std::string_view(text, length);
+}
+
+}  // namespace
+
+void set_common_headers(http::fields& fields, std::string_view request_id) {
+  fields.set(http::field::date, http_date());
   fields.set("X-Request-Id", request_id);
 }
 
@@ -79,19 +94,27 @@ net::awaitable<write_result> write_streamed(client_stream& stream, unsigned stat
 
   http::response_serializer<http::buffer_body> sr{res};
   beast::error_code ec;
-  stream.expires_after(timeout);
-  co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
-  if (ec) co_return result;
+  // The head goes out at once when the body may keep the client waiting (a fill, the upstream);
+  // before bytes already at hand it goes out with the first of them, in one write.
+  if (head || !source.immediate()) {
+    stream.expires_after(timeout);
+    co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return result;
+  }
   if (head) {
     result.complete = true;
     co_return result;
   }
 
-  // One buffer per response: memory is bounded by buffer_bytes whatever the body's size.
-  // Not zeroed: every byte sent is read into it first.
-  auto buffer = std::make_unique_for_overwrite<char[]>(buffer_bytes);
+  // Cached bytes are written from RocksDB's cache as they are (no copy, no buffer); other bodies
+  // go through one buffer per response, allocated at its first use: memory stays bounded by
+  // buffer_bytes (or one pinned chunk) whatever the body's size. A paced body goes in
+  // buffer_bytes steps so the pacing stays smooth.
+  body_scratch scratch(buffer_bytes);
+  const std::size_t step = budget != nullptr ? buffer_bytes : std::numeric_limits<std::size_t>::max();
   for (;;) {
-    std::size_t n = co_await source.read_some(net::buffer(buffer.get(), buffer_bytes), ec);
+    auto view = co_await source.next(scratch, step, ec);
+    std::size_t n = view.size();
     if (ec) co_return result;  // incomplete upstream body: the caller closes the connection
     if (budget != nullptr && n > 0) {
       auto wait = budget->take(n, std::chrono::steady_clock::now());
@@ -101,16 +124,18 @@ net::awaitable<write_result> write_streamed(client_stream& stream, unsigned stat
         if (ec) co_return result;
       }
     }
-    res.body().data = n == 0 ? nullptr : buffer.get();
+    // The last bytes of a body of known length end the message in the same write.
+    bool last = n == 0 || (length && result.body_bytes + n == *length);
+    res.body().data = n == 0 ? nullptr : const_cast<void*>(view.data());
     res.body().size = n;
-    res.body().more = n != 0;
+    res.body().more = !last;
     // Bounded by the write timeout: a client that stops reading is dropped.
     stream.expires_after(timeout);
     co_await http::async_write(stream, sr, net::redirect_error(net::use_awaitable, ec));
     if (ec == http::error::need_buffer) ec = {};
     if (ec) co_return result;
     result.body_bytes += n;
-    if (n == 0) break;
+    if (last) break;
   }
   if (length && result.body_bytes != *length) co_return result;
   result.complete = true;

@@ -1,8 +1,9 @@
 // The listeners and the threading model.
 //
 // Threading: one io_context, run by server.threads threads (default: one per core). Every
-// accepted connection gets its own strand, and its session coroutine runs only there, so a
-// session's state needs no locks while connections spread over all threads. State shared across
+// accepted connection gets its own strand (with one thread: the io_context, which is one), and
+// its session coroutine runs only there, so a session's state needs no locks while connections
+// spread over all threads. State shared across
 // sessions (the gateway) is immutable after start-up or synchronises itself (the cache).
 #include "proxy/server.hpp"
 
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "proxy/admin.hpp"
+#include "proxy/audit_log.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/session.hpp"
 
@@ -30,12 +32,21 @@ void log_exception(std::exception_ptr e) {
   }
 }
 
+// With one thread the io_context itself serialises everything: a strand per connection would
+// only add its cost (a shared state and a queue per handler) to every operation.
+net::any_io_executor session_executor(net::io_context& ioc, bool one_thread) {
+  if (one_thread) return ioc.get_executor();
+  return net::make_strand(ioc);
+}
+
 net::awaitable<void> accept_loop(net::io_context& ioc, tcp::acceptor& acceptor,
-                                 std::shared_ptr<gateway> gw, session_fn session) {
+                                 std::shared_ptr<gateway> gw, session_fn session,
+                                 bool one_thread) {
   for (;;) {
     beast::error_code ec;
+    auto executor = session_executor(ioc, one_thread);
     tcp::socket socket = co_await acceptor.async_accept(
-        net::make_strand(ioc), net::redirect_error(net::use_awaitable, ec));
+        executor, net::redirect_error(net::use_awaitable, ec));
     if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
       // Out of descriptors or similar: say so, and give the system a moment before retrying.
@@ -71,6 +82,8 @@ net::awaitable<void> drain(net::io_context& ioc, std::shared_ptr<gateway> gw, in
     co_await tick.async_wait(net::redirect_error(net::use_awaitable, ec));
   }
   auto left = gw->requests_in_flight.load();
+  // The audit lines of the requests that just finished reach the file before the exit.
+  if (gw->audit) gw->audit->flush();
   if (left == 0) {
     logging::info("drained: every request in flight has finished");
   } else {
@@ -181,14 +194,14 @@ int run_server(const config::config& cfg, const std::string& config_path) {
   }
 
   if (cfg.server.plain) {
-    net::co_spawn(accept_strand, accept_loop(ioc, acceptor, gw, run_session), log_exception);
+    net::co_spawn(accept_strand, accept_loop(ioc, acceptor, gw, run_session, threads == 1), log_exception);
   }
   if (cfg.tls.enabled()) {
-    net::co_spawn(accept_strand, accept_loop(ioc, tls_acceptor, gw, run_tls_session),
+    net::co_spawn(accept_strand, accept_loop(ioc, tls_acceptor, gw, run_tls_session, threads == 1),
                   log_exception);
   }
   if (cfg.admin.enabled) {
-    net::co_spawn(accept_strand, accept_loop(ioc, admin_acceptor, gw, run_admin_session),
+    net::co_spawn(accept_strand, accept_loop(ioc, admin_acceptor, gw, run_admin_session, threads == 1),
                   log_exception);
   }
 
@@ -199,6 +212,12 @@ int run_server(const config::config& cfg, const std::string& config_path) {
         if (err) return;
         if (sig == SIGHUP) {
           reload_config(*gw, "SIGHUP");
+          // logrotate moved the audit file away: write on in a new one at the configured path.
+          if (gw->audit) {
+            std::string error;
+            if (gw->audit->reopen(error)) logging::info("audit file reopened");
+            else logging::error(error + "; still writing to the previous file");
+          }
           signals.async_wait(on_signal);
           return;
         }

@@ -1,5 +1,6 @@
 #include "proxy/session.hpp"
 
+#include <array>
 #include <chrono>
 #include <random>
 
@@ -7,6 +8,8 @@
 
 #include "config/load.hpp"
 
+#include "proxy/audit_log.hpp"
+#include "proxy/callback_endpoint.hpp"
 #include "proxy/client_certificate.hpp"
 #include "proxy/logging.hpp"
 
@@ -42,6 +45,40 @@ std::string request_id_for(std::string_view offered) {
   return id;
 }
 
+// RFC 9112 3.2: an HTTP/1.1 request has exactly one Host field (HTTP/1.0 at most one), and a
+// valid one (uri-host [":" port]). Two Hosts, or one a front end could read differently, are
+// refused rather than guessed at: the gateway does not route by Host, but what sits in front of
+// it may.
+bool valid_host(const http::request<http::string_body>& req) {
+  auto n = req.count(http::field::host);
+  if (n > 1 || (n == 0 && req.version() >= 11)) return false;
+  for (char c : req[http::field::host]) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              std::string_view("-._~!$&'()*+,;=:[]%").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// After the answer to input we could not parse, more of it may be unread, and closing over unread
+// input makes the kernel send a reset, which can destroy the answer before the client reads it.
+// So, as nginx's lingering close does: FIN first, then discard input until the client has been
+// quiet for 100 ms (or 1 s has passed), then close. Below TLS, like the rest of a failed session.
+net::awaitable<void> linger_close(client_stream& stream) {
+  using clock = std::chrono::steady_clock;
+  auto& tcp_layer = stream.lowest();
+  beast::error_code ec;
+  tcp_layer.socket().shutdown(tcp::socket::shutdown_send, ec);
+  const auto until = clock::now() + std::chrono::seconds(1);
+  std::array<char, 16384> scratch;
+  while (!ec && clock::now() < until) {
+    clock::duration quiet = std::chrono::milliseconds(100);
+    tcp_layer.expires_after(std::min(quiet, until - clock::now()));
+    co_await tcp_layer.async_read_some(net::buffer(scratch),
+                                       net::redirect_error(net::use_awaitable, ec));
+  }
+}
+
 // Ends of a connection that are normal and need no response or log line.
 bool is_normal_end(const beast::error_code& ec) {
   return ec == http::error::end_of_stream || ec == beast::error::timeout ||
@@ -56,9 +93,11 @@ struct request_outcome {
   std::string consumer = "-";
   std::string key_id;
   std::string decision = "-";
-  std::string_view route = "other";  // for metrics: audio, metadata, sign, other
+  std::string_view route = "other";  // for metrics: audio, metadata, sign, callback, other
   bool keep_alive = false;
   std::string cache = "-";
+  // The recording asked for, once routed (for the audit trail); empty otherwise.
+  std::string account_sid, sid, format;
 
   // What a written response says about the request and its connection.
   request_outcome& settle(unsigned answered, const write_result& w, bool keep_open) {
@@ -206,9 +245,27 @@ net::awaitable<request_outcome> dispatch(gateway& gw, client_stream& stream,
                                          const http::request<http::string_body>& req,
                                          const std::string& request_id,
                                          const connection_info& conn, bool keep_alive) {
+  if (!valid_host(req)) {
+    request_outcome refused;
+    header_list none;
+    bool head_only = req.method() == http::verb::head;
+    auto w = co_await write_error(stream, 400, "The request needs exactly one valid Host header",
+                                  head_only, false, request_id, none, gw.cfg.server.write_timeout);
+    co_return refused.settle(400, w, false);
+  }
   auto target_path = req.target().substr(0, req.target().find('?'));
   if (target_path == "/v1/signed-urls") {
     co_return co_await mint(gw, stream, req, request_id, conn.client, keep_alive);
+  }
+  if (gw.prefetch && target_path == gw.cfg.callbacks.path) {
+    request_outcome out;
+    out.route = "callback";
+    auto answered = co_await serve_status_callback(gw, stream, req, request_id, keep_alive);
+    out.status = answered.status;
+    out.bytes = answered.bytes;
+    out.keep_alive = answered.keep_alive;
+    out.decision = answered.decision;
+    co_return out;
   }
 
   request_outcome out;
@@ -225,6 +282,9 @@ net::awaitable<request_outcome> dispatch(gateway& gw, client_stream& stream,
 
   const auto& routed_request = std::get<recording_request>(routed);
   out.route = routed_request.format == recording_format::json ? "metadata" : "audio";
+  out.account_sid = routed_request.account_sid;
+  out.sid = routed_request.sid;
+  out.format = std::string(extension(routed_request.format));
   auto target = req.target();
   auto question = target.find('?');
   access_request ask;
@@ -323,16 +383,26 @@ net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
       co_await http::async_read(stream, buffer, parser,
                                 net::redirect_error(net::use_awaitable, ec));
     }
+    // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has no knowable
+    // length. Beast reads it as bodiless and would parse its body as the next request, which a
+    // front end may see otherwise (request smuggling): refused like a parse error, and closed.
+    if (!ec && parser.get().count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
+      ec = http::error::bad_transfer_encoding;
+    }
     if (ec) {
       if (is_normal_end(ec)) break;
       // A request we cannot parse gets one clear answer, then the connection is closed.
       bool too_large = ec == http::error::header_limit;
+      // The parser sets the target once the request line is complete: without one, the line
+      // alone was over the limit.
+      bool line_too_long = too_large && parser.get().target().empty();
       bool body_too_large = ec == http::error::body_limit;
-      unsigned status = too_large ? 431u : body_too_large ? 413u : 400u;
+      unsigned status = line_too_long ? 414u : too_large ? 431u : body_too_large ? 413u : 400u;
       std::string id = request_id_for({});
       // Built before the co_await: g++ 12 mishandles temporaries in a co_await's operands
       // (a double free here).
-      std::string message = too_large        ? std::string("The request headers are too large")
+      std::string message = line_too_long    ? std::string("The request line is too long")
+                            : too_large      ? std::string("The request headers are too large")
                             : body_too_large ? std::string("The request body is too large")
                                              : "The request is not valid HTTP/1.1: " + ec.message();
       header_list none;
@@ -340,6 +410,7 @@ net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
                            limits->write_timeout);
       log_unparsed(id, conn.client, status);
       gw->stats.requests.add({"other", std::to_string(status), "-"});
+      co_await linger_close(stream);
       break;
     }
 
@@ -355,23 +426,42 @@ net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
     bool keep_alive = req.keep_alive() && !last;
     auto outcome = co_await dispatch(*gw, stream, req, request_id, conn, keep_alive);
 
-    auto target = req.target();
-    logging::access_record record;
-    record.request_id = request_id;
-    record.client = conn.client;
-    record.consumer = outcome.consumer;
-    record.key_id = outcome.key_id;
-    record.decision = outcome.decision;
-    record.method = std::string(req.method_string());
-    record.path = std::string(target.substr(0, target.find('?')));
-    record.status = outcome.status;
-    record.bytes = outcome.bytes;
-    record.upstream_status = outcome.upstream_status;
-    record.cache = outcome.cache;
-    record.duration_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
-            .count();
-    logging::access(record);
+    if (logging::access_enabled()) {
+      auto target = req.target();
+      logging::access_record record;
+      record.request_id = request_id;
+      record.client = conn.client;
+      record.consumer = outcome.consumer;
+      record.key_id = outcome.key_id;
+      record.decision = outcome.decision;
+      record.method = std::string(req.method_string());
+      record.path = std::string(target.substr(0, target.find('?')));
+      record.status = outcome.status;
+      record.bytes = outcome.bytes;
+      record.upstream_status = outcome.upstream_status;
+      record.cache = outcome.cache;
+      record.duration_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+              .count();
+      logging::access(record);
+    }
+    if (gw->audit && !outcome.sid.empty()) {
+      // Every routed recording request, denied ones included: who asked for what.
+      audit_record entry;
+      entry.consumer = outcome.consumer;
+      entry.key_id = outcome.key_id;
+      entry.account_sid = outcome.account_sid;
+      entry.recording_sid = outcome.sid;
+      entry.format = outcome.format;
+      entry.method = std::string(req.method_string());
+      entry.status = outcome.status;
+      entry.bytes = outcome.bytes;
+      entry.range = std::string(req[http::field::range]);
+      entry.client = conn.client;
+      entry.request_id = request_id;
+      entry.decision = outcome.decision;
+      gw->audit->append(entry);
+    }
     gw->stats.requests.add({outcome.route, std::to_string(outcome.status), outcome.consumer});
     if (outcome.bytes > 0) gw->stats.bytes_served.add({outcome.cache}, outcome.bytes);
     if (!outcome.keep_alive) break;

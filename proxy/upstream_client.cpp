@@ -15,6 +15,7 @@
 #include <openssl/x509v3.h>
 
 #include "config/load.hpp"
+#include "proxy/logging.hpp"
 
 namespace recgate {
 namespace {
@@ -29,6 +30,16 @@ std::string base64(std::string_view in) {
                           static_cast<int>(in.size()));
   out.resize(static_cast<std::size_t>(n));
   return out;
+}
+
+// RFC 6761 6.4: names under .invalid never resolve, so they are never sent to a DNS server.
+bool is_invalid_name(std::string_view host) {
+  if (host.ends_with('.')) host.remove_suffix(1);
+  constexpr std::string_view tld = "invalid";
+  if (host.size() < tld.size() || !beast::iequals(host.substr(host.size() - tld.size()), tld)) {
+    return false;
+  }
+  return host.size() == tld.size() || host[host.size() - tld.size() - 1] == '.';
 }
 
 bool is_redirect(unsigned status) {
@@ -84,11 +95,18 @@ class connection {
     std::optional<config::base_url> proxy;
     if (!cfg.egress_proxy.empty()) proxy = config::parse_base_url(cfg.egress_proxy);
     const auto& dial = proxy ? *proxy : origin;
+    if (is_invalid_name(dial.host)) {
+      failure = upstream_failure{upstream_failure::kind::resolve,
+                                 "cannot resolve " + dial.host +
+                                     ": names under .invalid never resolve (RFC 6761)",
+                                 false};
+      co_return;
+    }
     tcp::resolver resolver(ex_);
     auto endpoints = co_await resolver.async_resolve(dial.host, std::to_string(dial.port),
                                                      net::redirect_error(net::use_awaitable, ec));
     if (ec) {
-      failure = upstream_failure{upstream_failure::kind::unreachable,
+      failure = upstream_failure{upstream_failure::kind::resolve,
                                  "cannot resolve " + dial.host + ": " + ec.message()};
       co_return;
     }
@@ -100,7 +118,7 @@ class connection {
     co_await tcp().async_connect(endpoints, net::redirect_error(net::use_awaitable, ec));
     if (ec) {
       failure = upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
-                                                             : upstream_failure::kind::unreachable,
+                                                             : upstream_failure::kind::connect,
                                  "cannot connect to " + dial.authority() + ": " + ec.message()};
       co_return;
     }
@@ -133,7 +151,7 @@ class connection {
     if (ec) {
       // A certificate or protocol the gateway refuses is refused again on a retry.
       failure = upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
-                                                             : upstream_failure::kind::unreachable,
+                                                             : upstream_failure::kind::tls,
                                  "TLS handshake with " + origin.authority() +
                                      " failed: " + ec.message(),
                                  ec.category() != net::error::get_ssl_category()};
@@ -191,10 +209,10 @@ class connection {
     }
     if (ec) {
       failure = upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
-                                                             : upstream_failure::kind::unreachable,
+                                                             : upstream_failure::kind::connect,
                                  "egress proxy CONNECT failed: " + ec.message()};
     } else if (parser.get().result_int() != 200 || buffer.size() != 0) {
-      failure = upstream_failure{upstream_failure::kind::unreachable,
+      failure = upstream_failure{upstream_failure::kind::connect,
                                  "egress proxy refused CONNECT to " + origin.authority() + ": " +
                                      std::to_string(parser.get().result_int())};
     }
@@ -281,8 +299,13 @@ namespace {
 class exchange final : public upstream_exchange {
  public:
   exchange(std::unique_ptr<connection> conn, std::shared_ptr<upstream_client::pool> pool,
-           config::duration idle_timeout, std::size_t read_bytes)
-      : conn_(std::move(conn)), pool_(std::move(pool)), idle_timeout_(idle_timeout) {
+           config::duration idle_timeout, std::size_t read_bytes,
+           std::shared_ptr<upstream_error_counts> errors, const std::string& request_id)
+      : conn_(std::move(conn)),
+        pool_(std::move(pool)),
+        idle_timeout_(idle_timeout),
+        errors_(std::move(errors)),
+        request_id_(request_id) {
     // Beast reads at most the buffer's free capacity per call: a small buffer turns a body into
     // thousands of tiny reads, and each one wakes every reader of a fill.
     buffer_.reserve(read_bytes);
@@ -323,6 +346,21 @@ class exchange final : public upstream_exchange {
                                "reading the response head: " + ec.message(), !timed_out};
   }
 
+  // A body that broke off (reset, closed short of its length) or stalled: counted and logged
+  // here, the one place every upstream body is read through.
+  void body_failed(const beast::error_code& ec) {
+    if (ec == net::error::operation_aborted) return;  // shutting down: not the upstream's doing
+    bool stalled = ec == beast::error::timeout;
+    errors_->add(stalled ? upstream_error_counts::timeout : upstream_error_counts::body);
+    auto length = content_length();
+    logging::warn("request_id=" + request_id_ + " upstream body broke off after " +
+                  std::to_string(body_bytes_) +
+                  (length ? " of " + std::to_string(*length) : std::string()) + " bytes [kind=" +
+                  std::string(upstream_error_counts::names[stalled ? upstream_error_counts::timeout
+                                                                   : upstream_error_counts::body]) +
+                  "]: " + ec.message());
+  }
+
   unsigned status() const override { return parser_.get().result_int(); }
   const http::fields& headers() const override { return parser_.get().base(); }
 
@@ -350,8 +388,10 @@ class exchange final : public upstream_exchange {
       co_await conn_->read_some(buffer_, parser_, ec);
       if (ec == http::error::need_buffer) ec = {};
       std::size_t n = buffer.size() - parser_.get().body().size;
+      body_bytes_ += n;
       if (ec) {
         failed_ = true;
+        body_failed(ec);
         co_return 0;
       }
       if (parser_.is_done()) release();
@@ -364,6 +404,9 @@ class exchange final : public upstream_exchange {
   std::unique_ptr<connection> conn_;
   std::shared_ptr<upstream_client::pool> pool_;
   config::duration idle_timeout_;
+  std::shared_ptr<upstream_error_counts> errors_;
+  std::string request_id_;
+  std::uint64_t body_bytes_ = 0;
   bool failed_ = false;
   beast::flat_buffer buffer_;
   http::response_parser<http::buffer_body> parser_;
@@ -379,6 +422,18 @@ bool is_stale_connection(const upstream_failure& f) {
 }
 
 }  // namespace
+
+std::optional<upstream_error_counts::which> error_kind(const upstream_failure& f) {
+  switch (f.what) {
+    case upstream_failure::kind::resolve: return upstream_error_counts::resolve;
+    case upstream_failure::kind::connect: return upstream_error_counts::connect;
+    case upstream_failure::kind::tls: return upstream_error_counts::tls;
+    case upstream_failure::kind::timeout: return upstream_error_counts::timeout;
+    case upstream_failure::kind::bad_response: return upstream_error_counts::bad_response;
+    case upstream_failure::kind::circuit_open: return std::nullopt;
+  }
+  return std::nullopt;
+}
 
 upstream_client::upstream_client(const config::upstream_config& cfg, net::any_io_executor io)
     : cfg_(cfg),
@@ -439,9 +494,11 @@ net::awaitable<upstream_result> upstream_client::fetch(const recording_request& 
     if (auto* f = std::get_if<upstream_failure>(&result)) {
       health_.record_failure();
       counters_.failures.fetch_add(1, std::memory_order_relaxed);
+      if (auto k = error_kind(*f)) errors_->add(*k);
       retry = f->transient;
     } else {
       auto status = std::get<std::unique_ptr<upstream_exchange>>(result)->status();
+      if (status >= 500) errors_->add(upstream_error_counts::http_5xx);
       if (status == 502 || status == 503 || status == 504) {
         health_.record_failure();
         counters_.failures.fetch_add(1, std::memory_order_relaxed);
@@ -498,8 +555,10 @@ net::awaitable<upstream_result> upstream_client::attempt(const recording_request
       if (cfg_.pool_size == 0) req.set(http::field::connection, "close");
       req.set("X-Request-Id", request_id);
       if (request.upstream_range) {
-        req.set(http::field::range, "bytes=" + std::to_string(request.upstream_range->first) +
-                                        "-" + std::to_string(request.upstream_range->second));
+        auto [first, last] = *request.upstream_range;
+        std::string range = "bytes=" + std::to_string(first) + "-";
+        if (last != recording_request::open_range_end) range += std::to_string(last);
+        req.set(http::field::range, range);
       }
       if (request.format == recording_format::json) {
         // Metadata only, and only to the configured origin: json redirects are never followed.
@@ -515,11 +574,11 @@ net::awaitable<upstream_result> upstream_client::attempt(const recording_request
       if (ec) {
         failure = upstream_failure{ec == beast::error::timeout
                                        ? upstream_failure::kind::timeout
-                                       : upstream_failure::kind::unreachable,
+                                       : upstream_failure::kind::connect,
                                    "sending the request: " + ec.message()};
       }
       auto ex_ptr = std::make_unique<exchange>(std::move(conn), pool_, cfg_.idle_timeout,
-                                               cfg_.buffer_bytes);
+                                               cfg_.buffer_bytes, errors_, request_id);
       if (!failure) failure = co_await ex_ptr->read_head(request.head, cfg_.header_timeout);
       if (failure) {
         if (pooled && is_stale_connection(*failure)) continue;  // conn is null: a fresh one

@@ -395,6 +395,42 @@ TEST_CASE("a range far beyond a fill's progress is answered at once, the fill go
   CHECK(s.sim_stats()["ranges"] == 1);
 }
 
+TEST_CASE("a far seek that starts a fill asks for its range at once, beside the fill") {
+  stack s(cached());
+  auto sid = laml_sim::sized_sid(128, 4 << 20);
+  // Every upstream answer waits 600 ms: waiting for the fill's head before asking for the range
+  // would take two of those.
+  s.sim_fault({{"sid", sid}, {"latency_ms", 600}, {"bytes_per_second", 1 << 20}});
+  auto path = recording_path(sid, "wav");
+  auto r = s.get(path, with_key({{"Range", "bytes=3000000-"}}));  // open-ended, as players send
+  REQUIRE(r.ok());
+  CHECK(r.status == 206);
+  CHECK(r.header("Content-Range") == std::string("bytes 3000000-4194303/4194304"));
+  CHECK(r.body == bytes_of(sid, 3000000, 4194304 - 3000000));
+  CHECK(r.header("X-Cache") == std::string("RANGE"));
+  CHECK(r.header("Accept-Ranges") == std::string("bytes"));
+  // One latency plus 1.2 MB at 1 MiB/s: about 1.75 s; after the fill's head it would be 2.35 s.
+  CHECK(r.total_time < std::chrono::milliseconds(2150));
+  CHECK(s.sim_stats()["ranges"] == 1);
+  CHECK(upstream_fetches(s, sid) == 2);  // the range, and the fill's own request
+  // The fill goes on and commits the whole recording: later requests are hits.
+  auto filling = [&] {
+    return nlohmann::json::parse(s.admin("GET", "/cache/stats").body)["fills_in_progress"] != 0;
+  };
+  for (int i = 0; i < 200 && filling(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto whole = s.get(path);
+  CHECK(whole.header("X-Cache") == std::string("HIT"));
+  CHECK(whole.body == bytes_of(sid, 0, 4 << 20));
+  // A suffix range needs the length first: it waits for the fill's head, then asks for the
+  // range (two latencies, where the early request above took one).
+  auto sid2 = laml_sim::sized_sid(129, 4 << 20);
+  s.sim_fault({{"sid", sid2}, {"latency_ms", 600}, {"bytes_per_second", 1 << 20}});
+  auto suffix = s.get(recording_path(sid2, "wav"), with_key({{"Range", "bytes=-100"}}));
+  CHECK(suffix.status == 206);
+  CHECK(suffix.body == bytes_of(sid2, (4 << 20) - 100, 100));
+  CHECK(suffix.total_time >= std::chrono::milliseconds(1200));
+}
+
 TEST_CASE("metadata: always fresh by default; with metadata_ttl, kept per account") {
   auto sid = laml_sim::normal_sid(127);
   {

@@ -184,3 +184,34 @@ TEST_CASE("access times persist for the next open") {
   CHECK(entries[0].length == 2);
   CHECK(entries[0].last_access == 1234567);
 }
+
+TEST_CASE("find remembers manifests, and never one that was replaced or removed") {
+  temp_dir dir;
+  auto st = open_at(dir);
+  REQUIRE_FALSE(st->begin_fill(key, 1));
+  REQUIRE_FALSE(st->commit(key, make_manifest(2, 1), "ab"));
+  for (int i = 0; i < 3; ++i) {  // the first find reads RocksDB, the others the memo
+    auto m = st->find(key);
+    REQUIRE(m);
+    CHECK(m->generation == 1);
+  }
+  // A new generation replaces the remembered one at once.
+  REQUIRE_FALSE(st->begin_fill(key, 2));
+  REQUIRE_FALSE(st->commit(key, make_manifest(3, 2), "xyz"));
+  auto m = st->find(key);
+  REQUIRE(m);
+  CHECK(m->generation == 2);
+  CHECK(m->length == 3);
+  CHECK(st->read_chunk(key, 2, 0) == std::string("xyz"));
+  // Removed: forgotten too.
+  REQUIRE_FALSE(st->remove(key));
+  CHECK_FALSE(st->find(key));
+  // And after a reopen nothing but RocksDB speaks.
+  REQUIRE_FALSE(st->begin_fill(key, 3));
+  REQUIRE_FALSE(st->commit(key, make_manifest(1, 3), "q"));
+  REQUIRE(st->find(key));
+  st.reset();
+  st = open_at(dir);
+  REQUIRE(st->find(key));
+  CHECK(st->find(key)->generation == 3);
+}
