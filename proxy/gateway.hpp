@@ -12,6 +12,7 @@
 #include "config/config.hpp"
 #include "proxy/access.hpp"
 #include "proxy/gateway_metrics.hpp"
+#include "proxy/shared_setting.hpp"
 #include "proxy/upstream_client.hpp"
 
 namespace recgate {
@@ -33,12 +34,12 @@ struct gateway {
   // As started. What a reload may change lives in `access`, `limits` and `tls_context`.
   const config::config cfg;
   std::string config_path;  // re-read by reload()
-  std::atomic<std::shared_ptr<const config::server_config>> limits;
-  std::atomic<std::shared_ptr<ssl::context>> tls_context;  // null without a TLS listener
+  shared_setting<const config::server_config> limits;
+  shared_setting<ssl::context> tls_context;  // null without a TLS listener
   // Replaced whole when the consumers file is reloaded; requests in flight keep the one they
   // loaded. The policy synchronises its own rate-limit state.
   std::shared_ptr<revocation_list> revocations;  // of signed URLs; outlives policy reloads
-  std::atomic<std::shared_ptr<access_policy>> access;
+  shared_setting<access_policy> access;
   upstream_client upstream;
   std::unique_ptr<cache::cache> recordings;  // null when the cache is off
   std::unique_ptr<cache::metadata_cache> metadata;  // null when cache.metadata_ttl is 0
