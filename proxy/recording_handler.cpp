@@ -316,7 +316,7 @@ class responder {
   }
 
   handler_outcome finish(unsigned status, const write_result& w) {
-    out_.status = status;
+    out_.status = w.replaced_status != 0 ? w.replaced_status : status;
     out_.bytes = w.body_bytes;
     out_.keep_alive = keep_alive_ && w.complete;
     return out_;

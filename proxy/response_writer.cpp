@@ -112,9 +112,19 @@ net::awaitable<write_result> write_streamed(client_stream& stream, unsigned stat
   // buffer_bytes steps so the pacing stays smooth.
   body_scratch scratch(buffer_bytes);
   const std::size_t step = budget != nullptr ? buffer_bytes : std::numeric_limits<std::size_t>::max();
+  bool head_sent = !source.immediate();
   for (;;) {
     auto view = co_await source.next(scratch, step, ec);
     std::size_t n = view.size();
+    if (ec && !head_sent) {
+      // A stored body unreadable from its first bytes (damaged, or purged meanwhile): nothing is
+      // sent yet, so the client gets a clear answer rather than a closed connection.
+      header_list none;
+      co_await write_error(stream, 502, "The cached recording could not be read; try again",
+                           false, false, request_id, none, timeout);
+      result.replaced_status = 502;
+      co_return result;
+    }
     if (ec) co_return result;  // incomplete upstream body: the caller closes the connection
     if (budget != nullptr && n > 0) {
       auto wait = budget->take(n, std::chrono::steady_clock::now());
@@ -134,6 +144,7 @@ net::awaitable<write_result> write_streamed(client_stream& stream, unsigned stat
     co_await http::async_write(stream, sr, net::redirect_error(net::use_awaitable, ec));
     if (ec == http::error::need_buffer) ec = {};
     if (ec) co_return result;
+    head_sent = true;
     result.body_bytes += n;
     if (last) break;
   }
