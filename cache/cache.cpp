@@ -4,20 +4,12 @@
 
 #include <openssl/evp.h>
 
+#include "cache/bytes.hpp"
+
 namespace recgate::cache {
 namespace {
 
 constexpr std::size_t max_negative_entries = 100000;
-
-std::string hex(const unsigned char* data, std::size_t size) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < size; ++i) {
-    out += digits[data[i] >> 4];
-    out += digits[data[i] & 0xf];
-  }
-  return out;
-}
 
 std::int64_t now_unix() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -52,13 +44,7 @@ cache::cache(const cache_options& options, std::unique_ptr<store> st, net::any_i
   // A damaged object leaves at once (only that generation: a new fill may have replaced it), so
   // the next request misses and fetches it again instead of failing on it forever.
   store_->on_damaged([this](const object_key& key, std::uint64_t generation, const std::string& why) {
-    auto err = store_->remove(key, generation);
-    lru_.erase(key.encoded());
-    ++counters_.unreadable;
-    if (options_.warn) {
-      options_.warn("cache: " + key.encoded() + " is damaged (" + why + "); " +
-                    (err ? "removing it failed: " + *err : "removed, it will be fetched again"));
-    }
+    drop(key, generation, counters_.unreadable, "is damaged (" + why + ")");
   });
   for (const auto& e : store_->scan()) lru_.put(e.key.encoded(), e.length, e.last_access);
   enforce_limits();  // max_bytes may have been lowered since the last run
@@ -85,29 +71,33 @@ std::uint64_t cache::next_generation() {
 
 std::optional<manifest> cache::find_fresh(const object_key& key) {
   auto m = store_->find(key);
-  if (m && !store_->readable(key, *m)) {
+  if (!m) return m;
+  if (auto why = store_->unreadable_reason(key, *m)) {
     // Never served: gone now, so this request misses and fills it again (under today's key).
-    store_->remove(key, m->generation);
-    lru_.erase(key.encoded());
-    ++counters_.unreadable;
-    if (options_.warn) {
-      std::string why = !store_->encrypted() ? "stored encrypted while encryption is off"
-                        : m->key_id.empty()    ? "stored unencrypted while encryption is on"
-                                               : "sealed under key " + m->key_id +
-                                                     ", which is not configured, or not authentic";
-      options_.warn("cache: " + key.encoded() + " cannot be read back (" + why +
-                    "); removed, it will be fetched again");
-    }
+    drop(key, m->generation, counters_.unreadable, "cannot be read back (" + *why + ")");
     return std::nullopt;
   }
-  if (!m || options_.storage.max_age_seconds <= 0) return m;
-  if (generation_unix(m->generation) + options_.storage.max_age_seconds >= now_unix()) return m;
-  // Expired: gone for every reader from now on, whether or not compaction has run yet. Only
-  // this generation: a fill may have committed a fresh one meanwhile.
-  store_->remove(key, m->generation);
+  if (expired(*m)) {
+    // Gone for every reader from now on, whether or not compaction has run yet.
+    drop(key, m->generation, counters_.expirations, {});
+    return std::nullopt;
+  }
+  return m;
+}
+
+bool cache::expired(const manifest& m) const {
+  return options_.storage.max_age_seconds > 0 &&
+         generation_unix(m.generation) + options_.storage.max_age_seconds < now_unix();
+}
+
+void cache::drop(const object_key& key, std::uint64_t generation,
+                 std::atomic<std::uint64_t>& counter, std::string_view why) {
+  auto err = store_->remove(key, generation);
   lru_.erase(key.encoded());
-  ++counters_.expirations;
-  return std::nullopt;
+  ++counter;
+  if (why.empty() || !options_.warn) return;
+  options_.warn("cache: " + key.encoded() + " " + std::string(why) + "; " +
+                (err ? "removing it failed: " + *err : "removed, it will be fetched again"));
 }
 
 std::optional<origin_head> cache::remembered_404(const std::string& key) {
@@ -140,8 +130,9 @@ cache::lookup cache::get(const object_key& key, const origin_fetch& fetch) {
       return {source::stream, std::nullopt, it->second, std::nullopt};
     }
     // A fill may have committed and left the registry since the first look: look again while
-    // holding the registry, so no request can join a fill that is never started.
-    if (auto m = store_->find(key); m && store_->readable(key, *m)) {
+    // holding the registry, so no request can join a fill that is never started. What may not be
+    // served is left for the new fill's commit to replace (no removal under this lock).
+    if (auto m = store_->find(key); m && !store_->unreadable_reason(key, *m) && !expired(*m)) {
       ++counters_.hits;
       return {source::hit, std::move(m), nullptr, std::nullopt};
     }
@@ -263,7 +254,7 @@ net::awaitable<bool> cache::stream_and_commit(const std::shared_ptr<fill>& f,
   m.length = total;
   m.sha256_hex = digest.final_hex();
   m.created_unix = now_unix();
-  std::string last = f->tail();
+  auto last = f->tail();  // in place, as the chunks before it
   if (co_await on_writer([&] { return store_->commit(key, m, last); })) co_return false;
   co_return true;
 }

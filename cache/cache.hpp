@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "cache/async.hpp"
@@ -103,6 +104,13 @@ class cache {
   void finish(const std::shared_ptr<fill>& f);
   // The committed manifest, unless it has expired or cannot be read back (then it is removed).
   std::optional<manifest> find_fresh(const object_key& key);
+  // Older than cache.max_age (from the start of its fill): never served.
+  bool expired(const manifest& m) const;
+  // Removes this generation of an object (not a newer one that replaced it meanwhile), forgets
+  // it in the LRU index and counts it in `counter`; tells options_.warn "cache: KEY why; ..."
+  // unless `why` is empty.
+  void drop(const object_key& key, std::uint64_t generation, std::atomic<std::uint64_t>& counter,
+            std::string_view why);
   std::optional<origin_head> remembered_404(const std::string& key);
   // Evicts least recently used objects beyond max_bytes and persists access times.
   void enforce_limits();

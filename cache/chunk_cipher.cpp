@@ -1,12 +1,16 @@
 #include "cache/chunk_cipher.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
 #include <array>
+#include <initializer_list>
+
+#include "cache/bytes.hpp"
 
 namespace recgate::cache {
 namespace {
@@ -18,16 +22,47 @@ constexpr std::string_view manifest_label{"recgate manifest v1\0", 20};
 
 using digest = std::array<unsigned char, 32>;
 
-digest hmac_sha256(std::string_view key, std::string_view data) {
-  digest out{};
-  unsigned len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &len);
-  return out;
+// HMAC-SHA256, set up once: HMAC() would fetch the MAC and the digest by name on every chunk.
+// Each call works on a copy of this context (copying only reads it, so threads may share it).
+const EVP_MAC_CTX* hmac_sha256_template() {
+  static EVP_MAC_CTX* ctx = [] {
+    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    EVP_MAC_CTX* c = mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr;
+    EVP_MAC_free(mac);  // the context holds its own reference
+    char sha256[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, sha256, 0),
+                           OSSL_PARAM_construct_end()};
+    if (c != nullptr && EVP_MAC_CTX_set_params(c, params) != 1) {
+      EVP_MAC_CTX_free(c);
+      c = nullptr;
+    }
+    return c;
+  }();
+  return ctx;
 }
 
-void put_be(std::string& out, std::uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+// HMAC-SHA256 under `key` of the parts one after another; nullopt only when OpenSSL fails.
+std::optional<digest> hmac_sha256(std::string_view key,
+                                  std::initializer_list<std::string_view> parts) {
+  const auto* tmpl = hmac_sha256_template();
+  if (tmpl == nullptr) return std::nullopt;
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(tmpl);
+  bool ok = ctx != nullptr &&
+            EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                         nullptr) == 1;
+  for (auto part : parts) {
+    ok = ok && EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(part.data()),
+                              part.size()) == 1;
+  }
+  std::optional<digest> out(std::in_place);
+  std::size_t len = 0;
+  ok = ok && EVP_MAC_final(ctx, out->data(), &len, out->size()) == 1 && len == out->size();
+  EVP_MAC_CTX_free(ctx);
+  if (!ok) {
+    OPENSSL_cleanse(out->data(), out->size());
+    return std::nullopt;
+  }
+  return out;
 }
 
 // The identity as bytes: length-prefixed so no two identities encode alike.
@@ -40,12 +75,10 @@ std::string identity_bytes(const chunk_identity& id) {
   return out;
 }
 
-// This chunk's own key, used for it alone.
-digest chunk_key(const cipher_key& master, std::string_view nonce, const std::string& identity) {
-  std::string input(chunk_label);
-  input.append(nonce);
-  input.append(identity);
-  return hmac_sha256(master.secret, input);
+// This chunk's own key, used for it alone; nullopt only when OpenSSL fails.
+std::optional<digest> chunk_key(const cipher_key& master, std::string_view nonce,
+                                std::string_view identity) {
+  return hmac_sha256(master.secret, {chunk_label, nonce, identity});
 }
 
 const EVP_CIPHER* aes_256_gcm() {
@@ -91,6 +124,7 @@ std::optional<std::string> seal_chunk(const key_ring& ring, const chunk_identity
   auto identity = identity_bytes(id);
   auto key = chunk_key(master, std::string_view(out).substr(header_size - chunk_nonce_bytes),
                        identity);
+  if (!key) return std::nullopt;
   std::string aad = out + identity;
   out.resize(header_size + plaintext.size() + chunk_tag_bytes);
   auto* cipher_out = reinterpret_cast<unsigned char*>(out.data() + header_size);
@@ -98,7 +132,7 @@ std::optional<std::string> seal_chunk(const key_ring& ring, const chunk_identity
   cipher_context c;
   int len = 0;
   bool ok = c.ctx != nullptr && aes_256_gcm() != nullptr &&
-            EVP_EncryptInit_ex2(c.ctx, aes_256_gcm(), key.data(), nonce.data(), nullptr) == 1 &&
+            EVP_EncryptInit_ex2(c.ctx, aes_256_gcm(), key->data(), nonce.data(), nullptr) == 1 &&
             EVP_EncryptUpdate(c.ctx, nullptr, &len, bytes(aad), static_cast<int>(aad.size())) == 1 &&
             EVP_EncryptUpdate(c.ctx, cipher_out, &len, bytes(plaintext),
                               static_cast<int>(plaintext.size())) == 1 &&
@@ -106,7 +140,7 @@ std::optional<std::string> seal_chunk(const key_ring& ring, const chunk_identity
             EVP_EncryptFinal_ex(c.ctx, cipher_out + len, &len) == 1 &&
             EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(chunk_tag_bytes),
                                 cipher_out + plaintext.size()) == 1;
-  OPENSSL_cleanse(key.data(), key.size());
+  OPENSSL_cleanse(key->data(), key->size());
   if (!ok) return std::nullopt;
   return out;
 }
@@ -145,6 +179,8 @@ open_status open_chunk(const key_ring& ring, const chunk_identity& id, std::stri
 
   auto identity = identity_bytes(id);
   auto key = chunk_key(*master, nonce, identity);
+  // OpenSSL failing here is as good as a failed check: the chunk is not served.
+  if (!key) return open_status::not_authentic;
   std::string aad(sealed.substr(0, header_size));
   aad += identity;
   std::array<unsigned char, chunk_tag_bytes> expected{};
@@ -154,7 +190,7 @@ open_status open_chunk(const key_ring& ring, const chunk_identity& id, std::stri
   int len = 0;
   auto* plain = reinterpret_cast<unsigned char*>(out.data());
   bool ok = c.ctx != nullptr && aes_256_gcm() != nullptr &&
-            EVP_DecryptInit_ex2(c.ctx, aes_256_gcm(), key.data(), bytes(nonce), nullptr) == 1 &&
+            EVP_DecryptInit_ex2(c.ctx, aes_256_gcm(), key->data(), bytes(nonce), nullptr) == 1 &&
             EVP_DecryptUpdate(c.ctx, nullptr, &len, bytes(aad), static_cast<int>(aad.size())) == 1 &&
             EVP_DecryptUpdate(c.ctx, plain, &len, bytes(ciphertext),
                               static_cast<int>(ciphertext.size())) == 1 &&
@@ -163,7 +199,7 @@ open_status open_chunk(const key_ring& ring, const chunk_identity& id, std::stri
                                 expected.data()) == 1;
   // The tag is checked here, after the plaintext was written: the caller drops it unless ok.
   ok = ok && EVP_DecryptFinal_ex(c.ctx, plain + len, &len) == 1;
-  OPENSSL_cleanse(key.data(), key.size());
+  OPENSSL_cleanse(key->data(), key->size());
   return ok ? open_status::ok : open_status::not_authentic;
 }
 
@@ -171,16 +207,9 @@ std::optional<std::string> manifest_tag(const key_ring& ring, std::string_view k
                                         std::string_view canonical) {
   const auto* master = ring.find(key_id);
   if (master == nullptr) return std::nullopt;
-  std::string input(manifest_label);
-  input.append(canonical);
-  auto mac = hmac_sha256(master->secret, input);
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char b : mac) {
-    hex += digits[b >> 4];
-    hex += digits[b & 0xf];
-  }
-  return hex;
+  auto mac = hmac_sha256(master->secret, {manifest_label, canonical});
+  if (!mac) return std::nullopt;
+  return hex(mac->data(), mac->size());
 }
 
 bool check_manifest_tag(const key_ring& ring, std::string_view key_id, std::string_view canonical,
@@ -188,15 +217,6 @@ bool check_manifest_tag(const key_ring& ring, std::string_view key_id, std::stri
   auto expected = manifest_tag(ring, key_id, canonical);
   return expected && expected->size() == tag.size() &&
          CRYPTO_memcmp(expected->data(), tag.data(), tag.size()) == 0;
-}
-
-std::optional<std::string> new_master_key_base64() {
-  std::array<unsigned char, 32> key{};
-  if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) return std::nullopt;
-  std::array<unsigned char, 48> text{};  // 4 * ceil(32 / 3) + NUL
-  int n = EVP_EncodeBlock(text.data(), key.data(), static_cast<int>(key.size()));
-  OPENSSL_cleanse(key.data(), key.size());
-  return std::string(reinterpret_cast<const char*>(text.data()), static_cast<std::size_t>(n));
 }
 
 }  // namespace recgate::cache

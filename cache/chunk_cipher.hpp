@@ -78,15 +78,12 @@ open_status open_chunk(const key_ring& ring, const chunk_identity& id, std::stri
                        std::span<char> out);
 
 // The manifest authenticator: hex HMAC-SHA256 under key `key_id` of `canonical` (the manifest's
-// fields with the object's identity, made by the store). nullopt when the ring has no such key.
+// fields with the object's identity, made by the store). nullopt when the ring has no such key
+// (or OpenSSL fails).
 std::optional<std::string> manifest_tag(const key_ring& ring, std::string_view key_id,
                                         std::string_view canonical);
 // True when `tag` is manifest_tag(ring, key_id, canonical) (compared in constant time).
 bool check_manifest_tag(const key_ring& ring, std::string_view key_id, std::string_view canonical,
                         std::string_view tag);
-
-// 32 random bytes, standard base64: a new master key for the key file. nullopt without
-// randomness.
-std::optional<std::string> new_master_key_base64();
 
 }  // namespace recgate::cache

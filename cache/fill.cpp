@@ -23,6 +23,13 @@ net::awaitable<origin_head> fill::wait_head() {
   }
 }
 
+net::awaitable<void> fill::wait_end() {
+  for (view seen = snapshot(); seen.state != phase::complete && seen.state != phase::failed;
+       seen = snapshot()) {
+    co_await wait_change(seen);
+  }
+}
+
 net::awaitable<void> fill::wait_change(const view& seen) {
   auto timer = std::make_shared<net::steady_timer>(co_await net::this_coro::executor,
                                                    std::chrono::seconds(1));
@@ -89,7 +96,7 @@ void fill::chunk_written() {
   durable_ += chunk_size_;
 }
 
-std::string fill::tail() const {
+std::string_view fill::tail() const {
   std::lock_guard lock(mutex_);
   return tail_;
 }

@@ -44,6 +44,8 @@ class fill {
   view snapshot() const;
   // The origin's head once known (returns at once after that).
   net::awaitable<origin_head> wait_head();
+  // Returns once the fill has ended: complete or failed.
+  net::awaitable<void> wait_end();
   // Returns when the fill has moved on from `seen` (more bytes, or a new phase), or after a
   // second as a safety net; the caller re-checks with snapshot().
   net::awaitable<void> wait_change(const view& seen);
@@ -62,7 +64,7 @@ class fill {
   // so the view holds until the writer's next call.
   std::string_view first_chunk() const;
   void chunk_written();             // the first tail chunk is now in the store
-  std::string tail() const;
+  std::string_view tail() const;  // in place, for the writer only, like first_chunk()
   void complete();  // the tail is in the store and the manifest committed
   void fail();
   // A purge while the fill runs: it must not commit. Any thread.

@@ -44,6 +44,7 @@ struct manifest {
   std::string serialize() const;
   // nullopt for anything that is not a manifest this version wrote.
   static std::optional<manifest> parse(std::string_view text);
+  bool operator==(const manifest&) const = default;
 };
 
 }  // namespace recgate::cache

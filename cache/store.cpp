@@ -34,10 +34,11 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
-#include <atomic>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
+
+#include "cache/bytes.hpp"
 
 namespace recgate::cache {
 namespace {
@@ -46,16 +47,6 @@ constexpr const char* cf_manifests = "manifests";
 constexpr const char* cf_chunks = "chunks";
 constexpr const char* cf_fills = "fills";
 constexpr const char* cf_access = "access";
-
-void put_be(std::string& out, std::uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-std::uint64_t get_be(std::string_view in) {
-  std::uint64_t v = 0;
-  for (unsigned char c : in) v = (v << 8) | c;
-  return v;
-}
 
 // {key}\0{generation}: the prefix of one fill's chunks, and its marker key.
 std::string generation_prefix(const object_key& key, std::uint64_t generation) {
@@ -145,6 +136,24 @@ std::string canonical_manifest(const object_key& key, const manifest& m) {
   return out;
 }
 
+// Why `m` cannot be served under `keys` (see store::unreadable_reason); nullopt when it can.
+// Names key ids, never key material.
+std::optional<std::string> check_readable(const key_ring& keys, const object_key& key,
+                                          const manifest& m) {
+  if (keys.empty()) {
+    if (m.key_id.empty()) return std::nullopt;
+    return "stored encrypted, under key " + m.key_id + ", while encryption is off";
+  }
+  if (m.key_id.empty()) return "stored unencrypted while encryption is on";
+  if (keys.find(m.key_id) == nullptr) {
+    return "sealed under key " + m.key_id + ", which is not configured";
+  }
+  if (!check_manifest_tag(keys, m.key_id, canonical_manifest(key, m), m.mac)) {
+    return "its manifest does not authenticate under key " + m.key_id;
+  }
+  return std::nullopt;
+}
+
 store::result to_result(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return std::nullopt;
   return std::string(what) + ": " + s.ToString();
@@ -162,27 +171,40 @@ struct store::impl {
   rocksdb::ColumnFamilyHandle* access() const { return handles[4]; }
   key_ring keys;  // empty: no encryption
   damage_observer damaged;
-  std::atomic<std::uint64_t> damaged_chunks{0};
 
-  // Parsed manifests of recent finds: a hit then costs neither a RocksDB read nor a JSON parse.
+  // Parsed manifests of recent finds: a hit then costs neither a RocksDB read nor a JSON parse,
+  // nor (with keys) a check of the manifest's authenticator: each is checked once, when read.
   // Every change to a manifest forgets its entry and bumps the epoch, before and after the write;
   // a find inserts only when no change began since its read, so it never keeps a replaced one.
+  struct remembered {
+    manifest m;
+    std::optional<std::string> unreadable;  // check_readable(keys, key, m)
+  };
   std::mutex memo_mutex;
-  std::unordered_map<std::string, manifest> memo;
+  std::unordered_map<std::string, remembered> memo;
   std::uint64_t memo_epoch = 0;
   static constexpr std::size_t memo_limit = 8192;
 
   std::optional<manifest> memo_find(const std::string& encoded, std::uint64_t& epoch) {
     std::lock_guard lock(memo_mutex);
     epoch = memo_epoch;
-    if (auto it = memo.find(encoded); it != memo.end()) return it->second;
+    if (auto it = memo.find(encoded); it != memo.end()) return it->second.m;
     return std::nullopt;
   }
-  void memo_insert(const std::string& encoded, const manifest& m, std::uint64_t epoch) {
+  // The remembered verdict on `m`, when `m` is the manifest remembered for `encoded`.
+  bool memo_verdict(const std::string& encoded, const manifest& m,
+                    std::optional<std::string>& unreadable) {
+    std::lock_guard lock(memo_mutex);
+    auto it = memo.find(encoded);
+    if (it == memo.end() || it->second.m != m) return false;
+    unreadable = it->second.unreadable;
+    return true;
+  }
+  void memo_insert(const std::string& encoded, remembered r, std::uint64_t epoch) {
     std::lock_guard lock(memo_mutex);
     if (epoch != memo_epoch) return;
     if (memo.size() >= memo_limit) memo.clear();
-    memo.emplace(encoded, m);
+    memo.emplace(encoded, std::move(r));
   }
   void memo_forget(const std::string& encoded) {
     std::lock_guard lock(memo_mutex);
@@ -293,7 +315,7 @@ std::optional<manifest> store::find(const object_key& key) {
   auto s = impl_->db->Get({}, impl_->manifests(), encoded, &value);
   if (!s.ok()) return std::nullopt;
   auto m = manifest::parse(value);
-  if (m) impl_->memo_insert(encoded, *m, epoch);
+  if (m) impl_->memo_insert(encoded, {*m, check_readable(impl_->keys, key, *m)}, epoch);
   return m;
 }
 
@@ -337,7 +359,6 @@ void store::report_damaged(const object_key& key, std::uint64_t generation, std:
   // meanwhile: nothing committed is damaged.
   auto m = find(key);
   if (!m || m->generation != generation) return;
-  ++impl_->damaged_chunks;
   if (impl_->damaged) {
     impl_->damaged(key, generation,
                    "chunk " + std::to_string(index) + " of generation " +
@@ -345,17 +366,16 @@ void store::report_damaged(const object_key& key, std::uint64_t generation, std:
   }
 }
 
-bool store::readable(const object_key& key, const manifest& m) const {
-  if (impl_->keys.empty()) return m.key_id.empty();
-  if (m.key_id.empty() || impl_->keys.find(m.key_id) == nullptr) return false;
-  return check_manifest_tag(impl_->keys, m.key_id, canonical_manifest(key, m), m.mac);
+std::optional<std::string> store::unreadable_reason(const object_key& key,
+                                                    const manifest& m) const {
+  // Without keys the manifest alone decides: nothing to remember, nothing allocated on a hit.
+  if (impl_->keys.empty()) return check_readable(impl_->keys, key, m);
+  std::optional<std::string> unreadable;
+  if (impl_->memo_verdict(key.encoded(), m, unreadable)) return unreadable;
+  return check_readable(impl_->keys, key, m);
 }
 
-bool store::encrypted() const { return !impl_->keys.empty(); }
-
 void store::on_damaged(damage_observer observer) { impl_->damaged = std::move(observer); }
-
-std::uint64_t store::damaged_chunks() const { return impl_->damaged_chunks.load(); }
 
 store::result store::begin_fill(const object_key& key, std::uint64_t generation) {
   return to_result(impl_->db->Put({}, impl_->fills(), generation_prefix(key, generation), ""),
@@ -494,13 +514,16 @@ store::result store::compact() {
   // Blob files too: expired chunks must leave the disk, not only the index.
   options.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
   options.blob_garbage_collection_age_cutoff = 1.0;
-  // Expiry may drop manifests: nothing remembered may outlive them.
+  // Expiry may drop manifests: like any other change to them, forget what is remembered before
+  // (a find reading meanwhile then keeps nothing) and after (nothing kept outlives them).
   impl_->memo_forget_all();
+  rocksdb::Status s;
   for (auto* cf : {impl_->manifests(), impl_->chunks()}) {
-    auto s = impl_->db->CompactRange(options, cf, nullptr, nullptr);
-    if (!s.ok()) return to_result(s, "compact");
+    s = impl_->db->CompactRange(options, cf, nullptr, nullptr);
+    if (!s.ok()) break;
   }
-  return std::nullopt;
+  impl_->memo_forget_all();
+  return to_result(s, "compact");
 }
 
 store::totals store::count() {

@@ -63,33 +63,34 @@ class store {
   static std::unique_ptr<store> open(const store_options& options, std::string& error);
   ~store();
 
-  // The manifest of a committed object; nullopt when there is none (or it cannot be read).
+  // The manifest of a committed object; nullopt when there is none (or it cannot be parsed).
+  // It may still be one this store cannot serve: callers ask unreadable_reason before serving.
   std::optional<manifest> find(const object_key& key);
 
   // Chunk `index` of the fill `generation`; nullopt when it is missing or cannot be read, or
   // (with encryption) when it fails authentication or names a key that is not configured: such
   // a chunk is never returned. When it is missing, corrupt or not authentic and it belongs to
-  // the committed object, that object is damaged: counted, and the damage observer is told (the
-  // cache removes the object, so it is fetched again).
+  // the committed object, that object is damaged: the damage observer is told (the cache removes
+  // the object, so it is fetched again).
   // keep_in_cache false: read without adding the chunk to the block/blob cache (readers of a
   // fill in progress, which read each chunk once, leave the cache to hits); it is then copied.
   std::optional<chunk> read_chunk(const object_key& key, std::uint64_t generation,
                                   std::uint32_t index, bool keep_in_cache = true);
 
-  // Whether a committed object can be served under this store's keys: without keys, only a
-  // plaintext object; with keys, only one sealed under a configured key whose manifest
-  // authenticates. Callers remove an object that is not (it is then fetched again).
-  bool readable(const object_key& key, const manifest& m) const;
-  // Whether this store was opened with encryption keys.
-  bool encrypted() const;
+  // Why a committed object cannot be served under this store's keys (for a log line: names key
+  // ids, never keys); nullopt when it can. Without keys only a plaintext object can; with keys
+  // only one sealed under a configured key whose manifest authenticates. Callers remove an object
+  // that cannot (it is then fetched again).
+  // Cheap enough for every hit: without keys the manifest alone decides; with keys the
+  // authenticator is checked when find reads the manifest from RocksDB and the verdict is
+  // remembered with it (any other manifest, e.g. one changed by the caller, is checked now).
+  std::optional<std::string> unreadable_reason(const object_key& key, const manifest& m) const;
 
   // Called (on the reading thread, no lock held) when read_chunk finds a committed object
   // damaged; `generation` is the damaged one. Prereq: set before the first read_chunk, once.
   using damage_observer = std::function<void(const object_key& key, std::uint64_t generation,
                                              const std::string& why)>;
   void on_damaged(damage_observer observer);
-  // Chunks read_chunk found missing or not authentic in committed objects, since open.
-  std::uint64_t damaged_chunks() const;
 
   // The fill protocol: begin_fill marks the generation as in progress; put_chunk stores full
   // chunks as they arrive; commit writes the last chunk, the manifest and clears the mark in one
@@ -136,7 +137,7 @@ class store {
  private:
   struct impl;
   explicit store(std::unique_ptr<impl> i);
-  // When the committed object is this generation: counts it and tells the observer.
+  // When the committed object is this generation: tells the observer.
   void report_damaged(const object_key& key, std::uint64_t generation, std::uint32_t index,
                     const std::string& why);
   std::unique_ptr<impl> impl_;
