@@ -54,11 +54,10 @@ net::awaitable<callback_outcome> serve_status_callback(gateway& gw, client_strea
     prefetch_job job;
     job.account_sid = verdict.account_sid;
     job.sid = verdict.recording_sid;
-    if (verdict.prefetch) job.formats = cfg.prefetch_formats;
+    job.prefetch = verdict.prefetch;
     job.request_id = request_id;
-    job.form_body = req.body();
-    if (!gw.prefetch->submit(std::move(job))) {
-      gw.stats.callbacks_rejected.add({"overflow"});
+    if (!cfg.forward_url.empty()) job.form_body = req.body();
+    if (!gw.prefetch->submit(std::move(job))) {  // counted and logged by the prefetcher
       out.decision = "prefetch queue full";
       header_list retry;
       retry.emplace_back("Retry-After", "1");

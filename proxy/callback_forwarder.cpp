@@ -12,17 +12,26 @@ net::awaitable<forward_result> forward_callback(const config::callbacks_config& 
   auto ex = co_await net::this_coro::executor;
   beast::error_code ec;
   const auto& to = cfg.forward_base;
-  tcp::resolver resolver(ex);
+  // One deadline for the whole exchange, the name lookup included: a stalled resolver must not
+  // hold a prefetch slot past forward_timeout.
+  const auto deadline = std::chrono::steady_clock::now() + cfg.forward_timeout;
+  auto resolver = std::make_shared<tcp::resolver>(ex);
+  net::steady_timer lookup_deadline(ex, deadline);
+  lookup_deadline.async_wait([resolver](beast::error_code e) {
+    if (!e) resolver->cancel();  // the handler owns the resolver: safe after this frame ends
+  });
   auto port = std::to_string(to.port);
-  auto found = co_await resolver.async_resolve(to.host, port,
-                                               net::redirect_error(net::use_awaitable, ec));
+  auto found = co_await resolver->async_resolve(to.host, port,
+                                                net::redirect_error(net::use_awaitable, ec));
+  lookup_deadline.cancel();
   if (ec) {
-    out.error = "cannot resolve " + to.host + ": " + ec.message();
+    out.error = (ec == net::error::operation_aborted ? std::string("timed out resolving ")
+                                                      : std::string("cannot resolve ")) +
+                to.host + ": " + ec.message();
     co_return out;
   }
   beast::tcp_stream stream(ex);
-  // One deadline for the whole exchange: connect, write and read.
-  stream.expires_after(cfg.forward_timeout);
+  stream.expires_at(deadline);
   co_await stream.async_connect(found, net::redirect_error(net::use_awaitable, ec));
   if (!ec) {
     http::request<http::string_body> req{http::verb::post, cfg.forward_target, 11};

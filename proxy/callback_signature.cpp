@@ -6,56 +6,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "proxy/access.hpp"
+
 namespace recgate {
-namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::optional<std::string> decode_component(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '+') {
-      out += ' ';
-    } else if (c == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      int hi = hex_value(text[i + 1]);
-      int lo = hex_value(text[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-void encode_component(std::string_view text, std::string& out) {
-  static constexpr char digits[] = "0123456789ABCDEF";
-  for (char c : text) {
-    auto u = static_cast<unsigned char>(c);
-    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '-' || c == '.' || c == '_' || c == '*';
-    if (plain) {
-      out += c;
-    } else if (c == ' ') {
-      out += '+';
-    } else {
-      out += '%';
-      out += digits[u >> 4];
-      out += digits[u & 0xf];
-    }
-  }
-}
-
-}  // namespace
 
 std::optional<form_params> parse_form(std::string_view body) {
   form_params out;
@@ -65,22 +18,11 @@ std::optional<form_params> parse_form(std::string_view body) {
     body = amp == std::string_view::npos ? std::string_view{} : body.substr(amp + 1);
     if (pair.empty()) continue;
     auto eq = pair.find('=');
-    auto name = decode_component(pair.substr(0, eq));
-    auto value = decode_component(eq == std::string_view::npos ? std::string_view{}
-                                                               : pair.substr(eq + 1));
+    auto name = percent_decode(pair.substr(0, eq), true);
+    auto value = percent_decode(
+        eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1), true);
     if (!name || !value) return std::nullopt;
     out.emplace_back(std::move(*name), std::move(*value));
-  }
-  return out;
-}
-
-std::string encode_form(const form_params& params) {
-  std::string out;
-  for (const auto& [name, value] : params) {
-    if (!out.empty()) out += '&';
-    encode_component(name, out);
-    out += '=';
-    encode_component(value, out);
   }
   return out;
 }
@@ -100,11 +42,7 @@ std::string callback_signature(std::string_view key, std::string_view url, form_
   unsigned int mac_length = 0;
   HMAC(EVP_sha1(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &mac_length);
-  std::string encoded(4 * ((mac_length + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()), mac,
-                          static_cast<int>(mac_length));
-  encoded.resize(static_cast<std::size_t>(n));
-  return encoded;
+  return base64(mac, mac_length);
 }
 
 bool callback_signature_valid(std::string_view key, std::string_view url,

@@ -23,9 +23,6 @@ using form_params = std::vector<std::pair<std::string, std::string>>;
 // a malformed escape. Order and duplicates are kept.
 std::optional<form_params> parse_form(std::string_view body);
 
-// Encodes name=value pairs as application/x-www-form-urlencoded (the inverse of parse_form).
-std::string encode_form(const form_params& params);
-
 // The value of the first parameter called `name`, or nullopt.
 std::optional<std::string_view> form_value(const form_params& params, std::string_view name);
 

@@ -76,15 +76,19 @@ gateway::gateway(config::config c, net::any_io_executor io)
     audit = audit_log::open(cfg.audit, error);
     if (!audit) throw std::runtime_error(error);
   }
-  if (cfg.callbacks.enabled()) {
-    // `recordings` is opened below; the prefetcher reads it when a job runs.
-    prefetch = std::make_unique<prefetcher>(cfg.callbacks, recordings, upstream, io);
-  }
   if (cfg.cache.metadata_ttl.count() > 0) {
     metadata = std::make_unique<cache::metadata_cache>(cfg.cache.metadata_ttl, 100000,
                                                        cfg.cache.stale_if_error);
   }
-  if (!cfg.cache.enabled()) return;
+  if (cfg.cache.enabled()) open_cache(io);
+  // After the cache: prefetching needs it (config validation requires a cache when
+  // callbacks.prefetch_formats is set; forwarding alone does not).
+  if (cfg.callbacks.enabled()) {
+    prefetch = std::make_unique<prefetcher>(cfg.callbacks, recordings.get(), upstream, io);
+  }
+}
+
+void gateway::open_cache(net::any_io_executor io) {
   cache::cache_options options;
   options.storage.path = cfg.cache.path;
   options.storage.block_cache_bytes = cfg.cache.block_cache_bytes;

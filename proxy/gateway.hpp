@@ -63,6 +63,9 @@ struct gateway {
   // `message`, when the new config is invalid: nothing changes then. Settings that need a
   // restart (listeners, upstream, cache) are named in `message` when they differ.
   bool reload(std::string& message);
+
+ private:
+  void open_cache(net::any_io_executor io);  // Prereq: cfg.cache.enabled(); throws on failure
 };
 
 }  // namespace recgate

@@ -22,7 +22,8 @@ struct gateway_metrics {
   std::atomic<std::uint64_t> callbacks_received{0};
   metrics::labeled_counter callbacks_rejected{
       "recgate_callbacks_rejected_total",
-      "Recording status callbacks refused: forbidden (signature), invalid, overflow, method",
+      "Recording status callbacks refused: forbidden (signature), invalid, method "
+      "(a full prefetch queue: recgate_prefetch_queue_refused_total)",
       {"reason"}};
 };
 

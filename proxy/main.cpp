@@ -13,12 +13,12 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <nlohmann/json.hpp>
 
-#include "cache/chunk_cipher.hpp"
 #include "config/encryption_keys.hpp"
 #include "config/load.hpp"
 #include "proxy/access.hpp"
@@ -64,12 +64,14 @@ int encryption_keygen(const std::string& id) {
     std::cerr << "recgate: --encryption-key: the key id must be 1 to 32 of A-Z a-z 0-9 . _ -\n";
     return 2;
   }
-  auto key = recgate::cache::new_master_key_base64();
-  if (!key) {
+  unsigned char bytes[32];  // AES-256
+  if (RAND_bytes(bytes, sizeof bytes) != 1) {
     std::cerr << "recgate: no randomness available\n";
     return 1;
   }
-  std::cout << id << ":" << *key << "\n";
+  // Standard base64 (the key file takes the URL-safe form too).
+  std::cout << id << ":" << recgate::base64(bytes, sizeof bytes) << "\n";
+  OPENSSL_cleanse(bytes, sizeof bytes);
   return 0;
 }
 

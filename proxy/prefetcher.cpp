@@ -11,7 +11,7 @@
 namespace recgate {
 
 prefetcher::prefetcher(const config::callbacks_config& cfg,
-                       const std::unique_ptr<cache::cache>& recordings,
+                       cache::cache* recordings,
                        upstream_client& upstream, net::any_io_executor io)
     : cfg_(cfg), recordings_(recordings), upstream_(upstream), io_(std::move(io)) {}
 
@@ -65,14 +65,17 @@ net::awaitable<void> prefetcher::work(prefetch_job job) {
 }
 
 net::awaitable<void> prefetcher::run(const prefetch_job& job) {
-  std::string outcome = job.formats.empty() ? "none" : "done";
-  for (const auto& format : job.formats) {
-    const char* result = co_await fetch(job, format);
-    if (std::string_view(result) == "failed") outcome = "failed";
+  std::string_view outcome = "none";
+  if (job.prefetch) {
+    outcome = "done";
+    for (const auto& format : cfg_.prefetch_formats) {
+      if (co_await fetch(job, format) == fetched::failed) outcome = "failed";
+    }
   }
   if (cfg_.forward_url.empty()) co_return;
   // After the prefetch: whoever receives the callback can count on a cache hit.
-  auto answer = co_await forward_callback(cfg_, job.form_body, job.request_id, outcome);
+  std::string outcome_text(outcome);
+  auto answer = co_await forward_callback(cfg_, job.form_body, job.request_id, outcome_text);
   if (answer.status >= 200 && answer.status < 300) {
     ++counters_.forwarded;
     logging::info("request_id=" + job.request_id + " callback for sid=" + job.sid +
@@ -85,47 +88,37 @@ net::awaitable<void> prefetcher::run(const prefetch_job& job) {
   }
 }
 
-net::awaitable<const char*> prefetcher::fetch(const prefetch_job& job, const std::string& format) {
+net::awaitable<prefetcher::fetched> prefetcher::fetch(const prefetch_job& job,
+                                                      const std::string& format) {
   std::string where = "request_id=" + job.request_id + " prefetch sid=" + job.sid + "." + format;
-  if (!recordings_) {
-    ++counters_.failed;  // config validation requires a cache with prefetch_formats
-    logging::error(where + ": no cache");
-    co_return "failed";
-  }
   cache::object_key key{job.account_sid, job.sid, format};
   auto found = recordings_->get(key, upstream_origin(upstream_, job.request_id));
   if (found.from == cache::cache::source::hit) {
     ++counters_.skipped;
     logging::info(where + ": already cached");
-    co_return "cached";
+    co_return fetched::cached;
   }
   ++counters_.started;
   if (found.from == cache::cache::source::negative) {
     ++counters_.failed;
     logging::warn(where + ": the upstream answered 404 recently");
-    co_return "failed";
+    co_return fetched::failed;
   }
   // The fill runs on its own; this job only holds its concurrency slot until the fill ends.
   auto head = co_await found.filling->wait_head();
-  if (head.status == 200) {
-    for (auto seen = found.filling->snapshot();
-         seen.state != cache::fill::phase::complete && seen.state != cache::fill::phase::failed;
-         seen = found.filling->snapshot()) {
-      co_await found.filling->wait_change(seen);
-    }
-  }
+  if (head.status == 200) co_await found.filling->wait_end();
   auto stored = recordings_->peek(key);
   if (stored && stored->committed) {
     ++counters_.done;
     logging::info(where + ": cached " + std::to_string(stored->committed->length) + " bytes");
-    co_return "done";
+    co_return fetched::done;
   }
   ++counters_.failed;
   logging::warn(where + ": failed (" +
                 (head.status ? "upstream " + std::to_string(head.status)
                              : head.detail.empty() ? std::string("no answer") : head.detail) +
                 ")");
-  co_return "failed";
+  co_return fetched::failed;
 }
 
 }  // namespace recgate

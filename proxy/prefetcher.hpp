@@ -30,9 +30,9 @@ class cache;
 struct prefetch_job {
   std::string account_sid;  // lower case, verified
   std::string sid;          // lower case, verified
-  std::vector<std::string> formats;  // "wav", "mp3"; empty: forward only
+  bool prefetch = false;    // fetch callbacks.prefetch_formats; false: forward only
   std::string request_id;   // the callback's, sent upstream and in the log
-  std::string form_body;    // the callback's body, forwarded as it came
+  std::string form_body;    // the callback's body, forwarded as it came (with forward_url)
 };
 
 struct prefetch_counters {
@@ -40,16 +40,16 @@ struct prefetch_counters {
   std::atomic<std::uint64_t> done{0};     // ...that ended with the object committed
   std::atomic<std::uint64_t> failed{0};   // ...that did not (upstream error, cut short)
   std::atomic<std::uint64_t> skipped{0};  // formats already cached: nothing fetched
-  std::atomic<std::uint64_t> refused{0};  // jobs refused because the queue was full
+  std::atomic<std::uint64_t> refused{0};  // jobs refused because the queue was full (503)
   std::atomic<std::uint64_t> forwarded{0};       // callbacks forwarded with a 2xx answer
   std::atomic<std::uint64_t> forward_failed{0};  // forwards that failed or got another status
 };
 
 class prefetcher {
  public:
-  // Prereq: `recordings` (the gateway's cache, which may be opened after this constructor;
-  // set whenever cfg has prefetch_formats) and upstream outlive every job; cfg is copied.
-  prefetcher(const config::callbacks_config& cfg, const std::unique_ptr<cache::cache>& recordings,
+  // Prereq: `recordings` (not null whenever cfg has prefetch_formats: config validation) and
+  // upstream outlive every job; cfg is copied.
+  prefetcher(const config::callbacks_config& cfg, cache::cache* recordings,
              upstream_client& upstream, net::any_io_executor io);
 
   // Starts the job now when fewer than `concurrency` run, else queues it; false (counted in
@@ -63,11 +63,11 @@ class prefetcher {
  private:
   net::awaitable<void> work(prefetch_job job);
   net::awaitable<void> run(const prefetch_job& job);
-  // "done", "cached" or "failed".
-  net::awaitable<const char*> fetch(const prefetch_job& job, const std::string& format);
+  enum class fetched { done, cached, failed };
+  net::awaitable<fetched> fetch(const prefetch_job& job, const std::string& format);
 
   const config::callbacks_config cfg_;
-  const std::unique_ptr<cache::cache>& recordings_;
+  cache::cache* const recordings_;
   upstream_client& upstream_;
   net::any_io_executor io_;
   prefetch_counters counters_;

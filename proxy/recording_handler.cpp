@@ -1,7 +1,5 @@
 #include "proxy/recording_handler.hpp"
 
-#include <charconv>
-
 #include "cache/readers.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/response_writer.hpp"
@@ -158,10 +156,10 @@ class responder {
       co_return co_await respond_body(plan.status, headers, *body);
     }
 
-    if (auto first = far_range_start(); first && *first >= found.filling->snapshot().available + far_ahead_bytes) {
+    if (auto range = far_range(); range && range->first >= found.filling->snapshot().available + far_ahead_bytes) {
       // A seek far into a recording whose fill has just begun: ask the upstream for that range at
       // once, beside the fill, rather than wait for the fill's head and then for its bytes.
-      if (auto done = co_await respond_range_early(*first)) co_return *done;
+      if (auto done = co_await respond_range_early(*range)) co_return *done;
     }
     auto head = co_await found.filling->wait_head();
     if (found.from == cache::cache::source::miss) out_.upstream_status = head.status;
@@ -201,31 +199,31 @@ class responder {
     co_return co_await respond_body(206, headers, *response.body);
   }
 
-  // The first byte of a plain "bytes=a-b" or "bytes=a-" Range, when the answer cannot depend on
-  // validators or the length the gateway does not know yet (no If-Range, no suffix range).
-  std::optional<std::uint64_t> far_range_start() const {
+  // A plain "bytes=a-b" or "bytes=a-" Range (last = open_range_end - 1 for "a-"), when the answer
+  // cannot depend on validators or the length the gateway does not know yet (no If-Range, no
+  // suffix range).
+  std::optional<byte_range> far_range() const {
     if (conditions_.range.empty() || !conditions_.if_range.empty()) return std::nullopt;
     if (!conditions_.range.starts_with("bytes=") || conditions_.range.substr(6).starts_with('-')) {
       return std::nullopt;
     }
     auto parsed = parse_range(conditions_.range, recording_request::open_range_end);
     if (parsed.kind != range_kind::single) return std::nullopt;
-    return parsed.range.first;
+    return parsed.range;
   }
 
-  // Serves Range `first-` (or `first-last`) straight from the upstream before the fill's head is
-  // known: the representation (length, Last-Modified) is the one the upstream's 206 describes.
-  // nullopt when the upstream does not answer exactly that range; the caller then uses the fill.
-  net::awaitable<std::optional<handler_outcome>> respond_range_early(std::uint64_t first) {
-    auto parsed = parse_range(conditions_.range, recording_request::open_range_end);
+  // Serves `range` straight from the upstream before the fill's head is known: the
+  // representation (length, Last-Modified) is the one the upstream's 206 describes. nullopt when
+  // the upstream does not answer exactly that range; the caller then uses the fill.
+  net::awaitable<std::optional<handler_outcome>> respond_range_early(const byte_range& range) {
     recording_request ranged = request_;
-    std::uint64_t last = parsed.range.last >= recording_request::open_range_end - 1
+    std::uint64_t last = range.last >= recording_request::open_range_end - 1
                              ? recording_request::open_range_end
-                             : parsed.range.last;
-    ranged.upstream_range.emplace(first, last);
+                             : range.last;
+    ranged.upstream_range.emplace(range.first, last);
     auto response = co_await fetch_from_upstream(gw_.upstream, ranged, request_id_);
     if (response.head.status != 206) co_return std::nullopt;
-    auto total = content_range_total(response.head.content_range);
+    auto total = content_range_length(response.head.content_range);
     if (!total) co_return std::nullopt;
     representation rep{*total, "", response.head.last_modified};
     auto plan = plan_response(rep, conditions_);
@@ -238,17 +236,6 @@ class responder {
     auto headers = audio_headers(response.head.content_type, rep);
     headers.emplace_back("Content-Range", plan.content_range);
     co_return co_await respond_body(206, headers, *response.body);
-  }
-
-  // The complete length in "bytes a-b/length"; nullopt for "*" or anything malformed.
-  static std::optional<std::uint64_t> content_range_total(std::string_view content_range) {
-    auto slash = content_range.rfind('/');
-    if (slash == std::string_view::npos) return std::nullopt;
-    auto digits = content_range.substr(slash + 1);
-    std::uint64_t total = 0;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), total);
-    if (ec != std::errc{} || end != digits.data() + digits.size() || digits.empty()) return std::nullopt;
-    return total;
   }
 
   header_list audio_headers(const std::string& type, const representation& rep) const {

@@ -99,4 +99,10 @@ response_plan plan_response(const representation& rep, const conditional_headers
   return plan;
 }
 
+std::optional<std::uint64_t> content_range_length(std::string_view content_range) {
+  auto slash = content_range.rfind('/');
+  if (!content_range.starts_with("bytes ") || slash == std::string_view::npos) return std::nullopt;
+  return parse_number(content_range.substr(slash + 1));
+}
+
 }  // namespace recgate

@@ -49,6 +49,9 @@ struct response_plan {
 
 response_plan plan_response(const representation& rep, const conditional_headers& request);
 
+// The complete length in a 206's "bytes a-b/length"; nullopt for "*" or anything malformed.
+std::optional<std::uint64_t> content_range_length(std::string_view content_range);
+
 // True when an If-None-Match value matches etag ("*", or any listed tag, weak comparison).
 bool etag_matches_any(std::string_view if_none_match, std::string_view etag);
 

@@ -52,12 +52,9 @@ std::string request_id_for(std::string_view offered) {
 bool valid_host(const http::request<http::string_body>& req) {
   auto n = req.count(http::field::host);
   if (n > 1 || (n == 0 && req.version() >= 11)) return false;
-  for (char c : req[http::field::host]) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              std::string_view("-._~!$&'()*+,;=:[]%").find(c) != std::string_view::npos;
-    if (!ok) return false;
-  }
-  return true;
+  constexpr std::string_view host_chars =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:[]%";
+  return req[http::field::host].find_first_not_of(host_chars) == std::string_view::npos;
 }
 
 // After the answer to input we could not parse, more of it may be unread, and closing over unread
@@ -96,7 +93,7 @@ struct request_outcome {
   std::string_view route = "other";  // for metrics: audio, metadata, sign, callback, other
   bool keep_alive = false;
   std::string cache = "-";
-  // The recording asked for, once routed (for the audit trail); empty otherwise.
+  // The recording asked for, once routed, with an audit trail; empty otherwise.
   std::string account_sid, sid, format;
 
   // What a written response says about the request and its connection.
@@ -282,9 +279,11 @@ net::awaitable<request_outcome> dispatch(gateway& gw, client_stream& stream,
 
   const auto& routed_request = std::get<recording_request>(routed);
   out.route = routed_request.format == recording_format::json ? "metadata" : "audio";
-  out.account_sid = routed_request.account_sid;
-  out.sid = routed_request.sid;
-  out.format = std::string(extension(routed_request.format));
+  if (gw.audit) {  // only the audit trail reads them
+    out.account_sid = routed_request.account_sid;
+    out.sid = routed_request.sid;
+    out.format = std::string(extension(routed_request.format));
+  }
   auto target = req.target();
   auto question = target.find('?');
   access_request ask;
@@ -445,25 +444,26 @@ net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
               .count();
       logging::access(record);
     }
+    gw->stats.requests.add({outcome.route, std::to_string(outcome.status), outcome.consumer});
+    if (outcome.bytes > 0) gw->stats.bytes_served.add({outcome.cache}, outcome.bytes);
     if (gw->audit && !outcome.sid.empty()) {
-      // Every routed recording request, denied ones included: who asked for what.
+      // Every routed recording request, denied ones included: who asked for what. Last, so the
+      // outcome's strings move into the record instead of being copied.
       audit_record entry;
-      entry.consumer = outcome.consumer;
-      entry.key_id = outcome.key_id;
-      entry.account_sid = outcome.account_sid;
-      entry.recording_sid = outcome.sid;
-      entry.format = outcome.format;
+      entry.consumer = std::move(outcome.consumer);
+      entry.key_id = std::move(outcome.key_id);
+      entry.account_sid = std::move(outcome.account_sid);
+      entry.recording_sid = std::move(outcome.sid);
+      entry.format = std::move(outcome.format);
       entry.method = std::string(req.method_string());
       entry.status = outcome.status;
       entry.bytes = outcome.bytes;
       entry.range = std::string(req[http::field::range]);
       entry.client = conn.client;
       entry.request_id = request_id;
-      entry.decision = outcome.decision;
+      entry.decision = std::move(outcome.decision);
       gw->audit->append(entry);
     }
-    gw->stats.requests.add({outcome.route, std::to_string(outcome.status), outcome.consumer});
-    if (outcome.bytes > 0) gw->stats.bytes_served.add({outcome.cache}, outcome.bytes);
     if (!outcome.keep_alive) break;
   }
 }

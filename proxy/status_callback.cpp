@@ -57,7 +57,6 @@ callback_verdict evaluate_callback(const config::callbacks_config& cfg,
 
   callback_verdict v;
   v.status = 204;
-  v.verified = true;
   v.account_sid = *account;
   v.recording_sid = *sid;
   v.recording_status = std::string(form_value(*params, "RecordingStatus").value_or(""));

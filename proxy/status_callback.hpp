@@ -28,7 +28,6 @@ struct callback_verdict {
   // "not a form", "bad RecordingSid", "unknown AccountSid".
   std::string reason;
   bool prefetch = false;  // RecordingStatus completed: fetch the recording into the cache
-  bool verified = false;  // the signature held (may be forwarded)
   std::string account_sid;    // lower case, once verified and valid
   std::string recording_sid;  // lower case, once verified and valid
   std::string recording_status;

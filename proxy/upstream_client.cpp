@@ -15,6 +15,7 @@
 #include <openssl/x509v3.h>
 
 #include "config/load.hpp"
+#include "proxy/access.hpp"
 #include "proxy/logging.hpp"
 
 namespace recgate {
@@ -23,23 +24,10 @@ namespace {
 constexpr std::string_view user_agent = "recgate/0.1";
 constexpr std::size_t upstream_header_limit = 64 * 1024;
 
-std::string base64(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-// RFC 6761 6.4: names under .invalid never resolve, so they are never sent to a DNS server.
-bool is_invalid_name(std::string_view host) {
-  if (host.ends_with('.')) host.remove_suffix(1);
-  constexpr std::string_view tld = "invalid";
-  if (host.size() < tld.size() || !beast::iequals(host.substr(host.size() - tld.size()), tld)) {
-    return false;
-  }
-  return host.size() == tld.size() || host[host.size() - tld.size() - 1] == '.';
+// "id:secret" in base64, for a Basic Authorization header.
+std::string basic_pair(std::string_view id, std::string_view secret) {
+  std::string pair = std::string(id) + ":" + std::string(secret);
+  return base64(reinterpret_cast<const unsigned char*>(pair.data()), pair.size());
 }
 
 bool is_redirect(unsigned status) {
@@ -95,13 +83,6 @@ class connection {
     std::optional<config::base_url> proxy;
     if (!cfg.egress_proxy.empty()) proxy = config::parse_base_url(cfg.egress_proxy);
     const auto& dial = proxy ? *proxy : origin;
-    if (is_invalid_name(dial.host)) {
-      failure = upstream_failure{upstream_failure::kind::resolve,
-                                 "cannot resolve " + dial.host +
-                                     ": names under .invalid never resolve (RFC 6761)",
-                                 false};
-      co_return;
-    }
     tcp::resolver resolver(ex_);
     auto endpoints = co_await resolver.async_resolve(dial.host, std::to_string(dial.port),
                                                      net::redirect_error(net::use_awaitable, ec));
@@ -438,7 +419,7 @@ std::optional<upstream_error_counts::which> error_kind(const upstream_failure& f
 upstream_client::upstream_client(const config::upstream_config& cfg, net::any_io_executor io)
     : cfg_(cfg),
       io_(std::move(io)),
-      basic_credentials_("Basic " + base64(cfg.project_id + ":" + cfg.api_token)),
+      basic_credentials_("Basic " + basic_pair(cfg.project_id, cfg.api_token)),
       tls_(std::make_unique<ssl::context>(ssl::context::tls_client)),
       pool_(std::make_shared<pool>(cfg.pool_size, cfg.idle_timeout)),
       health_(cfg.breaker_failures, cfg.breaker_cooldown) {
