@@ -4,7 +4,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -16,6 +15,7 @@
 
 #include "artifacts.hpp"
 #include "digest.hpp"
+#include "read_file.hpp"
 
 namespace cluster_test {
 namespace {
@@ -25,15 +25,8 @@ using namespace std::chrono_literals;
 constexpr const char* api_token = "PT-sim-token-3c1d5e7f9a0b2c4d6e8f";
 constexpr const char* consumer_key = "rgk_cluster-consumer-key-8d2f6a1c93e0b475";
 
+using test_support::read_file;
 using test_support::sha256_hex;
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read " + path.string());
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // The port of a "... listening on HOST:PORT" line, waited for.
 unsigned short listening_port(test_support::child_process& p, std::string_view prefix,
@@ -162,6 +155,9 @@ void cluster::start_sim() {
 void cluster::start_replicas(std::size_t n) {
   std::ofstream(dir_ / "token") << api_token << "\n";
   test_support::artifacts::add_secret(api_token);
+  // What each gateway sends upstream: "Basic " + base64(project_id:api_token).
+  test_support::artifacts::add_secret(
+      test_support::basic_authorization(project_id, api_token).substr(std::string("Basic ").size()));
   test_support::artifacts::add_secret(consumer_key);
   // Start them all, then wait for each: their start-ups overlap.
   for (std::size_t i = 0; i < n; ++i) {

@@ -5,14 +5,18 @@
 #include <fstream>
 #include <random>
 #include <regex>
+#include <span>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include <signal.h>
 
 #include <openssl/evp.h>
 
 #include "artifacts.hpp"
+#include "laml_sim/laml_sim.hpp"
+#include "read_file.hpp"
 
 namespace gateway_test {
 namespace {
@@ -27,13 +31,6 @@ bool is_listening_line(std::string_view prefix, std::string_view line) {
   return line.starts_with(prefix) && line.find("listening on") != std::string_view::npos;
 }
 
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 // The signing keys a config names (secret_env, secret_file), for the secret sweep.
 void record_config_secrets(const std::string& config) {
   static const std::regex env_line(R"re(secret_env\s*=\s*"([^"]+)")re");
@@ -42,7 +39,9 @@ void record_config_secrets(const std::string& config) {
     if (const char* v = std::getenv((*it)[1].str().c_str())) test_support::artifacts::add_secret(v);
   }
   for (std::sregex_iterator it(config.begin(), config.end(), file_line), end; it != end; ++it) {
-    auto text = read_file((*it)[1].str());
+    // A test may name a file that is not there (the gateway must then refuse to start).
+    if (!std::filesystem::exists((*it)[1].str())) continue;
+    auto text = test_support::read_file((*it)[1].str());
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
     test_support::artifacts::add_secret(text);
   }
@@ -100,7 +99,8 @@ stack::stack(stack_options options) : tls_(options.tls) {
       << "[upstream]\nbase_url = \"" << upstream << "\"\nproject_id = \"" << project_id
       << "\"\napi_token_env = \"RECGATE_TEST_UNSET_TOKEN\"\napi_token_file = \""
       << (dir_ / "token").string() << "\"\n"
-      << "connect_timeout = \"2s\"\nheader_timeout = \"1s\"\nidle_timeout = \""
+      << "connect_timeout = \"2s\"\nheader_timeout = \"" << options.upstream_header_timeout
+      << "\"\nidle_timeout = \""
       << options.upstream_idle_timeout << "\"\n"
       << options.extra_upstream << "\n"
       << (options.cache ? "[cache]\npath = \"" + (dir_ / "cache").string() + "\"\n" +
@@ -114,7 +114,11 @@ stack::stack(stack_options options) : tls_(options.tls) {
       << "\"\n"
       << options.extra_consumers;
   test_support::artifacts::add_secret(api_token);
-  record_config_secrets(read_file(dir_ / "recgate.toml"));
+  // What the gateway sends upstream: "Basic " + base64(project_id:api_token). The token is not in
+  // it as text, so the encoded form is a secret of its own.
+  test_support::artifacts::add_secret(
+      test_support::basic_authorization(project_id, api_token).substr(std::string("Basic ").size()));
+  record_config_secrets(test_support::read_file(dir_ / "recgate.toml"));
 
   start_gateway();
 }
@@ -178,7 +182,7 @@ void stack::crash_and_restart_gateway() {
 
 void stack::set_upstream(const std::string& base_url) {
   static const std::regex line(R"(base_url = "[^"]*")");
-  auto config = read_file(config_path());
+  auto config = test_support::read_file(config_path());
   std::ofstream(config_path()) << std::regex_replace(config, line, "base_url = \"" + base_url + "\"",
                                                      std::regex_constants::format_first_only);
   restart_gateway();
@@ -268,6 +272,102 @@ void check_json_error(const test_support::http_result& r, unsigned status) {
   CHECK(body.contains("code"));
   CHECK(body.contains("message"));
   CHECK(body.contains("more_info"));
+}
+
+namespace {
+
+// Parses Prometheus text format into series -> value, checking every line: each sample must
+// follow a # TYPE line of its metric family.
+std::map<std::string, double> parse_metrics(const std::string& text) {
+  std::map<std::string, double> out;
+  std::istringstream in(text);
+  std::string line;
+  std::string family;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    if (line.starts_with("# HELP ")) continue;
+    if (line.starts_with("# TYPE ")) {
+      std::istringstream t(line.substr(7));
+      std::string type;
+      t >> family >> type;
+      CHECK((type == "counter" || type == "gauge" || type == "histogram"));
+      continue;
+    }
+    REQUIRE_MESSAGE(line[0] != '#', line);
+    auto space = line.rfind(' ');
+    REQUIRE_MESSAGE(space != std::string::npos, line);
+    std::string series = line.substr(0, space);
+    auto name = series.substr(0, series.find('{'));
+    CHECK_MESSAGE(name.starts_with(family), line);
+    if (auto brace = series.find('{'); brace != std::string::npos) CHECK(series.back() == '}');
+    std::size_t used = 0;
+    double v = std::stod(line.substr(space + 1), &used);
+    CHECK(used == line.size() - space - 1);
+    out[series] = v;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::map<std::string, double> scrape(stack& s) {
+  auto r = s.admin("GET", "/metrics");
+  REQUIRE(r.status == 200);
+  CHECK(r.header("Content-Type").value_or("").starts_with("text/plain; version=0.0.4"));
+  return parse_metrics(r.body);
+}
+
+bool wait_metric(stack& s, const std::string& series, const std::function<bool(double)>& done,
+                 std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const double now = scrape(s)[series];
+    if (done(now)) return true;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      MESSAGE(series << " stayed at " << now << " for " << timeout.count() << " ms");
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+std::string expected_body(const std::string& sid, const std::string& ext) {
+  if (ext == "json") return laml_sim::metadata_json(sid, project_id, sim_duration);
+  const auto format = ext == "mp3" ? laml_sim::audio_format::mp3 : laml_sim::audio_format::wav;
+  std::string out(laml_sim::body_size(sid, format, sim_duration), '\0');
+  laml_sim::fill_body(sid, format, sim_duration, 0, std::span<char>(out.data(), out.size()));
+  return out;
+}
+
+long upstream_fetches(const nlohmann::json& sim_stats, const std::string& path) {
+  const auto paths = sim_stats.find("paths");
+  return paths == sim_stats.end() ? 0 : paths->value(path, 0L);
+}
+
+long upstream_fetches(stack& s, const std::string& path) {
+  return upstream_fetches(s.sim_stats(), path);
+}
+
+test_support::http_result wait_for_hit(stack& s, const std::string& path) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto r = s.get(path, with_key(), "HEAD");
+  while (r.header("X-Cache") != std::string("HIT") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    r = s.get(path, with_key(), "HEAD");
+  }
+  REQUIRE(r.header("X-Cache") == std::string("HIT"));
+  return r;
+}
+
+std::string run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  test_support::child_process p(argv);
+  // Never matches: returns once the output has ended, so lines() below is complete.
+  p.wait_for_line([](std::string_view) { return false; }, timeout);
+  const auto code = p.wait_exit(timeout);
+  std::string out;
+  for (const auto& line : p.lines()) out += line + "\n";
+  REQUIRE_MESSAGE(code == 0, argv[0], " ", argv[1], " failed: ", out);
+  return out;
 }
 
 long peak_rss_kib(int pid) {

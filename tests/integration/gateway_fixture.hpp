@@ -2,7 +2,10 @@
 // A running laml-sim and recgate pair on ephemeral loopback ports, configured through a real
 // TOML file in a fresh temporary folder. Each waits for the other's "listening on" line.
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +36,7 @@ struct stack_options {
   std::string extra_server;       // TOML lines appended to [server]
   std::string extra_upstream;     // TOML lines appended to [upstream]
   std::string upstream_idle_timeout = "2s";  // upstream.idle_timeout (also a stalled body's limit)
+  std::string upstream_header_timeout = "1s";  // upstream.header_timeout (the response head's limit)
   std::vector<std::string> sim_args;  // more laml-sim arguments, e.g. --tls-cert F --tls-key F
   // When set (e.g. "https://localhost"), base_url is this + ":" + the simulator's port.
   std::string upstream_scheme_host;
@@ -119,5 +123,40 @@ void check_json_error(const test_support::http_result& r, unsigned status);
 
 // Peak resident memory (VmHWM) of a process, in KiB.
 long peak_rss_kib(int pid);
+
+// What the simulator serves for `sid` whole: its audio ("wav" or "", "mp3") or its metadata
+// ("json").
+std::string expected_body(const std::string& sid, const std::string& ext = "wav");
+
+// How many requests for `path` (a recording_path) the simulator has seen: now, or in a
+// sim_stats() snapshot.
+long upstream_fetches(stack& s, const std::string& path);
+long upstream_fetches(const nlohmann::json& sim_stats, const std::string& path);
+
+// A client can hold the whole body a moment before the fill commits it (the last bytes come from
+// memory): until then a request joins the fill (STREAM). Waits, by HEAD requests, up to 10 s for
+// the commit; REQUIREs the HIT and returns that answer.
+test_support::http_result wait_for_hit(stack& s, const std::string& path);
+
+// The gateway's /metrics as series (name and labels, as printed) -> value. REQUIREs a 200 in the
+// Prometheus text format 0.0.4 and checks (doctest) every line: each sample follows a # TYPE line
+// of its family. A series not printed reads as 0 through operator[].
+std::map<std::string, double> scrape(stack& s);
+
+// Polls /metrics every 10 ms until `done(value of series)` (0 while the series is absent) holds;
+// false, with a MESSAGE naming the series and its last value, when `timeout` passes first.
+// For a value that moves after the event the test can see (a fill giving up after the client's
+// answer); a value final when its log line appears is read once instead.
+bool wait_metric(stack& s, const std::string& series, const std::function<bool(double)>& done,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(15));
+// Conditions for wait_metric.
+inline std::function<bool(double)> at_least(double v) { return [v](double x) { return x >= v; }; }
+inline std::function<bool(double)> above(double v) { return [v](double x) { return x > v; }; }
+inline std::function<bool(double)> exactly(double v) { return [v](double x) { return x == v; }; }
+
+// Runs a command to its end and returns its output (stdout and stderr). Fails the test unless it
+// exits 0 within `timeout`.
+std::string run(const std::vector<std::string>& argv,
+                std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 }  // namespace gateway_test

@@ -4,7 +4,6 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <thread>
 
@@ -14,6 +13,7 @@
 #include "artifacts.hpp"
 #include "gateway_fixture.hpp"
 #include "laml_sim/laml_sim.hpp"
+#include "temp_dir.hpp"
 
 using namespace gateway_test;
 using nlohmann::json;
@@ -25,21 +25,6 @@ constexpr const char* limited_key = "rgk_audit-limited-key-f3a9c8e102";
 constexpr const char* portal_key = "rgk_audit-portal-key-6e41d2b7a9";
 constexpr const char* signing_env = "RECGATE_TEST_AUDIT_SIGNING_SECRET";
 constexpr const char* signing_secret = "audit-test-signing-secret-4f0c9b2e7d1a8356";
-
-// A folder of the test's own for the audit file (the stack's is created with the stack).
-struct temp_folder {
-  std::filesystem::path path;
-  temp_folder() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() /
-           ("recgate-audit-" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  ~temp_folder() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
 
 stack_options audited(const std::filesystem::path& file, const std::string& flush = "50ms") {
   ::setenv(signing_env, signing_secret, 1);
@@ -108,7 +93,7 @@ cli_result run_audit(std::vector<std::string> args) {
 }  // namespace
 
 TEST_CASE("every recording access is audited: who, what, how much, from where") {
-  temp_folder tmp;
+  test_support::temp_dir tmp("recgate-audit-");
   auto file = tmp.path / "audit.jsonl";
   stack s(audited(file));
   auto sid = laml_sim::normal_sid(901);
@@ -209,7 +194,7 @@ TEST_CASE("every recording access is audited: who, what, how much, from where") 
 }
 
 TEST_CASE("recgate audit finds the lines by --sid and by --consumer, and no others") {
-  temp_folder tmp;
+  test_support::temp_dir tmp("recgate-audit-");
   auto file = tmp.path / "audit.jsonl";
   stack s(audited(file));
   auto one = laml_sim::normal_sid(911);
@@ -264,7 +249,7 @@ TEST_CASE("recgate audit finds the lines by --sid and by --consumer, and no othe
 }
 
 TEST_CASE("the audit file is written in batches, flushed at shutdown, and reopened on SIGHUP") {
-  temp_folder tmp;
+  test_support::temp_dir tmp("recgate-audit-");
   auto file = tmp.path / "audit.jsonl";
   SUBCASE("flushed on shutdown, not per request") {
     stack s(audited(file, "1h"));

@@ -76,10 +76,6 @@ bool is_prefix(const std::string& got, const std::string& want) {
   return got.size() <= want.size() && want.compare(0, got.size(), got) == 0;
 }
 
-long upstream_fetches(const nlohmann::json& stats, const std::string& path) {
-  return stats["paths"].contains(path) ? stats["paths"][path].get<long>() : 0;
-}
-
 // Polls the simulator until every path has reached it at least once (the fills are running).
 void wait_until_upstream_saw(stack& s, const std::vector<const recording_case*>& cases) {
   auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -103,18 +99,6 @@ std::optional<long> interrupted_fills_removed(stack& s) {
     if (std::regex_search(l, m, line)) return std::stol(m[1].str());
   }
   return std::nullopt;
-}
-
-// After the body reached the client the fill still has to commit: waits, by HEAD, until the
-// object is committed (HIT) and returns that answer.
-test_support::http_result wait_for_hit(stack& s, const std::string& path) {
-  test_support::http_result r;
-  for (int i = 0; i < 200; ++i) {
-    r = s.get(path, with_key(), "HEAD");
-    if (r.header("X-Cache") == std::string("HIT")) break;
-    std::this_thread::sleep_for(2ms);
-  }
-  return r;
 }
 
 // SIGKILL and start again. The new gateway opens the store before it prints its port: when the

@@ -5,43 +5,57 @@
 
 #include <algorithm>
 #include <fstream>
-#include <random>
 #include <regex>
-#include <sstream>
+
+#include <openssl/evp.h>
 
 #include "artifacts.hpp"
-#include "child_process.hpp"
 #include "cache/chunk_cipher.hpp"
 #include "cache/store.hpp"
+#include "child_process.hpp"
 #include "gateway_fixture.hpp"
 #include "laml_sim/laml_sim.hpp"
+#include "read_file.hpp"
+#include "temp_dir.hpp"
 
 using namespace gateway_test;
 
 namespace {
 
-// Keys for the tests, made fresh per run; secrets, so the sweep checks no output holds them.
+// How many bytes base64 text (standard or URL-safe, padded or not) decodes to; -1 when it is not
+// base64.
+int base64_decoded_size(std::string text) {
+  for (auto& c : text) c = c == '-' ? '+' : c == '_' ? '/' : c;
+  while (text.size() % 4 != 0) text += '=';
+  std::string out(text.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()),
+                                static_cast<int>(text.size()));
+  if (n < 0) return -1;
+  const auto padding = text.size() - text.find_last_not_of('=') - 1;
+  return n - static_cast<int>(padding);
+}
+
+// A fresh key line, ID:key (32 random bytes), from the real CLI (`recgate keygen --encryption-key
+// ID`), so the command is tested by every use. A secret: the sweep checks no output holds it.
 std::string new_key_line(const std::string& id) {
-  auto key = recgate::cache::new_master_key_base64();
-  REQUIRE(key);
-  test_support::artifacts::add_secret(*key);
-  return id + ":" + *key;
+  auto out = run({RECGATE_BIN, "keygen", "--encryption-key", id});
+  REQUIRE(out.ends_with("\n"));
+  out.pop_back();
+  REQUIRE_MESSAGE(out.find('\n') == std::string::npos, "one line expected: " << out.size() << " bytes");
+  REQUIRE(out.starts_with(id + ":"));
+  const auto key = out.substr(id.size() + 1);
+  test_support::artifacts::add_secret(key);
+  CHECK(base64_decoded_size(key) == 32);  // AES-256
+  return out;
 }
 
 // A folder for key files, outside the stack's (the config names the file before it starts).
 struct key_folder {
-  std::filesystem::path path;
-  key_folder() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() / ("recgate-keys-" + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  ~key_folder() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
+  test_support::temp_dir dir{"recgate-keys-"};
+
   std::string write(const std::vector<std::string>& lines) const {
-    auto file = path / "cache.keys";
+    auto file = dir.path / "cache.keys";
     {
       std::ofstream out(file, std::ios::trunc);
       for (const auto& l : lines) out << l << "\n";
@@ -59,43 +73,13 @@ stack_options encrypted_with(const std::string& key_file) {
   return o;
 }
 
-std::string whole(const std::string& sid, laml_sim::audio_format format) {
-  std::string out(laml_sim::body_size(sid, format, sim_duration), '\0');
-  laml_sim::fill_body(sid, format, sim_duration, 0, std::span<char>(out.data(), out.size()));
-  return out;
-}
-
-long upstream_fetches(stack& s, const std::string& sid, const std::string& ext = "wav") {
-  auto stats = s.sim_stats();
-  auto path = recording_path(sid, ext);
-  return stats["paths"].contains(path) ? stats["paths"][path].get<long>() : 0;
-}
-
-// The last bytes of a fill reach clients a moment before its commit: wait for the HIT.
-void wait_for_hit(stack& s, const std::string& path) {
-  test_support::http_result r;
-  for (int i = 0; i < 200; ++i) {
-    r = s.get(path, with_key(), "HEAD");
-    if (r.header("X-Cache") == std::string("HIT")) break;
-  }
-  REQUIRE(r.header("X-Cache") == std::string("HIT"));
-}
-
 // GET that must answer the recording whole and correct; returns X-Cache.
 std::string get_whole(stack& s, const std::string& sid, const std::string& ext = "wav") {
-  auto format = ext == "mp3" ? laml_sim::audio_format::mp3 : laml_sim::audio_format::wav;
   auto r = s.get(recording_path(sid, ext));
   REQUIRE(r.ok());
   REQUIRE(r.status == 200);
-  CHECK(r.body == whole(sid, format));
+  CHECK(r.body == expected_body(sid, ext));
   return r.header("X-Cache").value_or("");
-}
-
-std::string read_all(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // Which of `bodies` have some 64-byte window that occurs anywhere in the files under `folder`
@@ -136,7 +120,7 @@ std::vector<bool> plaintext_found(const std::filesystem::path& folder,
   for (const auto& f : std::filesystem::recursive_directory_iterator(folder)) {
     if (!f.is_regular_file()) continue;
     ++files;
-    auto data = read_all(f.path());
+    auto data = test_support::read_file(f.path());
     std::string_view view(data);
     roll(view, [&](std::uint64_t h, std::size_t at) {
       auto [lo, hi] = std::equal_range(index.begin(), index.end(), entry{h, 0, 0});
@@ -168,7 +152,7 @@ recgate::cache::object_key key_of(const std::string& sid, const std::string& for
 // Turns cache.encryption_key_file on (with a file) or off (empty) in the stack's config.
 void set_key_file(stack& s, const std::string& file) {
   static const std::regex line(R"(encryption_key_file = "[^"]*"\n)");
-  auto config = std::regex_replace(read_all(s.config_path()), line, "");
+  auto config = std::regex_replace(test_support::read_file(s.config_path()), line, "");
   if (!file.empty()) {
     auto at = config.find("[cache]\n");
     REQUIRE(at != std::string::npos);
@@ -220,10 +204,10 @@ TEST_CASE("a tampered chunk is never served: the object is dropped and fetched a
   stack s(encrypted_with(keys.write({new_key_line("k1")})));
   const auto sid = laml_sim::sized_sid(311, 700000);  // chunks 0, 1 (put_chunk) and 2 (commit)
   const auto path = recording_path(sid, "wav");
-  const auto expected = whole(sid, laml_sim::audio_format::wav);
+  const auto expected = expected_body(sid, "wav");
   CHECK(get_whole(s, sid) == "MISS");
   wait_for_hit(s, path);
-  REQUIRE(upstream_fetches(s, sid) == 1);
+  REQUIRE(upstream_fetches(s, path) == 1);
   s.stop_gateway();
 
   std::uint32_t index = 0;
@@ -249,22 +233,21 @@ TEST_CASE("a tampered chunk is never served: the object is dropped and fetched a
   // did arrive is the recording's own bytes, never the bad chunk's.
   auto broken = s.get(path);
   if (index == 0) {
-    CHECK(broken.status == 502);
-    CHECK(broken.header("Content-Type") == std::string("application/json"));
+    check_json_error(broken, 502);
   } else {
     CHECK_FALSE(broken.ok());
     CHECK(broken.body.size() <= std::size_t(index) * 256 * 1024);
     CHECK(broken.body == expected.substr(0, broken.body.size()));
   }
-  CHECK(upstream_fetches(s, sid) == 1);
+  CHECK(upstream_fetches(s, path) == 1);
   CHECK(unreadable_count(s) == 1);
   CHECK(s.wait_gateway_line({"is damaged", "failed authentication"}));
   // Dropped: the next request misses, fetches the recording again, and it is whole.
   CHECK(get_whole(s, sid) == "MISS");
-  CHECK(upstream_fetches(s, sid) == 2);
+  CHECK(upstream_fetches(s, path) == 2);
   wait_for_hit(s, path);
   CHECK(get_whole(s, sid) == "HIT");
-  CHECK(upstream_fetches(s, sid) == 2);
+  CHECK(upstream_fetches(s, path) == 2);
 }
 
 TEST_CASE("without encryption too, a committed object with a missing chunk is fetched again") {
@@ -281,10 +264,10 @@ TEST_CASE("without encryption too, a committed object with a missing chunk is fe
     REQUIRE_FALSE(st->abort_fill(key_of(sid), m->generation));  // every chunk, manifest kept
   }
   s.restart_gateway();
-  // The first chunk is read before the head goes out: a clear 502, not a body.
-  CHECK(s.get(path).status == 502);
+  // The first chunk is read before the head goes out: a clear 502 with the JSON error body.
+  check_json_error(s.get(path), 502);
   CHECK(get_whole(s, sid) == "MISS");
-  CHECK(upstream_fetches(s, sid) == 2);
+  CHECK(upstream_fetches(s, path) == 2);
 }
 
 TEST_CASE("key rotation: old objects stay readable under a listed old key, refetched once it goes") {
@@ -304,7 +287,7 @@ TEST_CASE("key rotation: old objects stay readable under a listed old key, refet
   CHECK(get_whole(s, old_sid) == "HIT");
   CHECK(get_whole(s, new_sid) == "MISS");
   wait_for_hit(s, recording_path(new_sid, "wav"));
-  CHECK(upstream_fetches(s, old_sid) == 1);
+  CHECK(upstream_fetches(s, recording_path(old_sid, "wav")) == 1);
   s.stop_gateway();
   {
     auto st = open_raw(s);
@@ -323,12 +306,12 @@ TEST_CASE("key rotation: old objects stay readable under a listed old key, refet
   keys.write({b});
   s.restart_gateway();
   CHECK(get_whole(s, old_sid) == "MISS");
-  CHECK(upstream_fetches(s, old_sid) == 2);
+  CHECK(upstream_fetches(s, recording_path(old_sid, "wav")) == 2);
   CHECK(unreadable_count(s) == 1);
   CHECK(get_whole(s, new_sid) == "HIT");
   wait_for_hit(s, recording_path(old_sid, "wav"));
   CHECK(get_whole(s, old_sid) == "HIT");
-  CHECK(upstream_fetches(s, old_sid) == 2);
+  CHECK(upstream_fetches(s, recording_path(old_sid, "wav")) == 2);
 }
 
 TEST_CASE("turning encryption on or off: objects stored the other way are fetched again") {
@@ -344,7 +327,7 @@ TEST_CASE("turning encryption on or off: objects stored the other way are fetche
   set_key_file(s, file);
   s.restart_gateway();
   CHECK(get_whole(s, sid) == "MISS");
-  CHECK(upstream_fetches(s, sid) == 2);
+  CHECK(upstream_fetches(s, path) == 2);
   wait_for_hit(s, path);
   CHECK(get_whole(s, sid) == "HIT");
 
@@ -352,7 +335,7 @@ TEST_CASE("turning encryption on or off: objects stored the other way are fetche
   set_key_file(s, "");
   s.restart_gateway();
   CHECK(get_whole(s, sid) == "MISS");
-  CHECK(upstream_fetches(s, sid) == 3);
+  CHECK(upstream_fetches(s, path) == 3);
   wait_for_hit(s, path);
   CHECK(get_whole(s, sid) == "HIT");
 }
@@ -362,7 +345,7 @@ TEST_CASE("check-config validates the key file and never prints a key") {
   auto line = new_key_line("k1");
   auto file = keys.write({line});
   stack s(encrypted_with(file));
-  auto run = [&](const std::string& key_file_text, bool group_readable) {
+  auto check_config = [&](const std::string& key_file_text, bool group_readable) {
     {
       std::ofstream(file, std::ios::trunc) << key_file_text;
     }
@@ -377,14 +360,14 @@ TEST_CASE("check-config validates the key file and never prints a key") {
     test_support::artifacts::save_output("check-config", p.lines());
     return std::pair{code.value_or(-1), out};
   };
-  auto [ok_code, ok_out] = run(line + "\n", false);
+  auto [ok_code, ok_out] = check_config(line + "\n", false);
   CHECK(ok_code == 0);
   CHECK(ok_out.find("encryption  key k1 from file " + file) != std::string::npos);
   CHECK(ok_out.find("warning") == std::string::npos);
-  auto [loose_code, loose_out] = run(line + "\n", true);
+  auto [loose_code, loose_out] = check_config(line + "\n", true);
   CHECK(loose_code == 0);
   CHECK(loose_out.find("chmod 600") != std::string::npos);
-  auto [bad_code, bad_out] = run("k1:" + line.substr(3, 20) + "\n", false);
+  auto [bad_code, bad_out] = check_config("k1:" + line.substr(3, 20) + "\n", false);
   CHECK(bad_code == 1);
   CHECK(bad_out.find("cache.encryption_key_file") != std::string::npos);
   CHECK(bad_out.find("must be 32 bytes") != std::string::npos);

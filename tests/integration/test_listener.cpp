@@ -74,12 +74,6 @@ curl_result curl_https(unsigned short port, const std::string& path,
   return r;
 }
 
-std::string expected_body(const std::string& sid, laml_sim::audio_format f) {
-  std::string out(laml_sim::body_size(sid, f, sim_duration), '\0');
-  laml_sim::fill_body(sid, f, sim_duration, 0, std::span<char>(out.data(), out.size()));
-  return out;
-}
-
 // A plain TCP connection the test holds open (idle, or sending a slow header).
 class raw_connection {
  public:
@@ -119,7 +113,7 @@ TEST_CASE("TLS listener: keys work over https; a verified client certificate nam
   auto with_bearer = curl_https(s.tls_port(), path, "",
                                 {std::string("Authorization: Bearer ") + consumer_key});
   CHECK(with_bearer.status == 200);
-  CHECK(with_bearer.body == expected_body(sid, laml_sim::audio_format::wav));
+  CHECK(with_bearer.body == expected_body(sid, "wav"));
   CHECK(s.get(path).status == 200);  // the plain listener still serves
 
   // mTLS: the certificate's SAN maps to billing-mtls; no key needed.
@@ -181,13 +175,7 @@ TEST_CASE("limits: max_connections answers 503; max_requests_per_connection clos
     raw_connection a(s.gateway_port());
     raw_connection b(s.gateway_port());
     // Both are counted once accepted: poll the gauge rather than sleep.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    std::string metrics;
-    while (std::chrono::steady_clock::now() < deadline &&
-           metrics.find("recgate_connections_active 2") == std::string::npos) {
-      metrics = s.admin("GET", "/metrics").body;
-    }
-    REQUIRE(metrics.find("recgate_connections_active 2") != std::string::npos);
+    REQUIRE(wait_metric(s, "recgate_connections_active", exactly(2), std::chrono::seconds(5)));
     auto third = s.get(recording_path(laml_sim::normal_sid(620), "wav"));
     check_json_error(third, 503);
     CHECK(third.header("Retry-After") == std::string("1"));
@@ -318,7 +306,7 @@ TEST_CASE("SIGTERM drains: a slow download in flight completes, then the gateway
   auto r = download.get();
   CHECK(r.ok());
   CHECK(r.status == 200);
-  CHECK(r.body == expected_body(sid, laml_sim::audio_format::wav));
+  CHECK(r.body == expected_body(sid, "wav"));
   CHECK(s.wait_gateway_exit(std::chrono::seconds(10)) == 0);
 }
 

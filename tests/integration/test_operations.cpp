@@ -3,8 +3,6 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
-#include <map>
-#include <sstream>
 #include <thread>
 
 #include <arpa/inet.h>
@@ -20,45 +18,6 @@ using namespace gateway_test;
 using json = nlohmann::json;
 
 namespace {
-
-// Parses Prometheus text format into series -> value, failing the test on any malformed line:
-// every sample must follow a # TYPE line of its metric family.
-std::map<std::string, double> parse_metrics(const std::string& text) {
-  std::map<std::string, double> out;
-  std::istringstream in(text);
-  std::string line;
-  std::string family;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    if (line.starts_with("# HELP ")) continue;
-    if (line.starts_with("# TYPE ")) {
-      std::istringstream t(line.substr(7));
-      std::string type;
-      t >> family >> type;
-      CHECK((type == "counter" || type == "gauge" || type == "histogram"));
-      continue;
-    }
-    REQUIRE_MESSAGE(line[0] != '#', line);
-    auto space = line.rfind(' ');
-    REQUIRE_MESSAGE(space != std::string::npos, line);
-    std::string series = line.substr(0, space);
-    auto name = series.substr(0, series.find('{'));
-    CHECK_MESSAGE(name.starts_with(family), line);
-    if (auto brace = series.find('{'); brace != std::string::npos) CHECK(series.back() == '}');
-    std::size_t used = 0;
-    double v = std::stod(line.substr(space + 1), &used);
-    CHECK(used == line.size() - space - 1);
-    out[series] = v;
-  }
-  return out;
-}
-
-std::map<std::string, double> scrape(stack& s) {
-  auto r = s.admin("GET", "/metrics");
-  REQUIRE(r.status == 200);
-  CHECK(r.header("Content-Type")->starts_with("text/plain; version=0.0.4"));
-  return parse_metrics(r.body);
-}
 
 std::string json_path(const std::string& sid) { return recording_path(sid, "json"); }
 
@@ -181,7 +140,7 @@ TEST_CASE("a failure before any byte reached the client is retried, with backoff
   s.sim_fault({{"sid", sid}, {"status", 503}, {"times", 2}});
   auto r = s.get(json_path(sid));
   CHECK(r.status == 200);
-  CHECK(s.sim_stats()["paths"][json_path(sid)] == 3);
+  CHECK(upstream_fetches(s, json_path(sid)) == 3);
   auto m = scrape(s);
   CHECK(m["recgate_upstream_retries_total"] == 2);
   CHECK(m["recgate_upstream_failures_total"] == 2);
@@ -192,7 +151,7 @@ TEST_CASE("a failure before any byte reached the client is retried, with backoff
   auto hard = laml_sim::normal_sid(511);
   s.sim_fault({{"sid", hard}, {"status", 500}});
   check_json_error(s.get(json_path(hard)), 502);
-  CHECK(s.sim_stats()["paths"][json_path(hard)] == 1);
+  CHECK(upstream_fetches(s, json_path(hard)) == 1);
 }
 
 TEST_CASE("the circuit breaker fails fast while the upstream is down and probes it back") {
@@ -209,7 +168,7 @@ TEST_CASE("the circuit breaker fails fast while the upstream is down and probes 
   check_json_error(fast, 503);
   CHECK(fast.header("Retry-After") == std::string("1"));
   CHECK(fast.total_time < std::chrono::milliseconds(500));
-  CHECK(s.sim_stats()["paths"].value(json_path(healthy), 0) == 0);
+  CHECK(upstream_fetches(s, json_path(healthy)) == 0);
   auto m = scrape(s);
   CHECK(m["recgate_upstream_circuit_open"] == 1);
   CHECK(m["recgate_upstream_breaker_rejections_total"] >= 1);
@@ -249,7 +208,7 @@ TEST_CASE("kept metadata is served stale while the upstream fails (stale_if_erro
   } while (r.header("X-Cache") == std::string("HIT") && std::chrono::steady_clock::now() < deadline);
   CHECK(r.header("X-Cache") == std::string("STALE"));
   CHECK(r.body == first.body);
-  CHECK(s.sim_stats()["paths"][json_path(sid)] == 2);
+  CHECK(upstream_fetches(s, json_path(sid)) == 2);
 
   // A recording never kept has nothing stale to give: the error passes.
   auto other = laml_sim::normal_sid(531);

@@ -11,24 +11,11 @@
 #include <doctest/doctest.h>
 
 #include "child_process.hpp"
+#include "gateway_fixture.hpp"  // run
 
 namespace gateway_test {
 
 namespace fs = std::filesystem;
-
-// Runs a command to its end and returns its output (stdout and stderr). Fails the test unless it
-// exits 0 within `timeout`.
-inline std::string run(const std::vector<std::string>& argv,
-                       std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  test_support::child_process p(argv);
-  // Never matches: returns once the output has ended, so lines() below is complete.
-  p.wait_for_line([](std::string_view) { return false; }, timeout);
-  const auto code = p.wait_exit(timeout);
-  std::string out;
-  for (const auto& line : p.lines()) out += line + "\n";
-  REQUIRE_MESSAGE(code == 0, argv[0], " ", argv[1], " failed: ", out);
-  return out;
-}
 
 // A test CA and the server certificates signed by it, made once for the whole file (~0.1 s).
 // Every server certificate has the same key.

@@ -4,11 +4,11 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
-#include <sstream>
 #include <thread>
 
 #include "artifacts.hpp"
 #include "gateway_fixture.hpp"
+#include "laml_sim/callbacks.hpp"
 #include "laml_sim/laml_sim.hpp"
 
 using namespace gateway_test;
@@ -49,33 +49,6 @@ json send_callback(stack& s, const std::string& sid, json extra = json::object()
   return json::parse(r.body);
 }
 
-// A sample of the gateway's /metrics (0 when absent); `series` may carry labels.
-double metric(stack& s, const std::string& series) {
-  auto page = s.admin("GET", "/metrics").body;
-  std::istringstream lines(page);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.starts_with(series + " ")) return std::stod(line.substr(series.size() + 1));
-  }
-  return 0;
-}
-
-// Polls /metrics until `series` reaches `value` (the event), or 15 s pass.
-bool wait_metric(stack& s, const std::string& series, double value) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (metric(s, series) >= value) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
-
-long upstream_fetches(stack& s, const std::string& sid, const std::string& ext = "wav") {
-  auto stats = s.sim_stats();
-  auto path = recording_path(sid, ext);
-  return stats["paths"].contains(path) ? stats["paths"][path].get<long>() : 0;
-}
-
 long audio_requests(stack& s) {
   long n = 0;
   auto stats = s.sim_stats();  // kept: the loop must not walk a destroyed temporary
@@ -85,12 +58,6 @@ long audio_requests(stack& s) {
     }
   }
   return n;
-}
-
-std::string whole(const std::string& sid, laml_sim::audio_format format = laml_sim::audio_format::wav) {
-  std::string out(laml_sim::body_size(sid, format, sim_duration), '\0');
-  laml_sim::fill_body(sid, format, sim_duration, 0, std::span<char>(out.data(), out.size()));
-  return out;
 }
 
 json sink(stack& s) {
@@ -118,29 +85,29 @@ TEST_CASE("a signed callback prefetches the recording: the next request is a HIT
   auto sid = laml_sim::normal_sid(801);
   auto sent = send_callback(s, sid);
   CHECK(sent["status"] == 204);
-  REQUIRE(wait_metric(s, "recgate_prefetches_done_total", 1));
-  CHECK(metric(s, "recgate_callbacks_received_total") == 1);
-  CHECK(metric(s, "recgate_prefetches_started_total") == 1);
-  CHECK(metric(s, "recgate_prefetches_failed_total") == 0);
-  CHECK(upstream_fetches(s, sid) == 1);
+  REQUIRE(wait_metric(s, "recgate_prefetches_done_total", at_least(1)));
+  CHECK(scrape(s)["recgate_callbacks_received_total"] == 1);
+  CHECK(scrape(s)["recgate_prefetches_started_total"] == 1);
+  CHECK(scrape(s)["recgate_prefetches_failed_total"] == 0);
+  CHECK(upstream_fetches(s, recording_path(sid, "wav")) == 1);
 
   auto r = s.get(recording_path(sid, "wav"));
   CHECK(r.status == 200);
   CHECK(r.header("X-Cache") == std::string("HIT"));
-  CHECK(r.body == whole(sid));
+  CHECK(r.body == expected_body(sid));
   auto bare = s.get(recording_path(sid, ""));  // no extension: the same object
   CHECK(bare.header("X-Cache") == std::string("HIT"));
-  CHECK(upstream_fetches(s, sid) == 1);
-  CHECK(upstream_fetches(s, sid, "mp3") == 0);  // prefetch_formats defaults to ["wav"]
+  CHECK(upstream_fetches(s, recording_path(sid, "wav")) == 1);
+  CHECK(upstream_fetches(s, recording_path(sid, "mp3")) == 0);  // prefetch_formats defaults to ["wav"]
 
   SUBCASE("X-Twilio-Signature is accepted as well, and a cached recording is not fetched again") {
     auto other = laml_sim::normal_sid(802);
     CHECK(send_callback(s, other, {{"signature_header", "X-Twilio-Signature"}})["status"] == 204);
-    REQUIRE(wait_metric(s, "recgate_prefetches_done_total", 2));
-    CHECK(upstream_fetches(s, other) == 1);
+    REQUIRE(wait_metric(s, "recgate_prefetches_done_total", at_least(2)));
+    CHECK(upstream_fetches(s, recording_path(other, "wav")) == 1);
     CHECK(send_callback(s, sid)["status"] == 204);
-    REQUIRE(wait_metric(s, "recgate_prefetches_skipped_total", 1));
-    CHECK(upstream_fetches(s, sid) == 1);
+    REQUIRE(wait_metric(s, "recgate_prefetches_skipped_total", at_least(1)));
+    CHECK(upstream_fetches(s, recording_path(sid, "wav")) == 1);
   }
 }
 
@@ -164,13 +131,13 @@ TEST_CASE("callbacks recgate cannot believe are refused and fetch nothing") {
   // Signed for another URL (another host, as behind a proxy without public_url).
   CHECK(send_callback(s, sid, {{"signed_url", "https://gw.example.com" + std::string(callback_path)}})
             ["status"] == 403);
-  CHECK(metric(s, "recgate_callbacks_rejected_total{reason=\"forbidden\"}") == 5);
+  CHECK(scrape(s)["recgate_callbacks_rejected_total{reason=\"forbidden\"}"] == 5);
 
   // Signed, but not about a recording this gateway serves: 400.
   CHECK(send_callback(s, sid, {{"params", {{"RecordingSid", "not-a-sid"}}}})["status"] == 400);
   CHECK(send_callback(s, sid, {{"account_sid", "00000000-0000-4000-8000-000000000000"}})["status"] ==
         400);
-  CHECK(metric(s, "recgate_callbacks_rejected_total{reason=\"invalid\"}") == 2);
+  CHECK(scrape(s)["recgate_callbacks_rejected_total{reason=\"invalid\"}"] == 2);
 
   // Not completed: acknowledged, nothing fetched.
   CHECK(send_callback(s, sid, {{"status", "in-progress"}})["status"] == 204);
@@ -184,31 +151,29 @@ TEST_CASE("callbacks recgate cannot believe are refused and fetch nothing") {
   // The barrier: a good callback for a third recording, prefetched after all of the above.
   auto third = laml_sim::normal_sid(813);
   CHECK(send_callback(s, third)["status"] == 204);
-  REQUIRE(wait_metric(s, "recgate_prefetches_done_total", 1));
-  CHECK(metric(s, "recgate_prefetches_started_total") == 1);
-  CHECK(upstream_fetches(s, third) == 1);
+  REQUIRE(wait_metric(s, "recgate_prefetches_done_total", at_least(1)));
+  CHECK(scrape(s)["recgate_prefetches_started_total"] == 1);
+  CHECK(upstream_fetches(s, recording_path(third, "wav")) == 1);
   CHECK(audio_requests(s) == 1);
-  CHECK(upstream_fetches(s, sid) == 0);
-  CHECK(upstream_fetches(s, other) == 0);
-  CHECK(metric(s, "recgate_callbacks_received_total") == 11);
+  CHECK(upstream_fetches(s, recording_path(sid, "wav")) == 0);
+  CHECK(upstream_fetches(s, recording_path(other, "wav")) == 0);
+  CHECK(scrape(s)["recgate_callbacks_received_total"] == 11);
 }
 
 TEST_CASE("the answer comes at once; a client arriving meanwhile joins the prefetch's fill") {
   stack s(with_callbacks());
   auto sid = laml_sim::sized_sid(821, 200000);
   s.sim_fault({{"sid", sid}, {"bytes_per_second", 200000}});  // a second of upstream transfer
-  auto started = std::chrono::steady_clock::now();
   CHECK(send_callback(s, sid)["status"] == 204);
-  // Far less than the transfer takes: the prefetch runs in the background.
-  CHECK(std::chrono::steady_clock::now() - started < std::chrono::milliseconds(800));
-  REQUIRE(wait_metric(s, "recgate_cache_fills_in_progress", 1));
+  // The fill is still running after the 204: the answer did not wait for the prefetch.
+  REQUIRE(wait_metric(s, "recgate_cache_fills_in_progress", at_least(1)));
 
   auto r = s.get(recording_path(sid, "wav"));
   CHECK(r.status == 200);
   CHECK(r.header("X-Cache") == std::string("STREAM"));
-  CHECK(r.body == whole(sid));
-  REQUIRE(wait_metric(s, "recgate_prefetches_done_total", 1));
-  CHECK(upstream_fetches(s, sid) == 1);
+  CHECK(r.body == expected_body(sid));
+  REQUIRE(wait_metric(s, "recgate_prefetches_done_total", at_least(1)));
+  CHECK(upstream_fetches(s, recording_path(sid, "wav")) == 1);
   CHECK(s.get(recording_path(sid, "wav")).header("X-Cache") == std::string("HIT"));
 }
 
@@ -230,12 +195,12 @@ TEST_CASE("both formats when configured; the callback is forwarded after the pre
   CHECK(got[0]["headers"]["Content-Type"] == "application/x-www-form-urlencoded");
   CHECK(got[0]["headers"]["X-Recgate-Prefetch"] == "done");
   CHECK(got[0]["headers"].contains("X-Request-Id"));
-  REQUIRE(wait_metric(s, "recgate_callback_forwards_total", 1));
-  CHECK(metric(s, "recgate_prefetches_done_total") == 2);
+  REQUIRE(wait_metric(s, "recgate_callback_forwards_total", at_least(1)));
+  CHECK(scrape(s)["recgate_prefetches_done_total"] == 2);
   CHECK(s.get(recording_path(sid, "mp3")).header("X-Cache") == std::string("HIT"));
   CHECK(s.get(recording_path(sid, "wav")).header("X-Cache") == std::string("HIT"));
-  CHECK(upstream_fetches(s, sid, "mp3") == 1);
-  CHECK(upstream_fetches(s, sid, "wav") == 1);
+  CHECK(upstream_fetches(s, recording_path(sid, "mp3")) == 1);
+  CHECK(upstream_fetches(s, recording_path(sid, "wav")) == 1);
 
   SUBCASE("a callback that is not about a completed recording is forwarded without a fetch") {
     auto other = laml_sim::normal_sid(832);
@@ -244,7 +209,7 @@ TEST_CASE("both formats when configured; the callback is forwarded after the pre
     auto both = wait_sink(s, 2);
     CHECK(both[1]["body"] == absent["form"]);
     CHECK(both[1]["headers"]["X-Recgate-Prefetch"] == "none");
-    CHECK(upstream_fetches(s, other) == 0);
+    CHECK(upstream_fetches(s, recording_path(other, "wav")) == 0);
   }
   SUBCASE("a refused callback is not forwarded") {
     CHECK(send_callback(s, sid, {{"signing_key", "wrong"}})["status"] == 403);
@@ -261,19 +226,19 @@ TEST_CASE("a recording the upstream does not have: the prefetch fails, the forwa
   CHECK(send_callback(s, sid)["status"] == 204);
   auto got = wait_sink(s, 1);
   CHECK(got[0]["headers"]["X-Recgate-Prefetch"] == "failed");
-  CHECK(metric(s, "recgate_prefetches_failed_total") == 1);
-  CHECK(metric(s, "recgate_prefetches_done_total") == 0);
-  CHECK(upstream_fetches(s, sid) == 1);
+  CHECK(scrape(s)["recgate_prefetches_failed_total"] == 1);
+  CHECK(scrape(s)["recgate_prefetches_done_total"] == 0);
+  CHECK(upstream_fetches(s, recording_path(sid, "wav")) == 1);
   CHECK(s.get(recording_path(sid, "wav")).status == 404);  // the remembered 404: no new fetch
-  CHECK(upstream_fetches(s, sid) == 1);
+  CHECK(upstream_fetches(s, recording_path(sid, "wav")) == 1);
 }
 
 TEST_CASE("a forward that fails is counted and logged") {
   stack s(with_callbacks("forward_url = \"http://127.0.0.1:1/nowhere\"\nforward_timeout = \"2s\""));
   auto sid = laml_sim::normal_sid(841);
   CHECK(send_callback(s, sid)["status"] == 204);
-  REQUIRE(wait_metric(s, "recgate_callback_forward_failures_total", 1));
-  CHECK(metric(s, "recgate_prefetches_done_total") == 1);
+  REQUIRE(wait_metric(s, "recgate_callback_forward_failures_total", at_least(1)));
+  CHECK(scrape(s)["recgate_prefetches_done_total"] == 1);
   CHECK(s.wait_gateway_output("not forwarded"));
 }
 
@@ -286,34 +251,55 @@ TEST_CASE("prefetches run at most `concurrency` at once") {
     s.sim_fault({{"sid", sids.back()}, {"bytes_per_second", 120000}});
   }
   for (const auto& sid : sids) CHECK(send_callback(s, sid)["status"] == 204);
-  REQUIRE(wait_metric(s, "recgate_prefetches_done_total", 5));
+  REQUIRE(wait_metric(s, "recgate_prefetches_done_total", at_least(5)));
   auto stats = s.sim_stats();
   CHECK(stats["max_audio_in_flight"] == 2);  // never more, and the bound was used
   CHECK(stats["audio_completed"] == 5);
-  for (const auto& sid : sids) CHECK(upstream_fetches(s, sid) == 1);
-  CHECK(metric(s, "recgate_prefetches_running") == 0);
-  CHECK(metric(s, "recgate_prefetch_queue_length") == 0);
+  for (const auto& sid : sids) CHECK(upstream_fetches(s, recording_path(sid, "wav")) == 1);
+  CHECK(scrape(s)["recgate_prefetches_running"] == 0);
+  CHECK(scrape(s)["recgate_prefetch_queue_length"] == 0);
 }
 
 TEST_CASE("a full prefetch queue answers 503 and keeps memory bounded") {
   stack s(with_callbacks("concurrency = 1\nqueue_limit = 1"));
   std::vector<std::string> sids;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 4; ++i) {
     sids.push_back(laml_sim::sized_sid(860 + i, 100000));
-    s.sim_fault({{"sid", sids.back()}, {"bytes_per_second", 100000}});  // a second each
+    s.sim_fault({{"sid", sids.back()}, {"bytes_per_second", 50000}});  // two seconds each
   }
-  CHECK(send_callback(s, sids[0])["status"] == 204);  // running
-  CHECK(send_callback(s, sids[1])["status"] == 204);  // waiting
+  CHECK(send_callback(s, sids[0])["status"] == 204);
+  REQUIRE(wait_metric(s, "recgate_prefetches_running", exactly(1)));  // running
+  CHECK(send_callback(s, sids[1])["status"] == 204);                  // waiting
   auto refused = send_callback(s, sids[2]);
   CHECK(refused["status"] == 503);
   CHECK(json::parse(refused["body"].get<std::string>())["status"] == 503);
-  CHECK(metric(s, "recgate_prefetch_queue_refused_total") == 1);
-  CHECK(metric(s, "recgate_callbacks_rejected_total{reason=\"overflow\"}") == 1);
   CHECK(s.wait_gateway_output("prefetch queue full"));
-  REQUIRE(wait_metric(s, "recgate_prefetches_done_total", 2));
-  CHECK(upstream_fetches(s, sids[0]) == 1);
-  CHECK(upstream_fetches(s, sids[1]) == 1);
-  CHECK(upstream_fetches(s, sids[2]) == 0);
+
+  // The same, signed here and POSTed straight to the gateway, to see the whole answer.
+  const laml_sim::form_fields form{{"AccountSid", project_id},
+                                   {"RecordingSid", sids[3]},
+                                   {"RecordingStatus", "completed"}};
+  auto direct = test_support::request(
+      "127.0.0.1", s.gateway_port(), "POST", callback_path,
+      {{"Content-Type", "application/x-www-form-urlencoded"},
+       {"X-SignalWire-Signature", laml_sim::webhook_signature(callback_key, callback_url(s), form)}},
+      laml_sim::form_encode(form));
+  check_json_error(direct, 503);
+  CHECK(direct.header("Retry-After") == std::string("1"));
+
+  // Each refusal counted once, under its own name (not also as a rejected callback).
+  auto m = scrape(s);
+  CHECK(m["recgate_prefetch_queue_refused_total"] == 2);
+  CHECK(m["recgate_callbacks_received_total"] == 4);
+  for (const auto& [series, value] : m) {
+    CAPTURE(series);
+    if (series.starts_with("recgate_callbacks_rejected_total")) CHECK(value == 0);
+  }
+  REQUIRE(wait_metric(s, "recgate_prefetches_done_total", at_least(2)));
+  CHECK(upstream_fetches(s, recording_path(sids[0], "wav")) == 1);
+  CHECK(upstream_fetches(s, recording_path(sids[1], "wav")) == 1);
+  CHECK(upstream_fetches(s, recording_path(sids[2], "wav")) == 0);
+  CHECK(upstream_fetches(s, recording_path(sids[3], "wav")) == 0);
 }
 
 TEST_CASE("behind a proxy, public_url is the URL the signature covers") {
@@ -323,8 +309,8 @@ TEST_CASE("behind a proxy, public_url is the URL the signature covers") {
   CHECK(send_callback(s, sid, {{"signed_url", public_callback}})["status"] == 204);
   // Signed for the address recgate itself listens on: not what SignalWire was configured with.
   CHECK(send_callback(s, sid)["status"] == 403);
-  REQUIRE(wait_metric(s, "recgate_prefetches_done_total", 1));
-  CHECK(upstream_fetches(s, sid) == 1);
+  REQUIRE(wait_metric(s, "recgate_prefetches_done_total", at_least(1)));
+  CHECK(upstream_fetches(s, recording_path(sid, "wav")) == 1);
 }
 
 TEST_CASE("the signing key appears nowhere in the gateway's output") {
@@ -332,7 +318,7 @@ TEST_CASE("the signing key appears nowhere in the gateway's output") {
   auto sid = laml_sim::normal_sid(881);
   CHECK(send_callback(s, sid, {{"signing_key", "wrong"}})["status"] == 403);
   CHECK(send_callback(s, sid)["status"] == 204);
-  REQUIRE(wait_metric(s, "recgate_prefetches_done_total", 1));
+  REQUIRE(wait_metric(s, "recgate_prefetches_done_total", at_least(1)));
   auto lines = s.stop_gateway();
   bool logged_callback = false;
   for (const auto& line : lines) {

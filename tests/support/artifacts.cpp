@@ -97,18 +97,22 @@ void save_output(std::string_view name, const std::vector<std::string>& lines) {
 void record_response(unsigned short port, const http_result& result) {
   auto& r = the_recorder();
   if (r.root.empty()) return;
+  std::lock_guard lock(r.mutex);
+  // Most exchanges are with other ports (the simulator, admin): nothing to build for them.
+  if (!r.ports.contains(port)) return;
   std::string text = "--- response from port " + std::to_string(port) + "\n";
   if (result.status != 0) text += "HTTP/1.1 " + std::to_string(result.status) + "\n";
   for (const auto& [name, value] : result.headers) text += name + ": " + value + "\n";
   text += "\n";
-  auto type = result.header("Content-Type").value_or("");
-  std::lock_guard lock(r.mutex);
-  if (!r.ports.contains(port)) return;
-  // The same recording is answered thousands of times in a run: its body is kept once.
-  if (r.bodies.insert(std::hash<std::string_view>{}(result.body)).second) {
-    text += kept_body(result.body, type.starts_with("audio/")) + "\n";
+  const auto type = result.header("Content-Type").value_or("");
+  // The same recording is answered thousands of times in a run: what is kept of a body is kept
+  // once. Only the kept text is hashed (the sweep sees nothing else), never megabytes of audio.
+  auto kept = kept_body(result.body, type.starts_with("audio/"));
+  if (r.bodies.insert(std::hash<std::string>{}(kept)).second) {
+    text += kept + "\n";
   } else {
-    text += "[the same " + std::to_string(result.body.size()) + " bytes as a body kept before]\n";
+    text += "[the same text as a body kept before, from " + std::to_string(result.body.size()) +
+            " bytes]\n";
   }
   append(r.scan / "responses.txt", text);
 }
@@ -116,11 +120,11 @@ void record_response(unsigned short port, const http_result& result) {
 void record_raw(unsigned short port, std::string_view received) {
   auto& r = the_recorder();
   if (r.root.empty()) return;
-  std::string text = "--- raw exchange with port " + std::to_string(port) + "\n" +
-                     kept_body(received, false) + "\n";
   std::lock_guard lock(r.mutex);
   if (!r.ports.contains(port)) return;
-  append(r.scan / "responses.txt", text);
+  append(r.scan / "responses.txt",
+         "--- raw exchange with port " + std::to_string(port) + "\n" + kept_body(received, false) +
+             "\n");
 }
 
 }  // namespace test_support::artifacts

@@ -10,7 +10,7 @@
 //   scan/PID/output-N-NAME.log  everything one gateway process printed (stdout and stderr)
 // Bodies are kept whole up to 1 MiB; audio bodies (Content-Type audio/*) only their first and last
 // 8 KiB, since tests compare those byte for byte anyway and a run moves gigabytes of audio; a body
-// identical to one kept before is noted, not kept again.
+// whose kept text is identical to one kept before is noted, not kept again.
 //
 // Thread-safe: tests record from several threads at once.
 

@@ -48,16 +48,25 @@ for f in $secret_files; do
 done
 [ ${#secrets[@]} -gt 0 ] || fail "the secret lists under $dir/secrets are empty"
 
+# One pass over everything for all the secrets at once (-a: bodies are binary; -F: literal
+# strings; -f: one per line), then, only for the files that hold one, which secrets they hold.
+all_secrets=$(mktemp)
+trap 'rm -f "$all_secrets"' EXIT
+printf '%s\n' "${secrets[@]}" >"$all_secrets"
+rc=0
+hits=$(grep -r -l -a -F -f "$all_secrets" "$dir/scan") || rc=$?
+[ "$rc" -le 1 ] || fail "grep could not search $dir/scan (exit $rc)"
+
 leaks=0
-for i in "${!secrets[@]}"; do
-  s=${secrets[$i]}
-  # -a: bodies are binary; -F: the secret is a literal string.
-  while IFS= read -r hit; do
-    [ -n "$hit" ] || continue
+while IFS= read -r hit; do
+  [ -n "$hit" ] || continue
+  for i in "${!secrets[@]}"; do
+    s=${secrets[$i]}
+    grep -q -a -F -e "$s" "$hit" || continue
     echo "secret_sweep: LEAK: secret #$((i + 1)) (${#s} characters, listed in ${listed_in[$s]}) occurs in $hit"
     leaks=$((leaks + 1))
-  done < <(grep -r -l -a -F -e "$s" "$dir/scan" || true)
-done
+  done
+done <<<"$hits"
 
 files=$(find "$dir/scan" -type f | wc -l)
 bytes=$(du -sb "$dir/scan" | cut -f1)

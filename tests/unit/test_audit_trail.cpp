@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <thread>
 
@@ -15,6 +14,7 @@
 #include "config/load.hpp"
 #include "proxy/audit_log.hpp"
 #include "proxy/audit_query.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace recgate;
 using nlohmann::json;
@@ -49,19 +49,10 @@ std::string read_all(const std::filesystem::path& p) {
   return out.str();
 }
 
+// An audit file's path in a fresh folder (not created: the trail creates it).
 struct temp_file {
-  std::filesystem::path dir;
-  std::filesystem::path path;
-  temp_file() {
-    std::random_device rd;
-    dir = std::filesystem::temp_directory_path() / ("recgate-audit-unit-" + std::to_string(rd()));
-    std::filesystem::create_directories(dir);
-    path = dir / "audit.jsonl";
-  }
-  ~temp_file() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
+  test_support::temp_dir dir{"recgate-audit-unit-"};
+  std::filesystem::path path = dir.path / "audit.jsonl";
 };
 
 }  // namespace
@@ -166,7 +157,7 @@ TEST_CASE("audit_log: appends whole lines to a 0600 file, buffered, reopened aft
   CHECK(text.starts_with("{\"earlier\":true}\n"));  // appended, never truncated
   CHECK(std::count(text.begin(), text.end(), '\n') == 3);
 
-  auto rotated = tmp.dir / "audit.jsonl.1";
+  auto rotated = tmp.dir.path / "audit.jsonl.1";
   std::filesystem::rename(tmp.path, rotated);
   log->append(sample("5e5e0001-0000-4000-8000-0000000000ff"));
   REQUIRE(log->reopen(error));
@@ -184,7 +175,7 @@ TEST_CASE("audit_log: appends whole lines to a 0600 file, buffered, reopened aft
 
   SUBCASE("an unusable path is an error at open") {
     config::audit_config nowhere;
-    nowhere.file = (tmp.dir / "missing" / "audit.jsonl").string();
+    nowhere.file = (tmp.dir.path / "missing" / "audit.jsonl").string();
     CHECK_FALSE(audit_log::open(nowhere, error));
     CHECK(error.find("missing") != std::string::npos);
   }

@@ -87,3 +87,14 @@ TEST_CASE("an unknown length: Range is ignored until the length is known") {
   CHECK(p.status == 200);
   CHECK_FALSE(p.end);
 }
+
+TEST_CASE("content_range_length: the complete length of a 206's Content-Range, nothing else") {
+  CHECK(content_range_length("bytes 0-99/4194304") == 4194304u);
+  CHECK(content_range_length("bytes 3000000-4194303/4194304") == 4194304u);
+  CHECK_FALSE(content_range_length("bytes 0-99/*"));
+  CHECK_FALSE(content_range_length("bytes 0-99/"));
+  CHECK_FALSE(content_range_length("bytes 0-99/12x"));
+  CHECK_FALSE(content_range_length("items 0-99/100"));
+  CHECK_FALSE(content_range_length("bytes 0-99/99999999999999999999999"));
+  CHECK_FALSE(content_range_length(""));
+}

@@ -1,27 +1,17 @@
-// The RocksDB store, on a real database in a fresh temporary folder.
+// The RocksDB store, on a real database in a fresh temporary folder: the fill protocol, expiry,
+// the manifest memo, and encryption at rest (sealed chunks, authenticated manifests, rotation).
 #include <doctest/doctest.h>
 
-#include <filesystem>
-#include <random>
+#include <atomic>
+#include <thread>
 
 #include "cache/store.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace recgate::cache;
+using test_support::temp_dir;
 
 namespace {
-
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() / ("recgate-store-" + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
 
 std::unique_ptr<store> open_at(const temp_dir& dir, store_options options = {}) {
   std::string error;
@@ -46,6 +36,23 @@ manifest make_manifest(std::uint64_t length, std::uint64_t generation) {
   return m;
 }
 
+const cipher_key key_a{"a", std::string(32, '\x11')};
+const cipher_key key_b{"b-2024", std::string(32, '\x22')};
+
+store_options with_keys(std::vector<cipher_key> keys) {
+  store_options options;
+  options.encryption_keys = std::move(keys);
+  return options;
+}
+
+// A three-chunk object "abcdefghij" committed as generation `generation`.
+void fill_object(store& st, std::uint64_t generation) {
+  REQUIRE_FALSE(st.begin_fill(key, generation));
+  REQUIRE_FALSE(st.put_chunk(key, generation, 0, "abcd"));
+  REQUIRE_FALSE(st.put_chunk(key, generation, 1, "efgh"));
+  REQUIRE_FALSE(st.commit(key, make_manifest(10, generation), "ij"));
+}
+
 }  // namespace
 
 TEST_CASE("manifests round-trip and reject what they did not write") {
@@ -64,7 +71,7 @@ TEST_CASE("manifests round-trip and reject what they did not write") {
 }
 
 TEST_CASE("an object is invisible until commit, then whole; it survives a reopen") {
-  temp_dir dir;
+  temp_dir dir("recgate-store-");
   {
     auto st = open_at(dir);
     REQUIRE_FALSE(st->begin_fill(key, 5));
@@ -87,7 +94,7 @@ TEST_CASE("an object is invisible until commit, then whole; it survives a reopen
 }
 
 TEST_CASE("an interrupted fill's chunks are found and removed at the next open") {
-  temp_dir dir;
+  temp_dir dir("recgate-store-");
   {
     auto st = open_at(dir);
     REQUIRE_FALSE(st->begin_fill(key, 9));
@@ -103,7 +110,7 @@ TEST_CASE("an interrupted fill's chunks are found and removed at the next open")
 }
 
 TEST_CASE("abort and remove leave nothing; a new fill replaces an old object's chunks") {
-  temp_dir dir;
+  temp_dir dir("recgate-store-");
   auto st = open_at(dir);
   REQUIRE_FALSE(st->begin_fill(key, 1));
   REQUIRE_FALSE(st->put_chunk(key, 1, 0, "abcd"));
@@ -126,7 +133,7 @@ TEST_CASE("abort and remove leave nothing; a new fill replaces an old object's c
 }
 
 TEST_CASE("other formats and recordings are other objects") {
-  temp_dir dir;
+  temp_dir dir("recgate-store-");
   auto st = open_at(dir);
   object_key mp3 = key;
   mp3.format = "mp3";
@@ -147,7 +154,7 @@ TEST_CASE("a store that cannot be opened says why") {
 }
 
 TEST_CASE("expiry: compaction drops objects older than max_age, chunks by key alone") {
-  temp_dir dir;
+  temp_dir dir("recgate-store-");
   std::int64_t now = 1'800'000'000;
   store_options options;
   options.max_age_seconds = 3600;
@@ -162,6 +169,7 @@ TEST_CASE("expiry: compaction drops objects older than max_age, chunks by key al
   REQUIRE_FALSE(st->commit(old, make_manifest(6, old_generation), "ef"));
   REQUIRE_FALSE(st->put_chunk(young, young_generation, 0, "abcd"));
   REQUIRE_FALSE(st->commit(young, make_manifest(6, young_generation), "ef"));
+  REQUIRE(st->find(old));  // remembered now: compaction must make the store forget it
   REQUIRE_FALSE(st->compact());
   CHECK_FALSE(st->find(old));
   CHECK_FALSE(st->read_chunk(old, old_generation, 0));
@@ -171,7 +179,7 @@ TEST_CASE("expiry: compaction drops objects older than max_age, chunks by key al
 }
 
 TEST_CASE("access times persist for the next open") {
-  temp_dir dir;
+  temp_dir dir("recgate-store-");
   {
     auto st = open_at(dir);
     REQUIRE_FALSE(st->commit(key, make_manifest(2, 1), "ab"));
@@ -186,7 +194,7 @@ TEST_CASE("access times persist for the next open") {
 }
 
 TEST_CASE("find remembers manifests, and never one that was replaced or removed") {
-  temp_dir dir;
+  temp_dir dir("recgate-store-");
   auto st = open_at(dir);
   REQUIRE_FALSE(st->begin_fill(key, 1));
   REQUIRE_FALSE(st->commit(key, make_manifest(2, 1), "ab"));
@@ -214,4 +222,211 @@ TEST_CASE("find remembers manifests, and never one that was replaced or removed"
   st = open_at(dir);
   REQUIRE(st->find(key));
   CHECK(st->find(key)->generation == 3);
+}
+
+TEST_CASE("a find while compaction expires an object remembers nothing of it afterwards") {
+  temp_dir dir("recgate-store-");
+  const std::int64_t now = 1'800'000'000;
+  store_options options;
+  options.max_age_seconds = 3600;
+  options.now_unix = [now] { return now; };
+  auto st = open_at(dir, options);
+  fill_object(*st, std::uint64_t(now - 7200) * 1'000'000);
+  // Finds keep reading (and remembering) the manifest until compaction drops it.
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> finds{0};
+  std::thread finder([&] {
+    while (!done) {
+      (void)st->find(key);
+      ++finds;
+    }
+  });
+  while (finds == 0) std::this_thread::yield();
+  auto error = st->compact();
+  done = true;
+  finder.join();
+  REQUIRE_FALSE(error);
+  CHECK_FALSE(st->find(key));
+  CHECK_FALSE(st->read_chunk(key, std::uint64_t(now - 7200) * 1'000'000, 0));
+}
+
+TEST_CASE("a store with keys seals chunks and manifests, and reads them back") {
+  temp_dir dir("recgate-store-");
+  {
+    auto st = open_at(dir, with_keys({key_a}));
+    fill_object(*st, 5);
+    auto m = st->find(key);  // read from RocksDB: its verdict is remembered with it
+    REQUIRE(m);
+    CHECK(m->key_id == "a");
+    CHECK(m->mac.size() == 64);
+    CHECK_FALSE(st->unreadable_reason(key, *m));
+    CHECK(st->read_chunk(key, 5, 0) == std::string("abcd"));
+    CHECK(st->read_chunk(key, 5, 1) == std::string("efgh"));
+    CHECK(st->read_chunk(key, 5, 2) == std::string("ij"));
+    REQUIRE(st->find(key) == m);  // from the memo, the same verdict
+    CHECK_FALSE(st->unreadable_reason(key, *st->find(key)));
+
+    // The authenticator covers every field, the object and the key id: the remembered verdict
+    // is for that manifest alone.
+    const std::string not_authentic = "its manifest does not authenticate under key a";
+    auto longer = *m;
+    longer.length = 12;
+    CHECK(st->unreadable_reason(key, longer) == not_authentic);
+    auto other_chunks = *m;
+    other_chunks.chunk_size = 2;
+    CHECK(st->unreadable_reason(key, other_chunks) == not_authentic);
+    auto older = *m;
+    older.generation = 4;
+    CHECK(st->unreadable_reason(key, older) == not_authentic);
+    CHECK(st->unreadable_reason(object_key{key.account_sid, key.sid, "mp3"}, *m) == not_authentic);
+    auto renamed = *m;
+    renamed.key_id = "b-2024";
+    CHECK(st->unreadable_reason(key, renamed) ==
+          std::string("sealed under key b-2024, which is not configured"));
+    auto plain = *m;
+    plain.key_id.clear();
+    plain.mac.clear();
+    CHECK(st->unreadable_reason(key, plain) ==
+          std::string("stored unencrypted while encryption is on"));
+    CHECK_FALSE(st->unreadable_reason(key, *st->find(key)));
+  }
+  // Opened without keys, the store hands out what is stored: sealed bytes, and says the object
+  // cannot be read (it would be refetched, never served).
+  auto raw = open_at(dir);
+  auto m = raw->find(key);
+  REQUIRE(m);
+  CHECK(raw->unreadable_reason(key, *m) ==
+        std::string("stored encrypted, under key a, while encryption is off"));
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    auto c = raw->read_chunk(key, 5, i);
+    REQUIRE(c);
+    auto header = parse_sealed(c->bytes());
+    REQUIRE(header);
+    CHECK(header->key_id == "a");
+    CHECK(c->bytes().find(i == 2 ? "ij" : i == 1 ? "efgh" : "abcd") == std::string_view::npos);
+  }
+}
+
+TEST_CASE("rotation: objects under a key still listed are read, under a dropped key not") {
+  temp_dir dir("recgate-store-");
+  {
+    auto st = open_at(dir, with_keys({key_a}));
+    fill_object(*st, 5);
+  }
+  object_key mp3{key.account_sid, key.sid, "mp3"};
+  {  // B current, A still listed
+    auto st = open_at(dir, with_keys({key_b, key_a}));
+    auto m = st->find(key);
+    REQUIRE(m);
+    CHECK_FALSE(st->unreadable_reason(key, *m));
+    CHECK(st->read_chunk(key, 5, 2) == std::string("ij"));
+    REQUIRE_FALSE(st->begin_fill(mp3, 6));
+    REQUIRE_FALSE(st->commit(mp3, make_manifest(3, 6), "xyz"));
+    auto fresh = st->find(mp3);
+    REQUIRE(fresh);
+    CHECK(fresh->key_id == "b-2024");
+    CHECK_FALSE(st->unreadable_reason(mp3, *fresh));
+  }
+  // B alone: A's object cannot be read any more, B's can.
+  auto st = open_at(dir, with_keys({key_b}));
+  for (int look = 0; look < 2; ++look) {  // from RocksDB, then from the memo
+    CAPTURE(look);
+    auto old = st->find(key);
+    REQUIRE(old);
+    CHECK(st->unreadable_reason(key, *old) ==
+          std::string("sealed under key a, which is not configured"));
+    auto fresh = st->find(mp3);
+    REQUIRE(fresh);
+    CHECK_FALSE(st->unreadable_reason(mp3, *fresh));
+  }
+  CHECK(st->read_chunk(mp3, 6, 0) == std::string("xyz"));
+}
+
+TEST_CASE("a plaintext store's objects are plaintext manifests, readable without keys only") {
+  temp_dir dir("recgate-store-");
+  {
+    auto plain = open_at(dir);
+    fill_object(*plain, 7);
+    auto m = plain->find(key);
+    REQUIRE(m);
+    CHECK(m->key_id.empty());
+    CHECK(m->mac.empty());
+    CHECK_FALSE(plain->unreadable_reason(key, *m));
+    CHECK(manifest::parse(m->serialize())->key_id.empty());
+  }
+  auto st = open_at(dir, with_keys({key_a}));
+  auto m = st->find(key);
+  REQUIRE(m);
+  CHECK(st->unreadable_reason(key, *m) == std::string("stored unencrypted while encryption is on"));
+}
+
+TEST_CASE("a chunk that does not authenticate is never returned; the damage observer hears of it") {
+  temp_dir dir("recgate-store-");
+  {
+    auto st = open_at(dir, with_keys({key_a}));
+    fill_object(*st, 5);
+  }
+  SUBCASE("a flipped byte") {
+    auto raw = open_at(dir);
+    auto c = raw->read_chunk(key, 5, 1);
+    REQUIRE(c);
+    std::string bad(c->bytes());
+    bad[bad.size() / 2] = static_cast<char>(bad[bad.size() / 2] ^ 0x40);
+    REQUIRE_FALSE(raw->put_chunk(key, 5, 1, bad));  // without keys: stored as given
+  }
+  SUBCASE("a chunk moved to another position") {
+    auto raw = open_at(dir);
+    auto c = raw->read_chunk(key, 5, 0);
+    REQUIRE(c);
+    REQUIRE_FALSE(raw->put_chunk(key, 5, 1, c->bytes()));
+  }
+  SUBCASE("a chunk from another object") {
+    object_key other{key.account_sid, key.sid, "mp3"};
+    // Sealed for (other, 5, 1) under the same key, copied into (key, 5, 1).
+    auto sealed = seal_chunk(key_ring({key_a}), {other.encoded(), 5, 1}, "EFGH");
+    REQUIRE(sealed);
+    auto raw = open_at(dir);
+    REQUIRE_FALSE(raw->put_chunk(key, 5, 1, *sealed));
+  }
+  auto st = open_at(dir, with_keys({key_a}));
+  std::vector<std::string> told;
+  st->on_damaged([&](const object_key& k, std::uint64_t generation, const std::string& why) {
+    told.push_back(k.encoded() + " " + std::to_string(generation) + " " + why);
+    st->remove(k, generation);  // as the cache does
+  });
+  CHECK(st->read_chunk(key, 5, 0) == std::string("abcd"));
+  CHECK_FALSE(st->read_chunk(key, 5, 1));
+  REQUIRE(told.size() == 1);
+  CHECK(told[0].starts_with(key.encoded() + " 5 chunk 1 "));
+  CHECK(told[0].find("failed authentication") != std::string::npos);
+  // Gone: the next lookup misses, so the cache fetches it again; nothing committed is left to
+  // be damaged.
+  CHECK_FALSE(st->find(key));
+  CHECK_FALSE(st->read_chunk(key, 5, 0));
+  CHECK(told.size() == 1);
+}
+
+TEST_CASE("a missing chunk of a committed object is damage, with or without keys") {
+  for (bool encrypted : {false, true}) {
+    CAPTURE(encrypted);
+    temp_dir dir("recgate-store-");
+    std::vector<cipher_key> keys;
+    if (encrypted) keys.push_back(key_a);
+    auto st = open_at(dir, with_keys(keys));
+    std::vector<std::uint64_t> told;
+    st->on_damaged([&](const object_key&, std::uint64_t generation, const std::string& why) {
+      CHECK(why.find("is missing") != std::string::npos);
+      told.push_back(generation);
+    });
+    fill_object(*st, 5);
+    // A fill's own chunks (no manifest of that generation) are not the committed object's.
+    REQUIRE_FALSE(st->begin_fill(key, 9));
+    CHECK_FALSE(st->read_chunk(key, 9, 0));
+    CHECK(told.empty());
+    // The committed object's chunks, removed behind its manifest's back.
+    REQUIRE_FALSE(st->abort_fill(key, 5));
+    CHECK_FALSE(st->read_chunk(key, 5, 1));
+    CHECK(told == std::vector<std::uint64_t>{5});
+    CHECK(st->find(key));  // the store only reports; the cache removes
+  }
 }
