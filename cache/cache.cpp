@@ -34,7 +34,9 @@ struct digest_context {
 
 std::unique_ptr<cache> cache::open(const cache_options& options, net::any_io_executor io,
                                    std::string& error) {
-  auto st = store::open(options.storage, error);
+  auto storage = options.storage;
+  storage.on_health = options.on_store_health;
+  auto st = store::open(storage, error);
   if (!st) return nullptr;
   return std::unique_ptr<cache>(new cache(options, std::move(st), std::move(io)));
 }
@@ -47,10 +49,14 @@ cache::cache(const cache_options& options, std::unique_ptr<store> st, net::any_i
     drop(key, generation, counters_.unreadable, "is damaged (" + why + ")");
   });
   for (const auto& e : store_->scan()) lru_.put(e.key.encoded(), e.length, e.last_access);
+  reopens_seen_ = store_->reopens();
   enforce_limits();  // max_bytes may have been lowered since the last run
+  net::co_spawn(writers_.get_executor(), maintain(), net::detached);
 }
 
 cache::~cache() {
+  stopping_ = true;
+  net::post(writers_.get_executor(), [this] { maintenance_timer_.cancel(); });
   writers_.join();
   std::vector<std::pair<object_key, std::int64_t>> accesses;
   for (auto& [k, when] : lru_.take_dirty()) {
@@ -122,6 +128,11 @@ cache::lookup cache::get(const object_key& key, const origin_fetch& fetch) {
     ++counters_.negative_hits;
     return {source::negative, std::nullopt, nullptr, std::move(head)};
   }
+  if (!store_->writable()) {
+    // Nothing could be stored: the caller fetches and streams the origin's answer itself.
+    ++counters_.bypasses;
+    return {source::bypass, std::nullopt, nullptr, std::nullopt};
+  }
   std::shared_ptr<fill> f;
   {
     std::lock_guard lock(mutex_);
@@ -164,7 +175,9 @@ std::uint64_t cache::purge(const std::string& account_sid, const std::string& si
       negative_.erase(encoded);
     }
   }
+  // Every format in one write: all go, or (the store failed) all stay, and stay counted.
   auto removed = store_->remove_recording(account_sid, sid, error);
+  if (!error.empty()) return 0;
   for (const char* format : {"wav", "mp3"}) lru_.erase(object_key{account_sid, sid, format}.encoded());
   return removed;
 }
@@ -174,25 +187,194 @@ cache_stats cache::stats() {
   s.objects = lru_.objects();
   s.bytes = lru_.total_bytes();
   s.max_bytes = options_.max_bytes;
+  s.store = store_->health();
+  s.write_failures = store_->write_failures();
+  {
+    std::lock_guard lock(disk_mutex_);
+    s.disk = disk_;
+    if (disk_) s.min_free_bytes = min_free(*disk_);
+  }
   std::lock_guard lock(mutex_);
   s.fills_in_progress = fills_.size();
   return s;
 }
 
+std::uint64_t cache::min_free(const disk_usage& u) const {
+  if (options_.min_free_bytes > 0) return options_.min_free_bytes;
+  // Room for the store's own writes beyond the audio (so its own fills never fill the disk), and
+  // 5% of the filesystem for everyone else, at most 1 GiB: never more than half of it.
+  const std::uint64_t floor = std::max(u.filesystem / 20, store_->overhead_bytes());
+  return std::min({floor, std::uint64_t{1} << 30, u.filesystem / 2});
+}
+
+std::uint64_t cache::evict(const std::vector<std::string>& keys) {
+  std::uint64_t freed = 0;
+  for (const auto& encoded : keys) {
+    auto key = object_key::decode(encoded);
+    if (!key) continue;
+    auto m = store_->find(*key);
+    if (store_->remove(*key)) break;  // the store fails: the rest stays, and stays counted
+    lru_.erase(encoded);
+    if (m) freed += m->length;
+    ++counters_.evictions;
+  }
+  return freed;
+}
+
 void cache::enforce_limits() {
-  if (options_.max_bytes > 0) {
-    for (const auto& encoded : lru_.evict_to(options_.max_bytes)) {
-      if (auto key = object_key::decode(encoded)) {
-        store_->remove(*key);
-        ++counters_.evictions;
+  if (store_->writable()) {
+    // What the running fills will still write counts as if it were there already.
+    const auto reserved = reserved_bytes_.load();
+    if (options_.max_bytes > 0) {
+      evict(lru_.oldest_beyond(options_.max_bytes - std::min(options_.max_bytes, reserved)));
+    }
+    auto u = store_->usage();
+    if (u && u->free < min_free(*u) + reserved) {
+      // Below the floor: the least recently used leave, and their blob files with them.
+      const auto need = min_free(*u) + reserved - u->free;
+      const auto total = lru_.total_bytes();
+      auto before = counters_.evictions.load();
+      evict(lru_.oldest_beyond(total - std::min(total, need)));
+      counters_.evictions_for_space += counters_.evictions.load() - before;
+      store_->reclaim(false);
+      u = store_->usage();
+      auto now = std::chrono::steady_clock::now();
+      if (u && u->free < min_free(*u) + reserved &&
+          now - last_garbage_collection_ > std::chrono::seconds(30)) {
+        // Blob files shared with live chunks stay after the index compaction: move those
+        // chunks on, at most twice a minute (it rewrites them).
+        last_garbage_collection_ = now;
+        store_->reclaim(true);
+        u = store_->usage();
+        if (options_.info && u) {
+          options_.info("cache: blob garbage collected; " + std::to_string(u->free >> 20) +
+                        " MiB free on the cache's filesystem");
+        }
       }
     }
+    std::lock_guard lock(disk_mutex_);
+    disk_ = u;
+  } else {
+    std::lock_guard lock(disk_mutex_);
+    disk_ = store_->usage();
   }
   std::vector<std::pair<object_key, std::int64_t>> accesses;
   for (auto& [k, when] : lru_.take_dirty()) {
     if (auto key = object_key::decode(k)) accesses.emplace_back(std::move(*key), when);
   }
-  if (!accesses.empty()) store_->record_access(accesses);
+  if (!accesses.empty() && store_->writable()) store_->record_access(accesses);
+}
+
+bool cache::admit(std::uint64_t length, std::string& why) {
+  if (options_.max_bytes > 0 && length > options_.max_bytes) {
+    why = "larger than cache.max_bytes";
+    return false;
+  }
+  auto u = store_->usage();
+  if (u && length + min_free(*u) > u->filesystem) {
+    why = "larger than the cache's filesystem allows";
+    return false;
+  }
+  reserved_bytes_ += length;
+  enforce_limits();
+  u = store_->usage();
+  if (u && u->free < min_free(*u) + reserved_bytes_.load()) {
+    reserved_bytes_ -= length;
+    why = "no room on the cache's filesystem";
+    return false;
+  }
+  return true;
+}
+
+bool cache::fill_running(const object_key& key, std::uint64_t generation) {
+  std::lock_guard lock(mutex_);
+  if (auto it = fills_.find(key.encoded()); it != fills_.end() && it->second->generation() == generation) {
+    return true;
+  }
+  std::erase_if(relays_, [](const auto& r) { return r.expired(); });
+  for (const auto& r : relays_) {
+    if (auto f = r.lock(); f && f->generation() == generation && f->key() == key) return true;
+  }
+  return false;
+}
+
+void cache::recover_store() {
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_recovery_) return;
+  std::string why;
+  // A store that has failed for two minutes on a disk too full to reopen it is wiped.
+  if (failing_since_ == std::chrono::steady_clock::time_point{}) failing_since_ = now;
+  bool wipe = now - failing_since_ > std::chrono::minutes(2);
+  if (!store_->recover(why, wipe)) {
+    next_recovery_ = now + recovery_backoff_;
+    recovery_backoff_ = std::min(recovery_backoff_ * 2, std::chrono::seconds(30));
+    if (options_.info) {
+      options_.info("cache: the store still takes no writes (" + why + "); next try in " +
+                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(next_recovery_ - now).count()) + " s");
+    }
+    return;
+  }
+  failing_since_ = {};
+  if (why.starts_with("wiped") && options_.warn) {
+    options_.warn("cache: the disk was full for two minutes with nothing left to evict: the "
+                  "store was emptied to work again");
+  }
+  // A store that fails again soon after it came back (a disk that stays nearly full) is tried
+  // less and less often; one that held for a minute starts over at a second.
+  if (now - last_recovery_ > std::chrono::minutes(1)) recovery_backoff_ = std::chrono::seconds(1);
+  next_recovery_ = now + recovery_backoff_;
+  last_recovery_ = now;
+  ++counters_.recoveries;
+  if (store_->reopens() != reopens_seen_) {
+    // A new database (the folder was gone): what the index knew is gone with the old one.
+    reopens_seen_ = store_->reopens();
+    lru_.clear();
+    for (const auto& e : store_->scan()) lru_.put(e.key.encoded(), e.length, e.last_access);
+    if (options_.info) options_.info("cache: the store was reopened; it holds " + std::to_string(lru_.objects()) + " objects");
+  }
+  // Chunks of fills that could not be aborted while the store failed.
+  auto removed = store_->remove_stale_fills(
+      [this](const object_key& key, std::uint64_t generation) { return fill_running(key, generation); });
+  if (removed > 0 && options_.info) {
+    options_.info("cache: removed " + std::to_string(removed) + " fills left behind while the store failed");
+  }
+}
+
+net::awaitable<void> cache::maintain() {
+  for (unsigned tick = 1; !stopping_; ++tick) {
+    maintenance_timer_.expires_after(std::chrono::seconds(1));
+    boost::system::error_code ec;
+    co_await maintenance_timer_.async_wait(net::redirect_error(net::use_awaitable, ec));
+    if (stopping_) break;
+    try {
+      if (store_->writable()) store_->check_folder();
+      if (!store_->writable()) recover_store();
+      enforce_limits();
+      if (tick % 60 == 0 && store_->writable()) {
+        // Chunks a relay kept for its readers after the store failed, now that it has ended.
+        store_->remove_stale_fills([this](const object_key& key, std::uint64_t generation) {
+          return fill_running(key, generation);
+        });
+      }
+    } catch (const std::exception& e) {
+      // Never the end of maintenance: say so, and try again next time.
+      if (options_.warn) options_.warn(std::string("cache: maintenance failed: ") + e.what());
+    }
+  }
+}
+
+void cache::relay(const std::shared_ptr<fill>& f, const std::string& why) {
+  if (f->relaying()) return;
+  f->start_relay();
+  ++counters_.relays;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = fills_.find(f->key().encoded());
+    if (it != fills_.end() && it->second == f) fills_.erase(it);
+    std::erase_if(relays_, [](const auto& r) { return r.expired(); });
+    relays_.push_back(f);
+  }
+  if (options_.info) options_.info("cache: " + f->key().encoded() + " is streamed without being stored: " + why);
 }
 
 void cache::finish(const std::shared_ptr<fill>& f) {
@@ -208,55 +390,94 @@ net::awaitable<store::result> cache::on_writer(F f) {
       net::use_awaitable);
 }
 
-net::awaitable<bool> cache::stream_and_commit(const std::shared_ptr<fill>& f,
-                                             origin_response& response) {
+net::awaitable<cache::fill_end> cache::stream_and_commit(const std::shared_ptr<fill>& f,
+                                                        origin_response& response) {
   const auto& key = f->key();
-  auto expected_length = response.head.length;
+  const auto expected_length = response.head.length;
   manifest m;
   m.content_type = response.head.content_type;
   m.last_modified = response.head.last_modified;
   m.generation = f->generation();
   m.chunk_size = f->chunk_size();
-  if (response.head.length) f->set_head(response.head, true);
   f->reserve_tail(f->chunk_size() + options_.read_buffer_bytes);
 
-  if (co_await on_writer([&] { return store_->begin_fill(key, f->generation()); })) {
-    co_return false;
+  // Stored only with a length (a body cut short without one looks complete), when there is room
+  // for it (made now, by eviction), and while the store takes writes; otherwise streamed on.
+  bool storing = expected_length.has_value();
+  std::string why = storing ? "" : "the origin sent no length";
+  // What this fill was admitted for and has not written yet; released whatever happens.
+  struct reservation {
+    std::atomic<std::uint64_t>& total;
+    std::uint64_t left = 0;
+    void written(std::uint64_t n) {
+      n = std::min(n, left);
+      left -= n;
+      total -= n;
+    }
+    ~reservation() { total -= left; }
+  } reserved{reserved_bytes_};
+  if (storing) {
+    co_await on_writer([&]() -> store::result {
+      storing = admit(*expected_length, why);
+      return std::nullopt;
+    });
+    if (storing) reserved.left = *expected_length;
   }
+  if (storing) {
+    if (auto err = co_await on_writer([&] { return store_->begin_fill(key, f->generation()); })) {
+      storing = false;
+      why = "the store failed a write (" + *err + ")";
+    }
+  }
+  if (expected_length) f->set_head(response.head, true);
+  if (!storing) relay(f, why);
+
   digest_context digest;
   std::uint64_t total = 0;
   std::uint32_t index = 0;
+  const std::size_t window = f->chunk_size() + options_.read_buffer_bytes;
   std::string buffer(options_.read_buffer_bytes, '\0');
   for (;;) {
+    // A relay reads on only as its slowest reader makes room; with no reader left, it stops.
+    if (f->relaying() && !co_await f->wait_for_room(window)) co_return fill_end::abandoned;
     boost::system::error_code ec;
     std::size_t n = co_await response.body->read_some(net::buffer(buffer), ec);
-    if (ec || f->cancelled()) co_return false;
+    if (ec || f->cancelled()) co_return fill_end::failed;
     if (n == 0) break;
     digest.update(buffer.data(), n);
     total += n;
     counters_.bytes_from_origin += n;
     f->append(buffer.data(), n);
-    while (f->has_full_chunk()) {
+    while (storing && f->has_full_chunk()) {
       auto chunk = f->first_chunk();  // in place: a chunk is never copied before its write
-      if (co_await on_writer([&] { return store_->put_chunk(key, f->generation(), index, chunk); })) {
-        co_return false;
+      if (auto err = co_await on_writer(
+              [&] { return store_->put_chunk(key, f->generation(), index, chunk); })) {
+        // Its readers still get every byte; the chunks written so far stay until they are done.
+        storing = false;
+        relay(f, "the store failed a write (" + *err + ")");
+        break;
       }
       f->chunk_written();
+      reserved.written(f->chunk_size());
       ++index;
     }
   }
-  if (!expected_length) {
-    // Unframed: its readers have every byte; let them finish, but keep nothing.
-    f->complete();
-    co_return false;
+  if (expected_length && total != *expected_length) co_return fill_end::failed;
+  if (storing) {
+    m.length = total;
+    m.sha256_hex = digest.final_hex();
+    m.created_unix = now_unix();
+    auto last = f->tail();  // in place, as the chunks before it
+    if (auto err = co_await on_writer([&] { return store_->commit(key, m, last); })) {
+      relay(f, "the store failed to commit it (" + *err + ")");
+      storing = false;
+    }
   }
-  if (total != *expected_length) co_return false;
-  m.length = total;
-  m.sha256_hex = digest.final_hex();
-  m.created_unix = now_unix();
-  auto last = f->tail();  // in place, as the chunks before it
-  if (co_await on_writer([&] { return store_->commit(key, m, last); })) co_return false;
-  co_return true;
+  if (!storing) {
+    f->complete();  // relaying: the readers read the rest from memory
+    co_return fill_end::relayed;
+  }
+  co_return fill_end::committed;
 }
 
 net::awaitable<void> cache::run_fill(std::shared_ptr<fill> f, origin_fetch fetch) {
@@ -290,18 +511,23 @@ net::awaitable<void> cache::run_fill(std::shared_ptr<fill> f, origin_fetch fetch
   if (!response.head.length) {
     // Without a Content-Length a body cut short by the upstream closing looks complete: it is
     // streamed to its readers but never committed.
-    f->set_head(std::move(response.head), true);
+    f->set_head(response.head, true);
   }
-  bool committed = false;
+  auto end = fill_end::failed;
   try {
-    committed = co_await stream_and_commit(f, response);
+    end = co_await stream_and_commit(f, response);
   } catch (const std::exception&) {
-    committed = false;  // e.g. a store error thrown through the writer pool
+    end = fill_end::failed;  // e.g. an exception thrown through the writer pool
   }
-  if (!committed) {
-    co_await on_writer([&] { return store_->abort_fill(key, f->generation()); });
+  if (end == fill_end::relayed) {
+    finish(f);
+    co_return;
+  }
+  if (end != fill_end::committed) {
+    // While the store fails the chunks stay (with their marker) until it recovers.
+    if (store_->writable()) co_await on_writer([&] { return store_->abort_fill(key, f->generation()); });
     if (f->snapshot().state != fill::phase::complete) f->fail();
-    ++counters_.fills_failed;
+    if (end == fill_end::failed) ++counters_.fills_failed;
     finish(f);
     co_return;
   }

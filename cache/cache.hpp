@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "cache/async.hpp"
 #include "cache/fill.hpp"
@@ -24,10 +25,21 @@
 namespace recgate::cache {
 
 struct cache_options {
-  store_options storage;  // storage.max_age_seconds: expiry, 0 for none
+  // storage.max_age_seconds: expiry, 0 for none; storage.on_health is the cache's own (see
+  // on_store_health).
+  store_options storage;
   std::uint32_t chunk_size = 256 * 1024;
   std::size_t read_buffer_bytes = 64 * 1024;  // per fill, for reading the origin
-  std::uint64_t max_bytes = 0;                // 0: no limit
+  std::uint64_t max_bytes = 0;                // bytes of audio kept; 0: no limit
+  // Free space kept on the cache's filesystem: least recently used objects leave before a fill
+  // would take it below this, and a fill that cannot fit is streamed without being stored.
+  // 0: automatic: room for the store's write-ahead log and memtables (store::overhead_bytes),
+  // or 5% of the filesystem when that is more; at most 1 GiB, and at most half the filesystem.
+  std::uint64_t min_free_bytes = 0;
+  // Told (from any thread) each time the store starts or stops taking writes.
+  std::function<void(const store_health&)> on_store_health;
+  // Told (from any thread) what maintenance did: a store recovered or reopened, space reclaimed.
+  std::function<void(const std::string&)> info;
   // How long an origin 404 is remembered, so a hot missing Sid does not hammer the origin.
   std::chrono::milliseconds negative_ttl{std::chrono::seconds(10)};
   // Told (from any thread) when an object is dropped as damaged or unreadable; never given
@@ -50,6 +62,13 @@ struct cache_counters {
   // configured, or plaintext while encryption is on (or sealed while it is off). Each is fetched
   // again when next asked for.
   std::atomic<std::uint64_t> unreadable{0};
+  // Misses served straight from the origin because the store takes no writes (X-Cache: BYPASS).
+  std::atomic<std::uint64_t> bypasses{0};
+  // Fills streamed to their readers without being stored: the store failed a write meanwhile, the
+  // body had no length, or it did not fit.
+  std::atomic<std::uint64_t> relays{0};
+  std::atomic<std::uint64_t> evictions_for_space{0};  // of evictions: to keep min_free_bytes
+  std::atomic<std::uint64_t> recoveries{0};           // times a failing store took writes again
 };
 
 struct cache_stats {
@@ -57,11 +76,16 @@ struct cache_stats {
   std::uint64_t bytes = 0;
   std::uint64_t max_bytes = 0;
   std::uint64_t fills_in_progress = 0;
+  store_health store;                 // writable, or why not
+  std::uint64_t write_failures = 0;   // store writes that failed since start
+  std::optional<disk_usage> disk;     // as last measured by maintenance
+  std::uint64_t min_free_bytes = 0;   // the floor in force (automatic or configured)
 };
 
 class cache {
  public:
-  enum class source { hit, miss, stream, negative };
+  // bypass: the store takes no writes now; the caller serves the origin's answer itself.
+  enum class source { hit, miss, stream, negative, bypass };
 
   struct lookup {
     source from = source::hit;
@@ -77,7 +101,8 @@ class cache {
   ~cache();
 
   // For a GET: the committed object, or the fill that is fetching it, starting one through
-  // `fetch` when there is none. The fill runs on its own and outlives the caller.
+  // `fetch` when there is none. The fill runs on its own and outlives the caller. While the
+  // store takes no writes, a miss is `bypass` (no fill).
   lookup get(const object_key& key, const origin_fetch& fetch);
 
   // For a HEAD: the committed object or a fill in progress; never starts a fill (nullopt then).
@@ -85,7 +110,8 @@ class cache {
 
   // Removes every format of a recording (committed objects and remembered 404s); returns how
   // many objects there were. A fill in progress is stopped: its readers' bodies end early and
-  // nothing is committed.
+  // nothing is committed. When the store fails the removal, `error` says so and every stored
+  // format stays (and stays counted).
   std::uint64_t purge(const std::string& account_sid, const std::string& sid, std::string& error);
 
   cache_stats stats();
@@ -95,9 +121,13 @@ class cache {
  private:
   cache(const cache_options& options, std::unique_ptr<store> st, net::any_io_executor io);
   net::awaitable<void> run_fill(std::shared_ptr<fill> f, origin_fetch fetch);
-  // Streams the origin's body into the fill and the store; true once committed. False leaves
-  // the cleanup to the caller (it may also throw).
-  net::awaitable<bool> stream_and_commit(const std::shared_ptr<fill>& f, origin_response& response);
+  // How a fill ended: committed; relayed (its readers got the whole body, nothing was stored);
+  // abandoned (a relay with no reader left); failed (the origin broke off, or a purge).
+  enum class fill_end { committed, relayed, abandoned, failed };
+  // Streams the origin's body into the fill and the store. The caller cleans up after anything
+  // but committed (it may also throw).
+  net::awaitable<fill_end> stream_and_commit(const std::shared_ptr<fill>& f,
+                                             origin_response& response);
   // Runs a blocking store call on the writer pool and resumes on the caller's executor.
   template <class F>
   net::awaitable<store::result> on_writer(F f);
@@ -112,20 +142,49 @@ class cache {
   void drop(const object_key& key, std::uint64_t generation, std::atomic<std::uint64_t>& counter,
             std::string_view why);
   std::optional<origin_head> remembered_404(const std::string& key);
-  // Evicts least recently used objects beyond max_bytes and persists access times.
+  // Evicts least recently used objects beyond max_bytes (counting what running fills will still
+  // write) or while free space is below the floor, gives their space back, and persists access
+  // times. On the writer pool.
   void enforce_limits();
+  // Removes these objects from the store, and from the index once gone; returns the bytes.
+  std::uint64_t evict(const std::vector<std::string>& keys);
+  // Whether a fill of `length` bytes may be stored: room is made first. On the writer pool.
+  bool admit(std::uint64_t length, std::string& why);
+  std::uint64_t min_free(const disk_usage& u) const;
+  // Once a second on the writer pool: recovers a failing store (with backoff), keeps the limits.
+  net::awaitable<void> maintain();
+  void recover_store();
+  // A fill that lost (or never had) the store streams on without it; it leaves the registry, so
+  // no new request joins it. `why` for the log.
+  void relay(const std::shared_ptr<fill>& f, const std::string& why);
+  bool fill_running(const object_key& key, std::uint64_t generation);
   std::uint64_t next_generation();  // Prereq: mutex_ held
 
   cache_options options_;
   std::unique_ptr<store> store_;
   net::any_io_executor io_;
   net::thread_pool writers_{1};
+  net::steady_timer maintenance_timer_{writers_.get_executor()};
+  std::atomic<bool> stopping_{false};
   std::uint64_t last_generation_ = 0;
   cache_counters counters_;
   lru_index lru_;
+  // Bytes the running fills have been admitted for and not written yet.
+  std::atomic<std::uint64_t> reserved_bytes_{0};
+  // Maintenance state (writer pool only).
+  std::chrono::steady_clock::time_point next_recovery_{};
+  std::chrono::seconds recovery_backoff_{1};
+  std::chrono::steady_clock::time_point last_recovery_{};
+  std::chrono::steady_clock::time_point failing_since_{};  // zero while the store is writable
+  std::uint64_t reopens_seen_ = 0;
+  std::chrono::steady_clock::time_point last_garbage_collection_{};
+  mutable std::mutex disk_mutex_;
+  std::optional<disk_usage> disk_;  // the last measurement
 
   std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<fill>> fills_;
+  // Fills relaying without the store: their chunks (if any) stay until they end.
+  std::vector<std::weak_ptr<fill>> relays_;
   struct negative_entry {
     origin_head head;
     std::chrono::steady_clock::time_point until;

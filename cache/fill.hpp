@@ -7,10 +7,18 @@
 // (the tail, less than a chunk plus one read). Readers copy from either; the writer wakes them
 // when available or the phase changes.
 //
+// Relaying: a fill that cannot be stored (the store failed a write, the body has no length, or
+// it is larger than the cache) streams on to its readers without the store. Nothing more becomes
+// durable; the tail keeps what some reader still needs, bytes [tail_start, available), and the
+// writer reads on from the origin only while the tail holds less than its window (so memory stays
+// bounded and the slowest reader sets the pace, as a proxy without a cache would). Readers mark
+// where they are (attach) so the writer knows what it may drop; new requests never join a relay.
+//
 // Thread safety: all members may be called from any thread; state is guarded by a mutex that is
 // never held across an await. Waiters are woken on their own executors.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -32,6 +40,7 @@ class fill {
     phase state = phase::head_pending;
     std::uint64_t durable = 0;
     std::uint64_t available = 0;
+    std::uint64_t tail_start = 0;  // the first byte still in memory (== durable unless relaying)
   };
 
   fill(object_key key, std::uint64_t generation, std::uint32_t chunk_size);
@@ -52,6 +61,12 @@ class fill {
   // Copies bytes at offset from the in-memory tail; 0 when offset is not in the tail (it is in
   // the store by now, or not here yet).
   std::size_t copy_tail(std::uint64_t offset, char* out, std::size_t size) const;
+  // A reader's place, registered from `begin` for as long as the mark lives; the reader stores
+  // each new position into it and calls advanced() while relaying.
+  using reader_mark = std::shared_ptr<std::atomic<std::uint64_t>>;
+  reader_mark attach(std::uint64_t begin);
+  bool relaying() const { return relaying_.load(std::memory_order_acquire); }
+  void advanced();  // a reader moved on: a writer waiting for room may go on
 
   // --- the writer ---
   void set_head(origin_head head, bool streaming);  // streaming false: the fill has failed
@@ -65,8 +80,14 @@ class fill {
   std::string_view first_chunk() const;
   void chunk_written();             // the first tail chunk is now in the store
   std::string_view tail() const;  // in place, for the writer only, like first_chunk()
-  void complete();  // the tail is in the store and the manifest committed
+  void complete();  // the tail is in the store and the manifest committed (relaying: all arrived)
   void fail();
+  // From now on nothing goes to the store: see "Relaying" above. Any thread, once.
+  void start_relay();
+  // Relaying: waits until the tail holds fewer than `window` bytes that a reader still needs
+  // (dropping what every reader has passed). False when no reader is left to relay for: every
+  // reader has gone, or none came within 10 s.
+  net::awaitable<bool> wait_for_room(std::size_t window);
   // A purge while the fill runs: it must not commit. Any thread.
   void cancel() { cancelled_ = true; }
   bool cancelled() const { return cancelled_; }
@@ -78,13 +99,23 @@ class fill {
   const std::uint64_t generation_;
   const std::uint32_t chunk_size_;
 
+  // Drops the front of the tail that every attached reader has passed. Prereq: mutex_ held,
+  // relaying. Returns whether any reader is still attached.
+  bool trim_locked();
+
   mutable std::mutex mutex_;
   phase phase_ = phase::head_pending;
   origin_head head_;
   std::uint64_t durable_ = 0;
+  std::uint64_t tail_start_ = 0;  // offset of tail_[0]
   std::string tail_;
   std::vector<std::shared_ptr<net::steady_timer>> waiters_;
+  std::vector<std::weak_ptr<std::atomic<std::uint64_t>>> readers_;
+  std::shared_ptr<net::steady_timer> writer_waiting_;  // set while wait_for_room waits
+  std::chrono::steady_clock::time_point relay_started_{};
+  bool ever_read_ = false;  // a reader attached at some point
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> relaying_{false};
 };
 
 }  // namespace recgate::cache

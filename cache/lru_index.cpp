@@ -42,20 +42,24 @@ void lru_index::erase(const std::string& key) {
   dirty_.erase(key);
 }
 
-std::vector<std::string> lru_index::evict_to(std::uint64_t max_bytes) {
+std::vector<std::string> lru_index::oldest_beyond(std::uint64_t max_bytes) const {
   std::lock_guard lock(mutex_);
   std::vector<std::string> out;
-  while (total_ > max_bytes && !by_age_.empty()) {
-    auto oldest = by_age_.begin();
-    const std::string key = std::get<2>(*oldest);
-    by_age_.erase(oldest);
-    auto pos = items_.find(key);
-    total_ -= pos->second.bytes;
-    items_.erase(pos);
-    dirty_.erase(key);
+  std::uint64_t total = total_;
+  for (auto it = by_age_.begin(); total > max_bytes && it != by_age_.end(); ++it) {
+    const auto& key = std::get<2>(*it);
+    total -= items_.at(key).bytes;
     out.push_back(key);
   }
   return out;
+}
+
+void lru_index::clear() {
+  std::lock_guard lock(mutex_);
+  items_.clear();
+  by_age_.clear();
+  dirty_.clear();
+  total_ = 0;
 }
 
 std::vector<std::pair<std::string, std::int64_t>> lru_index::take_dirty() {

@@ -23,9 +23,11 @@ class lru_index {
   void touch(const std::string& key, std::int64_t now);
   void erase(const std::string& key);
 
-  // The least recently used keys to remove so that the total is at most max_bytes, oldest
-  // first; they leave the index. Empty when the total is within the limit.
-  std::vector<std::string> evict_to(std::uint64_t max_bytes);
+  // The least recently used keys whose removal brings the total to at most max_bytes, oldest
+  // first. They stay in the index: the caller erases each once it is really gone.
+  std::vector<std::string> oldest_beyond(std::uint64_t max_bytes) const;
+  // Forgets everything (the store was replaced by an empty one).
+  void clear();
 
   // Access times changed since the last call.
   std::vector<std::pair<std::string, std::int64_t>> take_dirty();

@@ -1,5 +1,6 @@
 #include "cache/readers.hpp"
 
+#include <chrono>
 #include <cstring>
 #include <limits>
 
@@ -17,18 +18,35 @@ class chunk_cursor {
         chunk_size_(chunk_size),
         keep_in_cache_(keep_in_cache) {}
 
-  // The bytes from offset to the end of the chunk holding it; empty when that chunk is missing.
+  // The bytes from offset to the end of the chunk holding it; empty when that chunk is missing
+  // or (unavailable()) the database is being reopened.
   std::string_view view(std::uint64_t offset) {
     auto index = static_cast<std::uint32_t>(offset / chunk_size_);
+    unavailable_ = false;
     if (index != cached_index_) {
       cached_.reset();  // unpin the previous chunk first
-      cached_ = store_.read_chunk(key_, generation_, index, keep_in_cache_);
+      cached_index_ = std::numeric_limits<std::uint32_t>::max();
+      cached_ = store_.read_chunk(key_, generation_, index, keep_in_cache_, &unavailable_);
       if (!cached_) return {};
       cached_index_ = index;
     }
     auto from = static_cast<std::size_t>(offset % chunk_size_);
     if (from >= cached_->size()) return {};
     return cached_->bytes().substr(from);
+  }
+
+  bool unavailable() const { return unavailable_; }
+
+  // The same, waiting out a reopen of the store's database (a few seconds at most).
+  net::awaitable<std::string_view> view_waiting(std::uint64_t offset) {
+    auto view = this->view(offset);
+    for (int tries = 0; view.empty() && unavailable_ && tries < 100; ++tries) {
+      net::steady_timer pause(co_await net::this_coro::executor, std::chrono::milliseconds(50));
+      boost::system::error_code ec;
+      co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
+      view = this->view(offset);
+    }
+    co_return view;
   }
 
  private:
@@ -39,6 +57,7 @@ class chunk_cursor {
   bool keep_in_cache_;
   std::uint32_t cached_index_ = std::numeric_limits<std::uint32_t>::max();
   std::optional<chunk> cached_;
+  bool unavailable_ = false;
 };
 
 boost::system::error_code io_error() {
@@ -74,6 +93,7 @@ class committed_reader final : public body_source {
     ec = {};
     if (pos_ >= end_) co_return net::const_buffer();
     auto view = cursor_.view(pos_);
+    if (view.empty() && cursor_.unavailable()) view = co_await cursor_.view_waiting(pos_);
     if (view.empty()) {
       // The manifest promised this chunk: the object is damaged (or was purged meanwhile).
       ec = io_error();
@@ -97,9 +117,15 @@ class fill_reader final : public body_source {
       // A fill's chunks are each read once, as they arrive: not worth a place in the cache.
       : cursor_(st, f->key(), f->generation(), f->chunk_size(), false),
         fill_(std::move(f)),
+        mark_(fill_->attach(begin)),
         pos_(begin),
         end_(end),
         length_(end ? std::optional<std::uint64_t>(*end - begin) : std::nullopt) {}
+
+  ~fill_reader() override {
+    mark_.reset();
+    if (fill_->relaying()) fill_->advanced();  // a relay waiting on this reader goes on
+  }
 
   std::optional<std::uint64_t> content_length() const override { return length_; }
 
@@ -113,7 +139,10 @@ class fill_reader final : public body_source {
                                          boost::system::error_code& ec) override {
     ec = {};
     for (;;) {
-      if (end_ && pos_ >= *end_) co_return net::const_buffer();
+      if (end_ && pos_ >= *end_) {
+        moved_to(std::numeric_limits<std::uint64_t>::max());  // done: holds no relay back
+        co_return net::const_buffer();
+      }
       std::size_t want = max;
       if (end_) want = static_cast<std::size_t>(std::min<std::uint64_t>(want, *end_ - pos_));
       auto seen = fill_->snapshot();
@@ -123,6 +152,7 @@ class fill_reader final : public body_source {
       }
       if (pos_ < seen.durable) {
         auto view = cursor_.view(pos_);
+    if (view.empty() && cursor_.unavailable()) view = co_await cursor_.view_waiting(pos_);
         if (view.empty()) {
           if (fill_->snapshot().state != fill::phase::failed) {
             ec = io_error();
@@ -131,15 +161,21 @@ class fill_reader final : public body_source {
           continue;  // failed meanwhile: reported above
         }
         auto n = std::min<std::size_t>(view.size(), want);
-        pos_ += n;
+        moved_to(pos_ + n);
         co_return net::const_buffer(view.data(), n);
+      }
+      if (pos_ < seen.tail_start) {
+        // Neither stored nor kept: only a reader that attached after a relay dropped these bytes
+        // (it raced the fill leaving the registry) gets here.
+        ec = io_error();
+        co_return net::const_buffer();
       }
       if (pos_ < seen.available) {
         auto buffer = scratch.get();
         std::size_t n = fill_->copy_tail(pos_, static_cast<char*>(buffer.data()),
                                          std::min(want, buffer.size()));
         if (n > 0) {
-          pos_ += n;
+          moved_to(pos_ + n);
           co_return net::const_buffer(buffer.data(), n);
         }
         continue;  // the tail just moved to the store
@@ -151,8 +187,15 @@ class fill_reader final : public body_source {
   }
 
  private:
+  void moved_to(std::uint64_t pos) {
+    if (pos != std::numeric_limits<std::uint64_t>::max()) pos_ = pos;
+    mark_->store(pos, std::memory_order_release);
+    if (fill_->relaying()) fill_->advanced();
+  }
+
   chunk_cursor cursor_;
   std::shared_ptr<fill> fill_;
+  fill::reader_mark mark_;
   std::uint64_t pos_;
   std::optional<std::uint64_t> end_;
   std::optional<std::uint64_t> length_;

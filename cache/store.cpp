@@ -26,14 +26,35 @@
 //   chunk is served straight from RocksDB's cache (pinned, no copy); with keys it is decrypted
 //   into a buffer of its own. A chunk that is missing or does not authenticate is reported (the
 //   cache then removes its object, which is fetched again rather than served damaged).
+// - Failure is a state, not a crash: RocksDB's own log goes to the gateway's log (never a file in
+//   this folder, which may be full); a failed write makes the store failing (no new fills, the
+//   cache bypasses it) until recover() resumes RocksDB, or reopens the folder when RocksDB cannot
+//   resume (it was deleted). The old database closes only when its last reader lets go.
+// - What sits on disk is bounded: the small families have small memtables and max_total_wal_size
+//   makes RocksDB flush whichever family holds the oldest WAL, so WAL files do not pile up behind
+//   families that are written a few bytes at a time; reclaim() gives back the blob files of
+//   removed objects.
 #include "cache/store.hpp"
 
 #include <rocksdb/cache.h>
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdarg>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <unistd.h>
+#include <filesystem>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -159,18 +180,217 @@ store::result to_result(const rocksdb::Status& s, std::string_view what) {
   return std::string(what) + ": " + s.ToString();
 }
 
-}  // namespace
+store_log_level level_of(rocksdb::InfoLogLevel level) {
+  switch (level) {
+    case rocksdb::InfoLogLevel::WARN_LEVEL: return store_log_level::warn;
+    case rocksdb::InfoLogLevel::ERROR_LEVEL:
+    case rocksdb::InfoLogLevel::FATAL_LEVEL: return store_log_level::error;
+    // RocksDB's info level is chatty (options at open, every flush and compaction): debug here.
+    default: return store_log_level::debug;
+  }
+}
 
-struct store::impl {
+// RocksDB's info log, handed line by line to store_options::log instead of a LOG file in the
+// cache folder. Called from RocksDB's threads at once; the sink is thread-safe.
+class log_bridge final : public rocksdb::Logger {
+ public:
+  explicit log_bridge(std::function<void(store_log_level, std::string_view)> sink)
+      : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL), sink_(std::move(sink)) {}
+
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (!sink_ || level < GetInfoLogLevel()) return;
+    char text[1024];
+    int n = std::vsnprintf(text, sizeof text, format, ap);
+    if (n <= 0) return;
+    std::string_view line(text, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof text - 1));
+    while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+    sink_(level_of(level), line);
+  }
+
+ private:
+  std::function<void(store_log_level, std::string_view)> sink_;
+};
+
+// Whether the store takes writes; shared with RocksDB's listener, which may outlive the store's
+// own state by a moment while a database closes.
+struct health_state {
+  std::function<void(const store_health&)> observer;
+  std::atomic<bool> writable{true};
+  std::atomic<std::uint64_t> failures{0};
+  mutable std::mutex mutex;
+  std::string reason;
+
+  void failed(std::string why) {
+    failures.fetch_add(1, std::memory_order_relaxed);
+    store_health now{false, {}};
+    {
+      std::lock_guard lock(mutex);
+      if (!writable.load()) return;  // already failing: told once, when it changed
+      reason = std::move(why);
+      now.reason = reason;
+      writable = false;
+    }
+    if (observer) observer(now);
+  }
+  void restored() {
+    {
+      std::lock_guard lock(mutex);
+      if (writable.load()) return;
+      writable = true;
+      reason.clear();
+    }
+    if (observer) observer(store_health{true, {}});
+  }
+  store_health get() const {
+    std::lock_guard lock(mutex);
+    return {writable.load(), reason};
+  }
+};
+
+// RocksDB's background errors (a flush or compaction that failed: full disk, unwritable folder)
+// make the store failing; its own recovery, when it manages one, makes it writable again.
+class health_listener final : public rocksdb::EventListener {
+ public:
+  explicit health_listener(std::shared_ptr<health_state> h) : health_(std::move(h)) {}
+  // Errors of flushes, WAL and MANIFEST writes stop writes; a compaction that found no room is
+  // a soft error and RocksDB goes on taking writes (the listener hears of an error before
+  // RocksDB has given it its severity, so the reason decides).
+  void OnBackgroundError(rocksdb::BackgroundErrorReason reason, rocksdb::Status* error) override {
+    if (error != nullptr && !error->ok() && reason != rocksdb::BackgroundErrorReason::kCompaction) {
+      health_->failed("background: " + error->ToString());
+    }
+  }
+  // RocksDB 7.8 would resume by itself once free space reaches its largest write buffer, but
+  // leaves the database flagged as stopped afterwards (fixed upstream in 8.9): the store reopens
+  // it instead (recover()), so RocksDB's own recovery is declined.
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status,
+                            bool* auto_recovery) override {
+    if (auto_recovery != nullptr) *auto_recovery = false;
+  }
+
+ private:
+  std::shared_ptr<health_state> health_;
+};
+
+// One open database. Kept alive by every operation in progress and every chunk pinned from it,
+// so a database replaced by a reopen closes only once nothing uses it.
+struct instance {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, manifests, chunks, fills, access
-  std::unique_ptr<expiry_filter> manifest_expiry, chunk_expiry;
+  rocksdb::ColumnFamilyHandle* defaults() const { return handles[0]; }
   rocksdb::ColumnFamilyHandle* manifests() const { return handles[1]; }
   rocksdb::ColumnFamilyHandle* chunks() const { return handles[2]; }
   rocksdb::ColumnFamilyHandle* fills() const { return handles[3]; }
   rocksdb::ColumnFamilyHandle* access() const { return handles[4]; }
+
+  ~instance() {
+    for (auto* h : handles) {
+      if (db && h) db->DestroyColumnFamilyHandle(h);
+    }
+    if (db) db->Close();
+  }
+};
+
+// The fill markers in `inst`: each names a generation whose chunks no manifest refers to yet.
+std::vector<std::pair<object_key, std::uint64_t>> fill_markers(const instance& inst,
+                                                               std::string& error) {
+  std::vector<std::pair<object_key, std::uint64_t>> out;
+  std::unique_ptr<rocksdb::Iterator> it(inst.db->NewIterator({}, inst.fills()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::string_view k(it->key().data(), it->key().size());
+    auto nul = k.find('\0');
+    if (nul == std::string_view::npos || k.size() != nul + 9) continue;
+    if (auto key = object_key::decode(k.substr(0, nul))) {
+      out.emplace_back(std::move(*key), get_be(k.substr(nul + 1)));
+    }
+  }
+  if (!it->status().ok()) error = "cannot scan the cache's fill markers: " + it->status().ToString();
+  return out;
+}
+
+}  // namespace
+
+struct store::impl {
+  std::string path;
+  std::function<void(store_log_level, std::string_view)> log;  // store_options::log
+  // The block and blob cache every database of this store uses. Values pinned from it need only
+  // it (RocksDB 7.8: a pinned block or blob releases a handle of this cache, nothing of the
+  // database), so a chunk outlives a database that is closed and reopened under it.
+  std::shared_ptr<rocksdb::Cache> cache;
+  std::uint64_t overhead = 0;  // see store::overhead_bytes
+  rocksdb::DBOptions db_options;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  std::unique_ptr<expiry_filter> manifest_expiry, chunk_expiry;  // the families' options point here
   key_ring keys;  // empty: no encryption
   damage_observer damaged;
+  std::shared_ptr<health_state> health = std::make_shared<health_state>();
+  std::atomic<std::uint64_t> reopens{0};
+
+  // The folder as opened (device and inode): a folder removed or replaced underneath takes no
+  // writes that last, though RocksDB's open files go on accepting some for a while.
+  dev_t folder_device = 0;
+  ino_t folder_inode = 0;
+  void remember_folder() {
+    struct stat st{};
+    if (::stat(path.c_str(), &st) == 0) {
+      folder_device = st.st_dev;
+      folder_inode = st.st_ino;
+    }
+  }
+
+  mutable std::mutex instance_mutex;
+  std::shared_ptr<instance> current;  // null while a failed database waits to be reopened
+  std::shared_ptr<instance> retired;  // that failed database, until its last user lets go
+
+  std::shared_ptr<instance> get() const {
+    std::lock_guard lock(instance_mutex);
+    return current;
+  }
+
+  // RocksDB's answer to a write, as the store's result; a failure makes the store failing.
+  result written(const rocksdb::Status& s, std::string_view what) {
+    if (!s.ok()) health->failed(std::string(what) + ": " + s.ToString());
+    return to_result(s, what);
+  }
+  result no_database(std::string_view what) {
+    health->failed(std::string(what) + ": the database is being reopened");
+    return std::string(what) + ": the cache's database is being reopened";
+  }
+
+  // Opens the database at `path` (creating the folder and the database when missing) and removes
+  // the chunks of fills that were interrupted. Sets `removed` to how many.
+  std::shared_ptr<instance> open_instance(std::string& error, std::uint64_t& removed) {
+    auto inst = std::make_shared<instance>();
+    rocksdb::DB* raw = nullptr;
+    auto s = rocksdb::DB::Open(db_options, path, families, &inst->handles, &raw);
+    if (!s.ok()) {
+      error = "cannot open the cache at " + path + ": " + s.ToString();
+      return nullptr;
+    }
+    inst->db.reset(raw);
+    auto interrupted = fill_markers(*inst, error);
+    if (!error.empty()) return nullptr;
+    for (const auto& [key, generation] : interrupted) {
+      if (auto err = abort_fill(*inst, key, generation)) {
+        error = "cannot remove an interrupted fill: " + *err;
+        return nullptr;
+      }
+    }
+    removed = interrupted.size();
+    return inst;
+  }
+
+  static result abort_fill(const instance& inst, const object_key& key, std::uint64_t generation) {
+    rocksdb::WriteBatch batch;
+    auto s = batch.DeleteRange(inst.chunks(), generation_prefix(key, generation),
+                               generation_end(key, generation));
+    if (s.ok()) s = batch.Delete(inst.fills(), generation_prefix(key, generation));
+    if (s.ok()) s = inst.db->Write({}, &batch);
+    return to_result(s, "abort fill");
+  }
 
   // Parsed manifests of recent finds: a hit then costs neither a RocksDB read nor a JSON parse,
   // nor (with keys) a check of the manifest's authenticator: each is checked once, when read.
@@ -216,13 +436,6 @@ struct store::impl {
     memo.clear();
     ++memo_epoch;
   }
-
-  ~impl() {
-    for (auto* h : handles) {
-      if (db && h) db->DestroyColumnFamilyHandle(h);
-    }
-    if (db) db->Close();
-  }
 };
 
 store::store(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
@@ -233,12 +446,45 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = cache;
 
-  rocksdb::DBOptions db_options;
+  auto i = std::make_unique<impl>();
+  i->cache = cache;
+  i->path = options.path;
+  i->log = options.log;
+  i->keys = key_ring(options.encryption_keys);
+  i->health->observer = options.on_health;
+
+  auto& db_options = i->db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
+  // Opening replays the WAL into memtables without writing new files: a database whose disk
+  // filled up can be opened again with little free space, and then make room.
+  db_options.avoid_flush_during_recovery = true;
+  // RocksDB's log goes to the gateway's, never to a LOG file in the (possibly full) folder.
+  db_options.info_log = std::make_shared<log_bridge>(options.log);
+  db_options.listeners.push_back(std::make_shared<health_listener>(i->health));
+  // WAL files are deleted once every family with data in them has flushed: without a bound, the
+  // small families (a few bytes a commit) would keep every WAL since the start alive. An eighth
+  // of the filesystem at most, so a small volume is not filled by write-ahead copies of audio;
+  // the chunks' memtable likewise.
+  std::uint64_t wal_bound = 32 << 20;
+  std::uint64_t chunk_memtable = 8 << 20;
+  std::error_code ec;
+  std::filesystem::create_directories(options.path, ec);
+  if (struct statvfs fs{}; ::statvfs(options.path.c_str(), &fs) == 0) {
+    auto size = static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize;
+    wal_bound = std::clamp<std::uint64_t>(size / 8, 1 << 20, wal_bound);
+    chunk_memtable = std::clamp<std::uint64_t>(size / 16, 1 << 20, chunk_memtable);
+  }
+  db_options.max_total_wal_size = wal_bound;
+  i->overhead = wal_bound + 2 * chunk_memtable;
 
   rocksdb::ColumnFamilyOptions small;
   small.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  // The small families are flushed when the WAL bound says so, never because their memtable is
+  // full: RocksDB 7.8 leaks a reference when a memtable switch fails with several families due
+  // at once (DBImpl::ScheduleFlushes), which aborts the close that recovery needs. Only the
+  // chunks' family fills its memtable. (Memory stays bounded by the WAL bound.)
+  small.write_buffer_size = 2 * wal_bound;
   rocksdb::ColumnFamilyOptions audio = small;
   audio.enable_blob_files = true;
   audio.min_blob_size = 0;  // every chunk value is a blob
@@ -247,10 +493,8 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
   audio.enable_blob_garbage_collection = true;
   audio.blob_cache = cache;
   // Chunks wait in the memtable until a flush writes them to blob files: keep that bounded.
-  audio.write_buffer_size = 8 << 20;
+  audio.write_buffer_size = chunk_memtable;
 
-  auto i = std::make_unique<impl>();
-  i->keys = key_ring(options.encryption_keys);
   rocksdb::ColumnFamilyOptions manifests = small;
   if (options.max_age_seconds > 0) {
     auto now = options.now_unix ? options.now_unix : system_now;
@@ -259,51 +503,19 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
     manifests.compaction_filter = i->manifest_expiry.get();
     audio.compaction_filter = i->chunk_expiry.get();
   }
-  std::vector<rocksdb::ColumnFamilyDescriptor> families{
+  i->families = {
       {rocksdb::kDefaultColumnFamilyName, small},
       {cf_manifests, manifests},
       {cf_chunks, audio},
       {cf_fills, small},
       {cf_access, small},
   };
-  rocksdb::DB* raw = nullptr;
-  auto s = rocksdb::DB::Open(db_options, options.path, families, &i->handles, &raw);
-  if (!s.ok()) {
-    error = "cannot open the cache at " + options.path + ": " + s.ToString();
-    return nullptr;
-  }
-  i->db.reset(raw);
+  std::uint64_t removed = 0;
+  i->current = i->open_instance(error, removed);
+  if (!i->current) return nullptr;
+  i->remember_folder();
   std::unique_ptr<store> st(new store(std::move(i)));
-
-  // Interrupted fills: each marker names a generation whose chunks no manifest refers to.
-  std::unique_ptr<rocksdb::Iterator> it(st->impl_->db->NewIterator({}, st->impl_->fills()));
-  std::vector<std::pair<object_key, std::uint64_t>> interrupted;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    std::string_view k(it->key().data(), it->key().size());
-    auto nul = k.find('\0');
-    auto parts = k.substr(0, nul);
-    auto first = parts.find('/');
-    auto second = parts.find('/', first + 1);
-    if (nul == std::string_view::npos || k.size() != nul + 9 || second == std::string_view::npos) {
-      continue;
-    }
-    interrupted.push_back({object_key{std::string(parts.substr(0, first)),
-                                      std::string(parts.substr(first + 1, second - first - 1)),
-                                      std::string(parts.substr(second + 1))},
-                           get_be(k.substr(nul + 1))});
-  }
-  if (!it->status().ok()) {
-    error = "cannot scan the cache's fill markers: " + it->status().ToString();
-    return nullptr;
-  }
-  it.reset();
-  for (const auto& [key, generation] : interrupted) {
-    if (auto err = st->abort_fill(key, generation)) {
-      error = "cannot remove an interrupted fill: " + *err;
-      return nullptr;
-    }
-  }
-  st->interrupted_removed_ = interrupted.size();
+  st->interrupted_removed_ = removed;
   return st;
 }
 
@@ -311,8 +523,10 @@ std::optional<manifest> store::find(const object_key& key) {
   auto encoded = key.encoded();
   std::uint64_t epoch = 0;
   if (auto m = impl_->memo_find(encoded, epoch)) return m;
+  auto inst = impl_->get();
+  if (!inst) return std::nullopt;
   std::string value;
-  auto s = impl_->db->Get({}, impl_->manifests(), encoded, &value);
+  auto s = inst->db->Get({}, inst->manifests(), encoded, &value);
   if (!s.ok()) return std::nullopt;
   auto m = manifest::parse(value);
   if (m) impl_->memo_insert(encoded, {*m, check_readable(impl_->keys, key, *m)}, epoch);
@@ -320,11 +534,23 @@ std::optional<manifest> store::find(const object_key& key) {
 }
 
 std::optional<chunk> store::read_chunk(const object_key& key, std::uint64_t generation,
-                                       std::uint32_t index, bool keep_in_cache) {
-  auto value = std::make_shared<rocksdb::PinnableSlice>();
+                                       std::uint32_t index, bool keep_in_cache,
+                                       bool* unavailable) {
+  auto inst = impl_->get();
+  if (unavailable != nullptr) *unavailable = !inst;
+  if (!inst) return std::nullopt;
+  // The chunk's owner holds the pinned value and the cache it is pinned in (see impl::cache),
+  // not the database: a failed database can close while readers still hold chunks.
+  struct pinned {
+    std::shared_ptr<rocksdb::Cache> cache;  // destroyed after the value releases its handle
+    rocksdb::PinnableSlice value;
+  };
+  auto holder = std::make_shared<pinned>();
+  holder->cache = impl_->cache;
   rocksdb::ReadOptions options;
   options.fill_cache = keep_in_cache;
-  auto s = impl_->db->Get(options, impl_->chunks(), chunk_key(key, generation, index), value.get());
+  auto s = inst->db->Get(options, inst->chunks(), chunk_key(key, generation, index), &holder->value);
+  inst.reset();
   if (!s.ok()) {
     // A chunk that is not there, or that RocksDB's checksums reject, damages the object; an I/O
     // error may pass.
@@ -332,8 +558,10 @@ std::optional<chunk> store::read_chunk(const object_key& key, std::uint64_t gene
     if (s.IsCorruption()) report_damaged(key, generation, index, "is corrupt: " + s.ToString());
     return std::nullopt;
   }
-  std::string_view bytes(value->data(), value->size());
-  if (impl_->keys.empty()) return chunk(std::move(value), bytes);
+  std::string_view bytes(holder->value.data(), holder->value.size());
+  if (impl_->keys.empty()) {
+    return chunk(std::shared_ptr<const void>(holder, holder.get()), bytes);
+  }
 
   auto header = parse_sealed(bytes);
   auto status = open_status::malformed;
@@ -348,7 +576,7 @@ std::optional<chunk> store::read_chunk(const object_key& key, std::uint64_t gene
     report_damaged(key, generation, index, std::string(to_string(status)));
     return std::nullopt;
   }
-  value.reset();  // the ciphertext leaves RocksDB's cache pin; the plaintext is this chunk's own
+  holder.reset();  // the ciphertext leaves RocksDB's cache pin; the plaintext is this chunk's own
   std::string_view view(plain.get(), header->plaintext_size);
   return chunk(std::move(plain), view);
 }
@@ -378,12 +606,16 @@ std::optional<std::string> store::unreadable_reason(const object_key& key,
 void store::on_damaged(damage_observer observer) { impl_->damaged = std::move(observer); }
 
 store::result store::begin_fill(const object_key& key, std::uint64_t generation) {
-  return to_result(impl_->db->Put({}, impl_->fills(), generation_prefix(key, generation), ""),
-                   "begin fill");
+  auto inst = impl_->get();
+  if (!inst) return impl_->no_database("begin fill");
+  return impl_->written(
+      inst->db->Put({}, inst->fills(), generation_prefix(key, generation), ""), "begin fill");
 }
 
 store::result store::put_chunk(const object_key& key, std::uint64_t generation,
                                std::uint32_t index, std::string_view data) {
+  auto inst = impl_->get();
+  if (!inst) return impl_->no_database("write chunk");
   std::optional<std::string> sealed;
   if (!impl_->keys.empty()) {
     auto encoded = key.encoded();
@@ -391,14 +623,15 @@ store::result store::put_chunk(const object_key& key, std::uint64_t generation,
     if (!sealed) return "write chunk: cannot encrypt it";
     data = *sealed;
   }
-  return to_result(
-      impl_->db->Put({}, impl_->chunks(), chunk_key(key, generation, index),
-                     rocksdb::Slice(data.data(), data.size())),
-      "write chunk");
+  return impl_->written(inst->db->Put({}, inst->chunks(), chunk_key(key, generation, index),
+                                      rocksdb::Slice(data.data(), data.size())),
+                        "write chunk");
 }
 
 store::result store::commit(const object_key& key, const manifest& given,
                             std::string_view last_chunk) {
+  auto inst = impl_->get();
+  if (!inst) return impl_->no_database("commit");
   manifest m = given;
   m.key_id.clear();
   m.mac.clear();
@@ -421,73 +654,95 @@ store::result store::commit(const object_key& key, const manifest& given,
   rocksdb::Status s;
   // A previous object under this key (expired, or replaced) loses its chunks in the same batch.
   if (auto old = find(key); old && old->generation != m.generation) {
-    s = batch.DeleteRange(impl_->chunks(), generation_prefix(key, old->generation),
+    s = batch.DeleteRange(inst->chunks(), generation_prefix(key, old->generation),
                           generation_end(key, old->generation));
   }
   if (s.ok() && !last_chunk.empty()) {
-    s = batch.Put(impl_->chunks(), chunk_key(key, m.generation, m.chunk_count() - 1),
+    s = batch.Put(inst->chunks(), chunk_key(key, m.generation, m.chunk_count() - 1),
                   rocksdb::Slice(last_chunk.data(), last_chunk.size()));
   }
-  if (s.ok()) s = batch.Put(impl_->manifests(), key.encoded(), m.serialize());
-  if (s.ok()) s = batch.Delete(impl_->fills(), generation_prefix(key, m.generation));
+  if (s.ok()) s = batch.Put(inst->manifests(), key.encoded(), m.serialize());
+  if (s.ok()) s = batch.Delete(inst->fills(), generation_prefix(key, m.generation));
   auto encoded = key.encoded();
   impl_->memo_forget(encoded);
-  if (s.ok()) s = impl_->db->Write({}, &batch);
+  if (s.ok()) s = inst->db->Write({}, &batch);
   impl_->memo_forget(encoded);
-  return to_result(s, "commit");
+  return impl_->written(s, "commit");
 }
 
 store::result store::abort_fill(const object_key& key, std::uint64_t generation) {
-  rocksdb::WriteBatch batch;
-  auto s = batch.DeleteRange(impl_->chunks(), generation_prefix(key, generation),
-                             generation_end(key, generation));
-  if (s.ok()) s = batch.Delete(impl_->fills(), generation_prefix(key, generation));
-  if (s.ok()) s = impl_->db->Write({}, &batch);
-  return to_result(s, "abort fill");
+  auto inst = impl_->get();
+  if (!inst) return impl_->no_database("abort fill");
+  auto err = impl::abort_fill(*inst, key, generation);
+  if (err) impl_->health->failed(*err);
+  return err;
 }
 
 store::result store::remove(const object_key& key, std::optional<std::uint64_t> only_generation) {
+  auto inst = impl_->get();
+  if (!inst) return impl_->no_database("remove");
   auto m = find(key);
   if (!m || (only_generation && m->generation != *only_generation)) return std::nullopt;
   rocksdb::WriteBatch batch;
-  auto s = batch.Delete(impl_->manifests(), key.encoded());
-  if (s.ok()) s = batch.Delete(impl_->access(), key.encoded());
+  auto s = batch.Delete(inst->manifests(), key.encoded());
+  if (s.ok()) s = batch.Delete(inst->access(), key.encoded());
   if (s.ok()) {
-    s = batch.DeleteRange(impl_->chunks(), generation_prefix(key, m->generation),
+    s = batch.DeleteRange(inst->chunks(), generation_prefix(key, m->generation),
                           generation_end(key, m->generation));
   }
   auto encoded = key.encoded();
   impl_->memo_forget(encoded);
-  if (s.ok()) s = impl_->db->Write({}, &batch);
+  if (s.ok()) s = inst->db->Write({}, &batch);
   impl_->memo_forget(encoded);
-  return to_result(s, "remove");
+  return impl_->written(s, "remove");
 }
 
 std::uint64_t store::remove_recording(const std::string& account_sid, const std::string& sid,
                                       std::string& error) {
-  std::uint64_t removed = 0;
+  auto inst = impl_->get();
+  if (!inst) {
+    error = *impl_->no_database("purge");
+    return 0;
+  }
+  rocksdb::WriteBatch batch;
+  rocksdb::Status s;
+  std::vector<std::string> removed;
   for (const char* format : {"wav", "mp3"}) {
     object_key key{account_sid, sid, format};
-    if (!find(key)) continue;
-    if (auto err = remove(key)) {
-      error = *err;
-      return removed;
+    auto m = find(key);
+    if (!m) continue;
+    s = batch.Delete(inst->manifests(), key.encoded());
+    if (s.ok()) s = batch.Delete(inst->access(), key.encoded());
+    if (s.ok()) {
+      s = batch.DeleteRange(inst->chunks(), generation_prefix(key, m->generation),
+                            generation_end(key, m->generation));
     }
-    ++removed;
+    if (!s.ok()) break;
+    removed.push_back(key.encoded());
   }
-  return removed;
+  if (removed.empty() && s.ok()) return 0;
+  for (const auto& k : removed) impl_->memo_forget(k);
+  if (s.ok()) s = inst->db->Write({}, &batch);
+  for (const auto& k : removed) impl_->memo_forget(k);
+  if (auto err = impl_->written(s, "purge")) {
+    error = *err;
+    return 0;
+  }
+  return removed.size();
 }
 
 std::vector<store::entry> store::scan() {
   std::vector<entry> out;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator({}, impl_->manifests()));
+  auto inst = impl_->get();
+  if (!inst) return out;
+  std::unique_ptr<rocksdb::Iterator> it(inst->db->NewIterator({}, inst->manifests()));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto key = object_key::decode(std::string_view(it->key().data(), it->key().size()));
     auto m = manifest::parse(std::string_view(it->value().data(), it->value().size()));
     if (!key || !m) continue;
     entry e{*key, m->length, m->created_unix};
     std::string access;
-    if (impl_->db->Get({}, impl_->access(), it->key(), &access).ok() && access.size() == 8) {
+    if (inst->db->Get({}, inst->access(), it->key(), &access).ok() && access.size() == 8) {
       e.last_access = static_cast<std::int64_t>(get_be(access));
     }
     out.push_back(std::move(e));
@@ -497,19 +752,23 @@ std::vector<store::entry> store::scan() {
 
 store::result store::record_access(
     const std::vector<std::pair<object_key, std::int64_t>>& accesses) {
+  auto inst = impl_->get();
+  if (!inst) return impl_->no_database("record access times");
   rocksdb::WriteBatch batch;
   rocksdb::Status s;
   for (const auto& [key, when] : accesses) {
     std::string value;
     put_be(value, static_cast<std::uint64_t>(when), 8);
-    s = batch.Put(impl_->access(), key.encoded(), value);
+    s = batch.Put(inst->access(), key.encoded(), value);
     if (!s.ok()) break;
   }
-  if (s.ok()) s = impl_->db->Write({}, &batch);
-  return to_result(s, "record access times");
+  if (s.ok()) s = inst->db->Write({}, &batch);
+  return impl_->written(s, "record access times");
 }
 
 store::result store::compact() {
+  auto inst = impl_->get();
+  if (!inst) return impl_->no_database("compact");
   rocksdb::CompactRangeOptions options;
   // Blob files too: expired chunks must leave the disk, not only the index.
   options.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
@@ -518,17 +777,75 @@ store::result store::compact() {
   // (a find reading meanwhile then keeps nothing) and after (nothing kept outlives them).
   impl_->memo_forget_all();
   rocksdb::Status s;
-  for (auto* cf : {impl_->manifests(), impl_->chunks()}) {
-    s = impl_->db->CompactRange(options, cf, nullptr, nullptr);
+  for (auto* cf : {inst->manifests(), inst->chunks()}) {
+    s = inst->db->CompactRange(options, cf, nullptr, nullptr);
     if (!s.ok()) break;
   }
   impl_->memo_forget_all();
-  return to_result(s, "compact");
+  return to_result(s, "compact");  // maintenance: a failure here does not stop writes
+}
+
+store::result store::reclaim(bool collect_garbage) {
+  auto inst = impl_->get();
+  if (!inst) return impl_->no_database("reclaim");
+  rocksdb::CompactRangeOptions options;
+  if (collect_garbage) {
+    options.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
+    options.blob_garbage_collection_age_cutoff = 0.25;
+  } else {
+    // The index only: blob files whose chunks are all gone are deleted, live ones stay put.
+    options.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kDisable;
+  }
+  impl_->memo_forget_all();  // expiry may drop manifests (see compact)
+  rocksdb::Status s;
+  for (auto* cf : {inst->manifests(), inst->chunks(), inst->access()}) {
+    s = inst->db->CompactRange(options, cf, nullptr, nullptr);
+    if (!s.ok()) break;
+  }
+  impl_->memo_forget_all();
+  return to_result(s, "reclaim");  // maintenance: a failure here does not stop writes
+}
+
+std::optional<disk_usage> store::usage() const {
+  struct statvfs fs{};
+  if (::statvfs(impl_->path.c_str(), &fs) != 0) return std::nullopt;
+  disk_usage u;
+  u.free = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+  u.filesystem = static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(impl_->path, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    struct stat st{};
+    if (::lstat(it->path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      u.used += static_cast<std::uint64_t>(st.st_blocks) * 512;
+    }
+  }
+  if (ec) return std::nullopt;
+  return u;
+}
+
+std::uint64_t store::remove_stale_fills(
+    const std::function<bool(const object_key&, std::uint64_t)>& running) {
+  auto inst = impl_->get();
+  if (!inst) return 0;
+  std::string error;
+  std::uint64_t removed = 0;
+  for (const auto& [key, generation] : fill_markers(*inst, error)) {
+    if (running(key, generation)) continue;
+    if (auto err = impl::abort_fill(*inst, key, generation)) {
+      impl_->health->failed(*err);
+      break;
+    }
+    ++removed;
+  }
+  return removed;
 }
 
 store::totals store::count() {
   totals t;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator({}, impl_->manifests()));
+  auto inst = impl_->get();
+  if (!inst) return t;
+  std::unique_ptr<rocksdb::Iterator> it(inst->db->NewIterator({}, inst->manifests()));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (auto m = manifest::parse(std::string_view(it->value().data(), it->value().size()))) {
       ++t.objects;
@@ -536,6 +853,150 @@ store::totals store::count() {
     }
   }
   return t;
+}
+
+bool store::check_folder() {
+  struct stat st{};
+  bool same = ::stat(impl_->path.c_str(), &st) == 0 && st.st_dev == impl_->folder_device &&
+              st.st_ino == impl_->folder_inode;
+  if (!same) impl_->health->failed("the cache folder " + impl_->path + " was removed or replaced");
+  return same;
+}
+
+store_health store::health() const { return impl_->health->get(); }
+
+bool store::writable() const { return impl_->health->writable.load(std::memory_order_relaxed); }
+
+std::uint64_t store::write_failures() const {
+  return impl_->health->failures.load(std::memory_order_relaxed);
+}
+
+std::uint64_t store::reopens() const { return impl_->reopens.load(); }
+
+std::uint64_t store::overhead_bytes() const { return impl_->overhead; }
+
+namespace {
+
+// Whether the folder can take writes now (creating it when it is gone): a file of its own written,
+// synced and removed, and at least `needed` bytes free. Says why not otherwise.
+bool folder_takes_writes(const std::string& path, std::uint64_t needed, std::string& why,
+                         bool& no_space) {
+  no_space = false;
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) {
+    why = "cannot create " + path + ": " + ec.message();
+    return false;
+  }
+  struct statvfs fs{};
+  if (::statvfs(path.c_str(), &fs) == 0) {
+    auto free = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+    if (free < needed) {
+      why = std::to_string(free >> 10) + " KiB free, " + std::to_string(needed >> 10) +
+            " KiB needed to reopen";
+      no_space = true;
+      return false;
+    }
+  }
+  auto probe = (std::filesystem::path(path) / ".recgate-write-test").string();
+  FILE* f = std::fopen(probe.c_str(), "wb");
+  if (f == nullptr) {
+    why = "cannot create a file in " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  static const std::string block(4096, 'w');
+  bool ok = std::fwrite(block.data(), 1, block.size(), f) == block.size() && std::fflush(f) == 0 &&
+            ::fsync(::fileno(f)) == 0;
+  int saved = errno;
+  std::fclose(f);
+  std::filesystem::remove(probe, ec);
+  if (!ok) {
+    why = "cannot write a file in " + path + ": " + std::strerror(saved);
+    no_space = saved == ENOSPC;
+  }
+  return ok;
+}
+
+}  // namespace
+
+bool store::recover(std::string& why, bool wipe_when_full) {
+  auto& i = *impl_;
+  if (i.health->writable.load()) return true;
+  // RocksDB cannot resume from what makes a folder fail (an unwritable or deleted folder is fatal
+  // to it, and 7.8 leaves a database resumed from a full disk flagged as stopped): the database
+  // is closed and opened again, once the folder takes writes (a test file, with room to reopen);
+  // until then the failed one goes on serving reads. A folder gone: a new, empty database.
+  //
+  // When the disk stays too full to reopen (wipe_when_full), or the reopen itself finds no room
+  // to replay its write-ahead log, the folder is emptied and a new database opened: it is a cache,
+  // every object can be fetched again, and the gateway caches again rather than never.
+  constexpr std::uint64_t needed = 1 << 20;  // a MANIFEST, a WAL, OPTIONS, a first flush
+  bool no_space = false;
+  bool wipe = false;
+  if (i.get() && !folder_takes_writes(i.path, needed, why, no_space)) {
+    if (!no_space) return false;
+    // Full. When the cache itself takes most of the disk, waiting cannot help (nothing can be
+    // evicted from a database that takes no writes): it is emptied now. Otherwise it waits for
+    // the others to free space, and is emptied only after wipe_when_full says so.
+    auto u = usage();
+    bool mostly_ours = u && u->used >= u->filesystem / 2;
+    if (!mostly_ours && !wipe_when_full) return false;
+    wipe = true;
+  }
+  {
+    // From here on nothing new uses the failed database; readers holding chunks keep them, and
+    // their next read waits out the reopen.
+    std::lock_guard lock(i.instance_mutex);
+    if (i.current) i.retired = std::move(i.current);
+  }
+  i.memo_forget_all();
+  {
+    std::unique_lock lock(i.instance_mutex);
+    if (i.retired && i.retired.use_count() > 1) {
+      why = "waiting for " + std::to_string(i.retired.use_count() - 1) +
+            " operations on the failed database to end";
+      return false;
+    }
+    auto closing = std::move(i.retired);
+    lock.unlock();
+    closing.reset();  // closes it (and frees its lock on the folder), outside the lock
+  }
+  auto empty_folder = [&] {
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(i.path, ec), end; !ec && it != end; it.increment(ec)) {
+      std::filesystem::remove_all(it->path(), ec);
+    }
+    why = "wiped: the disk was full and nothing could be evicted";
+  };
+  if (wipe) empty_folder();
+  std::string error;
+  std::uint64_t removed = 0;
+  auto reopened = i.open_instance(error, removed);
+  if (!reopened && !wipe && error.find("No space left") != std::string::npos) {
+    empty_folder();
+    error.clear();
+    reopened = i.open_instance(error, removed);
+  }
+  if (!reopened) {
+    why = error;
+    return false;
+  }
+  // A write through to a file of its own tells whether writes really work now.
+  auto s = reopened->db->Put({}, reopened->defaults(), "recgate.probe", "1");
+  if (s.ok()) s = reopened->db->Flush(rocksdb::FlushOptions(), reopened->defaults());
+  {
+    std::lock_guard lock(i.instance_mutex);
+    i.current = reopened;
+  }
+  i.remember_folder();
+  i.memo_forget_all();
+  ++i.reopens;
+  if (!s.ok()) {
+    why = "reopened, but a test write failed: " + s.ToString();
+    return false;
+  }
+  i.health->restored();
+  return true;
 }
 
 }  // namespace recgate::cache

@@ -1,9 +1,11 @@
 #pragma once
 // The RocksDB store of cached objects. The only file that includes RocksDB is store.cpp.
 //
-// Thread safety: every method may be called from any thread at once (RocksDB's own guarantee).
+// Thread safety: every method may be called from any thread at once (RocksDB's own guarantee),
+// but for recover(), which one caller at a time makes.
 // Every call blocks on disk I/O; callers keep large writes off their I/O threads.
-// Errors: RocksDB's Status is translated here, once, into an error message (std::string).
+// Errors: RocksDB's Status is translated here, once, into an error message (std::string). A
+// failed write also makes the store failing (health()) until recover() succeeds; reads go on.
 
 #include <cstdint>
 #include <functional>
@@ -18,6 +20,23 @@
 
 namespace recgate::cache {
 
+// How loud a line of RocksDB's own log is.
+enum class store_log_level { debug, info, warn, error };
+
+// Whether the store takes writes. A write that fails (a full disk, a folder made unwritable or
+// deleted, an I/O error) makes it failing, and it stays failing until recover() succeeds.
+struct store_health {
+  bool writable = true;
+  std::string reason;  // why not, when not: RocksDB's status text (no key material)
+};
+
+// Bytes of the store's folder on disk, and room on its filesystem.
+struct disk_usage {
+  std::uint64_t used = 0;        // every file in the folder (blocks allocated)
+  std::uint64_t free = 0;        // available to the process on the filesystem
+  std::uint64_t filesystem = 0;  // the filesystem's size
+};
+
 struct store_options {
   std::string path;
   std::uint64_t block_cache_bytes = 64ull << 20;  // shared by index/filter blocks and blobs
@@ -28,6 +47,11 @@ struct store_options {
   // Encryption at rest: the first key seals new chunks and manifests, every one opens them.
   // Empty: chunks are stored as they are (and read without a copy).
   std::vector<cipher_key> encryption_keys;
+  // RocksDB's own log, a line at a time, from any thread. It never goes to a file in the cache
+  // folder (on a full disk RocksDB would fail writing it). Empty: dropped.
+  std::function<void(store_log_level, std::string_view)> log;
+  // Told (from any thread, no lock held) each time the store starts or stops taking writes.
+  std::function<void(const store_health&)> on_health;
 };
 
 // When a fill of this generation started: generations are microseconds since the epoch.
@@ -38,7 +62,8 @@ inline std::int64_t generation_unix(std::uint64_t generation) {
 // A stored chunk's bytes. Pinned in RocksDB's blob/block cache when RocksDB can pin them, so a
 // hit is sent from the cache's memory without a copy; otherwise held in the chunk's own buffer
 // (with encryption: the decrypted plaintext, never shared with another reader).
-// Valid (and pinning its cache entry) for as long as this object or a copy of it lives.
+// Valid (and pinning its cache entry) for as long as this object or a copy of it lives, also
+// across a reopen of the database it came from.
 class chunk {
  public:
   std::string_view bytes() const { return bytes_; }
@@ -74,8 +99,11 @@ class store {
   // the object, so it is fetched again).
   // keep_in_cache false: read without adding the chunk to the block/blob cache (readers of a
   // fill in progress, which read each chunk once, leave the cache to hits); it is then copied.
+  // `unavailable`, when given, is set when the database is being reopened (recover()): the chunk
+  // may be readable again in a moment.
   std::optional<chunk> read_chunk(const object_key& key, std::uint64_t generation,
-                                  std::uint32_t index, bool keep_in_cache = true);
+                                  std::uint32_t index, bool keep_in_cache = true,
+                                  bool* unavailable = nullptr);
 
   // Why a committed object cannot be served under this store's keys (for a log line: names key
   // ids, never keys); nullopt when it can. Without keys only a plaintext object can; with keys
@@ -107,7 +135,8 @@ class store {
   // only_generation, only when the object is still that generation.
   result remove(const object_key& key, std::optional<std::uint64_t> only_generation = std::nullopt);
 
-  // Removes committed objects of every format of one recording; returns how many there were.
+  // Removes committed objects of every format of one recording, all in one write: every format
+  // or none. Returns how many there were; on failure nothing changed and `error` says why.
   std::uint64_t remove_recording(const std::string& account_sid, const std::string& sid,
                                  std::string& error);
 
@@ -128,8 +157,44 @@ class store {
   // Records last access times (unix seconds), in one batch. Best effort: an error is returned.
   result record_access(const std::vector<std::pair<object_key, std::int64_t>>& accesses);
 
-  // Runs a full compaction now (expiry applies); for tests and maintenance.
+  // Runs a full compaction now (expiry applies, every blob file is rewritten); for tests.
   result compact();
+
+  // Gives back the disk space of removed objects: compacts the chunk index, which deletes the
+  // blob files all of whose chunks are gone; with collect_garbage also rewrites the live chunks
+  // of the oldest quarter of blob files, so space held by partly dead ones comes back too.
+  result reclaim(bool collect_garbage);
+
+  // The folder's size on disk and the room left on its filesystem (nullopt: cannot be read).
+  std::optional<disk_usage> usage() const;
+  // Bytes the store may write beyond the audio it holds at any time: its write-ahead log (every
+  // chunk is written there first) and memtables on their way to files. Room to keep free.
+  std::uint64_t overhead_bytes() const;
+
+  // Removes the chunks and markers of fills that are not running (`running` says which are),
+  // left behind when a fill could not be aborted; returns how many.
+  std::uint64_t remove_stale_fills(
+      const std::function<bool(const object_key&, std::uint64_t generation)>& running);
+
+  // --- health: see store_health ---
+  // Whether the folder is still the one opened; a removed or replaced one makes the store failing
+  // (RocksDB would go on writing into deleted files for a while). For the maintenance, often.
+  bool check_folder();
+  store_health health() const;
+  bool writable() const;
+  // Writes that failed since open.
+  std::uint64_t write_failures() const;
+  // Tries to make a failing store take writes again: once its folder takes writes (a test file is
+  // written; it is created when gone), the failed database is closed and opened again (a new,
+  // empty one when the folder was gone), and a test write checks it. Until then the failed
+  // database goes on serving reads. True when the store is writable (also when it was already);
+  // `why` says what stands in the way otherwise. One caller at a time (the cache's maintenance);
+  // blocks on disk I/O. A read during the reopen finds the database unavailable (read_chunk).
+  // wipe_when_full: when the folder has no room even to reopen, its contents are deleted and a
+  // new, empty database is opened (the cached audio is lost; the cache works again).
+  bool recover(std::string& why, bool wipe_when_full = false);
+  // Counts the reopens recover() made: whoever indexes the store's objects scans it again.
+  std::uint64_t reopens() const;
 
   // How many interrupted fills open() found and removed.
   std::uint64_t interrupted_fills_removed() const { return interrupted_removed_; }

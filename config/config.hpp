@@ -36,6 +36,7 @@ struct server_config {
   bool plain = true;     // the plain HTTP listener on `listen`; false: TLS only ([tls])
   unsigned threads = 0;  // 0: one per hardware core
   std::size_t max_header_bytes = 8 * 1024;
+  static constexpr std::size_t max_header_bytes_limit = 64 * 1024;
   duration header_timeout{std::chrono::seconds(10)};
   duration idle_timeout{std::chrono::seconds(60)};
   duration write_timeout{std::chrono::seconds(60)};
@@ -156,6 +157,9 @@ struct cache_config {
   // Sent with cached audio: recordings never change, so browsers may keep them.
   std::string cache_control = "private, max-age=31536000, immutable";
   std::uint64_t max_bytes = 0;    // least recently used objects leave beyond this; 0: no limit
+  // Free space kept on the cache's filesystem (objects leave before a fill would take it below,
+  // and a fill that cannot fit is streamed without being stored); 0: automatic.
+  std::uint64_t min_free_bytes = 0;
   duration max_age{0};            // recordings leave after this age, popular or not; 0: never
   duration negative_ttl{std::chrono::seconds(10)};  // how long an upstream 404 is remembered
   duration metadata_ttl{0};  // .json bodies kept this long, per account; 0: always fresh
@@ -178,6 +182,8 @@ struct admin_config {
   // Every admin request needs a consumer key with the admin scope. Off by default for a
   // loopback-only listener; turn it on wherever anything else can reach the address.
   bool require_key = false;
+  // With require_key, the paths that still need no key: probes and scrapers that change nothing.
+  std::vector<std::string> exempt_paths{"/healthz", "/readyz"};
 };
 
 // Recording status callbacks ([callbacks]): SignalWire (or Twilio) POSTs one when a recording

@@ -99,6 +99,20 @@ class table_reader {
       }
     }
   }
+  // An array of strings (replaces `out` when present).
+  void read(std::string_view name, std::vector<std::string>& out) {
+    auto* n = get(name);
+    if (n == nullptr) return;
+    auto* arr = n->as_array();
+    if (arr == nullptr) return fail(name, "must be an array of strings");
+    std::vector<std::string> values;
+    for (auto& item : *arr) {
+      auto v = item.value<std::string>();
+      if (!v || !item.is_string()) return fail(name, "must be an array of strings");
+      values.push_back(*v);
+    }
+    out = std::move(values);
+  }
   // A timeout: a duration that must be greater than zero.
   void read_timeout(std::string_view name, duration& out) {
     read(name, out);
@@ -159,7 +173,9 @@ void load_server(const toml::table* t, server_config& s, const env_lookup& env,
   if (auto ep = parse_endpoint(listen)) s.listen = *ep;
   else r.fail(listen_key, "must be host:port, for example \"127.0.0.1:8080\"");
   r.read_int("threads", s.threads, 0, 256);
-  r.read_int("max_header_bytes", s.max_header_bytes, 1024, 1 << 20);
+  // At most 64 KiB: the HTTP parser's fields hold values of up to 65,533 bytes, and no value in a
+  // head of this size can be longer.
+  r.read_int("max_header_bytes", s.max_header_bytes, 1024, server_config::max_header_bytes_limit);
   r.read_timeout("header_timeout", s.header_timeout);
   r.read_timeout("idle_timeout", s.idle_timeout);
   r.read_timeout("write_timeout", s.write_timeout);
@@ -547,10 +563,11 @@ void load_cache(const toml::table* t, cache_config& c, const env_lookup& env,
                 std::vector<error>& errors) {
   table_reader r(t, "cache", errors);
   r.reject_unknown({"path", "chunk_size", "block_cache_bytes", "cache_control", "max_bytes",
-                    "max_age", "negative_ttl", "metadata_ttl", "stale_if_error",
+                    "min_free_bytes", "max_age", "negative_ttl", "metadata_ttl", "stale_if_error",
                     "encryption_key_file", "encryption_key_env", "encryption_key"});
   r.read("path", c.path);
   r.read_int("max_bytes", c.max_bytes, 0, std::numeric_limits<std::int64_t>::max());
+  r.read_int("min_free_bytes", c.min_free_bytes, 0, std::numeric_limits<std::int64_t>::max());
   r.read("max_age", c.max_age);
   r.read("negative_ttl", c.negative_ttl);
   r.read("metadata_ttl", c.metadata_ttl);
@@ -572,11 +589,18 @@ void load_cache(const toml::table* t, cache_config& c, const env_lookup& env,
 
 void load_admin(const toml::table* t, admin_config& a, std::vector<error>& errors) {
   table_reader r(t, "admin", errors);
-  r.reject_unknown({"listen", "enabled", "require_key"});
+  r.reject_unknown({"listen", "enabled", "require_key", "exempt_paths"});
   std::string listen = a.listen.to_string();
   r.read("listen", listen);
   r.read("enabled", a.enabled);
   r.read("require_key", a.require_key);
+  r.read("exempt_paths", a.exempt_paths);
+  for (const auto& path : a.exempt_paths) {
+    if (path != "/healthz" && path != "/readyz" && path != "/metrics" && path != "/cache/stats") {
+      r.fail("exempt_paths", "\"" + path + "\" cannot be exempt: only \"/healthz\", \"/readyz\", "
+                             "\"/metrics\" and \"/cache/stats\" (reads that change nothing) can");
+    }
+  }
   if (auto ep = parse_endpoint(listen)) a.listen = *ep;
   else r.fail("listen", "must be host:port, for example \"127.0.0.1:9090\"");
 }

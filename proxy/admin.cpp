@@ -1,5 +1,6 @@
 #include "proxy/admin.hpp"
 
+#include <algorithm>
 #include <variant>
 
 #include <nlohmann/json.hpp>
@@ -7,6 +8,7 @@
 #include "proxy/error_body.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/metrics_page.hpp"
+#include "proxy/request_reader.hpp"
 #include "proxy/response_writer.hpp"
 #include "config/uuid.hpp"
 
@@ -27,7 +29,18 @@ nlohmann::json cache_stats_json(gateway& gw) {
   if (!gw.recordings) return {{"enabled", false}};
   auto s = gw.recordings->stats();
   const auto& c = gw.recordings->counters();
+  nlohmann::json store{{"state", s.store.writable ? "writable" : "failing"},
+                       {"write_failures", s.write_failures},
+                       {"recoveries", c.recoveries.load()}};
+  if (!s.store.writable) store["reason"] = s.store.reason;
+  if (s.disk) {
+    store["disk_used"] = s.disk->used;
+    store["disk_free"] = s.disk->free;
+    store["filesystem"] = s.disk->filesystem;
+    store["min_free"] = s.min_free_bytes;
+  }
   return {{"enabled", true},
+          {"store", store},
           {"objects", s.objects},
           {"bytes", s.bytes},
           {"max_bytes", s.max_bytes},
@@ -41,7 +54,10 @@ nlohmann::json cache_stats_json(gateway& gw) {
           {"bytes_from_origin", c.bytes_from_origin.load()},
           {"evictions", c.evictions.load()},
           {"expirations", c.expirations.load()},
-          {"unreadable", c.unreadable.load()}};
+          {"unreadable", c.unreadable.load()},
+          {"bypasses", c.bypasses.load()},
+          {"relays", c.relays.load()},
+          {"evictions_for_space", c.evictions_for_space.load()}};
 }
 
 // "{AccountSid}/{Sid}" at the end of an admin path, lower-cased; or the answer to give instead.
@@ -116,7 +132,10 @@ admin_answer answer(gateway& gw, http::verb method, std::string_view target) {
 net::awaitable<admin_answer> readiness(gateway& gw) {
   using clock = std::chrono::steady_clock;
   auto now = clock::now();
-  bool store_ok = !gw.cfg.cache.enabled() || gw.recordings != nullptr;
+  // A store that takes no writes leaves the gateway degraded, not unready: every request is still
+  // answered (misses go to the upstream uncached, X-Cache: BYPASS), and a lone replica taken out
+  // of its balancer would answer nothing at all. The body says so for monitoring.
+  bool store_ok = !gw.cfg.cache.enabled() || (gw.recordings && gw.recordings->storage().writable());
   bool upstream_ok = gw.upstream.health().reached_within(std::chrono::seconds(30), now);
   if (!upstream_ok && !gw.upstream.health().open(now)) {
     auto last = gw.probed_at.load();
@@ -128,9 +147,9 @@ net::awaitable<admin_answer> readiness(gateway& gw) {
     upstream_ok = gw.probe_ok.load();
   }
   bool draining = gw.draining.load();
-  bool ready = store_ok && upstream_ok && !draining;
-  nlohmann::json body{{"status", ready ? "ready" : "not ready"},
-                      {"store", !gw.cfg.cache.enabled() ? "off" : store_ok ? "open" : "closed"},
+  bool ready = upstream_ok && !draining;
+  nlohmann::json body{{"status", !ready ? "not ready" : store_ok ? "ready" : "degraded"},
+                      {"store", !gw.cfg.cache.enabled() ? "off" : store_ok ? "writable" : "failing"},
                       {"upstream", upstream_ok ? "reachable" : "unreachable"},
                       {"draining", draining}};
   co_return admin_answer{ready ? 200u : 503u, body.dump(), {}};
@@ -143,20 +162,32 @@ net::awaitable<void> run_admin_session(tcp::socket socket, std::shared_ptr<gatew
   auto peer = socket.remote_endpoint(peer_ec);
   std::string client = peer_ec ? "-" : peer.address().to_string();
   client_stream stream(std::move(socket));
-  beast::flat_buffer buffer;
-  const auto& limits = gw->cfg.server;
-  for (;;) {
-    http::request_parser<http::empty_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
-    beast::error_code ec;
-    // Bounded by the idle timeout, like the main listener's kept-alive connections.
-    stream.expires_after(limits.idle_timeout);
-    co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
-    if (ec) break;
+  request_reader reader;
+  for (bool first = true;; first = false) {
+    auto limits = gw->limits.load();
+    // Admin requests have no body; idle and new connections are bounded like the main listener's.
+    read_limits bounds{limits->max_header_bytes, 0, limits->idle_timeout, limits->header_timeout};
+    http::request_parser<http::string_body> parser;
+    auto got = co_await reader.read(stream, parser, bounds, first);
+    if (got.status == read_status::closed) break;
+    if (got.status != read_status::ok) {
+      unsigned status = got.status == read_status::head_too_large  ? 431u
+                        : got.status == read_status::line_too_long ? 414u
+                        : got.status == read_status::body_too_large ? 413u
+                                                                    : 400u;
+      // Built before the co_await: g++ 12 mishandles temporaries in a co_await's operands.
+      std::string body = error_body(static_cast<int>(status), "Bad admin request");
+      header_list none;
+      co_await write_json(stream, status, std::move(body), false, false, "admin", none,
+                          limits->write_timeout);
+      co_await linger_close(stream);
+      break;
+    }
     const auto& req = parser.get();
     admin_answer a;
     auto path = req.target().substr(0, req.target().find('?'));
-    bool probe = path == "/healthz" || path == "/readyz";
+    const auto& exempt = gw->cfg.admin.exempt_paths;
+    bool probe = path == "/healthz" || std::find(exempt.begin(), exempt.end(), path) != exempt.end();
     if (gw->cfg.admin.require_key && !probe) {
       // An admin-scoped key, whatever the account: admin actions are not per account.
       access_request who;
@@ -180,7 +211,7 @@ net::awaitable<void> run_admin_session(tcp::socket socket, std::shared_ptr<gatew
     }
     auto w = co_await write_json(stream, a.status, std::move(a.body),
                                  req.method() == http::verb::head, req.keep_alive(), "admin",
-                                 a.extra, limits.write_timeout);
+                                 a.extra, limits->write_timeout);
     if (!w.complete || !req.keep_alive()) break;
   }
   beast::error_code ec;

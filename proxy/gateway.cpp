@@ -9,6 +9,15 @@
 #include "proxy/prefetcher.hpp"
 
 namespace recgate {
+namespace {
+
+constexpr const char* tls12_ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305";
+
+}  // namespace
 
 std::shared_ptr<ssl::context> make_server_tls_context(const config::tls_config& tls,
                                                       std::string& error) {
@@ -16,6 +25,13 @@ std::shared_ptr<ssl::context> make_server_tls_context(const config::tls_config& 
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
                    ssl::context::single_dh_use);
+  // TLS 1.2 limited to AEAD suites with forward secrecy (Mozilla's "intermediate" profile): no
+  // CBC, no SHA-1 MACs, no static RSA key exchange. TLS 1.3's suites are all of that already.
+  if (SSL_CTX_set_cipher_list(ctx->native_handle(), tls12_ciphers) != 1) {
+    error = "OpenSSL refused the TLS 1.2 cipher list";
+    return nullptr;
+  }
+  SSL_CTX_set_options(ctx->native_handle(), SSL_OP_CIPHER_SERVER_PREFERENCE);
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(tls.cert_file, ec);
   if (ec) {
@@ -95,6 +111,7 @@ void gateway::open_cache(net::any_io_executor io) {
   options.chunk_size = cfg.cache.chunk_size;
   options.read_buffer_bytes = cfg.upstream.buffer_bytes;
   options.max_bytes = cfg.cache.max_bytes;
+  options.min_free_bytes = cfg.cache.min_free_bytes;
   options.storage.max_age_seconds =
       std::chrono::duration_cast<std::chrono::seconds>(cfg.cache.max_age).count();
   options.negative_ttl = cfg.cache.negative_ttl;
@@ -102,6 +119,27 @@ void gateway::open_cache(net::any_io_executor io) {
     options.storage.encryption_keys.push_back({k.id, k.secret});
   }
   options.warn = [](const std::string& message) { logging::warn(message); };
+  options.info = [](const std::string& message) { logging::info(message); };
+  // RocksDB's own log, in the gateway's (never a LOG file in the cache folder).
+  options.storage.log = [](cache::store_log_level level, std::string_view line) {
+    std::string message = "rocksdb: " + std::string(line);
+    switch (level) {
+      case cache::store_log_level::error: logging::error(message); break;
+      case cache::store_log_level::warn: logging::warn(message); break;
+      case cache::store_log_level::info: logging::info(message); break;
+      default: logging::debug(message); break;
+    }
+  };
+  // Logged once each time it changes; counted and shown in /metrics, /cache/stats and /readyz.
+  options.on_store_health = [](const cache::store_health& h) {
+    if (h.writable) {
+      logging::info("cache: the store takes writes again; misses are cached again");
+    } else {
+      logging::error("cache: the store takes no writes (" + h.reason +
+                     "); misses are served from the upstream without caching (X-Cache: BYPASS) "
+                     "until it recovers");
+    }
+  };
   if (cfg.cache.encrypted()) {
     if (auto w = config::key_file_permission_warning(cfg.cache.encryption_key_file); !w.empty()) {
       logging::warn(w);

@@ -2,6 +2,9 @@
 // The gateway's own metrics, counted by sessions as requests end. The cache's and the upstream
 // client's counters live with them and are read when /metrics is rendered (metrics_page.hpp).
 
+#include <atomic>
+#include <cstdint>
+
 #include "proxy/metrics.hpp"
 
 namespace recgate {
@@ -25,6 +28,8 @@ struct gateway_metrics {
       "Recording status callbacks refused: forbidden (signature), invalid, method "
       "(a full prefetch queue: recgate_prefetch_queue_refused_total)",
       {"reason"}};
+  // Exceptions that escaped an I/O handler (each ended its connection; the process lives on).
+  std::atomic<std::uint64_t> escaped_exceptions{0};
 };
 
 }  // namespace recgate

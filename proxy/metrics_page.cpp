@@ -64,6 +64,9 @@ std::string render_metrics(gateway& gw) {
   write_single(out, "recgate_connections_rejected_total", "counter",
                "Client connections refused at the connection limit",
                value(gw.connections_rejected));
+  write_single(out, "recgate_handler_exceptions_total", "counter",
+               "Exceptions that escaped an I/O handler; each ended its connection",
+               value(gw.stats.escaped_exceptions));
 
   if (gw.prefetch) {
     const auto& p = gw.prefetch->counters();
@@ -133,6 +136,33 @@ std::string render_metrics(gateway& gw) {
                  static_cast<double>(s.bytes));
     write_single(out, "recgate_cache_max_bytes", "gauge", "Configured cache.max_bytes (0: none)",
                  static_cast<double>(s.max_bytes));
+    write_single(out, "recgate_cache_store_writable", "gauge",
+                 "1 while the store takes writes; 0 while misses bypass it (full disk, unwritable or "
+                 "deleted folder)",
+                 s.store.writable ? 1 : 0);
+    write_single(out, "recgate_cache_write_failures_total", "counter",
+                 "Store writes that failed (each makes the store failing until it recovers)",
+                 static_cast<double>(s.write_failures));
+    write_single(out, "recgate_cache_store_recoveries_total", "counter",
+                 "Times a failing store took writes again (resumed or reopened)",
+                 value(c.recoveries));
+    write_single(out, "recgate_cache_bypasses_total", "counter",
+                 "Misses served from the upstream without caching while the store took no writes",
+                 value(c.bypasses));
+    write_single(out, "recgate_cache_relays_total", "counter",
+                 "Fills streamed to their readers without being stored (store failed meanwhile, "
+                 "no length, or no room)",
+                 value(c.relays));
+    write_single(out, "recgate_cache_evictions_for_space_total", "counter",
+                 "Evictions made to keep cache.min_free_bytes free on the filesystem",
+                 value(c.evictions_for_space));
+    if (s.disk) {
+      write_single(out, "recgate_cache_disk_used_bytes", "gauge",
+                   "Bytes the cache folder takes on disk (audio, index, WAL, garbage)",
+                   static_cast<double>(s.disk->used));
+      write_single(out, "recgate_cache_disk_free_bytes", "gauge",
+                   "Bytes free on the cache's filesystem", static_cast<double>(s.disk->free));
+    }
   }
   return out;
 }

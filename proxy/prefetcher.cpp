@@ -104,6 +104,11 @@ net::awaitable<prefetcher::fetched> prefetcher::fetch(const prefetch_job& job,
     logging::warn(where + ": the upstream answered 404 recently");
     co_return fetched::failed;
   }
+  if (found.from == cache::cache::source::bypass) {
+    ++counters_.failed;
+    logging::warn(where + ": the cache's store takes no writes now");
+    co_return fetched::failed;
+  }
   // The fill runs on its own; this job only holds its concurrency slot until the fill ends.
   auto head = co_await found.filling->wait_head();
   if (head.status == 200) co_await found.filling->wait_end();

@@ -21,6 +21,7 @@ const char* cache_label(cache::cache::source s) {
     case cache::cache::source::miss: return "MISS";
     case cache::cache::source::stream: return "STREAM";
     case cache::cache::source::negative: return "NEGATIVE";
+    case cache::cache::source::bypass: return "BYPASS";
   }
   return "-";
 }
@@ -138,6 +139,8 @@ class responder {
     }
     out_.cache = cache_label(found.from);
     if (found.remembered) co_return co_await respond_origin_error(*found.remembered);
+    // The store takes no writes now: straight from the upstream, as without a cache.
+    if (found.from == cache::cache::source::bypass) co_return co_await respond_passthrough();
 
     if (found.committed) {
       const auto& m = *found.committed;

@@ -29,6 +29,8 @@ void log_exception(std::exception_ptr e) {
     std::rethrow_exception(e);
   } catch (const std::exception& x) {
     logging::error(std::string("session ended by an exception: ") + x.what());
+  } catch (...) {
+    logging::error("session ended by an exception");
   }
 }
 
@@ -39,14 +41,26 @@ net::any_io_executor session_executor(net::io_context& ioc, bool one_thread) {
   return net::make_strand(ioc);
 }
 
+void start_session(tcp::socket socket, const std::shared_ptr<gateway>& gw, session_fn session) {
+  beast::error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  auto ex = socket.get_executor();
+  net::co_spawn(ex, session(std::move(socket), gw), log_exception);
+}
+
 net::awaitable<void> accept_loop(net::io_context& ioc, tcp::acceptor& acceptor,
                                  std::shared_ptr<gateway> gw, session_fn session,
                                  bool one_thread) {
+  // Each wake-up takes every connection waiting in the backlog (nginx's multi_accept), at most
+  // a bound's worth: under a flood of connections one accept per turn of the I/O loop would
+  // leave a normal client queued behind thousands of others.
+  constexpr int max_batch = 1024;
+  beast::error_code ec;
+  acceptor.non_blocking(true, ec);
   for (;;) {
-    beast::error_code ec;
-    auto executor = session_executor(ioc, one_thread);
+    ec = {};
     tcp::socket socket = co_await acceptor.async_accept(
-        executor, net::redirect_error(net::use_awaitable, ec));
+        session_executor(ioc, one_thread), net::redirect_error(net::use_awaitable, ec));
     if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
       // Out of descriptors or similar: say so, and give the system a moment before retrying.
@@ -55,9 +69,30 @@ net::awaitable<void> accept_loop(net::io_context& ioc, tcp::acceptor& acceptor,
       co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
       continue;
     }
-    socket.set_option(tcp::no_delay(true), ec);
-    auto ex = socket.get_executor();
-    net::co_spawn(ex, session(std::move(socket), gw), log_exception);
+    start_session(std::move(socket), gw, session);
+    for (int i = 1; i < max_batch; ++i) {
+      tcp::socket next = acceptor.accept(session_executor(ioc, one_thread), ec);
+      if (ec) break;  // would_block: the backlog is empty; anything else: the async path says
+      start_session(std::move(next), gw, session);
+    }
+  }
+}
+
+// Runs the io_context until it stops. An exception that escapes a completion handler (one thrown
+// inside a composed operation rather than in a coroutine, where co_spawn's handler catches it)
+// ends that handler's connection, not the process: logged and counted, and the thread runs on.
+void run_io(net::io_context& ioc, gateway& gw) {
+  for (;;) {
+    try {
+      ioc.run();
+      return;
+    } catch (const std::exception& e) {
+      gw.stats.escaped_exceptions.fetch_add(1, std::memory_order_relaxed);
+      logging::error(std::string("an I/O handler ended by an exception: ") + e.what());
+    } catch (...) {
+      gw.stats.escaped_exceptions.fetch_add(1, std::memory_order_relaxed);
+      logging::error("an I/O handler ended by an exception");
+    }
   }
 }
 
@@ -237,8 +272,8 @@ int run_server(const config::config& cfg, const std::string& config_path) {
   signals.async_wait(on_signal);
 
   std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
-  ioc.run();
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc, &gw] { run_io(ioc, *gw); });
+  run_io(ioc, *gw);
   for (auto& t : pool) t.join();
   admin_acceptor.close();
   gw.reset();  // closes the store before the io_context goes

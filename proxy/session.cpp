@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include "proxy/recording_handler.hpp"
+#include "proxy/request_reader.hpp"
 #include "proxy/response_writer.hpp"
 #include "proxy/router.hpp"
 #include "proxy/signing.hpp"
@@ -55,32 +56,6 @@ bool valid_host(const http::request<http::string_body>& req) {
   constexpr std::string_view host_chars =
       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:[]%";
   return req[http::field::host].find_first_not_of(host_chars) == std::string_view::npos;
-}
-
-// After the answer to input we could not parse, more of it may be unread, and closing over unread
-// input makes the kernel send a reset, which can destroy the answer before the client reads it.
-// So, as nginx's lingering close does: FIN first, then discard input until the client has been
-// quiet for 100 ms (or 1 s has passed), then close. Below TLS, like the rest of a failed session.
-net::awaitable<void> linger_close(client_stream& stream) {
-  using clock = std::chrono::steady_clock;
-  auto& tcp_layer = stream.lowest();
-  beast::error_code ec;
-  tcp_layer.socket().shutdown(tcp::socket::shutdown_send, ec);
-  const auto until = clock::now() + std::chrono::seconds(1);
-  std::array<char, 16384> scratch;
-  while (!ec && clock::now() < until) {
-    clock::duration quiet = std::chrono::milliseconds(100);
-    tcp_layer.expires_after(std::min(quiet, until - clock::now()));
-    co_await tcp_layer.async_read_some(net::buffer(scratch),
-                                       net::redirect_error(net::use_awaitable, ec));
-  }
-}
-
-// Ends of a connection that are normal and need no response or log line.
-bool is_normal_end(const beast::error_code& ec) {
-  return ec == http::error::end_of_stream || ec == beast::error::timeout ||
-         ec == net::error::operation_aborted || ec == net::error::connection_reset ||
-         ec == net::error::eof;
 }
 
 struct request_outcome {
@@ -356,60 +331,59 @@ void log_unparsed(const std::string& id, const std::string& client, unsigned sta
   logging::access(record);
 }
 
+// Answers a request that could not be read as one (too large, not valid HTTP/1.1), then closes
+// the connection without destroying that answer.
+net::awaitable<void> refuse_unread(client_stream& stream, gateway& gw, const connection_info& conn,
+                                   const read_result& got, config::duration write_timeout) {
+  unsigned status = 400;
+  std::string message;
+  switch (got.status) {
+    case read_status::line_too_long:
+      status = 414;
+      message = "The request line is too long";
+      break;
+    case read_status::head_too_large:
+      status = 431;
+      message = "The request headers are too large";
+      break;
+    case read_status::body_too_large:
+      status = 413;
+      message = "The request body is too large";
+      break;
+    default:
+      message = "The request is not valid HTTP/1.1: " + got.detail;
+      break;
+  }
+  std::string id = request_id_for({});
+  header_list none;
+  co_await write_error(stream, status, message, false, false, id, none, write_timeout);
+  log_unparsed(id, conn.client, status);
+  gw.stats.requests.add({"other", std::to_string(status), "-"});
+  co_await linger_close(stream);
+}
+
 // The request loop shared by both listeners, once the connection is set up.
 net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
                            const connection_info& conn) {
-  beast::error_code ec;
-  beast::flat_buffer buffer;
+  request_reader reader;
   unsigned served = 0;
   for (bool first = true;; first = false) {
     auto limits = gw->limits.load();
+    read_limits bounds{limits->max_header_bytes, max_request_body, limits->idle_timeout,
+                       limits->header_timeout};
     http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(limits->max_header_bytes));
-    // Only POST /v1/signed-urls has a body, and a small one.
-    parser.body_limit(max_request_body);
-    // The first request must arrive within header_timeout; a kept-alive connection may then
-    // sit idle for idle_timeout before its next request, which then has header_timeout.
-    if (!first && buffer.size() == 0) {
-      // Idle until the next request's first bytes; from then on its header has header_timeout.
-      stream.expires_after(limits->idle_timeout);
-      auto n = co_await stream.async_read_some(buffer.prepare(4096),
-                                               net::redirect_error(net::use_awaitable, ec));
-      buffer.commit(n);
-    }
-    stream.expires_after(limits->header_timeout);
-    if (!ec) {
-      co_await http::async_read(stream, buffer, parser,
-                                net::redirect_error(net::use_awaitable, ec));
-    }
+    auto got = co_await reader.read(stream, parser, bounds, first);
     // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has no knowable
     // length. Beast reads it as bodiless and would parse its body as the next request, which a
     // front end may see otherwise (request smuggling): refused like a parse error, and closed.
-    if (!ec && parser.get().count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
-      ec = http::error::bad_transfer_encoding;
+    if (got.status == read_status::ok &&
+        parser.get().count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
+      got = {read_status::invalid, http::make_error_code(http::error::bad_transfer_encoding).message()};
     }
-    if (ec) {
-      if (is_normal_end(ec)) break;
-      // A request we cannot parse gets one clear answer, then the connection is closed.
-      bool too_large = ec == http::error::header_limit;
-      // The parser sets the target once the request line is complete: without one, the line
-      // alone was over the limit.
-      bool line_too_long = too_large && parser.get().target().empty();
-      bool body_too_large = ec == http::error::body_limit;
-      unsigned status = line_too_long ? 414u : too_large ? 431u : body_too_large ? 413u : 400u;
-      std::string id = request_id_for({});
-      // Built before the co_await: g++ 12 mishandles temporaries in a co_await's operands
-      // (a double free here).
-      std::string message = line_too_long    ? std::string("The request line is too long")
-                            : too_large      ? std::string("The request headers are too large")
-                            : body_too_large ? std::string("The request body is too large")
-                                             : "The request is not valid HTTP/1.1: " + ec.message();
-      header_list none;
-      co_await write_error(stream, status, message, false, false, id, none,
-                           limits->write_timeout);
-      log_unparsed(id, conn.client, status);
-      gw->stats.requests.add({"other", std::to_string(status), "-"});
-      co_await linger_close(stream);
+    if (got.status == read_status::closed) break;
+    if (got.status != read_status::ok) {
+      // A request we cannot take gets one clear answer, then the connection is closed.
+      co_await refuse_unread(stream, *gw, conn, got, limits->write_timeout);
       break;
     }
 
@@ -464,7 +438,12 @@ net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
       entry.decision = std::move(outcome.decision);
       gw->audit->append(entry);
     }
-    if (!outcome.keep_alive) break;
+    if (!outcome.keep_alive) {
+      // Closed by the gateway while the client may still be sending (it pipelined more requests,
+      // or expected to keep the connection): the answers written so far must reach it whole.
+      if (reader.has_unread() || req.keep_alive()) co_await linger_close(stream);
+      break;
+    }
   }
 }
 

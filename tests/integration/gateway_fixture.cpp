@@ -66,7 +66,7 @@ std::string recording_path(const std::string& sid, const std::string& ext,
          (ext.empty() ? "" : "." + ext);
 }
 
-stack::stack(stack_options options) : tls_(options.tls) {
+stack::stack(stack_options options) : tls_(options.tls), gateway_prefix_(options.gateway_prefix) {
   std::random_device rd;
   dir_ = std::filesystem::temp_directory_path() /
          ("recgate-test-" + std::to_string(rd()) + std::to_string(rd()));
@@ -103,7 +103,10 @@ stack::stack(stack_options options) : tls_(options.tls) {
       << "\"\nidle_timeout = \""
       << options.upstream_idle_timeout << "\"\n"
       << options.extra_upstream << "\n"
-      << (options.cache ? "[cache]\npath = \"" + (dir_ / "cache").string() + "\"\n" +
+      << (options.cache ? "[cache]\npath = \"" +
+                              (options.cache_path.empty() ? (dir_ / "cache").string()
+                                                          : options.cache_path) +
+                              "\"\n" +
                               options.extra_cache + "\n"
                         : "")
       << "[admin]\nlisten = \"127.0.0.1:0\"\n" << options.extra_admin << "\n"
@@ -124,8 +127,9 @@ stack::stack(stack_options options) : tls_(options.tls) {
 }
 
 void stack::start_gateway() {
-  gateway_ = std::make_unique<test_support::child_process>(
-      std::vector<std::string>{RECGATE_BIN, "serve", "--config", (dir_ / "recgate.toml").string()});
+  auto argv = gateway_prefix_;
+  argv.insert(argv.end(), {RECGATE_BIN, "serve", "--config", (dir_ / "recgate.toml").string()});
+  gateway_ = std::make_unique<test_support::child_process>(std::move(argv));
   output_saved_ = false;
   gateway_port_ = port_from_line(
       gateway_->wait_for_line([](std::string_view l) { return is_listening_line("recgate: listening", l); },

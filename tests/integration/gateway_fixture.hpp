@@ -44,6 +44,10 @@ struct stack_options {
   // the stack's simulator.
   std::string upstream_url;
   bool cache = false;  // a RocksDB cache in the stack's folder
+  std::string cache_path;  // with cache: this folder instead (on a small filesystem, say)
+  // Words before the gateway's command line, e.g. {"setpriv", "--reuid=65534", ...} to run it
+  // as another user.
+  std::vector<std::string> gateway_prefix;
   std::string extra_cache;  // TOML lines appended to [cache]
   // TOML tables before the consumers (e.g. [access]); "@SIM_PORT@" becomes the simulator's port.
   std::string extra_config;
@@ -112,6 +116,7 @@ class stack {
   unsigned short admin_port_ = 0;
   unsigned short tls_port_ = 0;
   bool tls_ = false;
+  std::vector<std::string> gateway_prefix_;
   bool output_saved_ = true;  // the current gateway's output went to the artifacts already
 };
 
