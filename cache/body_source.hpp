@@ -46,6 +46,11 @@ class body_source {
   // True when the bytes are at hand (a committed object): reading them never waits on a network.
   virtual bool immediate() const { return false; }
 
+  // The client reads slowly: from now on, bytes held in stored chunks are copied into the
+  // scratch buffer and the chunk is let go, rather than kept (pinned, or copied whole) until
+  // the client has taken all of it. Memory per slow reader becomes the scratch buffer alone.
+  virtual void prefer_copies() {}
+
   // The next at most `max` bytes (max > 0), as a view valid until the next call; empty at the
   // end of the body; errors as read_some. Sources that hold the bytes already (cached chunks)
   // answer a view of them without a copy; the rest read into the scratch buffer.

@@ -1,5 +1,6 @@
 #include "cache/readers.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <limits>
@@ -36,6 +37,12 @@ class chunk_cursor {
   }
 
   bool unavailable() const { return unavailable_; }
+
+  // Lets go of the chunk held (its pin, or its copy); the next view reads it again.
+  void release() {
+    cached_.reset();
+    cached_index_ = std::numeric_limits<std::uint32_t>::max();
+  }
 
   // The same, waiting out a reopen of the store's database (a few seconds at most).
   net::awaitable<std::string_view> view_waiting(std::uint64_t offset) {
@@ -74,6 +81,15 @@ net::awaitable<std::size_t> copy_next(body_source& source, net::mutable_buffer b
   co_return view.size();
 }
 
+// Copies up to `max` bytes of `view` into the scratch buffer, so the chunk it points into can be
+// let go (prefer_copies).
+net::const_buffer copy_out(std::string_view view, body_scratch& scratch, std::size_t max) {
+  auto buffer = scratch.get();
+  auto n = std::min({view.size(), max, buffer.size()});
+  std::memcpy(buffer.data(), view.data(), n);
+  return net::const_buffer(buffer.data(), n);
+}
+
 class committed_reader final : public body_source {
  public:
   committed_reader(store& st, object_key key, const manifest& m, std::uint64_t begin,
@@ -82,13 +98,14 @@ class committed_reader final : public body_source {
 
   std::optional<std::uint64_t> content_length() const override { return end_ - pos_; }
   bool immediate() const override { return true; }
+  void prefer_copies() override { copies_ = true; }
 
   net::awaitable<std::size_t> read_some(net::mutable_buffer buffer,
                                         boost::system::error_code& ec) override {
     co_return co_await copy_next(*this, buffer, ec);
   }
 
-  net::awaitable<net::const_buffer> next(body_scratch&, std::size_t max,
+  net::awaitable<net::const_buffer> next(body_scratch& scratch, std::size_t max,
                                          boost::system::error_code& ec) override {
     ec = {};
     if (pos_ >= end_) co_return net::const_buffer();
@@ -100,6 +117,12 @@ class committed_reader final : public body_source {
       co_return net::const_buffer();
     }
     auto n = static_cast<std::size_t>(std::min<std::uint64_t>({view.size(), max, end_ - pos_}));
+    if (copies_) {
+      auto copied = copy_out(view.substr(0, n), scratch, n);
+      cursor_.release();
+      pos_ += copied.size();
+      co_return copied;
+    }
     pos_ += n;
     co_return net::const_buffer(view.data(), n);
   }
@@ -108,6 +131,7 @@ class committed_reader final : public body_source {
   chunk_cursor cursor_;
   std::uint64_t pos_;
   std::uint64_t end_;
+  bool copies_ = false;
 };
 
 class fill_reader final : public body_source {
@@ -128,6 +152,7 @@ class fill_reader final : public body_source {
   }
 
   std::optional<std::uint64_t> content_length() const override { return length_; }
+  void prefer_copies() override { copies_ = true; }
 
   net::awaitable<std::size_t> read_some(net::mutable_buffer buffer,
                                         boost::system::error_code& ec) override {
@@ -161,6 +186,12 @@ class fill_reader final : public body_source {
           continue;  // failed meanwhile: reported above
         }
         auto n = std::min<std::size_t>(view.size(), want);
+        if (copies_) {
+          auto copied = copy_out(view.substr(0, n), scratch, n);
+          cursor_.release();
+          moved_to(pos_ + copied.size());
+          co_return copied;
+        }
         moved_to(pos_ + n);
         co_return net::const_buffer(view.data(), n);
       }
@@ -199,6 +230,7 @@ class fill_reader final : public body_source {
   std::uint64_t pos_;
   std::optional<std::uint64_t> end_;
   std::optional<std::uint64_t> length_;
+  bool copies_ = false;
 };
 
 }  // namespace

@@ -71,6 +71,13 @@ struct upstream_config {
   duration connect_timeout{std::chrono::seconds(5)};
   duration header_timeout{std::chrono::seconds(15)};
   duration idle_timeout{std::chrono::seconds(30)};
+  // A body must average at least min_body_rate bytes a second over every body_rate_window of
+  // time spent waiting for it, and may take at most body_timeout of such time in all; otherwise
+  // it is given up on (an upstream that trickles). Time the gateway spends not reading (a slow
+  // client, a relay waiting for its readers) does not count. min_body_rate 0: no minimum.
+  std::uint64_t min_body_rate = 4096;
+  duration body_rate_window{std::chrono::seconds(15)};
+  duration body_timeout{std::chrono::minutes(10)};
   unsigned max_redirects = 3;
   std::size_t buffer_bytes = 64 * 1024;  // bytes buffered per streamed request
   // Idle kept-alive connections per upstream host; 0: a new connection per request.

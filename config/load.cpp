@@ -218,7 +218,7 @@ void load_upstream(const toml::table* t, upstream_config& u, const env_lookup& e
   }
   r.reject_unknown({"base_url", "project_id", "api_token_env", "api_token_file", "ca_file",
                     "verify_tls", "connect_timeout", "header_timeout", "idle_timeout",
-                    "max_redirects", "buffer_bytes", "pool_size", "retries", "retry_backoff",
+                    "min_body_rate", "body_rate_window", "body_timeout", "max_redirects", "buffer_bytes", "pool_size", "retries", "retry_backoff",
                     "retry_backoff_max", "breaker_failures", "breaker_cooldown", "egress_proxy",
                     "api_token", "token", "password"});
 
@@ -271,6 +271,9 @@ void load_upstream(const toml::table* t, upstream_config& u, const env_lookup& e
   r.read_timeout("connect_timeout", u.connect_timeout);
   r.read_timeout("header_timeout", u.header_timeout);
   r.read_timeout("idle_timeout", u.idle_timeout);
+  r.read_int("min_body_rate", u.min_body_rate, 0, std::int64_t(1) << 40);
+  r.read_timeout("body_rate_window", u.body_rate_window);
+  r.read_timeout("body_timeout", u.body_timeout);
   r.read_int("max_redirects", u.max_redirects, 0, 10);
   r.read_int("buffer_bytes", u.buffer_bytes, 4096, 16 << 20);
   r.read_int("pool_size", u.pool_size, 0, 4096);

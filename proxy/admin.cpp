@@ -148,7 +148,17 @@ net::awaitable<admin_answer> readiness(gateway& gw) {
   }
   bool draining = gw.draining.load();
   bool ready = upstream_ok && !draining;
-  nlohmann::json body{{"status", !ready ? "not ready" : store_ok ? "ready" : "degraded"},
+  // Refused credentials leave audio working and metadata failing: degraded, shown, not unready.
+  auto credentials = gw.upstream.credentials();
+  bool credentials_ok = credentials != upstream_client::credentials_state::refused;
+  nlohmann::json body{{"status", !ready                          ? "not ready"
+                                 : store_ok && credentials_ok ? "ready"
+                                                              : "degraded"},
+                      {"credentials", credentials == upstream_client::credentials_state::refused
+                                          ? "refused"
+                                      : credentials == upstream_client::credentials_state::accepted
+                                          ? "accepted"
+                                          : "untried"},
                       {"store", !gw.cfg.cache.enabled() ? "off" : store_ok ? "writable" : "failing"},
                       {"upstream", upstream_ok ? "reachable" : "unreachable"},
                       {"draining", draining}};

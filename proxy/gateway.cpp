@@ -176,11 +176,16 @@ bool gateway::reload(std::string& message) {
   }
   // Everything checked: now apply.
   access.store(std::make_shared<access_policy>(next, revocations, access.load().get()));
+  // The API token may have been rotated (a token file re-read): the next metadata request says.
+  // (Another project id needs a restart, below.)
+  if (next.upstream.project_id == cfg.upstream.project_id) {
+    upstream.set_credentials(next.upstream.project_id, next.upstream.api_token);
+  }
   limits.store(std::make_shared<const config::server_config>(next.server));
   bool new_certificates = next_tls != nullptr;
   if (new_certificates) tls_context.store(std::move(next_tls));
   message = std::to_string(next.consumers.size()) + " consumers, " +
-            std::to_string(next.signing_keys.size()) + " signing keys, limits" +
+            std::to_string(next.signing_keys.size()) + " signing keys, limits, upstream token" +
             (new_certificates ? ", TLS certificates" : "");
   std::vector<std::string> restart;
   if (next.server.listen.to_string() != cfg.server.listen.to_string() ||

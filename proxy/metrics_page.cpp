@@ -36,7 +36,8 @@ std::string render_metrics(gateway& gw) {
   // Every kind, zeros included: a dashboard's rate() needs the series before the first error.
   out += "# HELP recgate_upstream_errors_total Upstream errors by kind: resolve, connect, tls, "
          "timeout (connect, head or a stalled body), bad_response, http_5xx (a 5xx answer), body "
-         "(a body cut short)\n# TYPE recgate_upstream_errors_total counter\n";
+         "(a body cut short), slow (a body below min_body_rate or past body_timeout), credentials "
+         "(the gateway's own credentials refused)\n# TYPE recgate_upstream_errors_total counter\n";
   const auto& errors = gw.upstream.errors();
   for (std::size_t k = 0; k < upstream_error_counts::count; ++k) {
     out.append("recgate_upstream_errors_total{kind=\"")
@@ -49,6 +50,9 @@ std::string render_metrics(gateway& gw) {
                "Upstream attempts that were retries", value(u.retries));
   write_single(out, "recgate_upstream_breaker_rejections_total", "counter",
                "Requests failed fast because the circuit was open", value(u.breaker_rejections));
+  write_single(out, "recgate_upstream_credentials_refused", "gauge",
+               "1 while the upstream refuses the gateway's credentials (metadata answers 502)",
+               gw.upstream.credentials() == upstream_client::credentials_state::refused ? 1 : 0);
   write_single(out, "recgate_upstream_circuit_open", "gauge",
                "1 while the circuit breaker is open", gw.upstream.health().open() ? 1 : 0);
   write_single(out, "recgate_upstream_connections_opened_total", "counter",

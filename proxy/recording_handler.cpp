@@ -90,7 +90,7 @@ class responder {
       auto response = co_await fetch_from_upstream(gw_.upstream, request_, request_id_);
       const auto& head = response.head;
       out_.upstream_status = head.status;
-      if (head.status == 0 || head.status >= 500) {
+      if (head.status == 0 || head.status >= 500 || head.status == 401 || head.status == 403) {
         found = gw_.metadata->find_stale(request_.account_sid, request_.sid, now);
         if (found) out_.cache = "STALE";
       }
@@ -277,6 +277,13 @@ class responder {
                                        head.timed_out
                                            ? "The upstream did not answer in time"
                                            : "The upstream could not be reached or answered badly");
+    }
+    if (!request_.is_audio() && (head.status == 401 || head.status == 403)) {
+      // The gateway signed this request with its own credentials: their refusal is the gateway's
+      // failure, not the consumer's (whose key was accepted), and says so without any secret.
+      co_return co_await respond_error(
+          502, "The upstream refused the gateway's credentials for this project; the gateway's "
+               "operator must update its API token");
     }
     std::string said = "The upstream answered " + std::to_string(head.status);
     if (head.status >= 400 && head.status < 500) {

@@ -108,11 +108,16 @@ net::awaitable<write_result> write_streamed(client_stream& stream, unsigned stat
 
   // Cached bytes are written from RocksDB's cache as they are (no copy, no buffer); other bodies
   // go through one buffer per response, allocated at its first use: memory stays bounded by
-  // buffer_bytes (or one pinned chunk) whatever the body's size. A paced body goes in
-  // buffer_bytes steps so the pacing stays smooth.
+  // buffer_bytes (or one pinned chunk, while the client keeps up) whatever the body's size. A
+  // paced body goes in buffer_bytes steps so the pacing stays smooth.
   body_scratch scratch(buffer_bytes);
   const std::size_t step = budget != nullptr ? buffer_bytes : std::numeric_limits<std::size_t>::max();
   bool head_sent = !source.immediate();
+  // A client that takes its bytes slowly (or is paced) gets them copied out of stored chunks, a
+  // buffer at a time, so it holds no chunk while it reads: memory per slow reader is the buffer.
+  constexpr auto slow_write = std::chrono::milliseconds(100);
+  bool copying = budget != nullptr;
+  if (copying) source.prefer_copies();
   for (;;) {
     auto view = co_await source.next(scratch, step, ec);
     std::size_t n = view.size();
@@ -141,9 +146,14 @@ net::awaitable<write_result> write_streamed(client_stream& stream, unsigned stat
     res.body().more = !last;
     // Bounded by the write timeout: a client that stops reading is dropped.
     stream.expires_after(timeout);
+    auto write_started = std::chrono::steady_clock::now();
     co_await http::async_write(stream, sr, net::redirect_error(net::use_awaitable, ec));
     if (ec == http::error::need_buffer) ec = {};
     if (ec) co_return result;
+    if (!copying && std::chrono::steady_clock::now() - write_started > slow_write) {
+      copying = true;
+      source.prefer_copies();
+    }
     head_sent = true;
     result.body_bytes += n;
     if (last) break;

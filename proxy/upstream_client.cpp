@@ -280,13 +280,17 @@ namespace {
 class exchange final : public upstream_exchange {
  public:
   exchange(std::unique_ptr<connection> conn, std::shared_ptr<upstream_client::pool> pool,
-           config::duration idle_timeout, std::size_t read_bytes,
-           std::shared_ptr<upstream_error_counts> errors, const std::string& request_id)
+           const config::upstream_config& cfg, std::shared_ptr<upstream_error_counts> errors,
+           const std::string& request_id)
       : conn_(std::move(conn)),
         pool_(std::move(pool)),
-        idle_timeout_(idle_timeout),
+        idle_timeout_(cfg.idle_timeout),
+        min_rate_(cfg.min_body_rate),
+        rate_window_(cfg.body_rate_window),
+        body_timeout_(cfg.body_timeout),
         errors_(std::move(errors)),
         request_id_(request_id) {
+    const std::size_t read_bytes = cfg.buffer_bytes;
     // Beast reads at most the buffer's free capacity per call: a small buffer turns a body into
     // thousands of tiny reads, and each one wakes every reader of a fill.
     buffer_.reserve(read_bytes);
@@ -327,19 +331,45 @@ class exchange final : public upstream_exchange {
                                "reading the response head: " + ec.message(), !timed_out};
   }
 
-  // A body that broke off (reset, closed short of its length) or stalled: counted and logged
-  // here, the one place every upstream body is read through.
-  void body_failed(const beast::error_code& ec) {
+  // A body that broke off (reset, closed short of its length), stalled or came too slowly:
+  // counted and logged here, the one place every upstream body is read through.
+  void body_failed(const beast::error_code& ec, std::string_view why = {}) {
     if (ec == net::error::operation_aborted) return;  // shutting down: not the upstream's doing
-    bool stalled = ec == beast::error::timeout;
-    errors_->add(stalled ? upstream_error_counts::timeout : upstream_error_counts::body);
+    auto kind = !why.empty()                   ? upstream_error_counts::slow
+                : ec == beast::error::timeout ? upstream_error_counts::timeout
+                                              : upstream_error_counts::body;
+    errors_->add(kind);
     auto length = content_length();
     logging::warn("request_id=" + request_id_ + " upstream body broke off after " +
                   std::to_string(body_bytes_) +
                   (length ? " of " + std::to_string(*length) : std::string()) + " bytes [kind=" +
-                  std::string(upstream_error_counts::names[stalled ? upstream_error_counts::timeout
-                                                                   : upstream_error_counts::body]) +
-                  "]: " + ec.message());
+                  std::string(upstream_error_counts::names[kind]) +
+                  "]: " + (why.empty() ? ec.message() : std::string(why)));
+  }
+
+  // Whether the time spent waiting for this body says to give up on it: below min_body_rate
+  // over a whole window, or past body_timeout in all. Says why.
+  std::string too_slow(std::chrono::steady_clock::duration waited, std::size_t bytes) {
+    using std::chrono::duration_cast;
+    using std::chrono::milliseconds;
+    total_wait_ += waited;
+    window_wait_ += waited;
+    window_bytes_ += bytes;
+    if (total_wait_ >= body_timeout_) {
+      return "the body took longer than body_timeout (" +
+             std::to_string(duration_cast<milliseconds>(body_timeout_).count()) + " ms) to arrive";
+    }
+    if (window_wait_ >= rate_window_) {
+      double seconds = std::chrono::duration<double>(window_wait_).count();
+      if (min_rate_ > 0 && static_cast<double>(window_bytes_) < static_cast<double>(min_rate_) * seconds) {
+        return "the body came at " + std::to_string(static_cast<std::uint64_t>(window_bytes_ / seconds)) +
+               " bytes/s over " + std::to_string(duration_cast<milliseconds>(window_wait_).count()) +
+               " ms, below min_body_rate " + std::to_string(min_rate_);
+      }
+      window_wait_ = {};
+      window_bytes_ = 0;
+    }
+    return {};
   }
 
   unsigned status() const override { return parser_.get().result_int(); }
@@ -364,15 +394,20 @@ class exchange final : public upstream_exchange {
       auto& body = parser_.get().body();
       body.data = buffer.data();
       body.size = buffer.size();
-      // Bounded by idle_timeout: an upstream that stalls mid-body is given up on.
-      conn_->tcp().expires_after(idle_timeout_);
+      // Bounded by idle_timeout (an upstream that stalls mid-body is given up on) and by what
+      // is left of body_timeout.
+      auto left = body_timeout_ - total_wait_;
+      conn_->tcp().expires_after(std::min<std::chrono::steady_clock::duration>(idle_timeout_, left));
+      auto started = std::chrono::steady_clock::now();
       co_await conn_->read_some(buffer_, parser_, ec);
       if (ec == http::error::need_buffer) ec = {};
       std::size_t n = buffer.size() - parser_.get().body().size;
       body_bytes_ += n;
+      auto slow = too_slow(std::chrono::steady_clock::now() - started, n);
+      if (!ec && !slow.empty()) ec = beast::error::timeout;
       if (ec) {
         failed_ = true;
-        body_failed(ec);
+        body_failed(ec, slow);
         co_return 0;
       }
       if (parser_.is_done()) release();
@@ -385,6 +420,12 @@ class exchange final : public upstream_exchange {
   std::unique_ptr<connection> conn_;
   std::shared_ptr<upstream_client::pool> pool_;
   config::duration idle_timeout_;
+  std::uint64_t min_rate_;
+  config::duration rate_window_;
+  config::duration body_timeout_;
+  std::chrono::steady_clock::duration total_wait_{};   // spent waiting for this body's bytes
+  std::chrono::steady_clock::duration window_wait_{};  // of which in the current rate window
+  std::uint64_t window_bytes_ = 0;
   std::shared_ptr<upstream_error_counts> errors_;
   std::string request_id_;
   std::uint64_t body_bytes_ = 0;
@@ -419,7 +460,8 @@ std::optional<upstream_error_counts::which> error_kind(const upstream_failure& f
 upstream_client::upstream_client(const config::upstream_config& cfg, net::any_io_executor io)
     : cfg_(cfg),
       io_(std::move(io)),
-      basic_credentials_("Basic " + basic_pair(cfg.project_id, cfg.api_token)),
+      basic_credentials_(std::make_shared<const std::string>(
+          "Basic " + basic_pair(cfg.project_id, cfg.api_token))),
       tls_(std::make_unique<ssl::context>(ssl::context::tls_client)),
       pool_(std::make_shared<pool>(cfg.pool_size, cfg.idle_timeout)),
       health_(cfg.breaker_failures, cfg.breaker_cooldown) {
@@ -449,6 +491,31 @@ upstream_client::upstream_client(const config::upstream_config& cfg, net::any_io
 }
 
 upstream_client::~upstream_client() { pool_->close(); }
+
+void upstream_client::set_credentials(std::string_view project_id, std::string_view api_token) {
+  basic_credentials_.store(
+      std::make_shared<const std::string>("Basic " + basic_pair(project_id, api_token)));
+  // New credentials: whether they are refused is for the upstream to say again.
+  if (credentials_state_.exchange(credentials_state::unknown) == credentials_state::refused) {
+    logging::info("upstream credentials replaced; the next metadata request tries them");
+  }
+}
+
+void upstream_client::observe_credentials(unsigned status) {
+  if (status == 401 || status == 403) {
+    errors_->add(upstream_error_counts::credentials);
+    if (credentials_state_.exchange(credentials_state::refused) != credentials_state::refused) {
+      logging::error("the upstream refused the gateway's credentials for project " +
+                     cfg_.project_id + " (" + std::to_string(status) +
+                     "): metadata requests are answered 502 until the API token is fixed "
+                     "(a token file is re-read on SIGHUP) [kind=credentials]");
+    }
+    return;
+  }
+  if (credentials_state_.exchange(credentials_state::accepted) == credentials_state::refused) {
+    logging::info("the upstream accepts the gateway's credentials again");
+  }
+}
 
 void upstream_client::shutdown() { pool_->close(); }
 
@@ -480,6 +547,8 @@ net::awaitable<upstream_result> upstream_client::fetch(const recording_request& 
     } else {
       auto status = std::get<std::unique_ptr<upstream_exchange>>(result)->status();
       if (status >= 500) errors_->add(upstream_error_counts::http_5xx);
+      // Only requests the gateway signs say anything about its credentials.
+      if (request.format == recording_format::json && status < 500) observe_credentials(status);
       if (status == 502 || status == 503 || status == 504) {
         health_.record_failure();
         counters_.failures.fetch_add(1, std::memory_order_relaxed);
@@ -543,7 +612,7 @@ net::awaitable<upstream_result> upstream_client::attempt(const recording_request
       }
       if (request.format == recording_format::json) {
         // Metadata only, and only to the configured origin: json redirects are never followed.
-        req.set(http::field::authorization, basic_credentials_);
+        req.set(http::field::authorization, *basic_credentials_.load());
         req.set(http::field::accept, "application/json");
       }
       counters_.attempts.fetch_add(1, std::memory_order_relaxed);
@@ -558,8 +627,7 @@ net::awaitable<upstream_result> upstream_client::attempt(const recording_request
                                        : upstream_failure::kind::connect,
                                    "sending the request: " + ec.message()};
       }
-      auto ex_ptr = std::make_unique<exchange>(std::move(conn), pool_, cfg_.idle_timeout,
-                                               cfg_.buffer_bytes, errors_, request_id);
+      auto ex_ptr = std::make_unique<exchange>(std::move(conn), pool_, cfg_, errors_, request_id);
       if (!failure) failure = co_await ex_ptr->read_head(request.head, cfg_.header_timeout);
       if (failure) {
         if (pooled && is_stale_connection(*failure)) continue;  // conn is null: a fresh one

@@ -19,6 +19,7 @@
 #include "cache/body_source.hpp"
 #include "proxy/net.hpp"
 #include "proxy/recording_request.hpp"
+#include "proxy/shared_setting.hpp"
 #include "proxy/upstream_health.hpp"
 
 namespace recgate {
@@ -35,13 +36,18 @@ struct upstream_failure {
 };
 
 // Upstream errors by kind, for recgate_upstream_errors_total{kind}: each failed attempt (its
-// failure kind, or http_5xx for a 5xx answer) and each response body that broke off (body) or
-// stalled past idle_timeout (timeout). Circuit-open rejections are not upstream errors (they
-// have their own counter). Shared with the exchanges, which may outlive the client at shutdown.
+// failure kind, or http_5xx for a 5xx answer), each response body that broke off (body),
+// stalled past idle_timeout (timeout) or came too slowly (slow: below min_body_rate, or past
+// body_timeout), and each signed request the upstream refused (credentials: a 401 or 403 to the
+// gateway's own credentials). Circuit-open rejections are not upstream errors (they have their
+// own counter). Shared with the exchanges, which may outlive the client at shutdown.
 struct upstream_error_counts {
-  enum which : std::size_t { resolve, connect, tls, timeout, bad_response, http_5xx, body, count };
+  enum which : std::size_t {
+    resolve, connect, tls, timeout, bad_response, http_5xx, body, slow, credentials, count
+  };
   static constexpr std::array<std::string_view, count> names{
-      "resolve", "connect", "tls", "timeout", "bad_response", "http_5xx", "body"};
+      "resolve", "connect", "tls", "timeout", "bad_response", "http_5xx", "body", "slow",
+      "credentials"};
   std::array<std::atomic<std::uint64_t>, count> by_kind{};
 
   void add(which w) { by_kind[w].fetch_add(1, std::memory_order_relaxed); }
@@ -95,6 +101,14 @@ class upstream_client {
   void shutdown();
 
   const upstream_health& health() const { return health_; }
+
+  // The project's credentials, sent on metadata requests: replaced by a reload (a token file
+  // re-read on SIGHUP), which also forgets that the previous ones were refused.
+  void set_credentials(std::string_view project_id, std::string_view api_token);
+  // Whether the upstream refused the gateway's credentials (401/403 to a signed request) the last
+  // time it answered one; logged when it changes.
+  enum class credentials_state { unknown, accepted, refused };
+  credentials_state credentials() const { return credentials_state_.load(); }
   const upstream_counters& counters() const { return counters_; }
   const upstream_error_counts& errors() const { return *errors_; }
   // Prereq: called before the first fetch.
@@ -106,9 +120,14 @@ class upstream_client {
   net::awaitable<upstream_result> attempt(const recording_request& request,
                                           const std::string& request_id);
 
+  // A signed request's answer: refused (401/403) or accepted (anything else the upstream says).
+  void observe_credentials(unsigned status);
+
   const config::upstream_config& cfg_;
   net::any_io_executor io_;
-  std::string basic_credentials_;  // "Basic base64(project_id:api_token)"; never logged
+  // "Basic base64(project_id:api_token)"; never logged. Replaced whole by a reload.
+  shared_setting<const std::string> basic_credentials_;
+  std::atomic<credentials_state> credentials_state_{credentials_state::unknown};
   std::unique_ptr<ssl::context> tls_;
   std::shared_ptr<pool> pool_;
   upstream_health health_;

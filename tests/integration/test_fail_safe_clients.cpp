@@ -9,7 +9,11 @@
 #include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "gateway_fixture.hpp"
 #include "header_flood.hpp"
@@ -252,4 +256,62 @@ TEST_CASE("the TLS listener offers TLS 1.2 only with AEAD suites and forward sec
   auto good = handshake({"-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"});
   CHECK(good.find("CONNECTION ESTABLISHED") != std::string::npos);
   CHECK(handshake({"-tls1_3"}).find("CONNECTION ESTABLISHED") != std::string::npos);
+}
+
+TEST_CASE("slow readers of cold recordings: memory per reader bounded, given back when they leave") {
+  stack_options o;
+  o.cache = true;
+  stack s(o);
+  const int pid = s.gateway_pid();
+  REQUIRE(s.get(recording_path(laml_sim::sized_sid(14901, 64 * 1024), "wav")).status == 200);
+  const long baseline = rss_kib(pid);
+  // 100 readers, 10 on each of 10 cold 20 MiB recordings, each taking about 10 KB a second
+  // through a small receive buffer: they hold the gateway's responses open as slow players do.
+  constexpr int readers = 100;
+  std::vector<int> fds;
+  for (int i = 0; i < readers; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    int small = 16 * 1024;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(s.gateway_port());
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    auto request = "GET " + recording_path(laml_sim::sized_sid(14910 + i % 10, 20u << 20), "wav") +
+                   " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + consumer_key + "\r\n\r\n";
+    REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+    fds.push_back(fd);
+  }
+  long peak = baseline;
+  std::uint64_t received = 0;
+  char buffer[1024];
+  for (auto until = steady::now() + 8s; steady::now() < until;) {
+    for (int fd : fds) {
+      auto n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+      if (n > 0) received += static_cast<std::uint64_t>(n);
+    }
+    peak = std::max(peak, rss_kib(pid));
+    std::this_thread::sleep_for(100ms);
+  }
+  for (int fd : fds) ::close(fd);
+  MESSAGE("100 slow readers took " << received / 1024 << " KiB; gateway RSS " << baseline / 1024
+                                   << " MiB -> peak " << peak / 1024 << " MiB");
+  CHECK(received > 100 * 1024);  // they were being served
+  CHECK(::kill(pid, 0) == 0);
+  if (!sanitized) {
+    // Per reader at most a chunk and a buffer (320 KiB), with the fills and the store's memtables
+    // on top: well under 100 MiB for 100 readers.
+    CHECK(peak - baseline < 100 * 1024);
+    // What stays is the store's: the chunks' memtables (up to twice 8 MiB while one flushes)
+    // and the block cache's index blocks; the readers' memory goes back to the system.
+    auto until = steady::now() + 15s;
+    long now = rss_kib(pid);
+    while (now > baseline + 32 * 1024 && steady::now() < until) {
+      std::this_thread::sleep_for(200ms);
+      now = rss_kib(pid);
+    }
+    MESSAGE("gateway RSS once they left: " << now / 1024 << " MiB");
+    CHECK(now <= baseline + 32 * 1024);
+  }
 }
