@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "cluster.hpp"
+#include "http_client.hpp"
+#include "temp_dir.hpp"
 #include "laml_sim/laml_sim.hpp"
 
 namespace {
@@ -186,6 +188,48 @@ TEST_CASE("the Kubernetes HAProxy config hashes and checks like the shipped one"
   auto [code, output] = haproxy_check(checkable);
   INFO(output);
   CHECK(code == 0);
+}
+
+TEST_CASE("the Kubernetes recgate config requires the admin key; probes and the scrape stay open") {
+  const auto yaml = read_source("deploy/k8s/recgate-config.yaml");
+  auto config = configmap_entry(yaml, "recgate.toml");
+  const auto consumers = configmap_entry(yaml, "consumers.toml");
+  test_support::temp_dir tmp("recgate-k8s-");
+  // Only what ties it to a pod changes: its addresses go to loopback, its folders to a temporary
+  // one; the upstream (RECGATE_UPSTREAM_URL) is a closed loopback port.
+  auto replace = [&](const std::string& from, const std::string& to) {
+    auto at = config.find(from);
+    REQUIRE_MESSAGE(at != std::string::npos, "no " << from << " in the shipped config");
+    config.replace(at, from.size(), to);
+  };
+  replace("\"0.0.0.0:8080\"", "\"127.0.0.1:0\"");
+  replace("\"0.0.0.0:9090\"", "\"127.0.0.1:0\"");
+  replace("/var/lib/recgate/cache", (tmp.path / "cache").string());
+  replace("/etc/recgate/consumers.toml", (tmp.path / "consumers.toml").string());
+  replace("/var/lib/recgate/revocations", (tmp.path / "revocations").string());
+  std::ofstream(tmp.path / "recgate.toml") << config;
+  std::ofstream(tmp.path / "consumers.toml") << consumers;
+
+  test_support::child_process gateway(
+      {"env", "SIGNALWIRE_API_TOKEN=k8s-test-token", "RECGATE_UPSTREAM_URL=http://127.0.0.1:1",
+       RECGATE_BIN, "serve", "--config", (tmp.path / "recgate.toml").string()});
+  auto line = gateway.wait_for_line(
+      [](std::string_view l) { return l.find("recgate: admin listening on") != std::string_view::npos; },
+      10s);
+  REQUIRE(line);
+  auto port = static_cast<unsigned short>(std::stoul(line->substr(line->rfind(':') + 1)));
+  auto status = [&](const std::string& method, const std::string& target) {
+    return test_support::request("127.0.0.1", port, method, target).status;
+  };
+  // Probes and the scrape: no key.
+  CHECK(status("GET", "/healthz") == 200);
+  CHECK(status("GET", "/metrics") == 200);
+  CHECK(status("GET", "/readyz") == 503);  // answered (the upstream is unreachable), not 401
+  // Everything else needs the admin key.
+  const std::string recording = "720796a0-8ee9-4350-83bd-2d07a3121f1e/00000001-0000-4000-8000-000000000000";
+  CHECK(status("GET", "/cache/stats") == 401);
+  CHECK(status("DELETE", "/cache/recordings/" + recording) == 401);
+  CHECK(status("POST", "/signed-urls/revoke/" + recording) == 401);
 }
 
 TEST_CASE("three replicas behind HAProxy: one fetch per recording, and a dead replica's share "

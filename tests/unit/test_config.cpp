@@ -269,3 +269,34 @@ TEST_CASE("single values") {
   CHECK_FALSE(parse_base_url("https://"));
   CHECK_FALSE(parse_base_url("https://example.com:0"));
 }
+
+TEST_CASE("fail-safe settings: header bound, body rate and deadline, free-space floor, exempt paths") {
+  auto ok = load_from_string(
+      minimal("min_body_rate = 2048\nbody_rate_window = \"5s\"\nbody_timeout = \"2m\"\n",
+              "[cache]\npath = \"/tmp/x\"\nmin_free_bytes = 1048576\n"
+              "[admin]\nrequire_key = true\nexempt_paths = [\"/healthz\", \"/readyz\", \"/metrics\"]\n"),
+      "t.toml", with_token);
+  REQUIRE(ok.errors.empty());
+  CHECK(ok.value->upstream.min_body_rate == 2048);
+  CHECK(ok.value->upstream.body_rate_window == std::chrono::seconds(5));
+  CHECK(ok.value->upstream.body_timeout == std::chrono::minutes(2));
+  CHECK(ok.value->cache.min_free_bytes == 1048576);
+  CHECK(ok.value->admin.exempt_paths.size() == 3);
+
+  // Defaults: a minimum rate, a deadline, probes exempt.
+  auto defaults = load_from_string(minimal(), "t.toml", with_token);
+  REQUIRE(defaults.errors.empty());
+  CHECK(defaults.value->upstream.min_body_rate == 4096);
+  CHECK(defaults.value->upstream.body_timeout == std::chrono::minutes(10));
+  CHECK(defaults.value->admin.exempt_paths == std::vector<std::string>{"/healthz", "/readyz"});
+
+  // What the parser cannot hold is refused; so are exemptions for what changes state.
+  auto big = load_from_string("[server]\nmax_header_bytes = 131072\n" + minimal().substr(minimal().find("[upstream]")),
+                              "t.toml", with_token);
+  CHECK(has_error(big, "server.max_header_bytes", "between 1024 and 65536"));
+  auto purge = load_from_string(minimal("", "[admin]\nexempt_paths = [\"/cache/recordings\"]\n"),
+                                "t.toml", with_token);
+  CHECK(has_error(purge, "admin.exempt_paths", "cannot be exempt"));
+  auto zero = load_from_string(minimal("body_timeout = \"0s\"\n"), "t.toml", with_token);
+  CHECK(has_error(zero, "upstream.body_timeout", "greater than zero"));
+}

@@ -3,9 +3,12 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "cache/store.hpp"
+#include "tests/support/small_filesystem.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace recgate::cache;
@@ -429,4 +432,79 @@ TEST_CASE("a missing chunk of a committed object is damage, with or without keys
     CHECK(told == std::vector<std::uint64_t>{5});
     CHECK(st->find(key));  // the store only reports; the cache removes
   }
+}
+
+TEST_CASE("a store whose folder is deleted fails, says why, and recovers into a new folder") {
+  temp_dir dir("recgate-store-");
+  std::vector<store_health> told;
+  std::mutex told_mutex;
+  store_options options;
+  options.on_health = [&](const store_health& h) {
+    std::lock_guard lock(told_mutex);
+    told.push_back(h);
+  };
+  auto st = open_at(dir, options);
+  fill_object(*st, 1);
+  REQUIRE(st->writable());
+  CHECK(st->check_folder());
+
+  std::filesystem::remove_all(dir.path);
+  CHECK_FALSE(st->check_folder());
+  CHECK_FALSE(st->writable());
+  CHECK(st->health().reason.find("removed or replaced") != std::string::npos);
+  // Failing is said once, however often it is found again.
+  CHECK_FALSE(st->check_folder());
+  {
+    std::lock_guard lock(told_mutex);
+    REQUIRE(told.size() == 1);
+    CHECK_FALSE(told[0].writable);
+  }
+  std::string why;
+  REQUIRE_MESSAGE(st->recover(why), why);
+  CHECK(st->writable());
+  CHECK(st->reopens() == 1);
+  CHECK(std::filesystem::exists(dir.path / "CURRENT"));
+  CHECK_FALSE(st->find(key));  // a new, empty database
+  fill_object(*st, 2);
+  CHECK(st->read_chunk(key, 2, 0) == std::string("abcd"));
+  std::lock_guard lock(told_mutex);
+  REQUIRE(told.size() == 2);
+  CHECK(told[1].writable);
+}
+
+TEST_CASE("a full disk: a failed write makes the store failing; emptied when it is full of itself") {
+  test_support::small_filesystem fs(24 << 20);
+  if (!fs.available()) {
+    WARN_MESSAGE(false, "not run: " << fs.why());
+    return;
+  }
+  store_options options;
+  options.path = (fs.path() / "db").string();
+  options.block_cache_bytes = 8 << 20;
+  std::string error;
+  auto st = store::open(options, error);
+  REQUIRE_MESSAGE(st, error);
+  fill_object(*st, 1);
+  // Chunks until the disk refuses one (the WAL first, then a flush).
+  std::string chunk(256 * 1024, 'c');
+  object_key big = key;
+  big.sid = "00000001-0000-4000-8000-000000000001";
+  REQUIRE_FALSE(st->begin_fill(big, 9));
+  store::result failed;
+  for (std::uint32_t i = 0; i < 400 && !failed; ++i) failed = st->put_chunk(big, 9, i, chunk);
+  for (int i = 0; i < 200 && st->writable(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE_FALSE(st->writable());
+  CHECK(st->write_failures() >= 1);
+  CHECK(st->health().reason.find("No space left") != std::string::npos);
+  // Reads go on while it fails.
+  CHECK(st->read_chunk(key, 1, 0) == std::string("abcd"));
+  // The disk is full of the store's own chunks, which cannot be evicted from a database that
+  // takes no writes: it is emptied and opened anew.
+  std::string why;
+  REQUIRE_MESSAGE(st->recover(why), why);
+  CHECK(why.starts_with("wiped"));
+  CHECK(st->writable());
+  CHECK_FALSE(st->find(key));
+  fill_object(*st, 2);
+  CHECK(st->find(key));
 }
