@@ -117,50 +117,88 @@ std::optional<origin_head> cache::remembered_404(const std::string& key) {
   return it->second.head;
 }
 
+cache::lease cache::take_lease(const object_key& key, std::uint64_t generation) {
+  auto id = key.encoded() + "@" + std::to_string(generation);
+  {
+    std::lock_guard lock(lease_mutex_);
+    ++leases_[id];
+  }
+  return lease(static_cast<void*>(nullptr), [this, id = std::move(id)](void*) {
+    std::lock_guard lock(lease_mutex_);
+    if (auto it = leases_.find(id); it != leases_.end() && --it->second == 0) leases_.erase(it);
+  });
+}
+
+bool cache::in_use(const object_key& key, std::uint64_t generation) {
+  {
+    std::lock_guard lock(lease_mutex_);
+    if (leases_.contains(key.encoded() + "@" + std::to_string(generation))) return true;
+  }
+  return fill_running(key, generation);
+}
+
+std::optional<cache::lookup> cache::leased_hit(const object_key& key, manifest m) {
+  // Leased first, then checked still current: a removal after this waits for the lease, one
+  // before it is seen here (the manifest is gone, or another generation's).
+  auto held = take_lease(key, m.generation);
+  auto now = store_->find(key);
+  if (!now || now->generation != m.generation) return std::nullopt;
+  return lookup{source::hit, std::move(m), nullptr, std::nullopt, std::move(held), nullptr};
+}
+
 cache::lookup cache::get(const object_key& key, const origin_fetch& fetch) {
   const auto encoded = key.encoded();
   if (auto m = find_fresh(key)) {
-    ++counters_.hits;
-    lru_.touch(encoded, now_unix());
-    return {source::hit, std::move(m), nullptr, std::nullopt};
+    if (auto hit = leased_hit(key, std::move(*m))) {
+      ++counters_.hits;
+      lru_.touch(encoded, now_unix());
+      return std::move(*hit);
+    }
   }
   if (auto head = remembered_404(encoded)) {
     ++counters_.negative_hits;
-    return {source::negative, std::nullopt, nullptr, std::move(head)};
+    return {source::negative, std::nullopt, nullptr, std::move(head), nullptr, nullptr};
   }
   if (!store_->writable()) {
     // Nothing could be stored: the caller fetches and streams the origin's answer itself.
     ++counters_.bypasses;
-    return {source::bypass, std::nullopt, nullptr, std::nullopt};
+    return {source::bypass, std::nullopt, nullptr, std::nullopt, nullptr, nullptr};
   }
   std::shared_ptr<fill> f;
+  fill::reader_mark mark;
   {
     std::lock_guard lock(mutex_);
     if (auto it = fills_.find(encoded); it != fills_.end()) {
       ++counters_.streams;
-      return {source::stream, std::nullopt, it->second, std::nullopt};
+      return {source::stream, std::nullopt, it->second, std::nullopt, nullptr, it->second->attach(0)};
     }
     // A fill may have committed and left the registry since the first look: look again while
     // holding the registry, so no request can join a fill that is never started. What may not be
     // served is left for the new fill's commit to replace (no removal under this lock).
     if (auto m = store_->find(key); m && !store_->unreadable_reason(key, *m) && !expired(*m)) {
-      ++counters_.hits;
-      return {source::hit, std::move(m), nullptr, std::nullopt};
+      if (auto hit = leased_hit(key, std::move(*m))) {
+        ++counters_.hits;
+        return std::move(*hit);
+      }
     }
     f = std::make_shared<fill>(key, next_generation(), options_.chunk_size);
+    f->keep(take_lease(key, f->generation()));  // its readers read its chunks after the commit
+    mark = f->attach(0);
     fills_.emplace(encoded, f);
   }
   ++counters_.misses;
   net::co_spawn(net::make_strand(io_), run_fill(f, fetch), [](std::exception_ptr) {});
-  return {source::miss, std::nullopt, f, std::nullopt};
+  return {source::miss, std::nullopt, f, std::nullopt, nullptr, std::move(mark)};
 }
 
 std::optional<cache::lookup> cache::peek(const object_key& key) {
-  if (auto m = find_fresh(key)) return lookup{source::hit, std::move(m), nullptr, std::nullopt};
+  if (auto m = find_fresh(key)) {
+    return lookup{source::hit, std::move(m), nullptr, std::nullopt, nullptr, nullptr};
+  }
   std::lock_guard lock(mutex_);
   auto it = fills_.find(key.encoded());
   if (it == fills_.end()) return std::nullopt;
-  return lookup{source::stream, std::nullopt, it->second, std::nullopt};
+  return lookup{source::stream, std::nullopt, it->second, std::nullopt, nullptr, nullptr};
 }
 
 std::uint64_t cache::purge(const std::string& account_sid, const std::string& sid,
@@ -222,6 +260,11 @@ std::uint64_t cache::evict(const std::vector<std::string>& keys) {
 }
 
 void cache::enforce_limits() {
+  // Chunks of removed objects that nobody reads any more, and of relays that have ended.
+  auto gone = [this](const object_key& key, std::uint64_t generation) {
+    return in_use(key, generation);
+  };
+  if (store_->writable()) store_->remove_stale_fills(gone);
   if (store_->writable()) {
     // What the running fills will still write counts as if it were there already.
     const auto reserved = reserved_bytes_.load();
@@ -236,6 +279,7 @@ void cache::enforce_limits() {
       auto before = counters_.evictions.load();
       evict(lru_.oldest_beyond(total - std::min(total, need)));
       counters_.evictions_for_space += counters_.evictions.load() - before;
+      store_->remove_stale_fills(gone);  // what nobody reads goes now; the rest once read
       store_->reclaim(false);
       u = store_->usage();
       auto now = std::chrono::steady_clock::now();
@@ -276,8 +320,13 @@ bool cache::admit(std::uint64_t length, std::string& why) {
     return false;
   }
   reserved_bytes_ += length;
-  enforce_limits();
-  u = store_->usage();
+  // Room is made only when it is short: most fills start without touching the disk here.
+  const auto reserved = reserved_bytes_.load();
+  bool over_max = options_.max_bytes > 0 && lru_.total_bytes() + reserved > options_.max_bytes;
+  if (over_max || (u && u->free < min_free(*u) + reserved)) {
+    enforce_limits();
+    u = store_->usage();
+  }
   if (u && u->free < min_free(*u) + reserved_bytes_.load()) {
     reserved_bytes_ -= length;
     why = "no room on the cache's filesystem";
@@ -305,7 +354,10 @@ void cache::recover_store() {
   // A store that has failed for two minutes on a disk too full to reopen it is wiped.
   if (failing_since_ == std::chrono::steady_clock::time_point{}) failing_since_ = now;
   bool wipe = now - failing_since_ > std::chrono::minutes(2);
-  if (!store_->recover(why, wipe)) {
+  auto needed = [this](const object_key& key, std::uint64_t generation) {
+    return in_use(key, generation);
+  };
+  if (!store_->recover(why, wipe, needed)) {
     next_recovery_ = now + recovery_backoff_;
     recovery_backoff_ = std::min(recovery_backoff_ * 2, std::chrono::seconds(30));
     if (options_.info) {
@@ -334,7 +386,7 @@ void cache::recover_store() {
   }
   // Chunks of fills that could not be aborted while the store failed.
   auto removed = store_->remove_stale_fills(
-      [this](const object_key& key, std::uint64_t generation) { return fill_running(key, generation); });
+      [this](const object_key& key, std::uint64_t generation) { return in_use(key, generation); });
   if (removed > 0 && options_.info) {
     options_.info("cache: removed " + std::to_string(removed) + " fills left behind while the store failed");
   }
@@ -350,12 +402,7 @@ net::awaitable<void> cache::maintain() {
       if (store_->writable()) store_->check_folder();
       if (!store_->writable()) recover_store();
       enforce_limits();
-      if (tick % 60 == 0 && store_->writable()) {
-        // Chunks a relay kept for its readers after the store failed, now that it has ended.
-        store_->remove_stale_fills([this](const object_key& key, std::uint64_t generation) {
-          return fill_running(key, generation);
-        });
-      }
+      (void)tick;
     } catch (const std::exception& e) {
       // Never the end of maintenance: say so, and try again next time.
       if (options_.warn) options_.warn(std::string("cache: maintenance failed: ") + e.what());
@@ -442,7 +489,12 @@ net::awaitable<cache::fill_end> cache::stream_and_commit(const std::shared_ptr<f
     if (f->relaying() && !co_await f->wait_for_room(window)) co_return fill_end::abandoned;
     boost::system::error_code ec;
     std::size_t n = co_await response.body->read_some(net::buffer(buffer), ec);
-    if (ec || f->cancelled()) co_return fill_end::failed;
+    if (ec) co_return fill_end::failed;
+    if (storing && f->cancelled()) {
+      // Purged meanwhile: nothing of it is stored any more, but the responses reading it finish.
+      storing = false;
+      relay(f, "purged while it was being fetched");
+    }
     if (n == 0) break;
     digest.update(buffer.data(), n);
     total += n;
@@ -463,6 +515,10 @@ net::awaitable<cache::fill_end> cache::stream_and_commit(const std::shared_ptr<f
     }
   }
   if (expected_length && total != *expected_length) co_return fill_end::failed;
+  if (storing && f->cancelled()) {
+    storing = false;
+    relay(f, "purged while it was being fetched");
+  }
   if (storing) {
     m.length = total;
     m.sha256_hex = digest.final_hex();
@@ -532,9 +588,10 @@ net::awaitable<void> cache::run_fill(std::shared_ptr<fill> f, origin_fetch fetch
     co_return;
   }
   if (f->cancelled()) {
-    // Purged while the commit was on its way: take it back out.
+    // Purged while the commit was on its way: take it back out. Its chunks stay for the
+    // responses reading them (the fill's lease), which finish.
     co_await on_writer([&] { return store_->remove(key); });
-    f->fail();
+    f->complete();
     finish(f);
     co_return;
   }

@@ -87,11 +87,22 @@ class cache {
   // bypass: the store takes no writes now; the caller serves the origin's answer itself.
   enum class source { hit, miss, stream, negative, bypass };
 
+  // A response reading a committed generation holds a lease on it (a fill holds one on its own
+  // generation): removing the object (purge, eviction, expiry, a replacement) takes its manifest
+  // at once, so no new request finds it, but leaves its chunks until the last lease goes, so no
+  // response in progress is cut short by it.
+  using lease = std::shared_ptr<void>;
+
   struct lookup {
     source from = source::hit;
     std::optional<manifest> committed;  // set for hit
     std::shared_ptr<fill> filling;      // set for miss and stream
     std::optional<origin_head> remembered;  // set for negative: the origin's 404
+    lease held;                         // set for hit: keep it while reading `committed`
+    // Set for miss and stream: this request's place among the fill's readers, at 0 from the
+    // moment it joined, so a relay keeps every byte until it reads (pass it to read_fill), or
+    // lets go (reset it) when it will not.
+    fill::reader_mark mark;
   };
 
   // Opens the store. io runs the fills (each on a strand of its own). nullptr and error when the
@@ -109,9 +120,9 @@ class cache {
   std::optional<lookup> peek(const object_key& key);
 
   // Removes every format of a recording (committed objects and remembered 404s); returns how
-  // many objects there were. A fill in progress is stopped: its readers' bodies end early and
-  // nothing is committed. When the store fails the removal, `error` says so and every stored
-  // format stays (and stays counted).
+  // many objects there were. No new request finds it; responses reading it finish (leases), and
+  // a fill in progress is not committed (its readers get the rest of it all the same). When the
+  // store fails the removal, `error` says so and every stored format stays (and stays counted).
   std::uint64_t purge(const std::string& account_sid, const std::string& sid, std::string& error);
 
   cache_stats stats();
@@ -158,6 +169,11 @@ class cache {
   // no new request joins it. `why` for the log.
   void relay(const std::shared_ptr<fill>& f, const std::string& why);
   bool fill_running(const object_key& key, std::uint64_t generation);
+  // A fill running, or a lease held, on this generation: its chunks must stay.
+  bool in_use(const object_key& key, std::uint64_t generation);
+  lease take_lease(const object_key& key, std::uint64_t generation);
+  // A hit on `m` under a lease, when `m` is still the object's generation; nullopt otherwise.
+  std::optional<lookup> leased_hit(const object_key& key, manifest m);
   std::uint64_t next_generation();  // Prereq: mutex_ held
 
   cache_options options_;
@@ -185,6 +201,9 @@ class cache {
   std::unordered_map<std::string, std::shared_ptr<fill>> fills_;
   // Fills relaying without the store: their chunks (if any) stay until they end.
   std::vector<std::weak_ptr<fill>> relays_;
+
+  std::mutex lease_mutex_;
+  std::unordered_map<std::string, unsigned> leases_;  // "{key}@{generation}" -> holders
   struct negative_entry {
     origin_head head;
     std::chrono::steady_clock::time_point until;

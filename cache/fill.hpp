@@ -46,6 +46,8 @@ class fill {
   fill(object_key key, std::uint64_t generation, std::uint32_t chunk_size);
 
   const object_key& key() const { return key_; }
+  // Something the fill keeps for as long as it lives (the cache's lease on its generation).
+  void keep(std::shared_ptr<void> held) { held_ = std::move(held); }
   std::uint64_t generation() const { return generation_; }
   std::uint32_t chunk_size() const { return chunk_size_; }
 
@@ -97,6 +99,7 @@ class fill {
 
   const object_key key_;
   const std::uint64_t generation_;
+  std::shared_ptr<void> held_;
   const std::uint32_t chunk_size_;
 
   // Drops the front of the tail that every attached reader has passed. Prereq: mutex_ held,

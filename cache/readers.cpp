@@ -137,14 +137,16 @@ class committed_reader final : public body_source {
 class fill_reader final : public body_source {
  public:
   fill_reader(store& st, std::shared_ptr<fill> f, std::uint64_t begin,
-              std::optional<std::uint64_t> end)
+              std::optional<std::uint64_t> end, fill::reader_mark mark)
       // A fill's chunks are each read once, as they arrive: not worth a place in the cache.
       : cursor_(st, f->key(), f->generation(), f->chunk_size(), false),
         fill_(std::move(f)),
-        mark_(fill_->attach(begin)),
+        mark_(mark ? std::move(mark) : fill_->attach(begin)),
         pos_(begin),
         end_(end),
-        length_(end ? std::optional<std::uint64_t>(*end - begin) : std::nullopt) {}
+        length_(end ? std::optional<std::uint64_t>(*end - begin) : std::nullopt) {
+    mark_->store(begin, std::memory_order_release);
+  }
 
   ~fill_reader() override {
     mark_.reset();
@@ -241,8 +243,8 @@ std::unique_ptr<body_source> read_committed(store& st, object_key key, const man
 }
 
 std::unique_ptr<body_source> read_fill(store& st, std::shared_ptr<fill> f, std::uint64_t begin,
-                                       std::optional<std::uint64_t> end) {
-  return std::make_unique<fill_reader>(st, std::move(f), begin, end);
+                                       std::optional<std::uint64_t> end, fill::reader_mark mark) {
+  return std::make_unique<fill_reader>(st, std::move(f), begin, end, std::move(mark));
 }
 
 }  // namespace recgate::cache

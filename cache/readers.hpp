@@ -16,7 +16,10 @@ std::unique_ptr<body_source> read_committed(store& st, object_key key, const man
 
 // Reads the fill's bytes [begin, end), waiting for them as they arrive; end nullopt: to the end
 // of the body, whatever its length turns out to be. A failed fill ends the read with an error.
+// `mark`: the reader's place taken when the request joined the fill (cache::lookup::mark); a
+// new one is attached when none is given.
 std::unique_ptr<body_source> read_fill(store& st, std::shared_ptr<fill> f, std::uint64_t begin,
-                                       std::optional<std::uint64_t> end);
+                                       std::optional<std::uint64_t> end,
+                                       fill::reader_mark mark = nullptr);
 
 }  // namespace recgate::cache

@@ -361,8 +361,10 @@ struct store::impl {
   }
 
   // Opens the database at `path` (creating the folder and the database when missing) and removes
-  // the chunks of fills that were interrupted. Sets `removed` to how many.
-  std::shared_ptr<instance> open_instance(std::string& error, std::uint64_t& removed) {
+  // the chunks of fills that were interrupted, and of objects removed while being read, but for
+  // those `in_use` says are still running or read. Sets `removed` to how many.
+  std::shared_ptr<instance> open_instance(std::string& error, std::uint64_t& removed,
+                                          const store::in_use_check& in_use = {}) {
     auto inst = std::make_shared<instance>();
     rocksdb::DB* raw = nullptr;
     auto s = rocksdb::DB::Open(db_options, path, families, &inst->handles, &raw);
@@ -373,13 +375,15 @@ struct store::impl {
     inst->db.reset(raw);
     auto interrupted = fill_markers(*inst, error);
     if (!error.empty()) return nullptr;
+    removed = 0;
     for (const auto& [key, generation] : interrupted) {
+      if (in_use && in_use(key, generation)) continue;
       if (auto err = abort_fill(*inst, key, generation)) {
         error = "cannot remove an interrupted fill: " + *err;
         return nullptr;
       }
+      ++removed;
     }
-    removed = interrupted.size();
     return inst;
   }
 
@@ -652,10 +656,10 @@ store::result store::commit(const object_key& key, const manifest& given,
   }
   rocksdb::WriteBatch batch;
   rocksdb::Status s;
-  // A previous object under this key (expired, or replaced) loses its chunks in the same batch.
+  // A previous object under this key (expired, or replaced): its chunks are marked for removal
+  // in the same batch, and go once nobody reads them (remove_stale_fills).
   if (auto old = find(key); old && old->generation != m.generation) {
-    s = batch.DeleteRange(inst->chunks(), generation_prefix(key, old->generation),
-                          generation_end(key, old->generation));
+    s = batch.Put(inst->fills(), generation_prefix(key, old->generation), "");
   }
   if (s.ok() && !last_chunk.empty()) {
     s = batch.Put(inst->chunks(), chunk_key(key, m.generation, m.chunk_count() - 1),
@@ -686,10 +690,9 @@ store::result store::remove(const object_key& key, std::optional<std::uint64_t> 
   rocksdb::WriteBatch batch;
   auto s = batch.Delete(inst->manifests(), key.encoded());
   if (s.ok()) s = batch.Delete(inst->access(), key.encoded());
-  if (s.ok()) {
-    s = batch.DeleteRange(inst->chunks(), generation_prefix(key, m->generation),
-                          generation_end(key, m->generation));
-  }
+  // The chunks are marked, not deleted: a response reading them finishes; they go once nobody
+  // reads them (remove_stale_fills), or at the next open.
+  if (s.ok()) s = batch.Put(inst->fills(), generation_prefix(key, m->generation), "");
   auto encoded = key.encoded();
   impl_->memo_forget(encoded);
   if (s.ok()) s = inst->db->Write({}, &batch);
@@ -713,10 +716,7 @@ std::uint64_t store::remove_recording(const std::string& account_sid, const std:
     if (!m) continue;
     s = batch.Delete(inst->manifests(), key.encoded());
     if (s.ok()) s = batch.Delete(inst->access(), key.encoded());
-    if (s.ok()) {
-      s = batch.DeleteRange(inst->chunks(), generation_prefix(key, m->generation),
-                            generation_end(key, m->generation));
-    }
+    if (s.ok()) s = batch.Put(inst->fills(), generation_prefix(key, m->generation), "");  // as remove
     if (!s.ok()) break;
     removed.push_back(key.encoded());
   }
@@ -824,14 +824,13 @@ std::optional<disk_usage> store::usage() const {
   return u;
 }
 
-std::uint64_t store::remove_stale_fills(
-    const std::function<bool(const object_key&, std::uint64_t)>& running) {
+std::uint64_t store::remove_stale_fills(const in_use_check& running) {
   auto inst = impl_->get();
   if (!inst) return 0;
   std::string error;
   std::uint64_t removed = 0;
   for (const auto& [key, generation] : fill_markers(*inst, error)) {
-    if (running(key, generation)) continue;
+    if (running && running(key, generation)) continue;
     if (auto err = impl::abort_fill(*inst, key, generation)) {
       impl_->health->failed(*err);
       break;
@@ -919,7 +918,7 @@ bool folder_takes_writes(const std::string& path, std::uint64_t needed, std::str
 
 }  // namespace
 
-bool store::recover(std::string& why, bool wipe_when_full) {
+bool store::recover(std::string& why, bool wipe_when_full, const in_use_check& in_use) {
   auto& i = *impl_;
   if (i.health->writable.load()) return true;
   // RocksDB cannot resume from what makes a folder fail (an unwritable or deleted folder is fatal
@@ -935,12 +934,13 @@ bool store::recover(std::string& why, bool wipe_when_full) {
   bool wipe = false;
   if (i.get() && !folder_takes_writes(i.path, needed, why, no_space)) {
     if (!no_space) return false;
-    // Full. When the cache itself takes most of the disk, waiting cannot help (nothing can be
-    // evicted from a database that takes no writes): it is emptied now. Otherwise it waits for
-    // the others to free space, and is emptied only after wipe_when_full says so.
+    // Full. When the cache itself fills the disk (what others hold is under a tenth of it),
+    // waiting cannot help (nothing can be evicted from a database that takes no writes): it is
+    // emptied now. Otherwise it waits for the others to free space, and is emptied only after
+    // wipe_when_full says so.
     auto u = usage();
-    bool mostly_ours = u && u->used >= u->filesystem / 2;
-    if (!mostly_ours && !wipe_when_full) return false;
+    bool ours = u && u->filesystem - std::min(u->filesystem, u->free + u->used) < u->filesystem / 10;
+    if (!ours && !wipe_when_full) return false;
     wipe = true;
   }
   {
@@ -971,11 +971,11 @@ bool store::recover(std::string& why, bool wipe_when_full) {
   if (wipe) empty_folder();
   std::string error;
   std::uint64_t removed = 0;
-  auto reopened = i.open_instance(error, removed);
+  auto reopened = i.open_instance(error, removed, in_use);
   if (!reopened && !wipe && error.find("No space left") != std::string::npos) {
     empty_folder();
     error.clear();
-    reopened = i.open_instance(error, removed);
+    reopened = i.open_instance(error, removed, in_use);
   }
   if (!reopened) {
     why = error;

@@ -131,12 +131,15 @@ class store {
   result commit(const object_key& key, const manifest& m, std::string_view last_chunk);
   result abort_fill(const object_key& key, std::uint64_t generation);
 
-  // Removes a committed object (manifest and chunks). No error when it is absent. With
-  // only_generation, only when the object is still that generation.
+  // Removes a committed object: its manifest at once (no new reader finds it), its chunks once
+  // nobody reads them: they are marked like an interrupted fill's and removed by
+  // remove_stale_fills (or at the next open). No error when it is absent. With only_generation,
+  // only when the object is still that generation.
   result remove(const object_key& key, std::optional<std::uint64_t> only_generation = std::nullopt);
 
   // Removes committed objects of every format of one recording, all in one write: every format
-  // or none. Returns how many there were; on failure nothing changed and `error` says why.
+  // or none (chunks as remove). Returns how many there were; on failure nothing changed and
+  // `error` says why.
   std::uint64_t remove_recording(const std::string& account_sid, const std::string& sid,
                                  std::string& error);
 
@@ -171,10 +174,12 @@ class store {
   // chunk is written there first) and memtables on their way to files. Room to keep free.
   std::uint64_t overhead_bytes() const;
 
-  // Removes the chunks and markers of fills that are not running (`running` says which are),
-  // left behind when a fill could not be aborted; returns how many.
-  std::uint64_t remove_stale_fills(
-      const std::function<bool(const object_key&, std::uint64_t generation)>& running);
+  // Whether a generation's chunks are still needed: a fill running, or a response reading them.
+  using in_use_check = std::function<bool(const object_key&, std::uint64_t generation)>;
+  // Removes the chunks and markers of generations no longer in use: removed objects (remove,
+  // remove_recording, a commit that replaced one) and fills that could not be aborted. Returns
+  // how many.
+  std::uint64_t remove_stale_fills(const in_use_check& in_use);
 
   // --- health: see store_health ---
   // Whether the folder is still the one opened; a removed or replaced one makes the store failing
@@ -192,7 +197,8 @@ class store {
   // blocks on disk I/O. A read during the reopen finds the database unavailable (read_chunk).
   // wipe_when_full: when the folder has no room even to reopen, its contents are deleted and a
   // new, empty database is opened (the cached audio is lost; the cache works again).
-  bool recover(std::string& why, bool wipe_when_full = false);
+  // in_use: generations whose chunks must survive the reopen (see remove_stale_fills).
+  bool recover(std::string& why, bool wipe_when_full = false, const in_use_check& in_use = {});
   // Counts the reopens recover() made: whoever indexes the store's objects scans it again.
   std::uint64_t reopens() const;
 

@@ -93,6 +93,7 @@ net::awaitable<prefetcher::fetched> prefetcher::fetch(const prefetch_job& job,
   std::string where = "request_id=" + job.request_id + " prefetch sid=" + job.sid + "." + format;
   cache::object_key key{job.account_sid, job.sid, format};
   auto found = recordings_->get(key, upstream_origin(upstream_, job.request_id));
+  found.mark.reset();  // the job waits for the fill's end, it reads nothing
   if (found.from == cache::cache::source::hit) {
     ++counters_.skipped;
     logging::info(where + ": already cached");

@@ -162,31 +162,36 @@ class responder {
     if (auto range = far_range(); range && range->first >= found.filling->snapshot().available + far_ahead_bytes) {
       // A seek far into a recording whose fill has just begun: ask the upstream for that range at
       // once, beside the fill, rather than wait for the fill's head and then for its bytes.
-      if (auto done = co_await respond_range_early(*range)) co_return *done;
+      if (auto done = co_await respond_range_early(*range, found.mark)) co_return *done;
     }
     auto head = co_await found.filling->wait_head();
     if (found.from == cache::cache::source::miss) out_.upstream_status = head.status;
-    if (head.status != 200) co_return co_await respond_origin_error(head);
+    if (head.status != 200) {
+      found.mark.reset();
+      co_return co_await respond_origin_error(head);
+    }
     representation rep{head.length, "", head.last_modified};
     auto plan = plan_response(rep, conditions_);
     if (plan.status == 416) co_return co_await respond_unsatisfiable(plan);
     if (plan.status == 206 && plan.begin >= found.filling->snapshot().available + far_ahead_bytes) {
       // A seek far beyond what has arrived (a player jumping to the end on first play): fetch
       // that range directly while the fill goes on, rather than wait for the fill to get there.
-      if (auto done = co_await respond_range_ahead(head, rep, plan)) co_return *done;
+      if (auto done = co_await respond_range_ahead(head, rep, plan, found.mark)) co_return *done;
     }
     auto headers = audio_headers(head.content_type, rep);
     if (plan.status == 206) headers.emplace_back("Content-Range", plan.content_range);
     auto body = cache::read_fill(gw_.recordings->storage(), found.filling, plan.begin,
-                                 plan.end ? plan.end : head.length);
+                                 plan.end ? plan.end : head.length, std::move(found.mark));
     co_return co_await respond_body(plan.status, headers, *body);
   }
 
   // The range straight from the upstream (not cached); nullopt when the upstream does not
   // answer it as asked, and the caller then waits for the fill instead.
+  // `mark`: this request's place in the fill, let go once it is answered from the upstream.
   net::awaitable<std::optional<handler_outcome>> respond_range_ahead(const cache::origin_head& head,
                                                                      const representation& rep,
-                                                                     const response_plan& plan) {
+                                                                     const response_plan& plan,
+                                                                     cache::fill::reader_mark& mark) {
     recording_request ranged = request_;
     ranged.upstream_range.emplace(plan.begin, *plan.end - 1);
     auto response = co_await fetch_from_upstream(gw_.upstream, ranged, request_id_);
@@ -197,6 +202,7 @@ class responder {
     }
     out_.cache = "RANGE";
     out_.upstream_status = 206;
+    mark.reset();
     auto headers = audio_headers(head.content_type, rep);
     headers.emplace_back("Content-Range", plan.content_range);
     co_return co_await respond_body(206, headers, *response.body);
@@ -218,7 +224,8 @@ class responder {
   // Serves `range` straight from the upstream before the fill's head is known: the
   // representation (length, Last-Modified) is the one the upstream's 206 describes. nullopt when
   // the upstream does not answer exactly that range; the caller then uses the fill.
-  net::awaitable<std::optional<handler_outcome>> respond_range_early(const byte_range& range) {
+  net::awaitable<std::optional<handler_outcome>> respond_range_early(const byte_range& range,
+                                                                     cache::fill::reader_mark& mark) {
     recording_request ranged = request_;
     std::uint64_t last = range.last >= recording_request::open_range_end - 1
                              ? recording_request::open_range_end
@@ -236,6 +243,7 @@ class responder {
     }
     out_.cache = "RANGE";
     out_.upstream_status = 206;
+    mark.reset();
     auto headers = audio_headers(response.head.content_type, rep);
     headers.emplace_back("Content-Range", plan.content_range);
     co_return co_await respond_body(206, headers, *response.body);

@@ -1,6 +1,11 @@
 // The audio cache end to end: laml-sim upstream, recgate with a real RocksDB in a temp folder.
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <map>
@@ -475,7 +480,7 @@ TEST_CASE("HEAD is answered from the manifest alone; a damaged object is never s
   check_json_error(s.get(path), 502);
 }
 
-TEST_CASE("a purge during a fill stops it: nothing of the recording is committed afterwards") {
+TEST_CASE("a purge during a fill: the response in progress finishes, nothing is committed") {
   stack s(cached());
   auto sid = laml_sim::sized_sid(129, 1 << 20);
   s.sim_fault({{"sid", sid}, {"bytes_per_second", 1 << 20}});
@@ -486,12 +491,57 @@ TEST_CASE("a purge during a fill stops it: nothing of the recording is committed
   auto purged = s.admin("DELETE", "/cache/recordings/" + std::string(project_id) + "/" + sid);
   CHECK(purged.status == 200);
   first.join();
-  CHECK_FALSE(leader.ok());  // its body was cut short with the fill
+  // The response in progress is whole (never shorter than its Content-Length for a purge).
+  CHECK(leader.ok());
+  CHECK(leader.body == expected_body(sid));
   s.sim_clear_faults();
   auto next = s.get(path);
   CHECK(next.header("X-Cache") == std::string("MISS"));
   CHECK(next.body == expected_body(sid));
   CHECK(upstream_fetches(s, path) == 2);
+}
+
+TEST_CASE("a purge while a cached recording is read: that response finishes, the next one misses") {
+  stack s(cached());
+  auto sid = laml_sim::sized_sid(131, 8 << 20);
+  auto path = recording_path(sid, "wav");
+  REQUIRE(s.get(path).status == 200);
+  wait_for_hit(s, path);
+  // A slow reader of the hit, then a purge, then eviction pressure: its chunks stay until it ends.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int small = 16 * 1024;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(s.gateway_port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  auto request = "GET " + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                 std::string(consumer_key) + "\r\nConnection: close\r\n\r\n";
+  REQUIRE(::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
+  std::string got;
+  char buffer[65536];
+  while (got.size() < 64 * 1024) {
+    auto n = ::recv(fd, buffer, sizeof buffer, 0);
+    REQUIRE(n > 0);
+    got.append(buffer, static_cast<std::size_t>(n));
+  }
+  auto purged = s.admin("DELETE", "/cache/recordings/" + std::string(project_id) + "/" + sid);
+  CHECK(purged.status == 200);
+  CHECK(s.get(path, with_key(), "HEAD").header("X-Cache") != std::string("HIT"));
+  // Maintenance runs meanwhile (once a second): the chunks it would remove are still read.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  for (;;) {
+    auto n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    got.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  auto body_at = got.find("\r\n\r\n");
+  REQUIRE(body_at != std::string::npos);
+  CHECK(got.size() - body_at - 4 == (8u << 20));
+  CHECK(got.substr(body_at + 4) == expected_body(sid));
+  CHECK(s.get(path).header("X-Cache") == std::string("MISS"));
 }
 
 TEST_CASE("a signed URL plays in a browser: Range requests, no key, one cache entry") {

@@ -125,11 +125,18 @@ TEST_CASE("abort and remove leave nothing; a new fill replaces an old object's c
   REQUIRE_FALSE(st->begin_fill(key, 3));
   REQUIRE_FALSE(st->commit(key, make_manifest(2, 3), "uv"));
   CHECK(st->find(key)->generation == 3);
-  CHECK_FALSE(st->read_chunk(key, 2, 0));  // the old generation went with the commit
+  // The old generation was marked with the commit; it goes once nobody reads it.
+  CHECK(st->read_chunk(key, 2, 0) == std::string("xyz"));
+  CHECK(st->remove_stale_fills({}) == 1);
+  CHECK_FALSE(st->read_chunk(key, 2, 0));
   CHECK(st->read_chunk(key, 3, 0) == std::string("uv"));
 
   REQUIRE_FALSE(st->remove(key));
   CHECK_FALSE(st->find(key));
+  // A generation still read (a lease in the cache) keeps its chunks; then they go.
+  CHECK(st->remove_stale_fills([](const object_key&, std::uint64_t g) { return g == 3; }) == 0);
+  CHECK(st->read_chunk(key, 3, 0) == std::string("uv"));
+  CHECK(st->remove_stale_fills({}) == 1);
   CHECK_FALSE(st->read_chunk(key, 3, 0));
   CHECK_FALSE(st->remove(key));  // absent is fine
   CHECK(st->count().objects == 0);
@@ -405,6 +412,7 @@ TEST_CASE("a chunk that does not authenticate is never returned; the damage obse
   // Gone: the next lookup misses, so the cache fetches it again; nothing committed is left to
   // be damaged.
   CHECK_FALSE(st->find(key));
+  CHECK(st->remove_stale_fills({}) == 1);  // its chunks, once nobody reads them
   CHECK_FALSE(st->read_chunk(key, 5, 0));
   CHECK(told.size() == 1);
 }
