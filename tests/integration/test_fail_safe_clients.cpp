@@ -201,17 +201,19 @@ TEST_CASE("max_header_bytes cannot be set above what the parser can hold") {
 
 TEST_CASE("pipelining past max_requests_per_connection: every answer up to the limit arrives whole") {
   stack_options o;
-  o.extra_server = "max_requests_per_connection = 50\n";
+  o.extra_server = "max_requests_per_connection = 100\n";
   stack s(o);
-  // 1,000 requests in one write; the gateway answers 50, then closes without a reset that would
-  // destroy answers still on their way.
-  std::string one = "GET /no-such-path HTTP/1.1\r\nHost: x\r\n\r\n";
+  // 1,000 requests of 300 bytes in one write, more than the gateway reads at once: it answers
+  // 100, then closes without a reset (input left unread) that would destroy answers still on
+  // their way.
+  std::string one = "GET /no-such-path HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(250, 'p') +
+                    "\r\n\r\n";
   std::string pipelined;
   for (int i = 0; i < 1000; ++i) pipelined += one;
   for (int round = 0; round < 10; ++round) {
     CAPTURE(round);
     auto answers = test_support::raw_exchange("127.0.0.1", s.gateway_port(), pipelined);
-    CHECK(count_responses(answers) == 50);
+    CHECK(count_responses(answers) == 100);
     auto last = answers.rfind("HTTP/1.1 ");
     REQUIRE(last != std::string::npos);
     CHECK(answers.find("Connection: close", last) != std::string::npos);
