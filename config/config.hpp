@@ -18,6 +18,7 @@ struct endpoint {
   std::string host;
   std::uint16_t port = 0;
   std::string to_string() const;
+  bool operator==(const endpoint&) const = default;
 };
 
 // An absolute http or https URL with no path beyond "/", e.g. https://example.signalwire.com.
@@ -29,6 +30,7 @@ struct base_url {
   // Host header value: the host, plus ":port" when it is not the scheme's default.
   std::string authority() const;
   std::string to_string() const;
+  bool operator==(const base_url&) const = default;
 };
 
 struct server_config {
@@ -46,6 +48,7 @@ struct server_config {
   unsigned max_requests_per_connection = 1000;
   // SIGTERM: how long requests in flight may take to finish before the gateway exits anyway.
   duration drain_timeout{std::chrono::seconds(30)};
+  bool operator==(const server_config&) const = default;
 };
 
 // The TLS listener. Certificates are read at start-up and again on SIGHUP.
@@ -58,6 +61,7 @@ struct tls_config {
   std::string client_ca_file;
   bool require_client_certificate = false;  // without one the handshake fails
   bool enabled() const { return !cert_file.empty(); }
+  bool operator==(const tls_config&) const = default;
 };
 
 struct upstream_config {
@@ -93,6 +97,7 @@ struct upstream_config {
   duration breaker_cooldown{std::chrono::seconds(5)};
   // An egress proxy ("http://host:port") reached with CONNECT; empty: direct.
   std::string egress_proxy;
+  bool operator==(const upstream_config&) const = default;
 };
 
 struct consumer_key {
@@ -180,6 +185,7 @@ struct cache_config {
 
   bool enabled() const { return !path.empty(); }
   bool encrypted() const { return !encryption_keys.empty(); }
+  bool operator==(const cache_config&) const = default;
 };
 
 // The admin listener: health, cache statistics, purge and revocations. Loopback by default.
@@ -191,6 +197,7 @@ struct admin_config {
   bool require_key = false;
   // With require_key, the paths that still need no key: probes and scrapers that change nothing.
   std::vector<std::string> exempt_paths{"/healthz", "/readyz"};
+  bool operator==(const admin_config&) const = default;
 };
 
 // Recording status callbacks ([callbacks]): SignalWire (or Twilio) POSTs one when a recording
@@ -213,6 +220,7 @@ struct callbacks_config {
   // a path prefix); empty: the listener's scheme and the request's Host.
   std::string public_url;
   bool enabled() const { return !path.empty(); }
+  bool operator==(const callbacks_config&) const = default;
 };
 
 // The audit trail ([audit]): one JSON line per recording access, allowed or denied.
@@ -220,11 +228,13 @@ struct audit_config {
   std::string file;  // appended to (created 0600); empty: no audit trail
   duration flush_interval{std::chrono::seconds(1)};  // buffered lines reach the file this often
   bool enabled() const { return !file.empty(); }
+  bool operator==(const audit_config&) const = default;
 };
 
 struct log_config {
   std::string level = "info";  // trace, debug, info, warn, error, critical, off
   std::string format = "text";  // text or json
+  bool operator==(const log_config&) const = default;
 };
 
 struct config {

@@ -106,6 +106,8 @@ class access_policy {
                          std::chrono::steady_clock::time_point now);
 
   const std::vector<config::consumer_config>& consumers() const { return consumers_; }
+  // The signing keys of this policy's config: the first signs new URLs, all verify.
+  const std::vector<config::signing_key>& signing_keys() const { return signing_keys_; }
 
  private:
   struct key_entry {

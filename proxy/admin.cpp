@@ -135,7 +135,7 @@ net::awaitable<admin_answer> readiness(gateway& gw) {
   // A store that takes no writes leaves the gateway degraded, not unready: every request is still
   // answered (misses go to the upstream uncached, X-Cache: BYPASS), and a lone replica taken out
   // of its balancer would answer nothing at all. The body says so for monitoring.
-  bool store_ok = !gw.cfg.cache.enabled() || (gw.recordings && gw.recordings->storage().writable());
+  bool store_ok = !gw.fixed.cache.enabled() || (gw.recordings && gw.recordings->storage().writable());
   bool upstream_ok = gw.upstream.health().reached_within(std::chrono::seconds(30), now);
   if (!upstream_ok && !gw.upstream.health().open(now)) {
     auto last = gw.probed_at.load();
@@ -159,7 +159,7 @@ net::awaitable<admin_answer> readiness(gateway& gw) {
                                       : credentials == upstream_client::credentials_state::accepted
                                           ? "accepted"
                                           : "untried"},
-                      {"store", !gw.cfg.cache.enabled() ? "off" : store_ok ? "writable" : "failing"},
+                      {"store", !gw.fixed.cache.enabled() ? "off" : store_ok ? "writable" : "failing"},
                       {"upstream", upstream_ok ? "reachable" : "unreachable"},
                       {"draining", draining}};
   co_return admin_answer{ready ? 200u : 503u, body.dump(), {}};
@@ -174,9 +174,10 @@ net::awaitable<void> run_admin_session(tcp::socket socket, std::shared_ptr<gatew
   client_stream stream(std::move(socket));
   request_reader reader;
   for (bool first = true;; first = false) {
-    auto limits = gw->limits.load();
+    auto live = gw->settings.load();
+    const auto& limits = live->server;
     // Admin requests have no body; idle and new connections are bounded like the main listener's.
-    read_limits bounds{limits->max_header_bytes, 0, limits->idle_timeout, limits->header_timeout};
+    read_limits bounds{limits.max_header_bytes, 0, limits.idle_timeout, limits.header_timeout};
     http::request_parser<http::string_body> parser;
     auto got = co_await reader.read(stream, parser, bounds, first);
     if (got.status == read_status::closed) break;
@@ -189,16 +190,16 @@ net::awaitable<void> run_admin_session(tcp::socket socket, std::shared_ptr<gatew
       std::string body = error_body(static_cast<int>(status), "Bad admin request");
       header_list none;
       co_await write_json(stream, status, std::move(body), false, false, "admin", none,
-                          limits->write_timeout);
+                          limits.write_timeout);
       co_await linger_close(stream);
       break;
     }
     const auto& req = parser.get();
     admin_answer a;
     auto path = req.target().substr(0, req.target().find('?'));
-    const auto& exempt = gw->cfg.admin.exempt_paths;
+    const auto& exempt = live->admin.exempt_paths;
     bool probe = path == "/healthz" || std::find(exempt.begin(), exempt.end(), path) != exempt.end();
-    if (gw->cfg.admin.require_key && !probe) {
+    if (live->admin.require_key && !probe) {
       // An admin-scoped key, whatever the account: admin actions are not per account.
       access_request who;
       who.authorization = req[http::field::authorization];
@@ -221,7 +222,7 @@ net::awaitable<void> run_admin_session(tcp::socket socket, std::shared_ptr<gatew
     }
     auto w = co_await write_json(stream, a.status, std::move(a.body),
                                  req.method() == http::verb::head, req.keep_alive(), "admin",
-                                 a.extra, limits->write_timeout);
+                                 a.extra, limits.write_timeout);
     if (!w.complete || !req.keep_alive()) break;
   }
   beast::error_code ec;

@@ -9,12 +9,13 @@
 
 namespace recgate {
 
-net::awaitable<callback_outcome> serve_status_callback(gateway& gw, client_stream& stream,
+net::awaitable<callback_outcome> serve_status_callback(gateway& gw, const live_settings& live,
+                                                       client_stream& stream,
                                                        const http::request<http::string_body>& req,
                                                        const std::string& request_id,
                                                        bool keep_alive) {
-  const auto& cfg = gw.cfg.callbacks;
-  auto timeout = gw.cfg.server.write_timeout;
+  const auto& cfg = gw.fixed.callbacks;
+  auto timeout = live.server.write_timeout;
   callback_outcome out;
   gw.stats.callbacks_received.fetch_add(1, std::memory_order_relaxed);
   auto finish = [&](unsigned status, const write_result& w) {
@@ -38,7 +39,7 @@ net::awaitable<callback_outcome> serve_status_callback(gateway& gw, client_strea
   if (signature.empty()) signature = req["X-Twilio-Signature"];
   std::string url = signed_callback_url(cfg, stream.secure(), req[http::field::host], req.target());
   callback_input input{req[http::field::content_type], req.body(), signature, url};
-  auto verdict = evaluate_callback(cfg, gw.cfg.upstream.project_id, input);
+  auto verdict = evaluate_callback(cfg, gw.fixed.upstream.project_id, input);
   out.decision = verdict.reason;
 
   if (verdict.status != 204) {

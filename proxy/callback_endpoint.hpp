@@ -18,7 +18,8 @@ struct callback_outcome {
 };
 
 // Prereq: gw.prefetch is set (callbacks.path is configured).
-net::awaitable<callback_outcome> serve_status_callback(gateway& gw, client_stream& stream,
+net::awaitable<callback_outcome> serve_status_callback(gateway& gw, const live_settings& live,
+                                                       client_stream& stream,
                                                        const http::request<http::string_body>& req,
                                                        const std::string& request_id,
                                                        bool keep_alive);

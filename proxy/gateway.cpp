@@ -69,12 +69,13 @@ std::shared_ptr<ssl::context> make_server_tls_context(const config::tls_config& 
   return ctx;
 }
 
-gateway::gateway(config::config c, net::any_io_executor io)
-    : cfg(std::move(c)),
-      limits(std::make_shared<const config::server_config>(cfg.server)),
+gateway::gateway(const config::config& cfg, std::string config_path, net::any_io_executor io)
+    : fixed(restart_settings::of(cfg)),
+      settings(std::make_shared<const live_settings>(live_settings::of(cfg))),
       revocations(std::make_shared<revocation_list>()),
       access(std::make_shared<access_policy>(cfg, revocations)),
-      upstream(cfg.upstream, io) {
+      upstream(cfg.upstream, io),
+      config_path_(std::move(config_path)) {
   if (!cfg.access.revocations_file.empty()) {
     if (auto error = revocations->load(cfg.access.revocations_file); !error.empty()) {
       throw std::runtime_error("cannot read the revocations: " + error);
@@ -96,7 +97,7 @@ gateway::gateway(config::config c, net::any_io_executor io)
     metadata = std::make_unique<cache::metadata_cache>(cfg.cache.metadata_ttl, 100000,
                                                        cfg.cache.stale_if_error);
   }
-  if (cfg.cache.enabled()) open_cache(io);
+  if (cfg.cache.enabled()) open_cache(cfg, io);
   // After the cache: prefetching needs it (config validation requires a cache when
   // callbacks.prefetch_formats is set; forwarding alone does not).
   if (cfg.callbacks.enabled()) {
@@ -104,7 +105,7 @@ gateway::gateway(config::config c, net::any_io_executor io)
   }
 }
 
-void gateway::open_cache(net::any_io_executor io) {
+void gateway::open_cache(const config::config& cfg, net::any_io_executor io) {
   cache::cache_options options;
   options.storage.path = cfg.cache.path;
   options.storage.block_cache_bytes = cfg.cache.block_cache_bytes;
@@ -158,7 +159,11 @@ void gateway::open_cache(net::any_io_executor io) {
 gateway::~gateway() { upstream.shutdown(); }
 
 bool gateway::reload(std::string& message) {
-  auto loaded = config::load_from_file(config_path, config::process_env());
+  if (config_path_.empty()) {
+    message = "no configuration file to re-read";
+    return false;
+  }
+  auto loaded = config::load_from_file(config_path_, config::process_env());
   if (!loaded.value) {
     message.clear();
     for (const auto& e : loaded.errors) message += (message.empty() ? "" : "; ") + e.to_string();
@@ -166,7 +171,7 @@ bool gateway::reload(std::string& message) {
   }
   const auto& next = *loaded.value;
   std::shared_ptr<ssl::context> next_tls;
-  if (next.tls.enabled() && cfg.tls.enabled()) {
+  if (next.tls.enabled() && fixed.tls) {
     std::string error;
     next_tls = make_server_tls_context(next.tls, error);
     if (!next_tls) {
@@ -178,70 +183,19 @@ bool gateway::reload(std::string& message) {
   access.store(std::make_shared<access_policy>(next, revocations, access.load().get()));
   // The API token may have been rotated (a token file re-read): the next metadata request says.
   // (Another project id needs a restart, below.)
-  if (next.upstream.project_id == cfg.upstream.project_id) {
+  if (next.upstream.project_id == fixed.upstream.project_id) {
     upstream.set_credentials(next.upstream.project_id, next.upstream.api_token);
   }
-  limits.store(std::make_shared<const config::server_config>(next.server));
+  settings.store(std::make_shared<const live_settings>(live_settings::of(next)));
   bool new_certificates = next_tls != nullptr;
   if (new_certificates) tls_context.store(std::move(next_tls));
   message = std::to_string(next.consumers.size()) + " consumers, " +
             std::to_string(next.signing_keys.size()) + " signing keys, limits, upstream token" +
             (new_certificates ? ", TLS certificates" : "");
-  std::vector<std::string> restart;
-  if (next.server.listen.to_string() != cfg.server.listen.to_string() ||
-      next.server.plain != cfg.server.plain || next.server.threads != cfg.server.threads) {
-    restart.push_back("server.listen/plain/threads");
-  }
-  if (next.tls.enabled() != cfg.tls.enabled() ||
-      next.tls.listen.to_string() != cfg.tls.listen.to_string()) {
-    restart.push_back("tls.listen");
-  }
-  if (next.upstream.url.to_string() != cfg.upstream.url.to_string() ||
-      next.upstream.project_id != cfg.upstream.project_id) {
-    restart.push_back("upstream");
-  }
-  if (next.cache.path != cfg.cache.path || next.cache.max_bytes != cfg.cache.max_bytes) {
-    restart.push_back("cache");
-  }
-  if (next.cache.encryption_keys != cfg.cache.encryption_keys) {
-    restart.push_back("cache encryption keys");
-  }
-  if (next.admin.listen.to_string() != cfg.admin.listen.to_string()) restart.push_back("admin");
-  if (next.callbacks.path != cfg.callbacks.path ||
-      next.callbacks.signing_key != cfg.callbacks.signing_key ||
-      next.callbacks.prefetch_formats != cfg.callbacks.prefetch_formats ||
-      next.callbacks.forward_url != cfg.callbacks.forward_url ||
-      next.callbacks.public_url != cfg.callbacks.public_url ||
-      next.callbacks.concurrency != cfg.callbacks.concurrency ||
-      next.callbacks.queue_limit != cfg.callbacks.queue_limit) {
-    restart.push_back("callbacks");
-  }
-  if (next.audit.file != cfg.audit.file) restart.push_back("audit");
+  auto restart = needing_restart(fixed, restart_settings::of(next));
   for (std::size_t i = 0; i < restart.size(); ++i) {
     message += (i == 0 ? "; changed but applied only at a restart: " : ", ") + restart[i];
   }
-  return true;
-}
-
-bool gateway::reload_consumers(std::string& message) {
-  // With the config file known, the whole of it: a reload must not undo an earlier one.
-  if (!config_path.empty()) return reload(message);
-  if (cfg.access.consumers_file.empty()) {
-    message = "no access.consumers_file configured";
-    return false;
-  }
-  std::vector<config::consumer_config> own(cfg.consumers.begin(),
-                                           cfg.consumers.begin() + static_cast<std::ptrdiff_t>(cfg.own_consumers));
-  auto loaded = config::load_consumers_file(cfg.access.consumers_file, own);
-  if (!loaded.errors.empty()) {
-    message.clear();
-    for (const auto& e : loaded.errors) message += (message.empty() ? "" : "; ") + e.to_string();
-    return false;
-  }
-  auto next = cfg;
-  next.consumers = std::move(loaded.consumers);
-  message = std::to_string(next.consumers.size()) + " consumers";
-  access.store(std::make_shared<access_policy>(next, revocations, access.load().get()));
   return true;
 }
 

@@ -1,7 +1,9 @@
 #pragma once
-// State shared by every connection of a running gateway: the configuration, the access policy,
-// the upstream client and the cache. Set up before the server starts and immutable
-// after (the cache is internally synchronised), so sessions on any thread use it without locks.
+// State shared by every connection of a running gateway: its settings, the access policy, the
+// upstream client and the cache. Set up before the server starts; what a reload replaces sits
+// behind shared_setting (a snapshot per request), the rest is fixed or synchronises itself, so
+// sessions on any thread use it without locks of their own. The start-up config is not kept:
+// request code reads restart_settings or a live_settings snapshot (proxy/settings.hpp).
 // Include only from .cpp files that already use net.hpp.
 
 #include <atomic>
@@ -12,6 +14,7 @@
 #include "config/config.hpp"
 #include "proxy/access.hpp"
 #include "proxy/gateway_metrics.hpp"
+#include "proxy/settings.hpp"
 #include "proxy/shared_setting.hpp"
 #include "proxy/upstream_client.hpp"
 
@@ -26,15 +29,15 @@ std::shared_ptr<ssl::context> make_server_tls_context(const config::tls_config& 
                                                       std::string& error);
 
 struct gateway {
-  // Throws std::runtime_error when the upstream trust store, the TLS certificates or the cache
-  // cannot be opened.
-  gateway(config::config c, net::any_io_executor io);
+  // `config_path`: the file reload() re-reads. Throws std::runtime_error when the upstream trust
+  // store, the TLS certificates or the cache cannot be opened.
+  gateway(const config::config& c, std::string config_path, net::any_io_executor io);
   ~gateway();
 
-  // As started. What a reload may change lives in `access`, `limits` and `tls_context`.
-  const config::config cfg;
-  std::string config_path;  // re-read by reload()
-  shared_setting<const config::server_config> limits;
+  // What only a restart changes, as started.
+  const restart_settings fixed;
+  // What a reload replaces: `settings`, `access`, `tls_context` and the upstream's credentials.
+  shared_setting<const live_settings> settings;
   shared_setting<ssl::context> tls_context;  // null without a TLS listener
   // Replaced whole when the consumers file is reloaded; requests in flight keep the one they
   // loaded. The policy synchronises its own rate-limit state.
@@ -54,18 +57,17 @@ struct gateway {
   std::atomic<std::int64_t> probed_at{0};
   std::atomic<bool> probe_ok{false};
 
-  // Re-reads access.consumers_file and swaps in a new policy. False, with the reasons in
-  // `message`, when the file is invalid: the previous consumers then stay.
-  bool reload_consumers(std::string& message);
-
-  // SIGHUP: re-reads config_path (and the consumers file) and applies what can change live:
-  // consumers and signing keys, server limits, TLS certificates. False, with the reasons in
-  // `message`, when the new config is invalid: nothing changes then. Settings that need a
-  // restart (listeners, upstream, cache) are named in `message` when they differ.
+  // SIGHUP, or the consumers file changed: re-reads the config file (and the consumers file) and
+  // applies what can change live: live_settings, consumers, signing keys and access.*, the API
+  // token, TLS certificates. False, with the reasons in `message`, when the new config is
+  // invalid: nothing changes then. Settings that need a restart are named in `message` when
+  // they differ (needing_restart()).
   bool reload(std::string& message);
 
  private:
-  void open_cache(net::any_io_executor io);  // Prereq: cfg.cache.enabled(); throws on failure
+  void open_cache(const config::config& c, net::any_io_executor io);  // throws on failure
+
+  const std::string config_path_;
 };
 
 }  // namespace recgate

@@ -35,12 +35,14 @@ constexpr std::uint64_t far_ahead_bytes = 1 << 20;
 // One request's answer. Each respond_* writes a whole response and returns the outcome.
 class responder {
  public:
-  responder(gateway& gw, client_stream& client, const recording_request& request,
+  responder(gateway& gw, const live_settings& live, client_stream& client,
+            const recording_request& request,
             const conditional_headers& conditions, const std::string& request_id,
             bool keep_alive, byte_budget* budget, const header_list& audio_extra)
       : budget_(budget),
         audio_extra_(audio_extra),
         gw_(gw),
+        live_(live),
         client_(client),
         request_(request),
         conditions_(conditions),
@@ -119,7 +121,7 @@ class responder {
     extra.emplace_back("Content-Type", found->content_type);
     extra.emplace_back("X-Cache", out_.cache);
     auto w = co_await write_json(client_, 200, std::move(found->body), false, keep_alive_,
-                                 request_id_, extra, gw_.cfg.server.write_timeout);
+                                 request_id_, extra, live_.server.write_timeout);
     co_return finish(200, w);
   }
 
@@ -149,7 +151,7 @@ class responder {
       auto headers = audio_headers(m.content_type, rep);
       if (plan.status == 304) {
         auto w = co_await write_empty(client_, 304, headers, keep_alive_, request_id_,
-                                      gw_.cfg.server.write_timeout);
+                                      live_.server.write_timeout);
         co_return finish(304, w);
       }
       if (plan.status == 416) co_return co_await respond_unsatisfiable(plan);
@@ -255,8 +257,8 @@ class responder {
     if (rep.length) h.emplace_back("Accept-Ranges", "bytes");
     if (!rep.etag.empty()) h.emplace_back("ETag", rep.etag);
     if (!rep.last_modified.empty()) h.emplace_back("Last-Modified", rep.last_modified);
-    if (!gw_.cfg.cache.cache_control.empty()) {
-      h.emplace_back("Cache-Control", gw_.cfg.cache.cache_control);
+    if (!live_.cache_control.empty()) {
+      h.emplace_back("Cache-Control", live_.cache_control);
     }
     h.emplace_back("X-Cache", out_.cache);
     h.insert(h.end(), audio_extra_.begin(), audio_extra_.end());
@@ -275,7 +277,7 @@ class responder {
     if (head.unavailable) {
       header_list extra;
       auto cooldown = std::chrono::duration_cast<std::chrono::seconds>(
-          gw_.cfg.upstream.breaker_cooldown);
+          gw_.fixed.upstream.breaker_cooldown);
       extra.emplace_back("Retry-After", std::to_string(std::max<long>(1, cooldown.count())));
       co_return co_await respond_error(
           503, "The upstream is failing; the gateway is not sending it requests for now", extra);
@@ -297,7 +299,7 @@ class responder {
     if (head.status >= 400 && head.status < 500) {
       if (is_json_type(head.error_content_type) && !head.error_body.empty()) {
         auto w = co_await write_json(client_, head.status, head.error_body, request_.head,
-                                     keep_alive_, request_id_, {}, gw_.cfg.server.write_timeout);
+                                     keep_alive_, request_id_, {}, live_.server.write_timeout);
         co_return finish(head.status, w);
       }
       co_return co_await respond_error(head.status, said);
@@ -308,15 +310,15 @@ class responder {
   net::awaitable<handler_outcome> respond_error(unsigned status, std::string_view message,
                                                 const header_list& extra = {}) {
     auto w = co_await write_error(client_, status, message, request_.head, keep_alive_,
-                                  request_id_, extra, gw_.cfg.server.write_timeout);
+                                  request_id_, extra, live_.server.write_timeout);
     co_return finish(status, w);
   }
 
   net::awaitable<handler_outcome> respond_body(unsigned status, const header_list& headers,
                                                body_source& body) {
     auto w = co_await write_streamed(client_, status, headers, body, request_.head, keep_alive_,
-                                     request_id_, gw_.cfg.upstream.buffer_bytes,
-                                     gw_.cfg.server.write_timeout, budget_);
+                                     request_id_, gw_.fixed.upstream.buffer_bytes,
+                                     live_.server.write_timeout, budget_);
     co_return finish(status, w);
   }
 
@@ -330,6 +332,7 @@ class responder {
   byte_budget* budget_;
   const header_list& audio_extra_;
   gateway& gw_;
+  const live_settings& live_;  // this request's snapshot, kept by the session
   client_stream& client_;
   const recording_request& request_;
   const conditional_headers& conditions_;
@@ -340,13 +343,14 @@ class responder {
 
 }  // namespace
 
-net::awaitable<handler_outcome> serve_recording(gateway& gw, client_stream& client,
+net::awaitable<handler_outcome> serve_recording(gateway& gw, const live_settings& live,
+                                                client_stream& client,
                                                 const recording_request& request,
                                                 const conditional_headers& conditions,
                                                 const std::string& request_id, bool keep_alive,
                                                 byte_budget* budget,
                                                 const header_list& audio_extra) {
-  responder r(gw, client, request, conditions, request_id, keep_alive, budget, audio_extra);
+  responder r(gw, live, client, request, conditions, request_id, keep_alive, budget, audio_extra);
   co_return co_await r.run();
 }
 

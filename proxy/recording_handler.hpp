@@ -22,7 +22,9 @@ struct handler_outcome {
   std::string cache = "-";  // HIT, MISS, STREAM; "-" when the cache was not involved
 };
 
-net::awaitable<handler_outcome> serve_recording(gateway& gw, client_stream& client,
+// `live`: the request's settings snapshot, which must outlive the call.
+net::awaitable<handler_outcome> serve_recording(gateway& gw, const live_settings& live,
+                                                client_stream& client,
                                                 const recording_request& request,
                                                 const conditional_headers& conditions,
                                                 const std::string& request_id, bool keep_alive,

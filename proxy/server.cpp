@@ -98,7 +98,7 @@ void run_io(net::io_context& ioc, gateway& gw) {
 
 void reload_config(gateway& gw, std::string_view why) {
   std::string message;
-  if (gw.reload_consumers(message)) {
+  if (gw.reload(message)) {
     logging::info("configuration reloaded (" + std::string(why) + "): " + message);
   } else {
     logging::error("new configuration rejected (" + std::string(why) + "), keeping the "
@@ -109,7 +109,7 @@ void reload_config(gateway& gw, std::string_view why) {
 // SIGTERM: waits until no request is in flight, or the drain deadline, then stops the
 // io_context. Idle kept-alive connections are simply closed at exit.
 net::awaitable<void> drain(net::io_context& ioc, std::shared_ptr<gateway> gw, int& exit_code) {
-  auto deadline = std::chrono::steady_clock::now() + gw->limits.load()->drain_timeout;
+  auto deadline = std::chrono::steady_clock::now() + gw->settings.load()->server.drain_timeout;
   net::steady_timer tick(co_await net::this_coro::executor);
   while (gw->requests_in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     tick.expires_after(std::chrono::milliseconds(20));
@@ -137,7 +137,7 @@ std::optional<std::filesystem::file_time_type> modified(const std::string& path)
 }
 
 net::awaitable<void> watch_consumers_file(net::steady_timer& timer, std::shared_ptr<gateway> gw) {
-  const auto& path = gw->cfg.access.consumers_file;
+  const auto& path = gw->fixed.consumers_file;
   auto seen = modified(path);
   for (;;) {
     timer.expires_after(std::chrono::seconds(1));
@@ -180,12 +180,11 @@ int run_server(const config::config& cfg, const std::string& config_path) {
   net::io_context ioc(static_cast<int>(threads));
   std::shared_ptr<gateway> gw;
   try {
-    gw = std::make_shared<gateway>(cfg, ioc.get_executor());
+    gw = std::make_shared<gateway>(cfg, config_path, ioc.get_executor());
   } catch (const std::exception& e) {
     logging::error(e.what());
     return 1;
   }
-  gw->config_path = config_path;
 
   // The acceptors and the signal handler share a strand: closing the acceptors from the signal
   // handler then never races a pending accept.

@@ -87,7 +87,7 @@ std::int64_t unix_now() {
 }
 
 // Answers an access decision other than allow; the reason goes to the access log only.
-net::awaitable<write_result> deny(gateway& gw, client_stream& stream,
+net::awaitable<write_result> deny(const live_settings& live, client_stream& stream,
                                   const access_decision& decision, bool head, bool keep_alive,
                                   const std::string& request_id, unsigned& status) {
   status = 401;
@@ -105,7 +105,7 @@ net::awaitable<write_result> deny(gateway& gw, client_stream& stream,
                        std::to_string(std::max<long>(1, decision.retry_after.count())));
   }
   co_return co_await write_error(stream, status, message, head, keep_alive, request_id, extra,
-                                 gw.cfg.server.write_timeout);
+                                 live.server.write_timeout);
 }
 
 // The body of POST /v1/signed-urls into ask; returns what is wrong with it, or "".
@@ -134,7 +134,7 @@ std::string read_signing_body(const std::string& text, signing_request& ask) {
 
 // POST /v1/signed-urls {"path": "...", "ttl": "10m", "client": "IP", "bind_format": false}:
 // a signed URL minted for the calling consumer, which needs the sign scope.
-net::awaitable<request_outcome> mint(gateway& gw, client_stream& stream,
+net::awaitable<request_outcome> mint(gateway& gw, const live_settings& live, client_stream& stream,
                                      const http::request<http::string_body>& req,
                                      const std::string& request_id, const std::string& client,
                                      bool keep_alive) {
@@ -147,7 +147,7 @@ net::awaitable<request_outcome> mint(gateway& gw, client_stream& stream,
     header_list allow;
     allow.emplace_back("Allow", "POST");
     auto w = co_await write_error(stream, 405, "Use POST", false, keep_alive, request_id, allow,
-                                  gw.cfg.server.write_timeout);
+                                  live.server.write_timeout);
     co_return finish(405, w);
   }
   signing_request ask;
@@ -158,7 +158,7 @@ net::awaitable<request_outcome> mint(gateway& gw, client_stream& stream,
   if (!problem.empty()) {
     header_list none;
     auto w = co_await write_error(stream, 400, problem, false, keep_alive, request_id, none,
-                                  gw.cfg.server.write_timeout);
+                                  live.server.write_timeout);
     co_return finish(400, w);
   }
 
@@ -176,14 +176,14 @@ net::awaitable<request_outcome> mint(gateway& gw, client_stream& stream,
   out.decision = decision.reason;
   if (decision.outcome != access_outcome::allow) {
     unsigned status = 0;
-    auto w = co_await deny(gw, stream, decision, false, keep_alive, request_id, status);
+    auto w = co_await deny(live, stream, decision, false, keep_alive, request_id, status);
     co_return finish(status, w);
   }
   ask.consumer = decision.consumer;
-  auto minted = mint_signed_url(policy->consumers(), gw.cfg.signing_keys, ask, who.unix_now);
+  auto minted = mint_signed_url(policy->consumers(), policy->signing_keys(), ask, who.unix_now);
   if (auto* e = std::get_if<signing_error>(&minted)) {
     auto w = co_await write_error(stream, e->status, e->message, false, keep_alive, request_id,
-                                  {}, gw.cfg.server.write_timeout);
+                                  {}, live.server.write_timeout);
     co_return finish(e->status, w);
   }
   const auto& url = std::get<signed_url>(minted);
@@ -193,7 +193,7 @@ net::awaitable<request_outcome> mint(gateway& gw, client_stream& stream,
   header_list none;
   std::string text = answer.dump();
   auto w = co_await write_json(stream, 201, std::move(text), false, keep_alive, request_id, none,
-                               gw.cfg.server.write_timeout);
+                               live.server.write_timeout);
   co_return finish(201, w);
 }
 
@@ -213,7 +213,8 @@ std::string grant_cookie(const access_decision& d, std::string_view sid, std::in
          "; Path=/; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "");
 }
 
-net::awaitable<request_outcome> dispatch(gateway& gw, client_stream& stream,
+net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
+                                         client_stream& stream,
                                          const http::request<http::string_body>& req,
                                          const std::string& request_id,
                                          const connection_info& conn, bool keep_alive) {
@@ -222,17 +223,17 @@ net::awaitable<request_outcome> dispatch(gateway& gw, client_stream& stream,
     header_list none;
     bool head_only = req.method() == http::verb::head;
     auto w = co_await write_error(stream, 400, "The request needs exactly one valid Host header",
-                                  head_only, false, request_id, none, gw.cfg.server.write_timeout);
+                                  head_only, false, request_id, none, live.server.write_timeout);
     co_return refused.settle(400, w, false);
   }
   auto target_path = req.target().substr(0, req.target().find('?'));
   if (target_path == "/v1/signed-urls") {
-    co_return co_await mint(gw, stream, req, request_id, conn.client, keep_alive);
+    co_return co_await mint(gw, live, stream, req, request_id, conn.client, keep_alive);
   }
-  if (gw.prefetch && target_path == gw.cfg.callbacks.path) {
+  if (gw.prefetch && target_path == gw.fixed.callbacks.path) {
     request_outcome out;
     out.route = "callback";
-    auto answered = co_await serve_status_callback(gw, stream, req, request_id, keep_alive);
+    auto answered = co_await serve_status_callback(gw, live, stream, req, request_id, keep_alive);
     out.status = answered.status;
     out.bytes = answered.bytes;
     out.keep_alive = answered.keep_alive;
@@ -248,7 +249,7 @@ net::awaitable<request_outcome> dispatch(gateway& gw, client_stream& stream,
     header_list extra;
     if (err->status == 405) extra.emplace_back("Allow", "GET, HEAD");
     auto w = co_await write_error(stream, static_cast<unsigned>(err->status), err->message, head,
-                                  keep_alive, request_id, extra, gw.cfg.server.write_timeout);
+                                  keep_alive, request_id, extra, live.server.write_timeout);
     co_return out.settle(static_cast<unsigned>(err->status), w, keep_alive);
   }
 
@@ -278,7 +279,7 @@ net::awaitable<request_outcome> dispatch(gateway& gw, client_stream& stream,
   out.decision = decision.reason;
   if (decision.outcome != access_outcome::allow) {
     unsigned status = 0;
-    auto w = co_await deny(gw, stream, decision, head, keep_alive, request_id, status);
+    auto w = co_await deny(live, stream, decision, head, keep_alive, request_id, status);
     co_return out.settle(status, w, keep_alive);
   }
 
@@ -289,7 +290,7 @@ net::awaitable<request_outcome> dispatch(gateway& gw, client_stream& stream,
   }
   conditional_headers conditions{req[http::field::if_none_match], req[http::field::range],
                                  req[http::field::if_range]};
-  auto handled = co_await serve_recording(gw, stream, routed_request, conditions, request_id,
+  auto handled = co_await serve_recording(gw, live, stream, routed_request, conditions, request_id,
                                           keep_alive, decision.budget.get(), audio_extra);
   out.status = handled.status;
   out.bytes = handled.bytes;
@@ -368,9 +369,11 @@ net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
   request_reader reader;
   unsigned served = 0;
   for (bool first = true;; first = false) {
-    auto limits = gw->limits.load();
-    read_limits bounds{limits->max_header_bytes, max_request_body, limits->idle_timeout,
-                       limits->header_timeout};
+    // This request's settings: a reload meanwhile applies from the next request on.
+    auto live = gw->settings.load();
+    const auto& limits = live->server;
+    read_limits bounds{limits.max_header_bytes, max_request_body, limits.idle_timeout,
+                       limits.header_timeout};
     http::request_parser<http::string_body> parser;
     auto got = co_await reader.read(stream, parser, bounds, first);
     // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has no knowable
@@ -383,7 +386,7 @@ net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
     if (got.status == read_status::closed) break;
     if (got.status != read_status::ok) {
       // A request we cannot take gets one clear answer, then the connection is closed.
-      co_await refuse_unread(stream, *gw, conn, got, limits->write_timeout);
+      co_await refuse_unread(stream, *gw, conn, got, limits.write_timeout);
       break;
     }
 
@@ -393,11 +396,11 @@ net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
     const auto& req = parser.get();
     std::string request_id = request_id_for(req["X-Request-Id"]);
     // The connection's last request says so: at the per-connection limit, or while draining.
-    bool last = (limits->max_requests_per_connection != 0 &&
-                 served >= limits->max_requests_per_connection) ||
+    bool last = (limits.max_requests_per_connection != 0 &&
+                 served >= limits.max_requests_per_connection) ||
                 gw->draining.load(std::memory_order_relaxed);
     bool keep_alive = req.keep_alive() && !last;
-    auto outcome = co_await dispatch(*gw, stream, req, request_id, conn, keep_alive);
+    auto outcome = co_await dispatch(*gw, *live, stream, req, request_id, conn, keep_alive);
 
     if (logging::access_enabled()) {
       auto target = req.target();
@@ -450,8 +453,9 @@ net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
 // Over max_connections: one clear answer, then the connection closes.
 net::awaitable<bool> refuse_if_full(client_stream& stream, gateway& gw,
                                     const connection_slot& slot, const std::string& client) {
-  auto limits = gw.limits.load();
-  if (limits->max_connections == 0 || slot.count() <= limits->max_connections) co_return false;
+  auto live = gw.settings.load();
+  const auto max = live->server.max_connections;
+  if (max == 0 || slot.count() <= max) co_return false;
   gw.connections_rejected.fetch_add(1, std::memory_order_relaxed);
   auto id = request_id_for({});
   header_list extra;
@@ -490,7 +494,7 @@ net::awaitable<void> run_tls_session(tcp::socket socket, std::shared_ptr<gateway
   client_stream stream(std::move(socket), *context);
   auto* tls = stream.tls();
   beast::error_code ec;
-  stream.expires_after(gw->limits.load()->header_timeout);
+  stream.expires_after(gw->settings.load()->server.header_timeout);
   co_await tls->async_handshake(ssl::stream_base::server,
                                 net::redirect_error(net::use_awaitable, ec));
   if (ec) {

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include "gateway_fixture.hpp"
+#include "read_file.hpp"
 #include "laml_sim/laml_sim.hpp"
 
 using namespace gateway_test;
@@ -116,4 +117,94 @@ TEST_CASE("a consumer given the sign scope by a reload can mint signed URLs at o
   auto url = nlohmann::json::parse(minted.body)["url"].get<std::string>();
   CHECK(s.get(url, {}).status == 200);
   std::filesystem::remove(file);
+}
+
+namespace {
+
+// Replaces `from` by `to` in the stack's config file (atomically), then reloads by SIGHUP and
+// waits for the reload's log line; returns that line.
+std::string reload_with(stack& s, const std::string& from, const std::string& to) {
+  auto text = test_support::read_file(s.config_path());
+  auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  text.replace(at, from.size(), to);
+  int reloads = 0;
+  for (const auto& line : s.gateway_lines()) {
+    reloads += line.find("configuration reloaded") != std::string::npos;
+  }
+  write_file(s.config_path(), text);
+  s.signal_gateway(SIGHUP);
+  REQUIRE(s.wait_gateway_output("configuration reloaded", reloads + 1));
+  int seen = 0;
+  for (const auto& line : s.gateway_lines()) {
+    if (line.find("configuration reloaded") != std::string::npos && ++seen == reloads + 1) {
+      return line;
+    }
+  }
+  return {};
+}
+
+std::string key_entry(const std::string& id, const std::string& env) {
+  return "[[signing_keys]]\nid = \"" + id + "\"\nsecret_env = \"" + env + "\"\n";
+}
+
+}  // namespace
+
+// The README: "the first one signs, all verify"; a SIGHUP changes the keys for minting and
+// checking alike, so a key is rotated without a restart: {A} -> {B, A} -> {B}.
+TEST_CASE("a signing key rotated by SIGHUP: POST /v1/signed-urls mints with the new key") {
+  setenv("RECGATE_TEST_SIGNING_KEY_A", "signing-secret-a-of-at-least-32-bytes-0001", 1);
+  setenv("RECGATE_TEST_SIGNING_KEY_B", "signing-secret-b-of-at-least-32-bytes-0002", 1);
+  stack_options o;
+  o.extra_config = key_entry("a", "RECGATE_TEST_SIGNING_KEY_A");
+  o.extra_consumers = "[[consumers]]\nid = \"signer\"\nscopes = [\"sign\"]\naccounts = [\"*\"]\n"
+                      "key_sha256 = \"" + sha256_hex("rgk_signer") + "\"\n";
+  stack s(o);
+  auto path = recording_path(laml_sim::normal_sid(93), "mp3");
+  auto mint = [&] {
+    auto r = test_support::request("127.0.0.1", s.gateway_port(), "POST", "/v1/signed-urls",
+                                   {{"Authorization", "Bearer rgk_signer"}},
+                                   R"({"path":")" + path + R"("})");
+    REQUIRE(r.status == 201);
+    return nlohmann::json::parse(r.body)["url"].get<std::string>();
+  };
+  auto under_a = mint();
+  CHECK(under_a.find("rg_key=a") != std::string::npos);
+  CHECK(s.get(under_a, {}).status == 200);
+
+  // B added in front: B signs, A still verifies.
+  reload_with(s, key_entry("a", "RECGATE_TEST_SIGNING_KEY_A"),
+              key_entry("b", "RECGATE_TEST_SIGNING_KEY_B") +
+                  key_entry("a", "RECGATE_TEST_SIGNING_KEY_A"));
+  auto under_b = mint();
+  CHECK(under_b.find("rg_key=b") != std::string::npos);
+  CHECK(s.get(under_b, {}).status == 200);
+  CHECK(s.get(under_a, {}).status == 200);
+
+  // A removed: its URLs are refused, B's play, new ones are B's.
+  reload_with(s, key_entry("a", "RECGATE_TEST_SIGNING_KEY_A"), "");
+  CHECK(s.get(under_a, {}).status == 403);
+  CHECK(s.get(under_b, {}).status == 200);
+  auto again = mint();
+  CHECK(again.find("rg_key=b") != std::string::npos);
+  CHECK(s.get(again, {}).status == 200);
+  unsetenv("RECGATE_TEST_SIGNING_KEY_A");
+  unsetenv("RECGATE_TEST_SIGNING_KEY_B");
+}
+
+TEST_CASE("a reload applies live settings to the next request and names those that need a restart") {
+  stack_options o;
+  o.cache = true;
+  o.extra_cache = "cache_control = \"private, max-age=60\"\n";
+  stack s(o);
+  auto path = recording_path(laml_sim::normal_sid(94), "wav");
+  REQUIRE(s.get(path).ok());
+  CHECK(s.get(path).header("Cache-Control") == std::string("private, max-age=60"));
+
+  // cache_control is live; upstream.retries and cache.negative_ttl wait for a restart.
+  auto line = reload_with(s, "cache_control = \"private, max-age=60\"\n",
+                          "cache_control = \"private, max-age=120\"\nnegative_ttl = \"3s\"\n");
+  CHECK(s.get(path).header("Cache-Control") == std::string("private, max-age=120"));
+  CHECK(line.find("applied only at a restart: cache.negative_ttl") != std::string::npos);
+  CHECK(line.find("cache_control") == std::string::npos);
 }
