@@ -1,5 +1,6 @@
 #pragma once
-// Byte helpers shared inside cache/ (the store's keys, the cipher's inputs, digests as text).
+// Byte helpers shared inside cache/ (the store's keys, the cipher's inputs); hex and digests
+// are util/'s.
 // Internal: not part of the cache's interface.
 
 #include <cstddef>
@@ -19,18 +20,6 @@ inline std::uint64_t get_be(std::string_view in) {
   std::uint64_t v = 0;
   for (unsigned char c : in) v = (v << 8) | c;
   return v;
-}
-
-// Lower-case hex of `size` bytes.
-inline std::string hex(const unsigned char* data, std::size_t size) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * size);
-  for (std::size_t i = 0; i < size; ++i) {
-    out += digits[data[i] >> 4];
-    out += digits[data[i] & 0xf];
-  }
-  return out;
 }
 
 }  // namespace recgate::cache

@@ -2,33 +2,13 @@
 
 #include <chrono>
 
-#include <openssl/evp.h>
-
-#include "cache/bytes.hpp"
+#include "util/clock.hpp"
+#include "util/digest.hpp"
 
 namespace recgate::cache {
 namespace {
 
 constexpr std::size_t max_negative_entries = 100000;
-
-std::int64_t now_unix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-struct digest_context {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  digest_context() { EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr); }
-  ~digest_context() { EVP_MD_CTX_free(ctx); }
-  void update(const char* data, std::size_t n) { EVP_DigestUpdate(ctx, data, n); }
-  std::string final_hex() {
-    unsigned char out[32];
-    unsigned len = 0;
-    EVP_DigestFinal_ex(ctx, out, &len);
-    return hex(out, len);
-  }
-};
 
 }  // namespace
 
@@ -93,7 +73,7 @@ std::optional<manifest> cache::find_fresh(const object_key& key) {
 
 bool cache::expired(const manifest& m) const {
   return options_.storage.max_age_seconds > 0 &&
-         generation_unix(m.generation) + options_.storage.max_age_seconds < now_unix();
+         generation_unix(m.generation) + options_.storage.max_age_seconds < unix_now();
 }
 
 void cache::drop(const object_key& key, std::uint64_t generation,
@@ -151,7 +131,7 @@ cache::lookup cache::get(const object_key& key, const origin_fetch& fetch) {
   if (auto m = find_fresh(key)) {
     if (auto hit = leased_hit(key, std::move(*m))) {
       ++counters_.hits;
-      lru_.touch(encoded, now_unix());
+      lru_.touch(encoded, unix_now());
       return std::move(*hit);
     }
   }
@@ -479,7 +459,7 @@ net::awaitable<cache::fill_end> cache::stream_and_commit(const std::shared_ptr<f
   if (expected_length) f->set_head(response.head, true);
   if (!storing) relay(f, why);
 
-  digest_context digest;
+  sha256_stream digest;
   std::uint64_t total = 0;
   std::uint32_t index = 0;
   const std::size_t window = f->chunk_size() + options_.read_buffer_bytes;
@@ -522,7 +502,7 @@ net::awaitable<cache::fill_end> cache::stream_and_commit(const std::shared_ptr<f
   if (storing) {
     m.length = total;
     m.sha256_hex = digest.final_hex();
-    m.created_unix = now_unix();
+    m.created_unix = unix_now();
     auto last = f->tail();  // in place, as the chunks before it
     if (auto err = co_await on_writer([&] { return store_->commit(key, m, last); })) {
       relay(f, "the store failed to commit it (" + *err + ")");

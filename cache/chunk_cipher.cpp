@@ -11,6 +11,8 @@
 #include <initializer_list>
 
 #include "cache/bytes.hpp"
+#include "util/codec.hpp"
+#include "util/digest.hpp"
 
 namespace recgate::cache {
 namespace {
@@ -20,50 +22,7 @@ constexpr std::size_t max_key_id = 32;
 constexpr std::string_view chunk_label{"recgate chunk key v1\0", 21};
 constexpr std::string_view manifest_label{"recgate manifest v1\0", 20};
 
-using digest = std::array<unsigned char, 32>;
-
-// HMAC-SHA256, set up once: HMAC() would fetch the MAC and the digest by name on every chunk.
-// Each call works on a copy of this context (copying only reads it, so threads may share it).
-const EVP_MAC_CTX* hmac_sha256_template() {
-  static EVP_MAC_CTX* ctx = [] {
-    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-    EVP_MAC_CTX* c = mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr;
-    EVP_MAC_free(mac);  // the context holds its own reference
-    char sha256[] = "SHA256";
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, sha256, 0),
-                           OSSL_PARAM_construct_end()};
-    if (c != nullptr && EVP_MAC_CTX_set_params(c, params) != 1) {
-      EVP_MAC_CTX_free(c);
-      c = nullptr;
-    }
-    return c;
-  }();
-  return ctx;
-}
-
-// HMAC-SHA256 under `key` of the parts one after another; nullopt only when OpenSSL fails.
-std::optional<digest> hmac_sha256(std::string_view key,
-                                  std::initializer_list<std::string_view> parts) {
-  const auto* tmpl = hmac_sha256_template();
-  if (tmpl == nullptr) return std::nullopt;
-  EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(tmpl);
-  bool ok = ctx != nullptr &&
-            EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
-                         nullptr) == 1;
-  for (auto part : parts) {
-    ok = ok && EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(part.data()),
-                              part.size()) == 1;
-  }
-  std::optional<digest> out(std::in_place);
-  std::size_t len = 0;
-  ok = ok && EVP_MAC_final(ctx, out->data(), &len, out->size()) == 1 && len == out->size();
-  EVP_MAC_CTX_free(ctx);
-  if (!ok) {
-    OPENSSL_cleanse(out->data(), out->size());
-    return std::nullopt;
-  }
-  return out;
-}
+using digest = sha256_digest;
 
 // The identity as bytes: length-prefixed so no two identities encode alike.
 std::string identity_bytes(const chunk_identity& id) {
@@ -209,7 +168,7 @@ std::optional<std::string> manifest_tag(const key_ring& ring, std::string_view k
   if (master == nullptr) return std::nullopt;
   auto mac = hmac_sha256(master->secret, {manifest_label, canonical});
   if (!mac) return std::nullopt;
-  return hex(mac->data(), mac->size());
+  return to_hex(mac->data(), mac->size());
 }
 
 bool check_manifest_tag(const key_ring& ring, std::string_view key_id, std::string_view canonical,

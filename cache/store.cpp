@@ -60,6 +60,7 @@
 #include <vector>
 
 #include "cache/bytes.hpp"
+#include "util/clock.hpp"
 
 namespace recgate::cache {
 namespace {
@@ -131,11 +132,7 @@ class expiry_filter final : public rocksdb::CompactionFilter {
   std::function<std::int64_t()> now_;
 };
 
-std::int64_t system_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+std::int64_t system_now() { return unix_now(); }
 
 // What a manifest's authenticator covers: every field and the object it describes,
 // length-prefixed so that no two manifests encode alike.

@@ -13,7 +13,7 @@
 #include <toml++/toml.h>
 
 #include "config/encryption_keys.hpp"
-#include "config/uuid.hpp"
+#include "util/uuid.hpp"
 
 namespace recgate::config {
 

@@ -6,86 +6,13 @@
 #include <openssl/evp.h>
 
 #include "config/load.hpp"
-#include "config/uuid.hpp"
+#include "util/codec.hpp"
+#include "util/uuid.hpp"
 #include "proxy/signed_url.hpp"
 
 namespace recgate {
 
-sha256_digest sha256(std::string_view data) {
-  sha256_digest out{};
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr);
-  return out;
-}
-
-std::string to_hex(const unsigned char* data, std::size_t size) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out(size * 2, '0');
-  for (std::size_t i = 0; i < size; ++i) {
-    out[2 * i] = digits[data[i] >> 4];
-    out[2 * i + 1] = digits[data[i] & 0xf];
-  }
-  return out;
-}
-
-std::string base64(const unsigned char* data, std::size_t size) {
-  std::string out(4 * ((size + 2) / 3) + 1, '\0');  // EVP_EncodeBlock adds a NUL
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data,
-                          static_cast<int>(size));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-std::string base64url(const unsigned char* data, std::size_t size) {
-  std::string out = base64(data, size);
-  for (auto& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  return out;
-}
-
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-}  // namespace
-
-std::optional<std::string> percent_decode(std::string_view text, bool plus_as_space) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '+' && plus_as_space) {
-      out += ' ';
-    } else if (c == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      int hi = hex_value(text[i + 1]);
-      int lo = hex_value(text[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i] >= 'A' && a[i] <= 'Z' ? char(a[i] - 'A' + 'a') : a[i];
-    char y = b[i] >= 'A' && b[i] <= 'Z' ? char(b[i] - 'A' + 'a') : b[i];
-    if (x != y) return false;
-  }
-  return true;
-}
 
 // The credentials after "SCHEME " (scheme case-insensitive), trimmed; nullopt otherwise.
 std::optional<std::string_view> after_scheme(std::string_view authorization,
@@ -118,17 +45,11 @@ std::optional<std::string_view> bearer_token(std::string_view authorization) {
 std::optional<basic_credentials> basic_auth(std::string_view authorization) {
   auto encoded = after_scheme(authorization, "basic");
   if (!encoded || encoded->size() % 4 != 0 || encoded->size() > 4096) return std::nullopt;
-  std::string decoded(encoded->size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.data()),
-                          reinterpret_cast<const unsigned char*>(encoded->data()),
-                          static_cast<int>(encoded->size()));
-  if (n < 0) return std::nullopt;
-  // EVP_DecodeBlock counts padding as zero bytes: take them off again.
-  std::size_t padding = encoded->ends_with("==") ? 2 : encoded->ends_with('=') ? 1 : 0;
-  decoded.resize(static_cast<std::size_t>(n) - padding);
-  auto colon = decoded.find(':');
+  auto decoded = base64_decode(*encoded);
+  if (!decoded) return std::nullopt;
+  auto colon = decoded->find(':');
   if (colon == std::string::npos) return std::nullopt;
-  return basic_credentials{decoded.substr(0, colon), decoded.substr(colon + 1)};
+  return basic_credentials{decoded->substr(0, colon), decoded->substr(colon + 1)};
 }
 
 access_policy::access_policy(const config::config& cfg,

@@ -20,20 +20,9 @@
 
 #include "config/config.hpp"
 #include "proxy/revocations.hpp"
+#include "util/digest.hpp"
 
 namespace recgate {
-
-using sha256_digest = std::array<unsigned char, 32>;
-
-sha256_digest sha256(std::string_view data);
-std::string to_hex(const unsigned char* data, std::size_t size);
-// Standard base64 with padding (RFC 4648 section 4).
-std::string base64(const unsigned char* data, std::size_t size);
-// URL-safe base64 without padding (RFC 4648 section 5), for keys and signatures.
-std::string base64url(const unsigned char* data, std::size_t size);
-// %XX escapes decoded (and '+' as a space when plus_as_space, as in form bodies); nullopt for a
-// malformed escape.
-std::optional<std::string> percent_decode(std::string_view text, bool plus_as_space = false);
 
 // The token of "Bearer TOKEN" (scheme case-insensitive), or nullopt.
 std::optional<std::string_view> bearer_token(std::string_view authorization);

@@ -10,7 +10,8 @@
 #include "proxy/metrics_page.hpp"
 #include "proxy/request_reader.hpp"
 #include "proxy/response_writer.hpp"
-#include "config/uuid.hpp"
+#include "util/clock.hpp"
+#include "util/uuid.hpp"
 
 namespace recgate {
 namespace {
@@ -90,9 +91,7 @@ admin_answer revoke(gateway& gw, std::string_view rest) {
   auto parsed = recording_of(rest);
   if (auto* a = std::get_if<admin_answer>(&parsed)) return *a;
   const auto& [account, sid] = std::get<0>(parsed);
-  auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                 std::chrono::system_clock::now().time_since_epoch())
-                 .count();
+  auto now = unix_now();
   auto error = gw.revocations->revoke(account, sid, now);
   if (!error.empty()) logging::error("revocation not persisted: " + error);
   logging::info("signed URLs for recording " + sid + " issued up to now are revoked");

@@ -3,10 +3,9 @@
 #include <algorithm>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
-#include "proxy/access.hpp"
+#include "util/codec.hpp"
+#include "util/digest.hpp"
 
 namespace recgate {
 
@@ -38,11 +37,9 @@ std::string callback_signature(std::string_view key, std::string_view url, form_
   std::sort(params.begin(), params.end());
   std::string data(url);
   for (const auto& [name, value] : params) data.append(name).append(value);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_length = 0;
-  HMAC(EVP_sha1(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &mac_length);
-  return base64(mac, mac_length);
+  auto mac = hmac_sha1(key, data);
+  if (!mac) return {};  // OpenSSL failing: nothing matches an empty signature (checked below)
+  return base64(mac->data(), mac->size());
 }
 
 bool callback_signature_valid(std::string_view key, std::string_view url,

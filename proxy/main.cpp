@@ -1,4 +1,5 @@
-// recgate's command line: serve, check-config, keygen, cache stats|purge.
+// recgate's command line: serve, check-config, keygen (consumer keys and encryption keys), sign,
+// cache stats|purge, audit.
 //
 // Exit codes: 0 success; 1 the configuration is invalid or the server could not start;
 // 2 (or CLI11's own codes, above 100) a command-line usage error.
@@ -25,7 +26,9 @@
 #include "proxy/admin_client.hpp"
 #include "proxy/audit_query.hpp"
 #include "proxy/signing.hpp"
-#include "config/uuid.hpp"
+#include "util/clock.hpp"
+#include "util/codec.hpp"
+#include "util/uuid.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/server.hpp"
 
@@ -135,9 +138,7 @@ int sign_command(const std::string& config_path, const std::string& consumer,
     std::cerr << "recgate: --ttl must be a duration such as 10m\n";
     return 2;
   }
-  auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                 std::chrono::system_clock::now().time_since_epoch())
-                 .count();
+  auto now = recgate::unix_now();
   auto minted = recgate::mint_signed_url(cfg->consumers, cfg->signing_keys,
                                          {consumer, path, *lifetime, client, bind_format}, now);
   if (auto* e = std::get_if<recgate::signing_error>(&minted)) {

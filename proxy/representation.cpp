@@ -2,14 +2,10 @@
 
 #include <charconv>
 
+#include "util/codec.hpp"
+
 namespace recgate {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 std::optional<std::uint64_t> parse_number(std::string_view s) {
   std::uint64_t v = 0;

@@ -1,6 +1,6 @@
 #include "proxy/router.hpp"
 
-#include "config/uuid.hpp"
+#include "util/uuid.hpp"
 
 namespace recgate {
 

@@ -20,6 +20,7 @@
 #include "proxy/response_writer.hpp"
 #include "proxy/router.hpp"
 #include "proxy/signing.hpp"
+#include "util/clock.hpp"
 
 namespace recgate {
 namespace {
@@ -79,12 +80,6 @@ struct request_outcome {
     return *this;
   }
 };
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Answers an access decision other than allow; the reason goes to the access log only.
 net::awaitable<write_result> deny(const live_settings& live, client_stream& stream,

@@ -1,6 +1,6 @@
 #include "proxy/status_callback.hpp"
 
-#include "config/uuid.hpp"
+#include "util/uuid.hpp"
 
 namespace recgate {
 namespace {

@@ -15,6 +15,7 @@
 #include <openssl/x509v3.h>
 
 #include "config/load.hpp"
+#include "util/codec.hpp"
 #include "proxy/access.hpp"
 #include "proxy/logging.hpp"
 

@@ -10,7 +10,7 @@
 
 #include <openssl/evp.h>
 
-#include "config/uuid.hpp"
+#include "util/uuid.hpp"
 #include "fuzz_policy.hpp"
 #include "fuzz_support.hpp"
 #include "proxy/router.hpp"

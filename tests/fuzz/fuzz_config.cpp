@@ -14,7 +14,7 @@
 #include <toml++/toml.h>
 
 #include "config/load.hpp"
-#include "config/uuid.hpp"
+#include "util/uuid.hpp"
 #include "fuzz_support.hpp"
 #include "proxy/access.hpp"
 

@@ -1,11 +1,11 @@
-// Fuzz target: path routing (proxy/router.hpp) and UUID parsing (config/uuid.hpp).
+// Fuzz target: path routing (proxy/router.hpp) and UUID parsing (util/uuid.hpp).
 // Input: "METHOD TARGET" (the request line without the version); without a space the whole
 // input is the target of a GET. The whole input is also given to normalize_uuid.
 
 #include <string>
 #include <variant>
 
-#include "config/uuid.hpp"
+#include "util/uuid.hpp"
 #include "fuzz_support.hpp"
 #include "proxy/router.hpp"
 

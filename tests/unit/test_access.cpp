@@ -6,6 +6,7 @@
 
 #include "config/load.hpp"
 #include "proxy/access.hpp"
+#include "util/codec.hpp"
 
 using namespace recgate;
 using namespace std::chrono_literals;

@@ -11,6 +11,7 @@
 #include "config/encryption_keys.hpp"
 #include "config/load.hpp"
 #include "proxy/access.hpp"
+#include "util/codec.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace recgate::cache;

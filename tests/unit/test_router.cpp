@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "proxy/router.hpp"
-#include "config/uuid.hpp"
+#include "util/uuid.hpp"
 
 using namespace recgate;
 

@@ -1,4 +1,4 @@
-#include "config/uuid.hpp"
+#include "util/uuid.hpp"
 
 namespace recgate {
 
