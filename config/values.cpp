@@ -24,7 +24,8 @@ bool is_host_char(char c) {
          c == '.' || c == ':';
 }
 
-// Splits "host:port" or "[v6]:port"; port may be absent when allow_no_port is set.
+// Splits "host:port" or "[v6]:port"; `port` is empty when the text has none (the callers
+// decide whether that is allowed).
 bool split_host_port(std::string_view text, std::string& host, std::string_view& port) {
   if (text.starts_with('[')) {
     auto close = text.find(']');

@@ -1,7 +1,8 @@
 #pragma once
-// The admin listener's sessions: health, cache statistics and purge, for operators and the CLI.
-// Bound to loopback by default; it has no authentication of its own (admin keys come with the
-// access-control work). Include only from .cpp files that already use net.hpp.
+// The admin listener's sessions: health, readiness, metrics, cache statistics, purge and
+// revocations, for operators, probes and the CLI. Bound to loopback by default; with
+// admin.require_key every request but admin.exempt_paths needs a consumer key with the admin
+// scope (live_settings, so a reload changes it). Include only from .cpp files that use net.hpp.
 //
 //   GET    /healthz                                 200 {"status":"ok"}
 //   GET    /cache/stats                             200 {"enabled":..,"objects":..,"bytes":..,...}

@@ -24,7 +24,7 @@ struct access_record {
   std::uint64_t bytes = 0;       // body bytes sent to the client
   unsigned upstream_status = 0;  // 0: no upstream response
   double duration_ms = 0;
-  std::string cache = "-";  // HIT, MISS, STREAM once the cache exists
+  std::string cache = "-";  // HIT, MISS, STREAM, BYPASS, STALE, or "-" when no cache was involved
 };
 
 // Prereq: called once, before any other function here. Sets level and format from cfg.

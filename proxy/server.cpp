@@ -3,8 +3,9 @@
 // Threading: one io_context, run by server.threads threads (default: one per core). Every
 // accepted connection gets its own strand (with one thread: the io_context, which is one), and
 // its session coroutine runs only there, so a session's state needs no locks while connections
-// spread over all threads. State shared across
-// sessions (the gateway) is immutable after start-up or synchronises itself (the cache).
+// spread over all threads. State shared across sessions (the gateway) is fixed at start-up
+// (restart_settings), replaced whole by a reload and read as one snapshot per request
+// (live_settings, the access policy, the TLS context), or synchronises itself (the cache).
 #include "proxy/server.hpp"
 
 #include <csignal>

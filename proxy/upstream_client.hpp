@@ -4,7 +4,10 @@
 // metadata requests only, verifies TLS chains and host names, and follows audio redirects
 // without credentials. Connections are kept alive in a bounded pool per host, TLS sessions are
 // resumed, failures before any byte reached the client are retried with backoff, and a circuit
-// breaker fails fast while the upstream is down. Include only from .cpp files that use net.hpp.
+// breaker fails fast while the upstream is down. Bodies have an idle timeout, a minimum average
+// rate and a deadline. Failures are counted by kind (upstream_error_counts: resolve, connect,
+// tls, timeout, bad_response, http_5xx, body, slow, credentials). Include only from .cpp files
+// that use net.hpp.
 
 #include <array>
 #include <atomic>
