@@ -2,7 +2,6 @@
 
 #include <array>
 #include <chrono>
-#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +16,7 @@
 #include <openssl/x509.h>
 #include "proxy/recording_handler.hpp"
 #include "proxy/request_reader.hpp"
+#include "proxy/request_rules.hpp"
 #include "proxy/response_writer.hpp"
 #include "proxy/router.hpp"
 #include "proxy/signing.hpp"
@@ -26,38 +26,6 @@ namespace recgate {
 namespace {
 
 constexpr std::uint64_t max_request_body = 8 * 1024;
-
-// Accepts a client's X-Request-Id when it is short and plain, so it can be traced end to end;
-// otherwise makes a new random one.
-std::string request_id_for(std::string_view offered) {
-  bool usable = !offered.empty() && offered.size() <= 64;
-  for (char c : offered) {
-    usable = usable && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-                        (c >= 'A' && c <= 'Z') || c == '-' || c == '_' || c == '.');
-  }
-  if (usable) return std::string(offered);
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string id(16, '0');
-  auto v = rng();
-  for (auto& c : id) {
-    c = digits[v & 0xf];
-    v >>= 4;
-  }
-  return id;
-}
-
-// RFC 9112 3.2: an HTTP/1.1 request has exactly one Host field (HTTP/1.0 at most one), and a
-// valid one (uri-host [":" port]). Two Hosts, or one a front end could read differently, are
-// refused rather than guessed at: the gateway does not route by Host, but what sits in front of
-// it may.
-bool valid_host(const http::request<http::string_body>& req) {
-  auto n = req.count(http::field::host);
-  if (n > 1 || (n == 0 && req.version() >= 11)) return false;
-  constexpr std::string_view host_chars =
-      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:[]%";
-  return req[http::field::host].find_first_not_of(host_chars) == std::string_view::npos;
-}
 
 struct request_outcome {
   unsigned status = 0;
@@ -101,30 +69,6 @@ net::awaitable<write_result> deny(const live_settings& live, client_stream& stre
   }
   co_return co_await write_error(stream, status, message, head, keep_alive, request_id, extra,
                                  live.server.write_timeout);
-}
-
-// The body of POST /v1/signed-urls into ask; returns what is wrong with it, or "".
-std::string read_signing_body(const std::string& text, signing_request& ask) {
-  auto body = nlohmann::json::parse(text, nullptr, false);
-  if (!body.is_object() || !body.contains("path") || !body["path"].is_string()) {
-    return "The body must be JSON with a \"path\"";
-  }
-  ask.path = body["path"].get<std::string>();
-  if (body.contains("ttl")) {
-    auto ttl = body["ttl"].is_string() ? config::parse_duration(body["ttl"].get<std::string>())
-                                       : std::nullopt;
-    if (!ttl) return "ttl must be a duration such as \"10m\"";
-    ask.ttl = *ttl;
-  }
-  if (body.contains("client")) {
-    if (!body["client"].is_string()) return "client must be an IP address";
-    ask.client = body["client"].get<std::string>();
-  }
-  if (body.contains("bind_format")) {
-    if (!body["bind_format"].is_boolean()) return "bind_format must be true or false";
-    ask.bind_format = body["bind_format"].get<bool>();
-  }
-  return "";
 }
 
 // POST /v1/signed-urls {"path": "...", "ttl": "10m", "client": "IP", "bind_format": false}:
@@ -200,20 +144,12 @@ struct connection_info {
   bool secure = false;                       // TLS listener
 };
 
-// Set-Cookie keeping a signed URL's grant for the recording's other URLs (access.signed_cookies).
-std::string grant_cookie(const access_decision& d, std::string_view sid, std::int64_t now,
-                         bool secure) {
-  auto max_age = std::max<std::int64_t>(0, d.grant_expires - now);
-  return grant_cookie_name(sid) + "=" + d.grant_query + "; Max-Age=" + std::to_string(max_age) +
-         "; Path=/; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "");
-}
-
 net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
                                          client_stream& stream,
                                          const http::request<http::string_body>& req,
                                          const std::string& request_id,
                                          const connection_info& conn, bool keep_alive) {
-  if (!valid_host(req)) {
+  if (!valid_host(req.count(http::field::host), req[http::field::host], req.version() >= 11)) {
     request_outcome refused;
     header_list none;
     bool head_only = req.method() == http::verb::head;

@@ -53,6 +53,7 @@ header_flood_totals header_flood::totals() const {
 }
 
 void header_flood::run() {
+  if (options_.nice != 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), options_.nice);
   std::string head = "GET " + options_.target + " HTTP/1.1\r\nHost: flood\r\n";
   const std::string_view line = "X-a: b\r\n";
   while (head.size() + line.size() <= options_.head_bytes) head += line;

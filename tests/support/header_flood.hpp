@@ -25,6 +25,10 @@ struct header_flood_options {
   // All connections together send at most this many bytes a second (0: as fast as they can), so
   // the flood does not take the CPU a test on a small machine needs to measure the server.
   std::uint64_t bytes_per_second = 0;
+  // The flood thread's niceness (0: unchanged). Above 0 the flood takes only CPU the server and
+  // the test's own client leave over, as an attacker on another machine would: on a 2-core test
+  // machine it otherwise competes with both, and what a test then measures is the scheduler.
+  int nice = 0;
   std::string target = "/";            // the request line's target
 };
 
