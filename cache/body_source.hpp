@@ -8,7 +8,7 @@
 #include <memory>
 #include <optional>
 
-#include "cache/async.hpp"
+#include "util/net/async.hpp"
 
 namespace recgate {
 

@@ -16,7 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "cache/async.hpp"
+#include "util/net/async.hpp"
 #include "cache/fill.hpp"
 #include "cache/lru_index.hpp"
 #include "cache/origin.hpp"

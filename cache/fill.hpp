@@ -26,7 +26,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cache/async.hpp"
+#include "util/net/async.hpp"
 #include "cache/object.hpp"
 #include "cache/origin.hpp"
 

@@ -1,4 +1,4 @@
-// Fuzz target: Basic and Bearer Authorization headers (proxy/access.hpp: bearer_token,
+// Fuzz target: Basic and Bearer Authorization headers (proxy/access/access.hpp: bearer_token,
 // basic_auth) and the access decision built on them.
 // Input, one field a line: the Authorization value, the client address (empty: 127.0.0.1), and
 // a recording path to ask for ("sign" or "admin": that scope instead; empty or not a recording:
@@ -13,7 +13,7 @@
 #include "util/uuid.hpp"
 #include "fuzz_policy.hpp"
 #include "fuzz_support.hpp"
-#include "proxy/router.hpp"
+#include "proxy/policy/router.hpp"
 
 namespace {
 

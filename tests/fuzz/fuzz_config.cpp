@@ -16,7 +16,7 @@
 #include "config/load.hpp"
 #include "util/uuid.hpp"
 #include "fuzz_support.hpp"
-#include "proxy/access.hpp"
+#include "proxy/access/access.hpp"
 
 namespace {
 

@@ -7,7 +7,7 @@
 
 #include "config/config.hpp"
 #include "config/load.hpp"
-#include "proxy/access.hpp"
+#include "proxy/access/access.hpp"
 #include "util/codec.hpp"
 
 namespace recgate::fuzz {

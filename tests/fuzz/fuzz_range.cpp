@@ -1,4 +1,4 @@
-// Fuzz target: Range and conditional requests (proxy/representation.hpp).
+// Fuzz target: Range and conditional requests (proxy/policy/range_plan.hpp).
 // Input, one field a line: the body's length (decimal; empty or not a number: unknown), Range,
 // If-Range, If-None-Match, the representation's ETag, its Last-Modified.
 
@@ -8,7 +8,7 @@
 #include <string>
 
 #include "fuzz_support.hpp"
-#include "proxy/representation.hpp"
+#include "proxy/policy/range_plan.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Fuzz target: path routing (proxy/router.hpp) and UUID parsing (util/uuid.hpp).
+// Fuzz target: path routing (proxy/policy/router.hpp) and UUID parsing (util/uuid.hpp).
 // Input: "METHOD TARGET" (the request line without the version); without a space the whole
 // input is the target of a GET. The whole input is also given to normalize_uuid.
 
@@ -7,7 +7,7 @@
 
 #include "util/uuid.hpp"
 #include "fuzz_support.hpp"
-#include "proxy/router.hpp"
+#include "proxy/policy/router.hpp"
 
 namespace {
 

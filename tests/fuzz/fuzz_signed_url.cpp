@@ -1,4 +1,4 @@
-// Fuzz target: signed-URL verification (proxy/signed_url.hpp) and the access decision for a
+// Fuzz target: signed-URL verification (proxy/access/signed_url.hpp) and the access decision for a
 // request that carries one (access_policy::decide without an Authorization header).
 // Input, one field a line: the query string (without '?'), the client address (empty:
 // 10.1.2.3), and the recording path asked for (empty or not a recording: account A's .wav).
@@ -10,8 +10,8 @@
 
 #include "fuzz_policy.hpp"
 #include "fuzz_support.hpp"
-#include "proxy/router.hpp"
-#include "proxy/signed_url.hpp"
+#include "proxy/policy/router.hpp"
+#include "proxy/access/signed_url.hpp"
 
 namespace {
 

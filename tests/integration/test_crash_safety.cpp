@@ -94,6 +94,20 @@ void wait_until_upstream_saw(stack& s, const std::vector<const recording_case*>&
 // nullopt when it did not print that line (nothing to remove).
 std::optional<long> interrupted_fills_removed(stack& s) {
   static const std::regex line(R"(cache: removed (\d+) interrupted fills)");
+  // The log is asynchronous: the port line the fixture waited for can come before the lines
+  // logged while the store opened. Those precede the log's own "listening on … threads" line,
+  // so once that is there, the removal line is too if there is one.
+  static const std::regex started(R"(listening on .* threads)");
+  auto until = std::chrono::steady_clock::now() + 10s;
+  auto logged_start = [&] {
+    for (const auto& l : s.gateway_lines()) {
+      if (std::regex_search(l, started)) return true;
+    }
+    return false;
+  };
+  while (!logged_start() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(20ms);
+  }
   for (const auto& l : s.gateway_lines()) {
     std::smatch m;
     if (std::regex_search(l, m, line)) return std::stol(m[1].str());

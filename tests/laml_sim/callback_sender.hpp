@@ -5,7 +5,7 @@
 #include <string>
 
 #include "callbacks.hpp"
-#include "proxy/net.hpp"
+#include "util/net/net.hpp"
 
 namespace laml_sim {
 

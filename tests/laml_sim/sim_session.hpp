@@ -1,7 +1,7 @@
 #pragma once
 // One client connection of laml-sim. Includes Asio: only sim_server.cpp and sim_session.cpp use it.
 
-#include "proxy/net.hpp"
+#include "util/net/net.hpp"
 #include "sim_handler.hpp"
 
 namespace laml_sim {

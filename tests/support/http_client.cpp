@@ -5,7 +5,7 @@
 #include <boost/beast/core/detail/base64.hpp>
 #include <limits>
 
-#include "proxy/net.hpp"
+#include "util/net/net.hpp"
 
 namespace test_support {
 namespace {

@@ -5,7 +5,7 @@
 #include <openssl/evp.h>
 
 #include "config/load.hpp"
-#include "proxy/access.hpp"
+#include "proxy/access/access.hpp"
 #include "util/codec.hpp"
 
 using namespace recgate;

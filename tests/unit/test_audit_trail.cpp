@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "config/load.hpp"
-#include "proxy/audit_log.hpp"
-#include "proxy/audit_query.hpp"
+#include "proxy/telemetry/audit_log.hpp"
+#include "proxy/telemetry/audit_query.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace recgate;

@@ -9,8 +9,8 @@
 
 #include "config/load.hpp"
 #include "laml_sim/callbacks.hpp"
-#include "proxy/callback_signature.hpp"
-#include "proxy/status_callback.hpp"
+#include "proxy/callbacks/callback_signature.hpp"
+#include "proxy/callbacks/status_callback.hpp"
 
 using namespace recgate;
 

@@ -10,7 +10,7 @@
 #include "cache/chunk_cipher.hpp"
 #include "config/encryption_keys.hpp"
 #include "config/load.hpp"
-#include "proxy/access.hpp"
+#include "proxy/access/access.hpp"
 #include "util/codec.hpp"
 #include "tests/support/temp_dir.hpp"
 

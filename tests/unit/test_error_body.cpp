@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
-#include "proxy/error_body.hpp"
+#include "proxy/policy/error_body.hpp"
 
 TEST_CASE("error bodies have the upstream's four fields") {
   auto j = nlohmann::json::parse(recgate::error_body(404, "not \"here\""));

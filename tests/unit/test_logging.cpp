@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
-#include "proxy/logging.hpp"
+#include "proxy/telemetry/logging.hpp"
 
 using recgate::logging::access_record;
 using recgate::logging::format_access;

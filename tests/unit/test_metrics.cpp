@@ -1,7 +1,7 @@
 // The Prometheus text exposition module.
 #include <doctest/doctest.h>
 
-#include "proxy/metrics.hpp"
+#include "proxy/telemetry/metrics.hpp"
 
 using namespace recgate::metrics;
 

@@ -3,7 +3,7 @@
 
 #include <set>
 
-#include "proxy/request_rules.hpp"
+#include "proxy/http/request_rules.hpp"
 
 using namespace recgate;
 
@@ -60,4 +60,28 @@ TEST_CASE("the body of POST /v1/signed-urls") {
   CHECK(read_signing_body(R"({"path":"/p","client":1})", other).starts_with("client must"));
   CHECK(read_signing_body(R"({"path":"/p","bind_format":"yes"})", other)
             .starts_with("bind_format must"));
+}
+
+TEST_CASE("a denied request's answer: 401 asks for a key, 429 says when to retry, no reason leaks") {
+  access_decision d;
+  d.reason = "unknown key k-secret";
+  auto unauthenticated = denial_for(d);
+  CHECK(unauthenticated.status == 401);
+  REQUIRE(unauthenticated.headers.size() == 1);
+  CHECK(unauthenticated.headers[0].first == "WWW-Authenticate");
+  CHECK(unauthenticated.message.find("k-secret") == std::string_view::npos);
+
+  d.outcome = access_outcome::forbidden;
+  auto forbidden = denial_for(d);
+  CHECK(forbidden.status == 403);
+  CHECK(forbidden.headers.empty());
+
+  d.outcome = access_outcome::rate_limited;
+  d.retry_after = std::chrono::seconds(0);  // rounded up: never "retry after 0 seconds"
+  auto limited = denial_for(d);
+  CHECK(limited.status == 429);
+  REQUIRE(limited.headers.size() == 1);
+  CHECK(limited.headers[0] == std::pair<std::string, std::string>{"Retry-After", "1"});
+  d.retry_after = std::chrono::seconds(7);
+  CHECK(denial_for(d).headers[0].second == "7");
 }

@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "proxy/router.hpp"
+#include "proxy/policy/router.hpp"
 #include "util/uuid.hpp"
 
 using namespace recgate;

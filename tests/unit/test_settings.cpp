@@ -7,7 +7,7 @@
 #include <map>
 #include <sstream>
 
-#include "proxy/settings.hpp"
+#include "proxy/state/settings.hpp"
 
 using recgate::live_settings;
 using recgate::needing_restart;

@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
-#include "proxy/access.hpp"
-#include "proxy/signed_url.hpp"
+#include "proxy/access/access.hpp"
+#include "proxy/access/signed_url.hpp"
 
 #include <cstdio>
 #include <memory>

@@ -1,0 +1,298 @@
+// recgate's command line: serve, check-config, keygen (consumer keys and encryption keys), sign,
+// cache stats|purge, audit.
+//
+// Exit codes: 0 success; 1 the configuration is invalid or the server could not start;
+// 2 (or CLI11's own codes, above 100) a command-line usage error.
+//
+// The request path, in the order a request takes it: server.cpp (listener, threads) →
+// session.cpp (HTTP/1.1, limits) → router.cpp (path → recording_request) → access.cpp (who is
+// asking) → recording_handler.cpp (response) → upstream_client.cpp (SignalWire).
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <tuple>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <nlohmann/json.hpp>
+
+#include "config/encryption_keys.hpp"
+#include "config/load.hpp"
+#include "proxy/access/access.hpp"
+#include "proxy/app/admin_client.hpp"
+#include "proxy/telemetry/audit_query.hpp"
+#include "proxy/access/signing.hpp"
+#include "util/clock.hpp"
+#include "util/codec.hpp"
+#include "util/uuid.hpp"
+#include "proxy/telemetry/logging.hpp"
+#include "proxy/app/server.hpp"
+
+// jemalloc's start-up options (read only when recgate links it, which it does outside sanitizer
+// builds): freed pages go back to the system within about a second, by a background thread,
+// instead of the default ten; after a burst (a flood of connections, many fills at once) the
+// resident size returns to its working set rather than staying at the peak.
+extern "C" {
+// NOLINTNEXTLINE: jemalloc looks this symbol up by name
+const char* malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";
+}
+
+namespace {
+
+std::optional<recgate::config::config> load_or_report(const std::string& path) {
+  auto result = recgate::config::load_from_file(path, recgate::config::process_env());
+  if (!result.value) {
+    std::cerr << "recgate: invalid configuration " << path << ":\n";
+    for (const auto& e : result.errors) std::cerr << "  - " << e.to_string() << "\n";
+  }
+  return result.value;
+}
+
+
+int keygen(const std::string& consumer) {
+  unsigned char bytes[32];  // 256 bits
+  if (RAND_bytes(bytes, sizeof bytes) != 1) {
+    std::cerr << "recgate: no randomness available\n";
+    return 1;
+  }
+  std::string key = "rgk_" + recgate::base64url(bytes, sizeof bytes);
+  auto digest = recgate::sha256(key);
+  std::cout << "key (shown once; give it to " << consumer << "): " << key << "\n"
+            << "config (narrow scopes and accounts to what it needs):\n"
+            << "[[consumers]]\nid = \"" << consumer << "\"\n"
+            << "scopes = [\"audio\", \"metadata\"]\naccounts = [\"*\"]\n"
+            << "key_sha256 = \"" << recgate::to_hex(digest.data(), digest.size()) << "\"\n";
+  return 0;
+}
+
+// keygen --encryption-key ID: a line for cache.encryption_key_file (put it first to make it the
+// key new objects are sealed under; keep the older lines while objects sealed under them remain).
+int encryption_keygen(const std::string& id) {
+  if (!recgate::config::valid_encryption_key_id(id)) {
+    std::cerr << "recgate: --encryption-key: the key id must be 1 to 32 of A-Z a-z 0-9 . _ -\n";
+    return 2;
+  }
+  unsigned char bytes[32];  // AES-256
+  if (RAND_bytes(bytes, sizeof bytes) != 1) {
+    std::cerr << "recgate: no randomness available\n";
+    return 1;
+  }
+  // Standard base64 (the key file takes the URL-safe form too).
+  std::cout << id << ":" << recgate::base64(bytes, sizeof bytes) << "\n";
+  OPENSSL_cleanse(bytes, sizeof bytes);
+  return 0;
+}
+
+// cache stats / cache purge: through the running gateway's admin listener (the store is the
+// server's while it runs; RocksDB allows one process at a time).
+int cache_command(const std::string& admin, const std::string& config_path, bool purge,
+                  const std::string& account, const std::string& sid) {
+  auto at = recgate::config::parse_endpoint(admin);
+  if (!config_path.empty()) {
+    auto cfg = load_or_report(config_path);
+    if (!cfg) return 1;
+    at = cfg->admin.listen;
+  }
+  if (!at) {
+    std::cerr << "recgate: --admin must be host:port\n";
+    return 2;
+  }
+  std::string target = "/cache/stats";
+  if (purge) {
+    auto a = recgate::normalize_uuid(account);
+    auto s = recgate::normalize_uuid(sid);
+    if (!a || !s) {
+      std::cerr << "recgate: --account and --sid must be UUIDs\n";
+      return 2;
+    }
+    target = "/cache/recordings/" + *a + "/" + *s;
+  }
+  // The admin key, when the listener requires one, comes from the environment: never argv.
+  const char* key = std::getenv("RECGATE_ADMIN_KEY");
+  auto reply = recgate::admin_request(*at, purge ? "DELETE" : "GET", target, key ? key : "");
+  if (reply.status == 0) {
+    std::cerr << "recgate: " << reply.error << "\n";
+    return 1;
+  }
+  auto body = nlohmann::json::parse(reply.body, nullptr, false);
+  if (reply.status != 200 || body.is_discarded()) {
+    std::cerr << "recgate: the gateway answered " << reply.status << ": " << reply.body << "\n";
+    return 1;
+  }
+  for (auto& [name, value] : body.items()) std::cout << name << " " << value.dump() << "\n";
+  return 0;
+}
+
+// recgate sign: a signed URL for one recording, as the named consumer issues it.
+int sign_command(const std::string& config_path, const std::string& consumer,
+                 const std::string& path, const std::string& ttl, const std::string& client,
+                 bool bind_format) {
+  auto cfg = load_or_report(config_path);
+  if (!cfg) return 1;
+  auto lifetime = recgate::config::parse_duration(ttl);
+  if (!lifetime) {
+    std::cerr << "recgate: --ttl must be a duration such as 10m\n";
+    return 2;
+  }
+  auto now = recgate::unix_now();
+  auto minted = recgate::mint_signed_url(cfg->consumers, cfg->signing_keys,
+                                         {consumer, path, *lifetime, client, bind_format}, now);
+  if (auto* e = std::get_if<recgate::signing_error>(&minted)) {
+    std::cerr << "recgate: " << e->message << "\n";
+    return e->status == 400 ? 2 : 1;
+  }
+  std::cout << std::get<recgate::signed_url>(minted).url << "\n";
+  return 0;
+}
+
+// recgate audit: the audit lines about a recording and/or a consumer, in a time window; the
+// count and bytes on stderr, so stdout stays JSON lines.
+int audit_command(const std::string& config_path, std::vector<std::string> files,
+                  const std::string& sid, const std::string& consumer, const std::string& since,
+                  const std::string& until) {
+  if (!config_path.empty()) {
+    auto cfg = load_or_report(config_path);
+    if (!cfg) return 1;
+    if (cfg->audit.file.empty()) {
+      std::cerr << "recgate: " << config_path << " has no [audit] file\n";
+      return 1;
+    }
+    files.push_back(cfg->audit.file);
+  }
+  if (files.empty()) {
+    std::cerr << "recgate: give --config or --file\n";
+    return 2;
+  }
+  recgate::audit_filter filter;
+  filter.consumer = consumer;
+  if (!sid.empty()) {
+    auto normal = recgate::normalize_uuid(sid);
+    if (!normal) {
+      std::cerr << "recgate: --sid must be a recording Sid (UUID)\n";
+      return 2;
+    }
+    filter.sid = *normal;
+  }
+  for (auto [flag, text, out] : {std::tuple{"--since", &since, &filter.since_ms},
+                                 std::tuple{"--until", &until, &filter.until_ms}}) {
+    if (text->empty()) continue;
+    *out = recgate::parse_rfc3339(*text);
+    if (!*out) {
+      std::cerr << "recgate: " << flag << " must be an RFC 3339 time such as 2024-05-06T00:00:00Z\n";
+      return 2;
+    }
+  }
+  recgate::audit_summary summary;
+  for (const auto& file : files) {
+    std::ifstream in(file);
+    if (!in) {
+      std::cerr << "recgate: cannot read " << file << "\n";
+      return 1;
+    }
+    recgate::query_audit(in, filter, std::cout, summary);
+  }
+  std::cout.flush();
+  std::cerr << "recgate audit: " << summary.lines << " accesses, " << summary.bytes << " bytes"
+            << (summary.malformed ? ", " + std::to_string(summary.malformed) + " malformed lines skipped" : "")
+            << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"recgate: a caching, authenticated gateway for SignalWire call recordings"};
+  app.set_version_flag("--version", "recgate 0.1.0");
+  app.require_subcommand(1);
+
+  std::string config_path;
+  auto* serve = app.add_subcommand("serve", "Run the gateway");
+  serve->add_option("--config,-c", config_path, "TOML configuration file")->required();
+  auto* check = app.add_subcommand("check-config", "Validate a configuration and exit");
+  check->add_option("--config,-c", config_path, "TOML configuration file")->required();
+  std::string consumer;
+  std::string encryption_key_id;
+  auto* gen = app.add_subcommand("keygen", "Print a new consumer key and its config entry");
+  auto* gen_consumer = gen->add_option("--consumer", consumer, "Consumer id");
+  auto* gen_encryption = gen->add_option(
+      "--encryption-key", encryption_key_id,
+      "Instead: a new cache encryption key line, ID:base64, for cache.encryption_key_file");
+  gen_consumer->excludes(gen_encryption);
+  gen->require_option(1);
+
+  std::string admin = "127.0.0.1:9090", account, sid;
+  auto* cache = app.add_subcommand("cache", "Cache statistics and purge, through the admin listener");
+  cache->require_subcommand(1);
+  auto* stats = cache->add_subcommand("stats", "Print objects, bytes and hit counters");
+  auto* purge = cache->add_subcommand("purge", "Remove every cached format of one recording");
+  for (auto* sub : {stats, purge}) {
+    sub->add_option("--config,-c", config_path, "TOML configuration (for admin.listen)");
+    sub->add_option("--admin", admin, "The admin listener, when no config is given");
+  }
+  purge->add_option("--account", account, "AccountSid")->required();
+  purge->add_option("--sid", sid, "Recording Sid")->required();
+
+  std::string sign_path, ttl = "10m", client;
+  bool bind_format = false;
+  auto* sign = app.add_subcommand("sign", "Print a signed, expiring URL for one recording");
+  sign->add_option("--config,-c", config_path, "TOML configuration file")->required();
+  sign->add_option("--consumer", consumer, "The issuing consumer (needs the sign scope)")->required();
+  sign->add_option("--path", sign_path, "The recording's path, e.g. /api/laml/.../{Sid}.mp3")->required();
+  sign->add_option("--ttl", ttl, "How long it is valid (default 10m)");
+  sign->add_option("--client", client, "Bind it to this client IP address");
+  sign->add_flag("--bind-format", bind_format, "Valid only for the path's format");
+
+  std::vector<std::string> audit_files;
+  std::string audit_sid, audit_consumer, since, until;
+  auto* audit = app.add_subcommand("audit", "Print the audit trail's lines for a recording or a consumer");
+  auto* audit_config = audit->add_option("--config,-c", config_path, "TOML configuration (for audit.file)");
+  auto* audit_file = audit->add_option("--file,-f", audit_files, "An audit file (repeat for rotated ones)");
+  audit_config->excludes(audit_file);
+  audit->add_option("--sid", audit_sid, "Recording Sid");
+  audit->add_option("--consumer", audit_consumer, "Consumer id");
+  audit->add_option("--since", since, "From this time on (RFC 3339, inclusive)");
+  audit->add_option("--until", until, "Before this time (RFC 3339, exclusive)");
+
+  CLI11_PARSE(app, argc, argv);
+  if (*audit) return audit_command(config_path, audit_files, audit_sid, audit_consumer, since, until);
+  if (*sign) return sign_command(config_path, consumer, sign_path, ttl, client, bind_format);
+
+  if (*gen && !encryption_key_id.empty()) return encryption_keygen(encryption_key_id);
+  if (*gen) return keygen(consumer);
+  if (*cache) return cache_command(admin, config_path, bool(*purge), account, sid);
+
+  auto cfg = load_or_report(config_path);
+  if (!cfg) return 1;
+
+  if (*check) {
+    std::cout << "recgate: configuration OK\n"
+              << "  listen      " << cfg->server.listen.to_string() << " (" << cfg->server.threads
+              << " threads)\n"
+              << "  upstream    " << cfg->upstream.url.to_string() << "\n"
+              << "  project id  " << cfg->upstream.project_id << "\n"
+              << "  api token   from " << cfg->upstream.api_token_source << "\n"
+              << "  consumers   " << cfg->consumers.size() << "\n";
+    if (cfg->callbacks.enabled()) {
+      std::cout << "  callbacks   " << cfg->callbacks.path << " (signing key from "
+                << cfg->callbacks.signing_key_source << ")\n";
+    }
+    if (cfg->audit.enabled()) std::cout << "  audit       " << cfg->audit.file << "\n";
+    if (cfg->cache.encrypted()) {
+      std::cout << "  encryption  key " << cfg->cache.encryption_keys.front().id << " from "
+                << cfg->cache.encryption_key_source << " ("
+                << cfg->cache.encryption_keys.size() - 1 << " older keys readable)\n";
+      auto warning = recgate::config::key_file_permission_warning(cfg->cache.encryption_key_file);
+      if (!warning.empty()) std::cerr << "recgate: warning: " << warning << "\n";
+    }
+    return 0;
+  }
+
+  recgate::logging::init(cfg->log);
+  int code = recgate::run_server(*cfg, config_path);
+  recgate::logging::shutdown();
+  return code;
+}

@@ -1,0 +1,352 @@
+#include "proxy/app/session.hpp"
+
+#include <array>
+#include <chrono>
+#include <utility>
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "config/load.hpp"
+#include "proxy/access/client_certificate.hpp"
+#include "proxy/endpoints/callback_endpoint.hpp"
+#include "proxy/endpoints/recording_handler.hpp"
+#include "proxy/endpoints/signed_urls.hpp"
+#include "proxy/http/request_reader.hpp"
+#include "proxy/http/request_rules.hpp"
+#include "proxy/http/response_writer.hpp"
+#include "proxy/policy/router.hpp"
+#include "proxy/telemetry/audit_log.hpp"
+#include "proxy/telemetry/logging.hpp"
+#include "util/clock.hpp"
+
+namespace recgate {
+namespace {
+
+constexpr std::uint64_t max_request_body = 8 * 1024;
+
+// What the loop records of one request: the endpoint's outcome, and where it was routed.
+struct request_outcome : endpoint_outcome {
+  std::string_view route = "other";  // for metrics: audio, metadata, sign, callback, other
+  // The recording asked for, once routed, with an audit trail; empty otherwise.
+  std::string account_sid, sid, format;
+
+  request_outcome() = default;
+  request_outcome(endpoint_outcome answered, std::string_view routed)
+      : endpoint_outcome(std::move(answered)), route(routed) {}
+
+  // What a written response says about the request and its connection.
+  request_outcome& settle(unsigned answered, const write_result& w, bool keep_open) {
+    status = answered;
+    bytes = w.body_bytes;
+    keep_alive = keep_open && w.complete;
+    return *this;
+  }
+};
+
+// What the session knows of its connection, for access decisions.
+struct connection_info {
+  std::string client;                        // the peer's IP address
+  std::vector<std::string> certificate;      // verified client certificate identities
+  bool has_certificate = false;
+  bool secure = false;                       // TLS listener
+};
+
+net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
+                                         client_stream& stream,
+                                         const http::request<http::string_body>& req,
+                                         const std::string& request_id,
+                                         const connection_info& conn, bool keep_alive) {
+  if (!valid_host(req.count(http::field::host), req[http::field::host], req.version() >= 11)) {
+    request_outcome refused;
+    header_list none;
+    bool head_only = req.method() == http::verb::head;
+    auto w = co_await write_error(stream, 400, "The request needs exactly one valid Host header",
+                                  head_only, false, request_id, none, live.server.write_timeout);
+    co_return refused.settle(400, w, false);
+  }
+  auto target_path = req.target().substr(0, req.target().find('?'));
+  if (target_path == "/v1/signed-urls") {
+    co_return request_outcome(co_await serve_signed_url_request(gw, live, stream, req, request_id,
+                                                                conn.client, keep_alive),
+                              "sign");
+  }
+  if (gw.prefetch && target_path == gw.fixed.callbacks.path) {
+    co_return request_outcome(
+        co_await serve_status_callback(gw, live, stream, req, request_id, keep_alive), "callback");
+  }
+
+  request_outcome out;
+  bool head = req.method() == http::verb::head;
+  auto routed = route(req.method_string(), req.target());
+
+  if (auto* err = std::get_if<route_error>(&routed)) {
+    header_list extra;
+    if (err->status == 405) extra.emplace_back("Allow", "GET, HEAD");
+    auto w = co_await write_error(stream, static_cast<unsigned>(err->status), err->message, head,
+                                  keep_alive, request_id, extra, live.server.write_timeout);
+    co_return out.settle(static_cast<unsigned>(err->status), w, keep_alive);
+  }
+
+  const auto& routed_request = std::get<recording_request>(routed);
+  out.route = routed_request.format == recording_format::json ? "metadata" : "audio";
+  if (gw.audit) {  // only the audit trail reads them
+    out.account_sid = routed_request.account_sid;
+    out.sid = routed_request.sid;
+    out.format = std::string(extension(routed_request.format));
+  }
+  auto target = req.target();
+  auto question = target.find('?');
+  access_request ask;
+  ask.authorization = req[http::field::authorization];
+  ask.account_sid = routed_request.account_sid;
+  ask.metadata = routed_request.format == recording_format::json;
+  ask.client_address = conn.client;
+  ask.sid = routed_request.sid;
+  ask.format = extension(routed_request.format);
+  ask.query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
+  ask.unix_now = unix_now();
+  ask.certificate = conn.has_certificate ? &conn.certificate : nullptr;
+  ask.cookies = req[http::field::cookie];
+  auto decision = gw.access.load()->decide(ask, std::chrono::steady_clock::now());
+  out.consumer = decision.consumer;
+  out.key_id = decision.key_id;
+  out.decision = decision.reason;
+  if (decision.outcome != access_outcome::allow) {
+    auto denied = denial_for(decision);
+    auto w = co_await write_error(stream, denied.status, denied.message, head, keep_alive,
+                                  request_id, denied.headers, live.server.write_timeout);
+    co_return out.settle(denied.status, w, keep_alive);
+  }
+
+  header_list audio_extra;
+  if (!decision.grant_query.empty()) {
+    audio_extra.emplace_back("Set-Cookie",
+                             grant_cookie(decision, routed_request.sid, ask.unix_now, conn.secure));
+  }
+  conditional_headers conditions{req[http::field::if_none_match], req[http::field::range],
+                                 req[http::field::if_range]};
+  auto handled = co_await serve_recording(gw, live, stream, routed_request, conditions, request_id,
+                                          keep_alive, decision.budget.get(), audio_extra);
+  out.status = handled.status;
+  out.bytes = handled.bytes;
+  out.upstream_status = handled.upstream_status;
+  out.keep_alive = handled.keep_alive;
+  out.cache = std::move(handled.cache);
+  co_return out;
+}
+
+// Counts the connection while it lives, for max_connections and /metrics.
+class connection_slot {
+ public:
+  explicit connection_slot(gateway& gw)
+      : gw_(gw), count_(gw.connections.fetch_add(1, std::memory_order_relaxed) + 1) {}
+  ~connection_slot() { gw_.connections.fetch_sub(1, std::memory_order_relaxed); }
+  std::uint64_t count() const { return count_; }
+
+ private:
+  gateway& gw_;
+  std::uint64_t count_;
+};
+
+// One request in flight, for a draining gateway to wait on.
+class in_flight {
+ public:
+  explicit in_flight(gateway& gw) : gw_(gw) { gw_.requests_in_flight.fetch_add(1); }
+  ~in_flight() { gw_.requests_in_flight.fetch_sub(1); }
+
+ private:
+  gateway& gw_;
+};
+
+void log_unparsed(const std::string& id, const std::string& client, unsigned status) {
+  logging::access_record record;
+  record.request_id = id;
+  record.client = client;
+  record.consumer = record.method = record.path = record.decision = "-";
+  record.status = status;
+  logging::access(record);
+}
+
+// Answers a request that could not be read as one (too large, not valid HTTP/1.1), then closes
+// the connection without destroying that answer.
+net::awaitable<void> refuse_unread(client_stream& stream, gateway& gw, const connection_info& conn,
+                                   const read_result& got, config::duration write_timeout) {
+  unsigned status = 400;
+  std::string message;
+  switch (got.status) {
+    case read_status::line_too_long:
+      status = 414;
+      message = "The request line is too long";
+      break;
+    case read_status::head_too_large:
+      status = 431;
+      message = "The request headers are too large";
+      break;
+    case read_status::body_too_large:
+      status = 413;
+      message = "The request body is too large";
+      break;
+    default:
+      message = "The request is not valid HTTP/1.1: " + got.detail;
+      break;
+  }
+  std::string id = request_id_for({});
+  header_list none;
+  co_await write_error(stream, status, message, false, false, id, none, write_timeout);
+  log_unparsed(id, conn.client, status);
+  gw.stats.requests.add({"other", std::to_string(status), "-"});
+  co_await linger_close(stream);
+}
+
+// The request loop shared by both listeners, once the connection is set up.
+net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
+                           const connection_info& conn) {
+  request_reader reader;
+  unsigned served = 0;
+  for (bool first = true;; first = false) {
+    // This request's settings: a reload meanwhile applies from the next request on.
+    auto live = gw->settings.load();
+    const auto& limits = live->server;
+    read_limits bounds{limits.max_header_bytes, max_request_body, limits.idle_timeout,
+                       limits.header_timeout};
+    http::request_parser<http::string_body> parser;
+    auto got = co_await reader.read(stream, parser, bounds, first);
+    // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has no knowable
+    // length. Beast reads it as bodiless and would parse its body as the next request, which a
+    // front end may see otherwise (request smuggling): refused like a parse error, and closed.
+    if (got.status == read_status::ok &&
+        parser.get().count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
+      got = {read_status::invalid, http::make_error_code(http::error::bad_transfer_encoding).message()};
+    }
+    if (got.status == read_status::closed) break;
+    if (got.status != read_status::ok) {
+      // A request we cannot take gets one clear answer, then the connection is closed.
+      co_await refuse_unread(stream, *gw, conn, got, limits.write_timeout);
+      break;
+    }
+
+    in_flight counted(*gw);
+    ++served;
+    auto started = std::chrono::steady_clock::now();
+    const auto& req = parser.get();
+    std::string request_id = request_id_for(req["X-Request-Id"]);
+    // The connection's last request says so: at the per-connection limit, or while draining.
+    bool last = (limits.max_requests_per_connection != 0 &&
+                 served >= limits.max_requests_per_connection) ||
+                gw->draining.load(std::memory_order_relaxed);
+    bool keep_alive = req.keep_alive() && !last;
+    auto outcome = co_await dispatch(*gw, *live, stream, req, request_id, conn, keep_alive);
+
+    if (logging::access_enabled()) {
+      auto target = req.target();
+      logging::access_record record;
+      record.request_id = request_id;
+      record.client = conn.client;
+      record.consumer = outcome.consumer;
+      record.key_id = outcome.key_id;
+      record.decision = outcome.decision;
+      record.method = std::string(req.method_string());
+      record.path = std::string(target.substr(0, target.find('?')));
+      record.status = outcome.status;
+      record.bytes = outcome.bytes;
+      record.upstream_status = outcome.upstream_status;
+      record.cache = outcome.cache;
+      record.duration_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+              .count();
+      logging::access(record);
+    }
+    gw->stats.requests.add({outcome.route, std::to_string(outcome.status), outcome.consumer});
+    if (outcome.bytes > 0) gw->stats.bytes_served.add({outcome.cache}, outcome.bytes);
+    if (gw->audit && !outcome.sid.empty()) {
+      // Every routed recording request, denied ones included: who asked for what. Last, so the
+      // outcome's strings move into the record instead of being copied.
+      audit_record entry;
+      entry.consumer = std::move(outcome.consumer);
+      entry.key_id = std::move(outcome.key_id);
+      entry.account_sid = std::move(outcome.account_sid);
+      entry.recording_sid = std::move(outcome.sid);
+      entry.format = std::move(outcome.format);
+      entry.method = std::string(req.method_string());
+      entry.status = outcome.status;
+      entry.bytes = outcome.bytes;
+      entry.range = std::string(req[http::field::range]);
+      entry.client = conn.client;
+      entry.request_id = request_id;
+      entry.decision = std::move(outcome.decision);
+      gw->audit->append(entry);
+    }
+    if (!outcome.keep_alive) {
+      // Closed by the gateway while the client may still be sending (it pipelined more requests,
+      // or expected to keep the connection): the answers written so far must reach it whole.
+      if (reader.has_unread() || req.keep_alive()) co_await linger_close(stream);
+      break;
+    }
+  }
+}
+
+// Over max_connections: one clear answer, then the connection closes.
+net::awaitable<bool> refuse_if_full(client_stream& stream, gateway& gw,
+                                    const connection_slot& slot, const std::string& client) {
+  auto live = gw.settings.load();
+  const auto max = live->server.max_connections;
+  if (max == 0 || slot.count() <= max) co_return false;
+  gw.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+  auto id = request_id_for({});
+  header_list extra;
+  extra.emplace_back("Retry-After", "1");
+  co_await write_error(stream, 503, "Too many connections: try again shortly", false, false, id,
+                       extra, std::chrono::seconds(2));
+  log_unparsed(id, client, 503);
+  co_return true;
+}
+
+std::string peer_address(const tcp::socket& socket) {
+  beast::error_code ec;
+  auto peer = socket.remote_endpoint(ec);
+  return ec ? "-" : peer.address().to_string();
+}
+
+}  // namespace
+
+net::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<gateway> gw) {
+  connection_slot slot(*gw);
+  connection_info conn;
+  conn.client = peer_address(socket);
+  client_stream stream(std::move(socket));
+  if (!co_await refuse_if_full(stream, *gw, slot, conn.client)) co_await serve(stream, gw, conn);
+  beast::error_code ec;
+  stream.lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+net::awaitable<void> run_tls_session(tcp::socket socket, std::shared_ptr<gateway> gw) {
+  connection_slot slot(*gw);
+  connection_info conn;
+  conn.client = peer_address(socket);
+  conn.secure = true;
+  // The context current when the connection arrived: a reload affects later connections.
+  auto context = gw->tls_context.load();
+  client_stream stream(std::move(socket), *context);
+  auto* tls = stream.tls();
+  beast::error_code ec;
+  stream.expires_after(gw->settings.load()->server.header_timeout);
+  co_await tls->async_handshake(ssl::stream_base::server,
+                                net::redirect_error(net::use_awaitable, ec));
+  if (ec) {
+    logging::debug("TLS handshake with " + conn.client + " failed: " + ec.message());
+    co_return;
+  }
+  SSL* ssl_handle = tls->native_handle();
+  if (X509* peer = SSL_get0_peer_certificate(ssl_handle);
+      peer != nullptr && SSL_get_verify_result(ssl_handle) == X509_V_OK) {
+    conn.certificate = certificate_identities(peer);
+    conn.has_certificate = true;
+  }
+  if (!co_await refuse_if_full(stream, *gw, slot, conn.client)) co_await serve(stream, gw, conn);
+  // close_notify, briefly: a client that is gone must not hold the session.
+  stream.expires_after(std::chrono::seconds(2));
+  co_await tls->async_shutdown(net::redirect_error(net::use_awaitable, ec));
+}
+
+}  // namespace recgate

@@ -1,0 +1,46 @@
+#pragma once
+// Recording status callbacks: what a POST to callbacks.path means. Pure (no I/O): the request's
+// parts in, a verdict out; the endpoint (callback_endpoint.cpp) answers it and queues the work.
+//
+// Order: signature header present (403), form body (400), signature (403), RecordingSid and
+// AccountSid (400), then RecordingStatus: "completed" prefetches, anything else is only
+// acknowledged. Nothing is believed before the signature has been checked.
+
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+#include "proxy/callbacks/callback_signature.hpp"
+
+namespace recgate {
+
+struct callback_input {
+  std::string_view content_type;  // the Content-Type header
+  std::string_view body;
+  std::string_view signature;     // X-SignalWire-Signature, else X-Twilio-Signature; "" if none
+  std::string_view url;           // the URL the sender signed (signed_callback_url)
+};
+
+struct callback_verdict {
+  unsigned status = 403;  // 204 accepted or acknowledged, 400, 403
+  std::string message;    // for the client, with 400 and 403
+  // For the log and metrics: "accepted", "ignored", "no signature", "bad signature",
+  // "not a form", "bad RecordingSid", "unknown AccountSid".
+  std::string reason;
+  bool prefetch = false;  // RecordingStatus completed: fetch the recording into the cache
+  std::string account_sid;    // lower case, once verified and valid
+  std::string recording_sid;  // lower case, once verified and valid
+  std::string recording_status;
+};
+
+// The URL the sender signed: callbacks.public_url + target when configured, otherwise the
+// listener's scheme ("https" when secure) + "://" + the Host header + target. target is the
+// request target as received (path and query).
+std::string signed_callback_url(const config::callbacks_config& cfg, bool secure,
+                                std::string_view host, std::string_view target);
+
+// Prereq: cfg.signing_key is set. project_id: the account the gateway serves.
+callback_verdict evaluate_callback(const config::callbacks_config& cfg,
+                                   std::string_view project_id, const callback_input& input);
+
+}  // namespace recgate

@@ -1,0 +1,82 @@
+#include "util/net/net.hpp"
+
+#include "proxy/endpoints/callback_endpoint.hpp"
+
+#include "proxy/telemetry/logging.hpp"
+#include "proxy/callbacks/prefetcher.hpp"
+#include "proxy/http/response_writer.hpp"
+#include "proxy/callbacks/status_callback.hpp"
+
+namespace recgate {
+
+net::awaitable<endpoint_outcome> serve_status_callback(gateway& gw, const live_settings& live,
+                                                       client_stream& stream,
+                                                       const http::request<http::string_body>& req,
+                                                       const std::string& request_id,
+                                                       bool keep_alive) {
+  const auto& cfg = gw.fixed.callbacks;
+  auto timeout = live.server.write_timeout;
+  endpoint_outcome out;
+  gw.stats.callbacks_received.fetch_add(1, std::memory_order_relaxed);
+  auto finish = [&](unsigned status, const write_result& w) {
+    out.status = status;
+    out.bytes = w.body_bytes;
+    out.keep_alive = keep_alive && w.complete;
+    return out;
+  };
+
+  if (req.method() != http::verb::post) {
+    gw.stats.callbacks_rejected.add({"method"});
+    out.decision = "not POST";
+    header_list allow;
+    allow.emplace_back("Allow", "POST");
+    auto w = co_await write_error(stream, 405, "Use POST", req.method() == http::verb::head,
+                                  keep_alive, request_id, allow, timeout);
+    co_return finish(405, w);
+  }
+
+  std::string_view signature = req["X-SignalWire-Signature"];
+  if (signature.empty()) signature = req["X-Twilio-Signature"];
+  std::string url = signed_callback_url(cfg, stream.secure(), req[http::field::host], req.target());
+  callback_input input{req[http::field::content_type], req.body(), signature, url};
+  auto verdict = evaluate_callback(cfg, gw.fixed.upstream.project_id, input);
+  out.decision = verdict.reason;
+
+  if (verdict.status != 204) {
+    gw.stats.callbacks_rejected.add({verdict.status == 403 ? "forbidden" : "invalid"});
+    header_list none;
+    auto w = co_await write_error(stream, verdict.status, verdict.message, false, keep_alive,
+                                  request_id, none, timeout);
+    co_return finish(verdict.status, w);
+  }
+
+  // Every verified callback is forwarded when forward_url is set; completed ones prefetch first.
+  if (verdict.prefetch || !cfg.forward_url.empty()) {
+    prefetch_job job;
+    job.account_sid = verdict.account_sid;
+    job.sid = verdict.recording_sid;
+    job.prefetch = verdict.prefetch;
+    job.request_id = request_id;
+    if (!cfg.forward_url.empty()) job.form_body = req.body();
+    if (!gw.prefetch->submit(std::move(job))) {  // counted and logged by the prefetcher
+      out.decision = "prefetch queue full";
+      header_list retry;
+      retry.emplace_back("Retry-After", "1");
+      auto w = co_await write_error(stream, 503, "Too many callbacks waiting: try again shortly",
+                                    false, keep_alive, request_id, retry, timeout);
+      co_return finish(503, w);
+    }
+  }
+  // RecordingStatus is the sender's text: only a plain word of it reaches the log.
+  std::string status_word;
+  for (char c : verdict.recording_status.substr(0, 32)) {
+    status_word += (c >= 'a' && c <= 'z') || c == '-' ? c : '?';
+  }
+  logging::info("request_id=" + request_id + " recording status callback sid=" +
+                verdict.recording_sid + " status=" + status_word + ": " + verdict.reason);
+  header_list none;
+  auto w = co_await write_empty(stream, 204, none, keep_alive, request_id, timeout);
+  co_return finish(204, w);
+}
+
+}  // namespace recgate

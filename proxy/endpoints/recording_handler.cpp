@@ -1,0 +1,357 @@
+#include "proxy/endpoints/recording_handler.hpp"
+
+#include "cache/readers.hpp"
+#include "proxy/telemetry/logging.hpp"
+#include "proxy/http/response_writer.hpp"
+#include "proxy/upstream/upstream_origin.hpp"
+
+namespace recgate {
+namespace {
+
+bool is_json_type(std::string_view content_type) {
+  auto media = content_type.substr(0, content_type.find(';'));
+  while (media.ends_with(' ')) media.remove_suffix(1);
+  return beast::iequals(media, "application/json") ||
+         beast::iequals(media, "application/problem+json");
+}
+
+const char* cache_label(cache::cache::source s) {
+  switch (s) {
+    case cache::cache::source::hit: return "HIT";
+    case cache::cache::source::miss: return "MISS";
+    case cache::cache::source::stream: return "STREAM";
+    case cache::cache::source::negative: return "NEGATIVE";
+    case cache::cache::source::bypass: return "BYPASS";
+  }
+  return "-";
+}
+
+// Metadata bodies are about a kilobyte; one this large is not metadata.
+constexpr std::size_t max_metadata_bytes = 1 << 20;
+
+// A range starting this far beyond what a fill has received is fetched on its own.
+constexpr std::uint64_t far_ahead_bytes = 1 << 20;
+
+// One request's answer. Each respond_* writes a whole response and returns the outcome.
+class responder {
+ public:
+  responder(gateway& gw, const live_settings& live, client_stream& client,
+            const recording_request& request,
+            const conditional_headers& conditions, const std::string& request_id,
+            bool keep_alive, byte_budget* budget, const header_list& audio_extra)
+      : budget_(budget),
+        audio_extra_(audio_extra),
+        gw_(gw),
+        live_(live),
+        client_(client),
+        request_(request),
+        conditions_(conditions),
+        request_id_(request_id),
+        keep_alive_(keep_alive) {}
+
+  net::awaitable<endpoint_outcome> run() {
+    if (request_.is_audio() && gw_.recordings) co_return co_await respond_cached();
+    if (!request_.is_audio() && gw_.metadata && !request_.head) {
+      co_return co_await respond_metadata_cached();
+    }
+    co_return co_await respond_passthrough();
+  }
+
+ private:
+  // Straight from the upstream: metadata always, audio when there is no cache (or a HEAD that
+  // the cache cannot answer).
+  net::awaitable<endpoint_outcome> respond_passthrough() {
+    auto response = co_await fetch_from_upstream(gw_.upstream, request_, request_id_);
+    const auto& head = response.head;
+    out_.upstream_status = head.status;
+    if (head.status != 200) co_return co_await respond_origin_error(head);
+    bool metadata = request_.format == recording_format::json;
+    if (metadata && !is_json_type(head.content_type)) {
+      co_return co_await respond_error(502, "The upstream answered metadata that is not JSON");
+    }
+    // Only these upstream headers reach the client: hop-by-hop headers, Set-Cookie, Server and
+    // anything else the upstream adds stay behind.
+    header_list headers;
+    headers.emplace_back("Content-Type", head.content_type.empty()
+                                             ? std::string(content_type(request_.format))
+                                             : head.content_type);
+    if (!head.etag.empty()) headers.emplace_back("ETag", head.etag);
+    if (!head.last_modified.empty()) headers.emplace_back("Last-Modified", head.last_modified);
+    if (out_.cache != "-") headers.emplace_back("X-Cache", out_.cache);
+    if (!metadata) headers.insert(headers.end(), audio_extra_.begin(), audio_extra_.end());
+    co_return co_await respond_body(200, headers, *response.body);
+  }
+
+  // Metadata kept for metadata_ttl, per account; a miss reads the (small) body whole to keep it.
+  // While the upstream fails, metadata up to stale_if_error past its TTL is served instead.
+  net::awaitable<endpoint_outcome> respond_metadata_cached() {
+    auto now = cache::metadata_cache::clock::now();
+    auto found = gw_.metadata->find(request_.account_sid, request_.sid, now);
+    out_.cache = found ? "HIT" : "MISS";
+    if (!found) {
+      auto response = co_await fetch_from_upstream(gw_.upstream, request_, request_id_);
+      const auto& head = response.head;
+      out_.upstream_status = head.status;
+      if (head.status == 0 || head.status >= 500 || head.status == 401 || head.status == 403) {
+        found = gw_.metadata->find_stale(request_.account_sid, request_.sid, now);
+        if (found) out_.cache = "STALE";
+      }
+      if (!found && head.status != 200) co_return co_await respond_origin_error(head);
+      if (!found && !is_json_type(head.content_type)) {
+        co_return co_await respond_error(502, "The upstream answered metadata that is not JSON");
+      }
+      if (!found) {
+        cache::metadata_cache::entry e{{}, head.content_type};
+        char buffer[8192];
+        for (;;) {
+          beast::error_code ec;
+          std::size_t n = co_await response.body->read_some(net::buffer(buffer), ec);
+          if (ec) co_return co_await respond_error(502, "The upstream's metadata broke off");
+          if (n == 0) break;
+          e.body.append(buffer, n);
+          if (e.body.size() > max_metadata_bytes) {
+            co_return co_await respond_error(502, "The upstream's metadata is implausibly large");
+          }
+        }
+        gw_.metadata->put(request_.account_sid, request_.sid, e, now);
+        found = std::move(e);
+      }
+    }
+    header_list extra;
+    extra.emplace_back("Content-Type", found->content_type);
+    extra.emplace_back("X-Cache", out_.cache);
+    auto w = co_await write_json(client_, 200, std::move(found->body), false, keep_alive_,
+                                 request_id_, extra, live_.server.write_timeout);
+    co_return finish(200, w);
+  }
+
+  net::awaitable<endpoint_outcome> respond_cached() {
+    cache::object_key key{request_.account_sid, request_.sid, std::string(extension(request_.format))};
+    cache::cache::lookup found;
+    if (request_.head) {
+      // HEAD never starts a fill: a whole recording is not fetched to answer with headers.
+      auto peeked = gw_.recordings->peek(key);
+      if (!peeked) {
+        out_.cache = "MISS";
+        co_return co_await respond_passthrough();
+      }
+      found = std::move(*peeked);
+    } else {
+      found = gw_.recordings->get(key, upstream_origin(gw_.upstream, request_id_));
+    }
+    out_.cache = cache_label(found.from);
+    if (found.remembered) co_return co_await respond_origin_error(*found.remembered);
+    // The store takes no writes now: straight from the upstream, as without a cache.
+    if (found.from == cache::cache::source::bypass) co_return co_await respond_passthrough();
+
+    if (found.committed) {
+      const auto& m = *found.committed;
+      representation rep{m.length, m.etag(), m.last_modified};
+      auto plan = plan_response(rep, conditions_);
+      auto headers = audio_headers(m.content_type, rep);
+      if (plan.status == 304) {
+        auto w = co_await write_empty(client_, 304, headers, keep_alive_, request_id_,
+                                      live_.server.write_timeout);
+        co_return finish(304, w);
+      }
+      if (plan.status == 416) co_return co_await respond_unsatisfiable(plan);
+      auto body = cache::read_committed(gw_.recordings->storage(), key, m, plan.begin,
+                                        plan.end.value_or(m.length));
+      if (plan.status == 206) headers.emplace_back("Content-Range", plan.content_range);
+      co_return co_await respond_body(plan.status, headers, *body);
+    }
+
+    if (auto range = far_range(); range && range->first >= found.filling->snapshot().available + far_ahead_bytes) {
+      // A seek far into a recording whose fill has just begun: ask the upstream for that range at
+      // once, beside the fill, rather than wait for the fill's head and then for its bytes.
+      if (auto done = co_await respond_range_early(*range, found.mark)) co_return *done;
+    }
+    auto head = co_await found.filling->wait_head();
+    if (found.from == cache::cache::source::miss) out_.upstream_status = head.status;
+    if (head.status != 200) {
+      found.mark.reset();
+      co_return co_await respond_origin_error(head);
+    }
+    representation rep{head.length, "", head.last_modified};
+    auto plan = plan_response(rep, conditions_);
+    if (plan.status == 416) co_return co_await respond_unsatisfiable(plan);
+    if (plan.status == 206 && plan.begin >= found.filling->snapshot().available + far_ahead_bytes) {
+      // A seek far beyond what has arrived (a player jumping to the end on first play): fetch
+      // that range directly while the fill goes on, rather than wait for the fill to get there.
+      if (auto done = co_await respond_range_ahead(head, rep, plan, found.mark)) co_return *done;
+    }
+    auto headers = audio_headers(head.content_type, rep);
+    if (plan.status == 206) headers.emplace_back("Content-Range", plan.content_range);
+    auto body = cache::read_fill(gw_.recordings->storage(), found.filling, plan.begin,
+                                 plan.end ? plan.end : head.length, std::move(found.mark));
+    co_return co_await respond_body(plan.status, headers, *body);
+  }
+
+  // The range straight from the upstream (not cached); nullopt when the upstream does not
+  // answer it as asked, and the caller then waits for the fill instead.
+  // `mark`: this request's place in the fill, let go once it is answered from the upstream.
+  net::awaitable<std::optional<endpoint_outcome>> respond_range_ahead(const cache::origin_head& head,
+                                                                     const representation& rep,
+                                                                     const response_plan& plan,
+                                                                     cache::fill::reader_mark& mark) {
+    recording_request ranged = request_;
+    ranged.upstream_range.emplace(plan.begin, *plan.end - 1);
+    auto response = co_await fetch_from_upstream(gw_.upstream, ranged, request_id_);
+    // Exactly the bytes asked for, or nothing: a 206 for another range is not this answer.
+    if (response.head.status != 206 || response.head.length != *plan.end - plan.begin ||
+        response.head.content_range != plan.content_range) {
+      co_return std::nullopt;
+    }
+    out_.cache = "RANGE";
+    out_.upstream_status = 206;
+    mark.reset();
+    auto headers = audio_headers(head.content_type, rep);
+    headers.emplace_back("Content-Range", plan.content_range);
+    co_return co_await respond_body(206, headers, *response.body);
+  }
+
+  // A plain "bytes=a-b" or "bytes=a-" Range (last = open_range_end - 1 for "a-"), when the answer
+  // cannot depend on validators or the length the gateway does not know yet (no If-Range, no
+  // suffix range).
+  std::optional<byte_range> far_range() const {
+    if (conditions_.range.empty() || !conditions_.if_range.empty()) return std::nullopt;
+    if (!conditions_.range.starts_with("bytes=") || conditions_.range.substr(6).starts_with('-')) {
+      return std::nullopt;
+    }
+    auto parsed = parse_range(conditions_.range, recording_request::open_range_end);
+    if (parsed.kind != range_kind::single) return std::nullopt;
+    return parsed.range;
+  }
+
+  // Serves `range` straight from the upstream before the fill's head is known: the
+  // representation (length, Last-Modified) is the one the upstream's 206 describes. nullopt when
+  // the upstream does not answer exactly that range; the caller then uses the fill.
+  net::awaitable<std::optional<endpoint_outcome>> respond_range_early(const byte_range& range,
+                                                                     cache::fill::reader_mark& mark) {
+    recording_request ranged = request_;
+    std::uint64_t last = range.last >= recording_request::open_range_end - 1
+                             ? recording_request::open_range_end
+                             : range.last;
+    ranged.upstream_range.emplace(range.first, last);
+    auto response = co_await fetch_from_upstream(gw_.upstream, ranged, request_id_);
+    if (response.head.status != 206) co_return std::nullopt;
+    auto total = content_range_length(response.head.content_range);
+    if (!total) co_return std::nullopt;
+    representation rep{*total, "", response.head.last_modified};
+    auto plan = plan_response(rep, conditions_);
+    if (plan.status != 206 || plan.content_range != response.head.content_range ||
+        !plan.end || response.head.length != *plan.end - plan.begin) {
+      co_return std::nullopt;
+    }
+    out_.cache = "RANGE";
+    out_.upstream_status = 206;
+    mark.reset();
+    auto headers = audio_headers(response.head.content_type, rep);
+    headers.emplace_back("Content-Range", plan.content_range);
+    co_return co_await respond_body(206, headers, *response.body);
+  }
+
+  header_list audio_headers(const std::string& type, const representation& rep) const {
+    header_list h;
+    h.emplace_back("Content-Type", type.empty() ? std::string(content_type(request_.format)) : type);
+    if (rep.length) h.emplace_back("Accept-Ranges", "bytes");
+    if (!rep.etag.empty()) h.emplace_back("ETag", rep.etag);
+    if (!rep.last_modified.empty()) h.emplace_back("Last-Modified", rep.last_modified);
+    if (!live_.cache_control.empty()) {
+      h.emplace_back("Cache-Control", live_.cache_control);
+    }
+    h.emplace_back("X-Cache", out_.cache);
+    h.insert(h.end(), audio_extra_.begin(), audio_extra_.end());
+    return h;
+  }
+
+  net::awaitable<endpoint_outcome> respond_unsatisfiable(const response_plan& plan) {
+    header_list extra;
+    extra.emplace_back("Content-Range", plan.content_range);
+    co_return co_await respond_error(416, "The requested range is not satisfiable", extra);
+  }
+
+  // What the origin said, as the client should hear it: unreachable 502, too slow 504, 5xx 502,
+  // 4xx passed through (its JSON body, or ours when it sent none).
+  net::awaitable<endpoint_outcome> respond_origin_error(const cache::origin_head& head) {
+    if (head.unavailable) {
+      header_list extra;
+      auto cooldown = std::chrono::duration_cast<std::chrono::seconds>(
+          gw_.fixed.upstream.breaker_cooldown);
+      extra.emplace_back("Retry-After", std::to_string(std::max<long>(1, cooldown.count())));
+      co_return co_await respond_error(
+          503, "The upstream is failing; the gateway is not sending it requests for now", extra);
+    }
+    if (head.status == 0) {
+      co_return co_await respond_error(head.timed_out ? 504 : 502,
+                                       head.timed_out
+                                           ? "The upstream did not answer in time"
+                                           : "The upstream could not be reached or answered badly");
+    }
+    if (!request_.is_audio() && (head.status == 401 || head.status == 403)) {
+      // The gateway signed this request with its own credentials: their refusal is the gateway's
+      // failure, not the consumer's (whose key was accepted), and says so without any secret.
+      co_return co_await respond_error(
+          502, "The upstream refused the gateway's credentials for this project; the gateway's "
+               "operator must update its API token");
+    }
+    std::string said = "The upstream answered " + std::to_string(head.status);
+    if (head.status >= 400 && head.status < 500) {
+      if (is_json_type(head.error_content_type) && !head.error_body.empty()) {
+        auto w = co_await write_json(client_, head.status, head.error_body, request_.head,
+                                     keep_alive_, request_id_, {}, live_.server.write_timeout);
+        co_return finish(head.status, w);
+      }
+      co_return co_await respond_error(head.status, said);
+    }
+    co_return co_await respond_error(502, said);
+  }
+
+  net::awaitable<endpoint_outcome> respond_error(unsigned status, std::string_view message,
+                                                const header_list& extra = {}) {
+    auto w = co_await write_error(client_, status, message, request_.head, keep_alive_,
+                                  request_id_, extra, live_.server.write_timeout);
+    co_return finish(status, w);
+  }
+
+  net::awaitable<endpoint_outcome> respond_body(unsigned status, const header_list& headers,
+                                               body_source& body) {
+    auto w = co_await write_streamed(client_, status, headers, body, request_.head, keep_alive_,
+                                     request_id_, gw_.fixed.upstream.buffer_bytes,
+                                     live_.server.write_timeout, budget_);
+    co_return finish(status, w);
+  }
+
+  endpoint_outcome finish(unsigned status, const write_result& w) {
+    out_.status = w.replaced_status != 0 ? w.replaced_status : status;
+    out_.bytes = w.body_bytes;
+    out_.keep_alive = keep_alive_ && w.complete;
+    return out_;
+  }
+
+  byte_budget* budget_;
+  const header_list& audio_extra_;
+  gateway& gw_;
+  const live_settings& live_;  // this request's snapshot, kept by the session
+  client_stream& client_;
+  const recording_request& request_;
+  const conditional_headers& conditions_;
+  const std::string& request_id_;
+  bool keep_alive_;
+  endpoint_outcome out_;
+};
+
+}  // namespace
+
+net::awaitable<endpoint_outcome> serve_recording(gateway& gw, const live_settings& live,
+                                                client_stream& client,
+                                                const recording_request& request,
+                                                const conditional_headers& conditions,
+                                                const std::string& request_id, bool keep_alive,
+                                                byte_budget* budget,
+                                                const header_list& audio_extra) {
+  responder r(gw, live, client, request, conditions, request_id, keep_alive, budget, audio_extra);
+  co_return co_await r.run();
+}
+
+}  // namespace recgate

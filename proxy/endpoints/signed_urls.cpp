@@ -1,0 +1,80 @@
+#include "proxy/endpoints/signed_urls.hpp"
+
+#include <chrono>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+#include "config/load.hpp"
+#include "proxy/access/signing.hpp"
+#include "proxy/http/request_rules.hpp"
+#include "proxy/http/response_writer.hpp"
+#include "proxy/policy/router.hpp"
+#include "util/clock.hpp"
+
+namespace recgate {
+
+net::awaitable<endpoint_outcome> serve_signed_url_request(
+    gateway& gw, const live_settings& live, client_stream& stream,
+    const http::request<http::string_body>& req, const std::string& request_id,
+    const std::string& client, bool keep_alive) {
+  endpoint_outcome out;
+  auto finish = [&](unsigned status, const write_result& w) {
+    out.status = status;
+    out.bytes = w.body_bytes;
+    out.keep_alive = keep_alive && w.complete;
+    return out;
+  };
+  const auto timeout = live.server.write_timeout;
+  if (req.method() != http::verb::post) {
+    header_list allow;
+    allow.emplace_back("Allow", "POST");
+    auto w = co_await write_error(stream, 405, "Use POST", false, keep_alive, request_id, allow,
+                                  timeout);
+    co_return finish(405, w);
+  }
+  signing_request ask;
+  std::string problem = read_signing_body(req.body(), ask);
+  auto routed = route("GET", ask.path);
+  auto* recording = std::get_if<recording_request>(&routed);
+  if (problem.empty() && recording == nullptr) problem = "path must be a recording's audio path";
+  if (!problem.empty()) {
+    auto w = co_await write_error(stream, 400, problem, false, keep_alive, request_id, {}, timeout);
+    co_return finish(400, w);
+  }
+
+  access_request who;
+  who.authorization = req[http::field::authorization];
+  who.account_sid = recording->account_sid;
+  who.client_address = client;
+  who.sid = recording->sid;
+  who.scope = config::scope_sign;
+  who.unix_now = unix_now();
+  auto policy = gw.access.load();
+  auto decision = policy->decide(who, std::chrono::steady_clock::now());
+  out.consumer = decision.consumer;
+  out.key_id = decision.key_id;
+  out.decision = decision.reason;
+  if (decision.outcome != access_outcome::allow) {
+    auto denied = denial_for(decision);
+    auto w = co_await write_error(stream, denied.status, denied.message, false, keep_alive,
+                                  request_id, denied.headers, timeout);
+    co_return finish(denied.status, w);
+  }
+  ask.consumer = decision.consumer;
+  auto minted = mint_signed_url(policy->consumers(), policy->signing_keys(), ask, who.unix_now);
+  if (auto* e = std::get_if<signing_error>(&minted)) {
+    auto w = co_await write_error(stream, e->status, e->message, false, keep_alive, request_id,
+                                  {}, timeout);
+    co_return finish(e->status, w);
+  }
+  const auto& url = std::get<signed_url>(minted);
+  nlohmann::json answer;
+  answer["url"] = url.url;
+  answer["expires"] = url.expires;
+  auto w = co_await write_json(stream, 201, answer.dump(), false, keep_alive, request_id, {},
+                               timeout);
+  co_return finish(201, w);
+}
+
+}  // namespace recgate

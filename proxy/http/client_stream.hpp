@@ -1,0 +1,57 @@
+#pragma once
+// A client connection's stream: plain TCP, or TLS over TCP. Sessions, the recording handler and
+// the response writer take this one type, so one compiled code path serves both listeners; only
+// the lowest read and write calls choose. It models Beast's AsyncReadStream and
+// AsyncWriteStream. Include only from .cpp files that already use net.hpp.
+
+#include <utility>
+#include <variant>
+
+#include "config/config.hpp"
+#include "util/net/net.hpp"
+
+namespace recgate {
+
+class client_stream {
+ public:
+  using executor_type = net::any_io_executor;
+  using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+  explicit client_stream(tcp::socket socket)
+      : stream_(std::in_place_index<0>, std::move(socket)) {}
+  client_stream(tcp::socket socket, ssl::context& tls)
+      : stream_(std::in_place_index<1>, std::move(socket), tls) {}
+
+  executor_type get_executor() { return lowest().get_executor(); }
+  beast::tcp_stream& lowest() {
+    if (auto* t = std::get_if<1>(&stream_)) return t->next_layer();
+    return std::get<0>(stream_);
+  }
+  // Null on the plain listener.
+  tls_stream* tls() { return std::get_if<1>(&stream_); }
+  bool secure() const { return stream_.index() == 1; }
+
+  // The deadline for the reads and writes that follow (Beast's tcp_stream timeout).
+  void expires_after(config::duration d) { lowest().expires_after(d); }
+
+  template <class MutableBufferSequence, class ReadHandler>
+  auto async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler) {
+    if (auto* t = std::get_if<1>(&stream_)) {
+      return t->async_read_some(buffers, std::forward<ReadHandler>(handler));
+    }
+    return std::get<0>(stream_).async_read_some(buffers, std::forward<ReadHandler>(handler));
+  }
+
+  template <class ConstBufferSequence, class WriteHandler>
+  auto async_write_some(const ConstBufferSequence& buffers, WriteHandler&& handler) {
+    if (auto* t = std::get_if<1>(&stream_)) {
+      return t->async_write_some(buffers, std::forward<WriteHandler>(handler));
+    }
+    return std::get<0>(stream_).async_write_some(buffers, std::forward<WriteHandler>(handler));
+  }
+
+ private:
+  std::variant<beast::tcp_stream, tls_stream> stream_;
+};
+
+}  // namespace recgate

@@ -1,0 +1,101 @@
+#include "proxy/policy/router.hpp"
+
+#include "util/uuid.hpp"
+
+namespace recgate {
+
+std::string_view extension(recording_format f) {
+  switch (f) {
+    case recording_format::wav: return "wav";
+    case recording_format::mp3: return "mp3";
+    case recording_format::json: return "json";
+  }
+  return "wav";
+}
+
+std::string_view content_type(recording_format f) {
+  switch (f) {
+    case recording_format::wav: return "audio/x-wav";
+    case recording_format::mp3: return "audio/mpeg";
+    case recording_format::json: return "application/json";
+  }
+  return "application/octet-stream";
+}
+
+std::string upstream_target(const recording_request& r) {
+  std::string t = "/api/laml/2010-04-01/Accounts/";
+  t += r.account_sid;
+  t += "/Recordings/";
+  t += r.sid;
+  t += '.';
+  t += extension(r.format);
+  return t;
+}
+
+namespace {
+
+bool allowed_path_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~' || c == '/';
+}
+
+route_error not_found() { return {404, "The requested resource was not found"}; }
+
+// Takes the next "/segment" off the front of path; false when path does not start with '/'.
+bool next_segment(std::string_view& path, std::string_view& segment) {
+  if (!path.starts_with('/')) return false;
+  path.remove_prefix(1);
+  auto end = path.find('/');
+  segment = path.substr(0, end);
+  path = end == std::string_view::npos ? std::string_view{} : path.substr(end);
+  return true;
+}
+
+}  // namespace
+
+route_result route(std::string_view method, std::string_view target) {
+  if (!target.starts_with('/')) return route_error{400, "The request target must be a path"};
+  std::string_view path = target.substr(0, target.find('?'));
+  for (char c : path) {
+    if (!allowed_path_char(c)) {
+      return route_error{400, "The request path contains a character that is not accepted"};
+    }
+  }
+
+  constexpr std::string_view laml_prefix = "/api/laml";
+  if (path.starts_with(laml_prefix) && path.substr(laml_prefix.size()).starts_with('/')) {
+    path.remove_prefix(laml_prefix.size());
+  }
+  std::string_view version, accounts, account, recordings, last;
+  if (!next_segment(path, version) || version != "2010-04-01" ||
+      !next_segment(path, accounts) || accounts != "Accounts" ||
+      !next_segment(path, account) || !next_segment(path, recordings) ||
+      recordings != "Recordings" || !next_segment(path, last) || !path.empty()) {
+    return not_found();
+  }
+
+  auto dot = last.find('.');
+  std::string_view sid_text = last.substr(0, dot);
+  recording_request req;
+  if (dot != std::string_view::npos) {
+    std::string_view ext = last.substr(dot + 1);
+    if (ext == "wav") req.format = recording_format::wav;
+    else if (ext == "mp3") req.format = recording_format::mp3;
+    else if (ext == "json") req.format = recording_format::json;
+    else return not_found();
+  }
+  if (account.empty() || sid_text.empty()) return not_found();
+
+  auto account_sid = normalize_uuid(account);
+  if (!account_sid) return route_error{400, "The AccountSid is not a valid UUID"};
+  auto sid = normalize_uuid(sid_text);
+  if (!sid) return route_error{400, "The recording Sid is not a valid UUID"};
+
+  if (method == "HEAD") req.head = true;
+  else if (method != "GET") return route_error{405, "The method is not allowed on recordings"};
+  req.account_sid = std::move(*account_sid);
+  req.sid = std::move(*sid);
+  return req;
+}
+
+}  // namespace recgate

@@ -1,0 +1,73 @@
+#pragma once
+// State shared by every connection of a running gateway: its settings, the access policy, the
+// upstream client and the cache. Set up before the server starts; what a reload replaces sits
+// behind shared_setting (a snapshot per request), the rest is fixed or synchronises itself, so
+// sessions on any thread use it without locks of their own. The start-up config is not kept:
+// request code reads restart_settings or a live_settings snapshot (proxy/settings.hpp).
+// Include only from .cpp files that already use net.hpp.
+
+#include <atomic>
+#include <memory>
+
+#include "cache/cache.hpp"
+#include "cache/metadata_cache.hpp"
+#include "config/config.hpp"
+#include "proxy/access/access.hpp"
+#include "proxy/telemetry/gateway_metrics.hpp"
+#include "proxy/state/settings.hpp"
+#include "util/shared_setting.hpp"
+#include "proxy/upstream/upstream_client.hpp"
+
+namespace recgate {
+
+class audit_log;
+class prefetcher;
+
+// The TLS listener's context from its certificate, key and client CA files; null with the
+// reason in `error` when they cannot be loaded.
+std::shared_ptr<ssl::context> make_server_tls_context(const config::tls_config& tls,
+                                                      std::string& error);
+
+struct gateway {
+  // `config_path`: the file reload() re-reads. Throws std::runtime_error when the upstream trust
+  // store, the TLS certificates or the cache cannot be opened.
+  gateway(const config::config& c, std::string config_path, net::any_io_executor io);
+  ~gateway();
+
+  // What only a restart changes, as started.
+  const restart_settings fixed;
+  // What a reload replaces: `settings`, `access`, `tls_context` and the upstream's credentials.
+  shared_setting<const live_settings> settings;
+  shared_setting<ssl::context> tls_context;  // null without a TLS listener
+  // Replaced whole when the consumers file is reloaded; requests in flight keep the one they
+  // loaded. The policy synchronises its own rate-limit state.
+  std::shared_ptr<revocation_list> revocations;  // of signed URLs; outlives policy reloads
+  shared_setting<access_policy> access;
+  upstream_client upstream;
+  std::unique_ptr<cache::cache> recordings;  // null when the cache is off
+  std::unique_ptr<cache::metadata_cache> metadata;  // null when cache.metadata_ttl is 0
+  std::unique_ptr<prefetcher> prefetch;  // null without [callbacks]
+  std::unique_ptr<audit_log> audit;      // null without [audit]
+  gateway_metrics stats;
+  std::atomic<std::uint64_t> connections{0};  // client connections open now
+  std::atomic<std::uint64_t> connections_rejected{0};
+  std::atomic<bool> draining{false};  // SIGTERM: finish what runs, take nothing new
+  std::atomic<std::uint64_t> requests_in_flight{0};
+  // /readyz's last active probe of the upstream (steady-clock ticks; 0: none yet) and result.
+  std::atomic<std::int64_t> probed_at{0};
+  std::atomic<bool> probe_ok{false};
+
+  // SIGHUP, or the consumers file changed: re-reads the config file (and the consumers file) and
+  // applies what can change live: live_settings, consumers, signing keys and access.*, the API
+  // token, TLS certificates. False, with the reasons in `message`, when the new config is
+  // invalid: nothing changes then. Settings that need a restart are named in `message` when
+  // they differ (needing_restart()).
+  bool reload(std::string& message);
+
+ private:
+  void open_cache(const config::config& c, net::any_io_executor io);  // throws on failure
+
+  const std::string config_path_;
+};
+
+}  // namespace recgate

@@ -1,0 +1,118 @@
+#include "proxy/telemetry/metrics.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+
+namespace recgate::metrics {
+namespace {
+
+std::string number(double v) {
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  if (std::floor(v) == v && std::fabs(v) < 1e15) return std::to_string(static_cast<long long>(v));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+void write_head(std::string& out, std::string_view name, std::string_view type,
+                std::string_view help) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+  out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+}
+
+}  // namespace
+
+std::string escape_label(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+void write_single(std::string& out, std::string_view name, std::string_view type,
+                  std::string_view help, double value) {
+  write_head(out, name, type, help);
+  out.append(name).append(" ").append(number(value)).append("\n");
+}
+
+labeled_counter::labeled_counter(std::string name, std::string help,
+                                 std::vector<std::string> label_names)
+    : name_(std::move(name)), help_(std::move(help)), label_names_(std::move(label_names)) {}
+
+std::string labeled_counter::series_key(std::initializer_list<std::string_view> values) {
+  std::string key;
+  bool first = true;
+  for (auto v : values) {
+    if (!first) key += '\x1f';
+    first = false;
+    key.append(v);
+  }
+  return key;
+}
+
+void labeled_counter::add(std::initializer_list<std::string_view> values, std::uint64_t n) {
+  if (values.size() != label_names_.size()) throw std::logic_error("metrics: label count");
+  auto key = series_key(values);
+  std::lock_guard lock(mutex_);
+  series_[std::move(key)] += n;
+}
+
+std::uint64_t labeled_counter::value(std::initializer_list<std::string_view> values) const {
+  auto key = series_key(values);
+  std::lock_guard lock(mutex_);
+  auto it = series_.find(key);
+  return it == series_.end() ? 0 : it->second;
+}
+
+void labeled_counter::write(std::string& out) const {
+  write_head(out, name_, "counter", help_);
+  std::lock_guard lock(mutex_);
+  for (const auto& [key, v] : series_) {
+    out.append(name_).append("{");
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < label_names_.size(); ++i) {
+      auto end = i + 1 < label_names_.size() ? key.find('\x1f', start) : key.size();
+      if (i > 0) out += ',';
+      out.append(label_names_[i]).append("=\"");
+      out.append(escape_label(std::string_view(key).substr(start, end - start))).append("\"");
+      start = end + 1;
+    }
+    out.append("} ").append(std::to_string(v)).append("\n");
+  }
+}
+
+histogram::histogram(std::string name, std::string help, std::vector<double> bounds)
+    : name_(std::move(name)), help_(std::move(help)), bounds_(std::move(bounds)) {
+  if (bounds_.size() > max_buckets) throw std::logic_error("metrics: too many buckets");
+}
+
+void histogram::observe(double v) {
+  std::size_t i = 0;
+  while (i < bounds_.size() && v > bounds_[i]) ++i;
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_micros_.fetch_add(static_cast<std::uint64_t>(std::max(0.0, v) * 1e6),
+                        std::memory_order_relaxed);
+}
+
+void histogram::write(std::string& out) const {
+  write_head(out, name_, "histogram", help_);
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i <= bounds_.size(); ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    auto le = i < bounds_.size() ? number(bounds_[i]) : std::string("+Inf");
+    out.append(name_).append("_bucket{le=\"").append(le).append("\"} ");
+    out.append(std::to_string(cumulative)).append("\n");
+  }
+  out.append(name_).append("_sum ").append(
+      number(static_cast<double>(sum_micros_.load(std::memory_order_relaxed)) / 1e6)).append("\n");
+  out.append(name_).append("_count ").append(std::to_string(count_.load(std::memory_order_relaxed))).append("\n");
+}
+
+}  // namespace recgate::metrics

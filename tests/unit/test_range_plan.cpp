@@ -1,0 +1,100 @@
+#include <doctest/doctest.h>
+
+#include "proxy/policy/range_plan.hpp"
+
+using namespace recgate;
+
+namespace {
+
+response_plan plan(std::string_view range, std::string_view if_range = {},
+                   std::string_view if_none_match = {}) {
+  representation rep{1000, "\"abc\"", "Mon, 06 May 2024 17:20:11 GMT"};
+  return plan_response(rep, {if_none_match, range, if_range});
+}
+
+}  // namespace
+
+TEST_CASE("single ranges: a-b, a-, -n") {
+  auto p = plan("bytes=0-99");
+  CHECK(p.status == 206);
+  CHECK(p.begin == 0);
+  CHECK(p.end == 100u);
+  CHECK(p.content_range == "bytes 0-99/1000");
+
+  p = plan("bytes=900-");
+  CHECK(p.status == 206);
+  CHECK(p.begin == 900);
+  CHECK(p.end == 1000u);
+  CHECK(p.content_range == "bytes 900-999/1000");
+
+  p = plan("bytes=-100");
+  CHECK(p.status == 206);
+  CHECK(p.begin == 900);
+  CHECK(p.content_range == "bytes 900-999/1000");
+
+  p = plan("bytes=-5000");  // more than the body: the whole body as a range
+  CHECK(p.status == 206);
+  CHECK(p.begin == 0);
+  CHECK(p.content_range == "bytes 0-999/1000");
+
+  p = plan("bytes=990-5000");  // last clamped to the end
+  CHECK(p.status == 206);
+  CHECK(p.content_range == "bytes 990-999/1000");
+  CHECK(p.end == 1000u);
+}
+
+TEST_CASE("unsatisfiable ranges: 416 with bytes */length") {
+  for (auto r : {"bytes=1000-", "bytes=1000-1001", "bytes=-0"}) {
+    CAPTURE(r);
+    auto p = plan(r);
+    CHECK(p.status == 416);
+    CHECK(p.content_range == "bytes */1000");
+  }
+}
+
+TEST_CASE("several, malformed or foreign ranges: the whole body") {
+  for (auto r : {"bytes=0-1,5-6", "bytes=5-1", "bytes=a-b", "bytes=", "items=0-1", "bytes 0-1",
+                 "bytes=--1", "bytes=0-1-2"}) {
+    CAPTURE(r);
+    auto p = plan(r);
+    CHECK(p.status == 200);
+    CHECK(p.begin == 0);
+    CHECK_FALSE(p.end);
+  }
+}
+
+TEST_CASE("If-None-Match: 304 on a matching tag, weak comparison") {
+  CHECK(plan("", "", "\"abc\"").status == 304);
+  CHECK(plan("", "", "W/\"abc\"").status == 304);
+  CHECK(plan("", "", "\"x\", \"abc\"").status == 304);
+  CHECK(plan("", "", "*").status == 304);
+  CHECK(plan("bytes=0-1", "", "\"abc\"").status == 304);
+  CHECK(plan("", "", "\"abd\"").status == 200);
+  // No validator yet (a fill in progress): nothing matches, not even "*".
+  CHECK(plan_response({1000, "", ""}, {"*", "", ""}).status == 200);
+}
+
+TEST_CASE("If-Range: the range only when the validator still matches, strongly") {
+  CHECK(plan("bytes=0-9", "\"abc\"").status == 206);
+  CHECK(plan("bytes=0-9", "\"old\"").status == 200);
+  CHECK(plan("bytes=0-9", "W/\"abc\"").status == 200);
+  CHECK(plan("bytes=0-9", "Mon, 06 May 2024 17:20:11 GMT").status == 206);
+  CHECK(plan("bytes=0-9", "Tue, 07 May 2024 17:20:11 GMT").status == 200);
+}
+
+TEST_CASE("an unknown length: Range is ignored until the length is known") {
+  auto p = plan_response({std::nullopt, "", ""}, {"", "bytes=0-9", ""});
+  CHECK(p.status == 200);
+  CHECK_FALSE(p.end);
+}
+
+TEST_CASE("content_range_length: the complete length of a 206's Content-Range, nothing else") {
+  CHECK(content_range_length("bytes 0-99/4194304") == 4194304u);
+  CHECK(content_range_length("bytes 3000000-4194303/4194304") == 4194304u);
+  CHECK_FALSE(content_range_length("bytes 0-99/*"));
+  CHECK_FALSE(content_range_length("bytes 0-99/"));
+  CHECK_FALSE(content_range_length("bytes 0-99/12x"));
+  CHECK_FALSE(content_range_length("items 0-99/100"));
+  CHECK_FALSE(content_range_length("bytes 0-99/99999999999999999999999"));
+  CHECK_FALSE(content_range_length(""));
+}
