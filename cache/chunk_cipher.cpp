@@ -1,5 +1,6 @@
 #include "cache/chunk_cipher.hpp"
 
+#include <cassert>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -59,6 +60,18 @@ const unsigned char* bytes(std::string_view s) {
 }
 
 }  // namespace
+
+key_ring::key_ring(std::vector<cipher_key> keys) : keys_(std::move(keys)) {
+  for (std::size_t i = 0; i < keys_.size(); ++i) {
+    assert(keys_[i].secret.size() == 32);
+    for (std::size_t j = 0; j < i; ++j) assert(keys_[i].id != keys_[j].id);
+  }
+}
+
+const cipher_key& key_ring::current() const {
+  assert(!keys_.empty());
+  return keys_.front();
+}
 
 const cipher_key* key_ring::find(std::string_view id) const {
   for (const auto& k : keys_) {

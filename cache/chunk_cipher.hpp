@@ -36,11 +36,11 @@ class key_ring {
  public:
   key_ring() = default;
   // Prereq: each key valid (see cipher_key) and ids distinct; config/ checks this.
-  explicit key_ring(std::vector<cipher_key> keys) : keys_(std::move(keys)) {}
+  explicit key_ring(std::vector<cipher_key> keys);
 
   bool empty() const { return keys_.empty(); }
   // Prereq: !empty().
-  const cipher_key& current() const { return keys_.front(); }
+  const cipher_key& current() const;
   const cipher_key* find(std::string_view id) const;
 
  private:

@@ -1,5 +1,6 @@
 #include "cache/fill.hpp"
 
+#include <cassert>
 #include <algorithm>
 #include <cstring>
 
@@ -88,6 +89,7 @@ void fill::reserve_tail(std::size_t bytes) {
 
 std::string_view fill::first_chunk() const {
   std::lock_guard lock(mutex_);
+  assert(tail_.size() >= chunk_size_);  // has_full_chunk()
   return std::string_view(tail_).substr(0, chunk_size_);
 }
 
@@ -141,6 +143,7 @@ void fill::start_relay() {
 }
 
 bool fill::trim_locked() {
+  assert(relaying());
   std::uint64_t lowest = tail_start_ + tail_.size();
   bool any = false;
   if (!readers_.empty()) ever_read_ = true;

@@ -1,5 +1,6 @@
 #include "cache/readers.hpp"
 
+#include <cassert>
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -239,6 +240,7 @@ class fill_reader final : public body_source {
 
 std::unique_ptr<body_source> read_committed(store& st, object_key key, const manifest& m,
                                             std::uint64_t begin, std::uint64_t end) {
+  assert(begin <= end && end <= m.length);
   return std::make_unique<committed_reader>(st, std::move(key), m, begin, end);
 }
 

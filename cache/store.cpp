@@ -36,6 +36,7 @@
 //   removed objects.
 #include "cache/store.hpp"
 
+#include <cassert>
 #include <rocksdb/cache.h>
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
@@ -604,7 +605,10 @@ std::optional<std::string> store::unreadable_reason(const object_key& key,
   return check_readable(impl_->keys, key, m);
 }
 
-void store::on_damaged(damage_observer observer) { impl_->damaged = std::move(observer); }
+void store::on_damaged(damage_observer observer) {
+  assert(!impl_->damaged);  // once, before the first read_chunk
+  impl_->damaged = std::move(observer);
+}
 
 store::result store::begin_fill(const object_key& key, std::uint64_t generation) {
   auto inst = impl_->get();

@@ -1,5 +1,6 @@
 #include "proxy/access/access.hpp"
 
+#include <cassert>
 #include <cmath>
 
 #include <openssl/crypto.h>
@@ -62,6 +63,7 @@ access_policy::access_policy(const config::config& cfg,
   if (cfg.access.signed_cookies) cookie_prefix_ = "rg_";
   for (std::size_t c = 0; c < consumers_.size(); ++c) {
     for (const auto& key : consumers_[c].keys) {
+      assert(key.sha256.size() == 64);  // validated: 64 hex characters
       key_entry e{{}, c, key.id};
       for (std::size_t i = 0; i < e.digest.size() && 2 * i + 1 < key.sha256.size(); ++i) {
         e.digest[i] = static_cast<unsigned char>(hex_value(key.sha256[2 * i]) * 16 +

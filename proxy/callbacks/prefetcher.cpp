@@ -1,5 +1,7 @@
 #include "util/net/net.hpp"
 
+#include <cassert>
+
 #include "proxy/callbacks/prefetcher.hpp"
 
 #include "cache/cache.hpp"
@@ -13,7 +15,9 @@ namespace recgate {
 prefetcher::prefetcher(const config::callbacks_config& cfg,
                        cache::cache* recordings,
                        upstream_client& upstream, net::any_io_executor io)
-    : cfg_(cfg), recordings_(recordings), upstream_(upstream), io_(std::move(io)) {}
+    : cfg_(cfg), recordings_(recordings), upstream_(upstream), io_(std::move(io)) {
+  assert(recordings_ != nullptr || cfg_.prefetch_formats.empty());
+}
 
 std::size_t prefetcher::running() const {
   std::lock_guard lock(mutex_);
@@ -31,6 +35,7 @@ bool prefetcher::submit(prefetch_job job) {
     if (running_ >= cfg_.concurrency) {
       if (queue_.size() < cfg_.queue_limit) {
         queue_.push_back(std::move(job));
+        assert(queue_.size() <= cfg_.queue_limit);
         return true;
       }
       ++counters_.refused;
@@ -40,6 +45,7 @@ bool prefetcher::submit(prefetch_job job) {
       return false;
     }
     ++running_;
+    assert(running_ <= cfg_.concurrency);
   }
   // A worker of its own: it takes queued jobs after this one until the queue is empty.
   net::co_spawn(net::make_strand(io_), work(std::move(job)), [](std::exception_ptr) {});

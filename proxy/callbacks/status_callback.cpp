@@ -1,5 +1,7 @@
 #include "proxy/callbacks/status_callback.hpp"
 
+#include <cassert>
+
 #include "util/uuid.hpp"
 
 namespace recgate {
@@ -36,6 +38,7 @@ std::string signed_callback_url(const config::callbacks_config& cfg, bool secure
 
 callback_verdict evaluate_callback(const config::callbacks_config& cfg,
                                    std::string_view project_id, const callback_input& input) {
+  assert(!cfg.signing_key.empty());
   if (input.signature.empty()) {
     return refuse(403, "The callback is not signed", "no signature");
   }

@@ -1,5 +1,7 @@
 #include "util/net/net.hpp"
 
+#include <cassert>
+
 #include "proxy/endpoints/callback_endpoint.hpp"
 
 #include "proxy/telemetry/logging.hpp"
@@ -14,6 +16,7 @@ net::awaitable<endpoint_outcome> serve_status_callback(gateway& gw, const live_s
                                                        const http::request<http::string_body>& req,
                                                        const std::string& request_id,
                                                        bool keep_alive) {
+  assert(gw.prefetch);
   const auto& cfg = gw.fixed.callbacks;
   auto timeout = live.server.write_timeout;
   endpoint_outcome out;

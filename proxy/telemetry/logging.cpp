@@ -1,5 +1,6 @@
 #include "proxy/telemetry/logging.hpp"
 
+#include <cassert>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -46,6 +47,7 @@ void log(spdlog::level::level_enum level, std::string_view message) {
 }  // namespace
 
 void init(const config::log_config& cfg) {
+  assert(!main_logger);  // once
   json_format = cfg.format == "json";
   spdlog::init_thread_pool(16384, 1);
   auto sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();

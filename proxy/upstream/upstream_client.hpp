@@ -11,6 +11,7 @@
 
 #include <array>
 #include <atomic>
+#include <cassert>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -115,7 +116,10 @@ class upstream_client {
   const upstream_counters& counters() const { return counters_; }
   const upstream_error_counts& errors() const { return *errors_; }
   // Prereq: called before the first fetch.
-  void set_latency_observer(latency_observer f) { observe_latency_ = std::move(f); }
+  void set_latency_observer(latency_observer f) {
+    assert(counters_.attempts.load() == 0);
+    observe_latency_ = std::move(f);
+  }
 
   struct pool;  // idle connections and TLS sessions, per origin (upstream_client.cpp)
 

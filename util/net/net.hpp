@@ -3,7 +3,9 @@
 // It is heavy (~20 s of compile time per translation unit): include it only from .cpp files
 // that do network I/O, never from a header that pure code includes.
 
-#include "util/net/async.hpp"  // first: it includes <utility> before Asio (see there)
+#include <utility>  // before Asio: see async.hpp
+
+#include "util/net/async.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
