@@ -19,14 +19,6 @@
 //   the first request to the last response's end) and x_cache (each X-Cache value, its count).
 // Exit status: 0 when every connection got a 2xx and a complete body, 1 otherwise, 2 on usage.
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -41,6 +33,14 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace {
 
@@ -87,15 +87,24 @@ options parse(int argc, char** argv) {
       if (i + 1 >= argc) usage("an option lacks its value");
       return argv[++i];
     };
-    if (a == "--host") o.host = value();
-    else if (a == "--port") o.port = std::atoi(value().c_str());
-    else if (a == "--path") o.paths.push_back(value());
-    else if (a == "-H") o.headers.push_back(value());
-    else if (a == "-n") o.connections = std::atoi(value().c_str());
-    else if (a == "--timeout-ms") o.timeout_ms = std::atoi(value().c_str());
-    else if (a == "--quiet") o.quiet = true;
-    else if (a == "-h" || a == "--help") usage(nullptr);
-    else usage("unknown option");
+    if (a == "--host")
+      o.host = value();
+    else if (a == "--port")
+      o.port = std::atoi(value().c_str());
+    else if (a == "--path")
+      o.paths.push_back(value());
+    else if (a == "-H")
+      o.headers.push_back(value());
+    else if (a == "-n")
+      o.connections = std::atoi(value().c_str());
+    else if (a == "--timeout-ms")
+      o.timeout_ms = std::atoi(value().c_str());
+    else if (a == "--quiet")
+      o.quiet = true;
+    else if (a == "-h" || a == "--help")
+      usage(nullptr);
+    else
+      usage("unknown option");
   }
   if (o.port <= 0 || o.port > 65535) usage("--port is required (1-65535)");
   if (o.paths.empty()) usage("--path is required");
@@ -132,10 +141,13 @@ void parse_head(connection& c) {
     if (colon == std::string_view::npos) continue;
     auto name = lower(line.substr(0, colon));
     auto value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    if (name == "content-length") c.content_length = std::strtoull(std::string(value).c_str(), nullptr, 10);
-    else if (name == "x-cache") c.x_cache = std::string(value);
+    if (name == "content-length")
+      c.content_length = std::strtoull(std::string(value).c_str(), nullptr, 10);
+    else if (name == "x-cache")
+      c.x_cache = std::string(value);
   }
 }
 
@@ -198,7 +210,8 @@ double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   // Nearest rank: the smallest value with at least p% of the values at or below it.
-  auto rank = static_cast<std::size_t>(std::max(1.0, std::ceil(p / 100.0 * static_cast<double>(v.size()))));
+  auto rank =
+      static_cast<std::size_t>(std::max(1.0, std::ceil(p / 100.0 * static_cast<double>(v.size()))));
   return v[std::min(rank, v.size()) - 1];
 }
 
@@ -250,13 +263,16 @@ int main(int argc, char** argv) {
   }
 
   const auto deadline = clock_type::now() + std::chrono::milliseconds(o.timeout_ms);
-  std::size_t open = static_cast<std::size_t>(std::count_if(conns.begin(), conns.end(), [](const connection& c) { return !c.done; }));
+  std::size_t open = static_cast<std::size_t>(
+      std::count_if(conns.begin(), conns.end(), [](const connection& c) { return !c.done; }));
   std::vector<char> buffer(1 << 20);
   std::vector<epoll_event> events(256);
   while (open > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now()).count();
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now()).count();
     if (left <= 0) break;
-    int ready = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), static_cast<int>(left));
+    int ready =
+        ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), static_cast<int>(left));
     if (ready < 0) {
       if (errno == EINTR) continue;
       std::perror("bench-ttfb: epoll_wait");
@@ -276,8 +292,10 @@ int main(int argc, char** argv) {
           continue;
         }
         if (n == 0) {  // closed: complete only if no Content-Length was promised
-          if (!c.head_done) c.error = "closed before the header block ended";
-          else if (c.content_length && c.body_bytes < *c.content_length) c.error = "body cut short";
+          if (!c.head_done)
+            c.error = "closed before the header block ended";
+          else if (c.content_length && c.body_bytes < *c.content_length)
+            c.error = "body cut short";
           c.done = now;
           break;
         }
@@ -322,27 +340,30 @@ int main(int argc, char** argv) {
     if (i > 0 && c.first_body_byte) follower_body.push_back(body);
     if (i > 0 && c.done) follower_total.push_back(total);
     if (!o.quiet) {
-      std::printf("conn %zu status %d first_byte_ms %.3f first_body_byte_ms %.3f total_ms %.3f "
-                  "body_bytes %llu x_cache %s%s%s\n",
-                  i, c.status, first, body, total, static_cast<unsigned long long>(c.body_bytes),
-                  c.x_cache.empty() ? "-" : c.x_cache.c_str(), c.error.empty() ? "" : " error ",
-                  c.error.c_str());
+      std::printf(
+          "conn %zu status %d first_byte_ms %.3f first_body_byte_ms %.3f total_ms %.3f "
+          "body_bytes %llu x_cache %s%s%s\n",
+          i, c.status, first, body, total, static_cast<unsigned long long>(c.body_bytes),
+          c.x_cache.empty() ? "-" : c.x_cache.c_str(), c.error.empty() ? "" : " error ",
+          c.error.c_str());
     }
   }
   const auto& leader = conns.front();
   std::string caches;
-  for (const auto& [value, count] : x_cache) caches += (caches.empty() ? "" : ",") + value + ":" + std::to_string(count);
-  std::printf("summary connections %zu ok %d leader_status %d leader_ttfb_ms %.3f leader_total_ms %.3f "
-              "followers %zu followers_ttfb_p50_ms %.3f followers_ttfb_p99_ms %.3f "
-              "followers_ttfb_max_ms %.3f followers_total_p50_ms %.3f followers_total_p99_ms %.3f "
-              "body_bytes %llu elapsed_ms %.3f x_cache %s\n",
-              conns.size(), ok, leader.status,
-              leader.first_body_byte ? ms(leader.sent, *leader.first_body_byte) : -1.0,
-              leader.done ? ms(leader.sent, *leader.done) : -1.0, follower_body.size(),
-              percentile(follower_body, 50), percentile(follower_body, 99),
-              follower_body.empty() ? 0.0 : *std::max_element(follower_body.begin(), follower_body.end()),
-              percentile(follower_total, 50), percentile(follower_total, 99),
-              static_cast<unsigned long long>(total_body_bytes), ms(conns.front().sent, last_done),
-              caches.c_str());
+  for (const auto& [value, count] : x_cache)
+    caches += (caches.empty() ? "" : ",") + value + ":" + std::to_string(count);
+  std::printf(
+      "summary connections %zu ok %d leader_status %d leader_ttfb_ms %.3f leader_total_ms %.3f "
+      "followers %zu followers_ttfb_p50_ms %.3f followers_ttfb_p99_ms %.3f "
+      "followers_ttfb_max_ms %.3f followers_total_p50_ms %.3f followers_total_p99_ms %.3f "
+      "body_bytes %llu elapsed_ms %.3f x_cache %s\n",
+      conns.size(), ok, leader.status,
+      leader.first_body_byte ? ms(leader.sent, *leader.first_body_byte) : -1.0,
+      leader.done ? ms(leader.sent, *leader.done) : -1.0, follower_body.size(),
+      percentile(follower_body, 50), percentile(follower_body, 99),
+      follower_body.empty() ? 0.0 : *std::max_element(follower_body.begin(), follower_body.end()),
+      percentile(follower_total, 50), percentile(follower_total, 99),
+      static_cast<unsigned long long>(total_body_bytes), ms(conns.front().sent, last_done),
+      caches.c_str());
   return ok == o.connections ? 0 : 1;
 }

@@ -25,9 +25,10 @@ cache::cache(const cache_options& options, std::unique_ptr<store> st, net::any_i
     : options_(options), store_(std::move(st)), io_(std::move(io)) {
   // A damaged object leaves at once (only that generation: a new fill may have replaced it), so
   // the next request misses and fetches it again instead of failing on it forever.
-  store_->on_damaged([this](const object_key& key, std::uint64_t generation, const std::string& why) {
-    drop(key, generation, counters_.unreadable, "is damaged (" + why + ")");
-  });
+  store_->on_damaged(
+      [this](const object_key& key, std::uint64_t generation, const std::string& why) {
+        drop(key, generation, counters_.unreadable, "is damaged (" + why + ")");
+      });
   for (const auto& e : store_->scan()) lru_.put(e.key.encoded(), e.length, e.last_access);
   reopens_seen_ = store_->reopens();
   enforce_limits();  // max_bytes may have been lowered since the last run
@@ -150,7 +151,8 @@ cache::lookup cache::get(const object_key& key, const origin_fetch& fetch) {
     std::lock_guard lock(mutex_);
     if (auto it = fills_.find(encoded); it != fills_.end()) {
       ++counters_.streams;
-      return {source::stream, std::nullopt, it->second, std::nullopt, nullptr, it->second->attach(0)};
+      return {source::stream, std::nullopt, it->second,
+              std::nullopt,   nullptr,      it->second->attach(0)};
     }
     // A fill may have committed and left the registry since the first look: look again while
     // holding the registry, so no request can join a fill that is never started. What may not be
@@ -196,7 +198,8 @@ std::uint64_t cache::purge(const std::string& account_sid, const std::string& si
   // Every format in one write: all go, or (the store failed) all stay, and stay counted.
   auto removed = store_->remove_recording(account_sid, sid, error);
   if (!error.empty()) return 0;
-  for (const char* format : {"wav", "mp3"}) lru_.erase(object_key{account_sid, sid, format}.encoded());
+  for (const char* format : {"wav", "mp3"})
+    lru_.erase(object_key{account_sid, sid, format}.encoded());
   return removed;
 }
 
@@ -317,7 +320,8 @@ bool cache::admit(std::uint64_t length, std::string& why) {
 
 bool cache::fill_running(const object_key& key, std::uint64_t generation) {
   std::lock_guard lock(mutex_);
-  if (auto it = fills_.find(key.encoded()); it != fills_.end() && it->second->generation() == generation) {
+  if (auto it = fills_.find(key.encoded());
+      it != fills_.end() && it->second->generation() == generation) {
     return true;
   }
   std::erase_if(relays_, [](const auto& r) { return r.expired(); });
@@ -341,15 +345,19 @@ void cache::recover_store() {
     next_recovery_ = now + recovery_backoff_;
     recovery_backoff_ = std::min(recovery_backoff_ * 2, std::chrono::seconds(30));
     if (options_.info) {
-      options_.info("cache: the store still takes no writes (" + why + "); next try in " +
-                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(next_recovery_ - now).count()) + " s");
+      options_.info(
+          "cache: the store still takes no writes (" + why + "); next try in " +
+          std::to_string(
+              std::chrono::duration_cast<std::chrono::seconds>(next_recovery_ - now).count()) +
+          " s");
     }
     return;
   }
   failing_since_ = {};
   if (why.starts_with("wiped") && options_.warn) {
-    options_.warn("cache: the disk was full for two minutes with nothing left to evict: the "
-                  "store was emptied to work again");
+    options_.warn(
+        "cache: the disk was full for two minutes with nothing left to evict: the "
+        "store was emptied to work again");
   }
   // A store that fails again soon after it came back (a disk that stays nearly full) is tried
   // less and less often; one that held for a minute starts over at a second.
@@ -362,13 +370,16 @@ void cache::recover_store() {
     reopens_seen_ = store_->reopens();
     lru_.clear();
     for (const auto& e : store_->scan()) lru_.put(e.key.encoded(), e.length, e.last_access);
-    if (options_.info) options_.info("cache: the store was reopened; it holds " + std::to_string(lru_.objects()) + " objects");
+    if (options_.info)
+      options_.info("cache: the store was reopened; it holds " + std::to_string(lru_.objects()) +
+                    " objects");
   }
   // Chunks of fills that could not be aborted while the store failed.
   auto removed = store_->remove_stale_fills(
       [this](const object_key& key, std::uint64_t generation) { return in_use(key, generation); });
   if (removed > 0 && options_.info) {
-    options_.info("cache: removed " + std::to_string(removed) + " fills left behind while the store failed");
+    options_.info("cache: removed " + std::to_string(removed) +
+                  " fills left behind while the store failed");
   }
 }
 
@@ -401,7 +412,8 @@ void cache::relay(const std::shared_ptr<fill>& f, const std::string& why) {
     std::erase_if(relays_, [](const auto& r) { return r.expired(); });
     relays_.push_back(f);
   }
-  if (options_.info) options_.info("cache: " + f->key().encoded() + " is streamed without being stored: " + why);
+  if (options_.info)
+    options_.info("cache: " + f->key().encoded() + " is streamed without being stored: " + why);
 }
 
 void cache::finish(const std::shared_ptr<fill>& f) {
@@ -418,7 +430,7 @@ net::awaitable<store::result> cache::on_writer(F f) {
 }
 
 net::awaitable<cache::fill_end> cache::stream_and_commit(const std::shared_ptr<fill>& f,
-                                                        origin_response& response) {
+                                                         origin_response& response) {
   const auto& key = f->key();
   const auto expected_length = response.head.length;
   manifest m;
@@ -561,7 +573,8 @@ net::awaitable<void> cache::run_fill(std::shared_ptr<fill> f, origin_fetch fetch
   }
   if (end != fill_end::committed) {
     // While the store fails the chunks stay (with their marker) until it recovers.
-    if (store_->writable()) co_await on_writer([&] { return store_->abort_fill(key, f->generation()); });
+    if (store_->writable())
+      co_await on_writer([&] { return store_->abort_fill(key, f->generation()); });
     if (f->snapshot().state != fill::phase::complete) f->fail();
     if (end == fill_end::failed) ++counters_.fills_failed;
     finish(f);

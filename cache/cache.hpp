@@ -16,11 +16,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "util/net/async.hpp"
 #include "cache/fill.hpp"
 #include "cache/lru_index.hpp"
 #include "cache/origin.hpp"
 #include "cache/store.hpp"
+#include "util/net/async.hpp"
 
 namespace recgate::cache {
 
@@ -76,10 +76,10 @@ struct cache_stats {
   std::uint64_t bytes = 0;
   std::uint64_t max_bytes = 0;
   std::uint64_t fills_in_progress = 0;
-  store_health store;                 // writable, or why not
-  std::uint64_t write_failures = 0;   // store writes that failed since start
-  std::optional<disk_usage> disk;     // as last measured by maintenance
-  std::uint64_t min_free_bytes = 0;   // the floor in force (automatic or configured)
+  store_health store;                // writable, or why not
+  std::uint64_t write_failures = 0;  // store writes that failed since start
+  std::optional<disk_usage> disk;    // as last measured by maintenance
+  std::uint64_t min_free_bytes = 0;  // the floor in force (automatic or configured)
 };
 
 class cache {
@@ -95,10 +95,10 @@ class cache {
 
   struct lookup {
     source from = source::hit;
-    std::optional<manifest> committed;  // set for hit
-    std::shared_ptr<fill> filling;      // set for miss and stream
+    std::optional<manifest> committed;      // set for hit
+    std::shared_ptr<fill> filling;          // set for miss and stream
     std::optional<origin_head> remembered;  // set for negative: the origin's 404
-    lease held;                         // set for hit: keep it while reading `committed`
+    lease held;                             // set for hit: keep it while reading `committed`
     // Set for miss and stream: this request's place among the fill's readers, at 0 from the
     // moment it joined, so a relay keeps every byte until it reads (pass it to read_fill), or
     // lets go (reset it) when it will not.

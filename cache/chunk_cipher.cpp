@@ -1,15 +1,15 @@
 #include "cache/chunk_cipher.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cassert>
+#include <initializer_list>
+
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
-
-#include <algorithm>
-#include <array>
-#include <initializer_list>
 
 #include "cache/bytes.hpp"
 #include "util/codec.hpp"
@@ -94,8 +94,8 @@ std::optional<std::string> seal_chunk(const key_ring& ring, const chunk_identity
   const std::size_t header_size = out.size();
 
   auto identity = identity_bytes(id);
-  auto key = chunk_key(master, std::string_view(out).substr(header_size - chunk_nonce_bytes),
-                       identity);
+  auto key =
+      chunk_key(master, std::string_view(out).substr(header_size - chunk_nonce_bytes), identity);
   if (!key) return std::nullopt;
   std::string aad = out + identity;
   out.resize(header_size + plaintext.size() + chunk_tag_bytes);
@@ -103,15 +103,16 @@ std::optional<std::string> seal_chunk(const key_ring& ring, const chunk_identity
 
   cipher_context c;
   int len = 0;
-  bool ok = c.ctx != nullptr && aes_256_gcm() != nullptr &&
-            EVP_EncryptInit_ex2(c.ctx, aes_256_gcm(), key->data(), nonce.data(), nullptr) == 1 &&
-            EVP_EncryptUpdate(c.ctx, nullptr, &len, bytes(aad), static_cast<int>(aad.size())) == 1 &&
-            EVP_EncryptUpdate(c.ctx, cipher_out, &len, bytes(plaintext),
-                              static_cast<int>(plaintext.size())) == 1 &&
-            static_cast<std::size_t>(len) == plaintext.size() &&
-            EVP_EncryptFinal_ex(c.ctx, cipher_out + len, &len) == 1 &&
-            EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(chunk_tag_bytes),
-                                cipher_out + plaintext.size()) == 1;
+  bool ok =
+      c.ctx != nullptr && aes_256_gcm() != nullptr &&
+      EVP_EncryptInit_ex2(c.ctx, aes_256_gcm(), key->data(), nonce.data(), nullptr) == 1 &&
+      EVP_EncryptUpdate(c.ctx, nullptr, &len, bytes(aad), static_cast<int>(aad.size())) == 1 &&
+      EVP_EncryptUpdate(c.ctx, cipher_out, &len, bytes(plaintext),
+                        static_cast<int>(plaintext.size())) == 1 &&
+      static_cast<std::size_t>(len) == plaintext.size() &&
+      EVP_EncryptFinal_ex(c.ctx, cipher_out + len, &len) == 1 &&
+      EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(chunk_tag_bytes),
+                          cipher_out + plaintext.size()) == 1;
   OPENSSL_cleanse(key->data(), key->size());
   if (!ok) return std::nullopt;
   return out;
@@ -130,10 +131,14 @@ std::optional<sealed_header> parse_sealed(std::string_view sealed) {
 
 std::string_view to_string(open_status s) {
   switch (s) {
-    case open_status::ok: return "ok";
-    case open_status::malformed: return "not a sealed chunk";
-    case open_status::unknown_key: return "sealed under a key that is not configured";
-    case open_status::not_authentic: return "failed authentication";
+    case open_status::ok:
+      return "ok";
+    case open_status::malformed:
+      return "not a sealed chunk";
+    case open_status::unknown_key:
+      return "sealed under a key that is not configured";
+    case open_status::not_authentic:
+      return "failed authentication";
   }
   return "?";
 }
@@ -161,14 +166,15 @@ open_status open_chunk(const key_ring& ring, const chunk_identity& id, std::stri
   cipher_context c;
   int len = 0;
   auto* plain = reinterpret_cast<unsigned char*>(out.data());
-  bool ok = c.ctx != nullptr && aes_256_gcm() != nullptr &&
-            EVP_DecryptInit_ex2(c.ctx, aes_256_gcm(), key->data(), bytes(nonce), nullptr) == 1 &&
-            EVP_DecryptUpdate(c.ctx, nullptr, &len, bytes(aad), static_cast<int>(aad.size())) == 1 &&
-            EVP_DecryptUpdate(c.ctx, plain, &len, bytes(ciphertext),
-                              static_cast<int>(ciphertext.size())) == 1 &&
-            static_cast<std::size_t>(len) == ciphertext.size() &&
-            EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(expected.size()),
-                                expected.data()) == 1;
+  bool ok =
+      c.ctx != nullptr && aes_256_gcm() != nullptr &&
+      EVP_DecryptInit_ex2(c.ctx, aes_256_gcm(), key->data(), bytes(nonce), nullptr) == 1 &&
+      EVP_DecryptUpdate(c.ctx, nullptr, &len, bytes(aad), static_cast<int>(aad.size())) == 1 &&
+      EVP_DecryptUpdate(c.ctx, plain, &len, bytes(ciphertext),
+                        static_cast<int>(ciphertext.size())) == 1 &&
+      static_cast<std::size_t>(len) == ciphertext.size() &&
+      EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(expected.size()),
+                          expected.data()) == 1;
   // The tag is checked here, after the plaintext was written: the caller drops it unless ok.
   ok = ok && EVP_DecryptFinal_ex(c.ctx, plain + len, &len) == 1;
   OPENSSL_cleanse(key->data(), key->size());

@@ -1,7 +1,7 @@
 #include "cache/fill.hpp"
 
-#include <cassert>
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 namespace recgate::cache {

@@ -26,9 +26,9 @@
 #include <string_view>
 #include <vector>
 
-#include "util/net/async.hpp"
 #include "cache/object.hpp"
 #include "cache/origin.hpp"
+#include "util/net/async.hpp"
 
 namespace recgate::cache {
 
@@ -80,7 +80,7 @@ class fill {
   // own append and chunk_written are the only changes to the tail (readers just copy from it),
   // so the view holds until the writer's next call.
   std::string_view first_chunk() const;
-  void chunk_written();             // the first tail chunk is now in the store
+  void chunk_written();           // the first tail chunk is now in the store
   std::string_view tail() const;  // in place, for the writer only, like first_chunk()
   void complete();  // the tail is in the store and the manifest committed (relaying: all arrived)
   void fail();

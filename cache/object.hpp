@@ -27,11 +27,11 @@ struct object_key {
 struct manifest {
   std::uint64_t length = 0;
   std::string content_type;
-  std::string sha256_hex;          // of the whole body
-  std::int64_t created_unix = 0;   // when the fill completed
-  std::uint64_t generation = 0;    // names this fill's chunks
+  std::string sha256_hex;         // of the whole body
+  std::int64_t created_unix = 0;  // when the fill completed
+  std::uint64_t generation = 0;   // names this fill's chunks
   std::uint32_t chunk_size = 0;
-  std::string last_modified;       // the upstream's, if it sent one
+  std::string last_modified;  // the upstream's, if it sent one
   // Encryption at rest: the id of the key the chunks are sealed under and the store's
   // authenticator of this manifest; both empty for a plaintext object.
   std::string key_id;

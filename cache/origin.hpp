@@ -14,13 +14,13 @@
 namespace recgate::cache {
 
 struct origin_head {
-  unsigned status = 0;     // the origin's status; 0 when it gave no answer
-  bool timed_out = false;  // with status 0: it did not answer in time (else: unreachable)
+  unsigned status = 0;       // the origin's status; 0 when it gave no answer
+  bool timed_out = false;    // with status 0: it did not answer in time (else: unreachable)
   bool unavailable = false;  // with status 0: not tried, the origin is known to be down
   std::optional<std::uint64_t> length;
   std::string content_type;
   std::string last_modified;
-  std::string etag;  // the origin's own, passed on only when the cache is not in the way
+  std::string etag;           // the origin's own, passed on only when the cache is not in the way
   std::string content_range;  // for a 206: which bytes the origin says it sent
   // For status != 200: the origin's (bounded) error body, passed on to every waiting reader.
   std::string error_body;

@@ -1,7 +1,7 @@
 #include "cache/readers.hpp"
 
-#include <cassert>
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 #include <cstring>
 #include <limits>
@@ -180,7 +180,7 @@ class fill_reader final : public body_source {
       }
       if (pos_ < seen.durable) {
         auto view = cursor_.view(pos_);
-    if (view.empty() && cursor_.unavailable()) view = co_await cursor_.view_waiting(pos_);
+        if (view.empty() && cursor_.unavailable()) view = co_await cursor_.view_waiting(pos_);
         if (view.empty()) {
           if (fill_->snapshot().state != fill::phase::failed) {
             ec = io_error();

@@ -36,7 +36,18 @@
 //   removed objects.
 #include "cache/store.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <cassert>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
 #include <rocksdb/cache.h>
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
@@ -44,21 +55,9 @@
 #include <rocksdb/listener.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
-
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-
-#include <algorithm>
-#include <atomic>
-#include <cstdarg>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <unistd.h>
-#include <filesystem>
-#include <mutex>
-#include <unordered_map>
-#include <vector>
 
 #include "cache/bytes.hpp"
 #include "util/clock.hpp"
@@ -99,8 +98,8 @@ class expiry_filter final : public rocksdb::CompactionFilter {
   expiry_filter(bool chunks, std::int64_t max_age, std::function<std::int64_t()> now)
       : chunks_(chunks), max_age_(max_age), now_(std::move(now)) {}
 
-  Decision FilterV2(int, const rocksdb::Slice& key, ValueType type,
-                    const rocksdb::Slice& value, std::string*, std::string*) const override {
+  Decision FilterV2(int, const rocksdb::Slice& key, ValueType type, const rocksdb::Slice& value,
+                    std::string*, std::string*) const override {
     if (type != ValueType::kValue && type != ValueType::kBlobIndex) return Decision::kKeep;
     return expired(key, value) ? Decision::kRemove : Decision::kKeep;
   }
@@ -180,11 +179,14 @@ store::result to_result(const rocksdb::Status& s, std::string_view what) {
 
 store_log_level level_of(rocksdb::InfoLogLevel level) {
   switch (level) {
-    case rocksdb::InfoLogLevel::WARN_LEVEL: return store_log_level::warn;
+    case rocksdb::InfoLogLevel::WARN_LEVEL:
+      return store_log_level::warn;
     case rocksdb::InfoLogLevel::ERROR_LEVEL:
-    case rocksdb::InfoLogLevel::FATAL_LEVEL: return store_log_level::error;
+    case rocksdb::InfoLogLevel::FATAL_LEVEL:
+      return store_log_level::error;
     // RocksDB's info level is chatty (options at open, every flush and compaction): debug here.
-    default: return store_log_level::debug;
+    default:
+      return store_log_level::debug;
   }
 }
 
@@ -203,7 +205,8 @@ class log_bridge final : public rocksdb::Logger {
     char text[1024];
     int n = std::vsnprintf(text, sizeof text, format, ap);
     if (n <= 0) return;
-    std::string_view line(text, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof text - 1));
+    std::string_view line(text,
+                          std::min<std::size_t>(static_cast<std::size_t>(n), sizeof text - 1));
     while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
     sink_(level_of(level), line);
   }
@@ -305,7 +308,8 @@ std::vector<std::pair<object_key, std::uint64_t>> fill_markers(const instance& i
       out.emplace_back(std::move(*key), get_be(k.substr(nul + 1)));
     }
   }
-  if (!it->status().ok()) error = "cannot scan the cache's fill markers: " + it->status().ToString();
+  if (!it->status().ok())
+    error = "cannot scan the cache's fill markers: " + it->status().ToString();
   return out;
 }
 
@@ -322,7 +326,7 @@ struct store::impl {
   rocksdb::DBOptions db_options;
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   std::unique_ptr<expiry_filter> manifest_expiry, chunk_expiry;  // the families' options point here
-  key_ring keys;  // empty: no encryption
+  key_ring keys;                                                 // empty: no encryption
   damage_observer damaged;
   std::shared_ptr<health_state> health = std::make_shared<health_state>();
   std::atomic<std::uint64_t> reopens{0};
@@ -332,7 +336,7 @@ struct store::impl {
   dev_t folder_device = 0;
   ino_t folder_inode = 0;
   void remember_folder() {
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) == 0) {
       folder_device = st.st_dev;
       folder_inode = st.st_ino;
@@ -536,8 +540,7 @@ std::optional<manifest> store::find(const object_key& key) {
 }
 
 std::optional<chunk> store::read_chunk(const object_key& key, std::uint64_t generation,
-                                       std::uint32_t index, bool keep_in_cache,
-                                       bool* unavailable) {
+                                       std::uint32_t index, bool keep_in_cache, bool* unavailable) {
   auto inst = impl_->get();
   if (unavailable != nullptr) *unavailable = !inst;
   if (!inst) return std::nullopt;
@@ -551,7 +554,8 @@ std::optional<chunk> store::read_chunk(const object_key& key, std::uint64_t gene
   holder->cache = impl_->cache;
   rocksdb::ReadOptions options;
   options.fill_cache = keep_in_cache;
-  auto s = inst->db->Get(options, inst->chunks(), chunk_key(key, generation, index), &holder->value);
+  auto s =
+      inst->db->Get(options, inst->chunks(), chunk_key(key, generation, index), &holder->value);
   inst.reset();
   if (!s.ok()) {
     // A chunk that is not there, or that RocksDB's checksums reject, damages the object; an I/O
@@ -613,12 +617,12 @@ void store::on_damaged(damage_observer observer) {
 store::result store::begin_fill(const object_key& key, std::uint64_t generation) {
   auto inst = impl_->get();
   if (!inst) return impl_->no_database("begin fill");
-  return impl_->written(
-      inst->db->Put({}, inst->fills(), generation_prefix(key, generation), ""), "begin fill");
+  return impl_->written(inst->db->Put({}, inst->fills(), generation_prefix(key, generation), ""),
+                        "begin fill");
 }
 
-store::result store::put_chunk(const object_key& key, std::uint64_t generation,
-                               std::uint32_t index, std::string_view data) {
+store::result store::put_chunk(const object_key& key, std::uint64_t generation, std::uint32_t index,
+                               std::string_view data) {
   auto inst = impl_->get();
   if (!inst) return impl_->no_database("write chunk");
   std::optional<std::string> sealed;
@@ -717,7 +721,8 @@ std::uint64_t store::remove_recording(const std::string& account_sid, const std:
     if (!m) continue;
     s = batch.Delete(inst->manifests(), key.encoded());
     if (s.ok()) s = batch.Delete(inst->access(), key.encoded());
-    if (s.ok()) s = batch.Put(inst->fills(), generation_prefix(key, m->generation), "");  // as remove
+    if (s.ok())
+      s = batch.Put(inst->fills(), generation_prefix(key, m->generation), "");  // as remove
     if (!s.ok()) break;
     removed.push_back(key.encoded());
   }
@@ -808,7 +813,7 @@ store::result store::reclaim(bool collect_garbage) {
 }
 
 std::optional<disk_usage> store::usage() const {
-  struct statvfs fs{};
+  struct statvfs fs {};
   if (::statvfs(impl_->path.c_str(), &fs) != 0) return std::nullopt;
   disk_usage u;
   u.free = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
@@ -816,7 +821,7 @@ std::optional<disk_usage> store::usage() const {
   std::error_code ec;
   for (std::filesystem::directory_iterator it(impl_->path, ec), end; !ec && it != end;
        it.increment(ec)) {
-    struct stat st{};
+    struct stat st {};
     if (::lstat(it->path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
       u.used += static_cast<std::uint64_t>(st.st_blocks) * 512;
     }
@@ -856,7 +861,7 @@ store::totals store::count() {
 }
 
 bool store::check_folder() {
-  struct stat st{};
+  struct stat st {};
   bool same = ::stat(impl_->path.c_str(), &st) == 0 && st.st_dev == impl_->folder_device &&
               st.st_ino == impl_->folder_inode;
   if (!same) impl_->health->failed("the cache folder " + impl_->path + " was removed or replaced");
@@ -888,7 +893,7 @@ bool folder_takes_writes(const std::string& path, std::uint64_t needed, std::str
     why = "cannot create " + path + ": " + ec.message();
     return false;
   }
-  struct statvfs fs{};
+  struct statvfs fs {};
   if (::statvfs(path.c_str(), &fs) == 0) {
     auto free = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
     if (free < needed) {
@@ -940,7 +945,8 @@ bool store::recover(std::string& why, bool wipe_when_full, const in_use_check& i
     // emptied now. Otherwise it waits for the others to free space, and is emptied only after
     // wipe_when_full says so.
     auto u = usage();
-    bool ours = u && u->filesystem - std::min(u->filesystem, u->free + u->used) < u->filesystem / 10;
+    bool ours =
+        u && u->filesystem - std::min(u->filesystem, u->free + u->used) < u->filesystem / 10;
     if (!ours && !wipe_when_full) return false;
     wipe = true;
   }
@@ -964,7 +970,8 @@ bool store::recover(std::string& why, bool wipe_when_full, const in_use_check& i
   }
   auto empty_folder = [&] {
     std::error_code ec;
-    for (std::filesystem::directory_iterator it(i.path, ec), end; !ec && it != end; it.increment(ec)) {
+    for (std::filesystem::directory_iterator it(i.path, ec), end; !ec && it != end;
+         it.increment(ec)) {
       std::filesystem::remove_all(it->path(), ec);
     }
     why = "wiped: the disk was full and nothing could be evicted";

@@ -9,11 +9,11 @@
 
 #include <cstdint>
 #include <functional>
-#include <vector>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cache/chunk_cipher.hpp"
 #include "cache/object.hpp"
@@ -116,8 +116,8 @@ class store {
 
   // Called (on the reading thread, no lock held) when read_chunk finds a committed object
   // damaged; `generation` is the damaged one. Prereq: set before the first read_chunk, once.
-  using damage_observer = std::function<void(const object_key& key, std::uint64_t generation,
-                                             const std::string& why)>;
+  using damage_observer =
+      std::function<void(const object_key& key, std::uint64_t generation, const std::string& why)>;
   void on_damaged(damage_observer observer);
 
   // The fill protocol: begin_fill marks the generation as in progress; put_chunk stores full
@@ -210,7 +210,7 @@ class store {
   explicit store(std::unique_ptr<impl> i);
   // When the committed object is this generation: tells the observer.
   void report_damaged(const object_key& key, std::uint64_t generation, std::uint32_t index,
-                    const std::string& why);
+                      const std::string& why);
   std::unique_ptr<impl> impl_;
   std::uint64_t interrupted_removed_ = 0;
 };

@@ -121,14 +121,14 @@ inline constexpr const char* scope_admin = "admin";
 
 struct consumer_config {
   std::string id;
-  std::vector<consumer_key> keys;    // several during a rotation: all valid
-  std::vector<std::string> scopes;   // audio, metadata, sign, admin
-  std::vector<std::string> accounts; // lower-case AccountSids, or "*" for every account
-  std::vector<cidr> networks;        // allowed client networks; empty: any
+  std::vector<consumer_key> keys;     // several during a rotation: all valid
+  std::vector<std::string> scopes;    // audio, metadata, sign, admin
+  std::vector<std::string> accounts;  // lower-case AccountSids, or "*" for every account
+  std::vector<cidr> networks;         // allowed client networks; empty: any
   bool enabled = true;
-  double rate_per_second = 0;  // 0: no limit
-  double burst = 0;            // requests allowed at once above the rate; default: one second's
-  double bytes_per_second = 0; // response body bytes per second over all its requests; 0: none
+  double rate_per_second = 0;   // 0: no limit
+  double burst = 0;             // requests allowed at once above the rate; default: one second's
+  double bytes_per_second = 0;  // response body bytes per second over all its requests; 0: none
   // Client certificate identities that authenticate this consumer on the TLS listener:
   // "CN=name", "DNS:host", "URI:spiffe://...", "email:addr" (subject CN or a SAN entry).
   std::vector<std::string> certificates;
@@ -168,11 +168,11 @@ struct cache_config {
   std::uint64_t block_cache_bytes = 64ull << 20;
   // Sent with cached audio: recordings never change, so browsers may keep them.
   std::string cache_control = "private, max-age=31536000, immutable";
-  std::uint64_t max_bytes = 0;    // least recently used objects leave beyond this; 0: no limit
+  std::uint64_t max_bytes = 0;  // least recently used objects leave beyond this; 0: no limit
   // Free space kept on the cache's filesystem (objects leave before a fill would take it below,
   // and a fill that cannot fit is streamed without being stored); 0: automatic.
   std::uint64_t min_free_bytes = 0;
-  duration max_age{0};            // recordings leave after this age, popular or not; 0: never
+  duration max_age{0};  // recordings leave after this age, popular or not; 0: never
   duration negative_ttl{std::chrono::seconds(10)};  // how long an upstream 404 is remembered
   duration metadata_ttl{0};  // .json bodies kept this long, per account; 0: always fresh
   // Kept metadata may be served this long past metadata_ttl while the upstream fails.
@@ -209,7 +209,7 @@ struct callbacks_config {
   std::string signing_key;
   std::string signing_key_source;  // "env NAME" or "file PATH": what check-config may print
   std::vector<std::string> prefetch_formats{"wav"};  // "wav" and/or "mp3"
-  unsigned concurrency = 2;     // prefetch fills at once
+  unsigned concurrency = 2;                          // prefetch fills at once
   unsigned queue_limit = 1000;  // callbacks waiting for a prefetch slot; beyond: 503
   // Where a verified callback is POSTed afterwards (same form body); empty: nowhere. http only.
   std::string forward_url;
@@ -232,7 +232,7 @@ struct audit_config {
 };
 
 struct log_config {
-  std::string level = "info";  // trace, debug, info, warn, error, critical, off
+  std::string level = "info";   // trace, debug, info, warn, error, critical, off
   std::string format = "text";  // text or json
   bool operator==(const log_config&) const = default;
 };

@@ -24,7 +24,6 @@ bool valid_encryption_key_id(std::string_view id) {
   return true;
 }
 
-
 encryption_keys_result parse_encryption_keys(std::string_view text) {
   encryption_keys_result result;
   std::set<std::string> ids;
@@ -41,7 +40,8 @@ encryption_keys_result parse_encryption_keys(std::string_view text) {
       auto comma = line.find(',');
       auto entry = trim(line.substr(0, comma));
       std::string where = "line " + std::to_string(line_no);
-      if (in_line > 1 || comma != std::string_view::npos) where += ", key " + std::to_string(in_line);
+      if (in_line > 1 || comma != std::string_view::npos)
+        where += ", key " + std::to_string(in_line);
       line = comma == std::string_view::npos ? std::string_view{} : line.substr(comma + 1);
       if (!entry.empty() && entry.front() != '#') {
         auto colon = entry.find(':');
@@ -49,7 +49,8 @@ encryption_keys_result parse_encryption_keys(std::string_view text) {
           return fail(where + ": expected ID:KEY (a key id, a colon, 32 bytes in base64)");
         }
         std::string id(trim(entry.substr(0, colon)));
-        if (!valid_encryption_key_id(id)) return fail(where + ": the key id must be 1 to 32 of A-Z a-z 0-9 . _ -");
+        if (!valid_encryption_key_id(id))
+          return fail(where + ": the key id must be 1 to 32 of A-Z a-z 0-9 . _ -");
         auto key = base64_decode(trim(entry.substr(colon + 1)));
         if (!key) return fail(where + " (key " + id + "): the key is not valid base64");
         if (key->size() != key_bytes) {

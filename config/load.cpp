@@ -61,14 +61,18 @@ class table_reader {
 
   void read(std::string_view name, std::string& out) {
     if (auto* n = get(name)) {
-      if (auto v = n->value<std::string>(); v && n->is_string()) out = *v;
-      else fail(name, "must be a string");
+      if (auto v = n->value<std::string>(); v && n->is_string())
+        out = *v;
+      else
+        fail(name, "must be a string");
     }
   }
   void read(std::string_view name, bool& out) {
     if (auto* n = get(name)) {
-      if (n->is_boolean()) out = *n->value<bool>();
-      else fail(name, "must be true or false");
+      if (n->is_boolean())
+        out = *n->value<bool>();
+      else
+        fail(name, "must be true or false");
     }
   }
   template <class Int>
@@ -170,8 +174,10 @@ void load_server(const toml::table* t, server_config& s, const env_lookup& env,
     listen = *v;
     listen_key = "listen (from RECGATE_LISTEN)";
   }
-  if (auto ep = parse_endpoint(listen)) s.listen = *ep;
-  else r.fail(listen_key, "must be host:port, for example \"127.0.0.1:8080\"");
+  if (auto ep = parse_endpoint(listen))
+    s.listen = *ep;
+  else
+    r.fail(listen_key, "must be host:port, for example \"127.0.0.1:8080\"");
   r.read_int("threads", s.threads, 0, 256);
   // At most 64 KiB: the HTTP parser's fields hold values of up to 65,533 bytes, and no value in a
   // head of this size can be longer.
@@ -184,20 +190,23 @@ void load_server(const toml::table* t, server_config& s, const env_lookup& env,
 
 void load_tls(const toml::table* t, tls_config& tls, std::vector<error>& errors) {
   table_reader r(t, "tls", errors);
-  r.reject_unknown({"listen", "cert_file", "key_file", "client_ca_file",
-                    "require_client_certificate"});
+  r.reject_unknown(
+      {"listen", "cert_file", "key_file", "client_ca_file", "require_client_certificate"});
   if (t == nullptr) return;
   std::string listen = tls.listen.to_string();
   r.read("listen", listen);
-  if (auto ep = parse_endpoint(listen)) tls.listen = *ep;
-  else r.fail("listen", "must be host:port, for example \"0.0.0.0:8443\"");
+  if (auto ep = parse_endpoint(listen))
+    tls.listen = *ep;
+  else
+    r.fail("listen", "must be host:port, for example \"0.0.0.0:8443\"");
   r.read("cert_file", tls.cert_file);
   r.read("key_file", tls.key_file);
   r.read("client_ca_file", tls.client_ca_file);
   r.read("require_client_certificate", tls.require_client_certificate);
   if (tls.cert_file.empty()) r.fail("cert_file", "is required for the TLS listener");
   if (tls.key_file.empty()) r.fail("key_file", "is required for the TLS listener");
-  for (auto [name, path] : {std::pair{"cert_file", &tls.cert_file}, {"key_file", &tls.key_file},
+  for (auto [name, path] : {std::pair{"cert_file", &tls.cert_file},
+                            {"key_file", &tls.key_file},
                             {"client_ca_file", &tls.client_ca_file}}) {
     if (!path->empty() && !std::ifstream(*path)) r.fail(name, "cannot read " + *path);
   }
@@ -212,15 +221,35 @@ void load_upstream(const toml::table* t, upstream_config& u, const env_lookup& e
   if (t == nullptr) errors.push_back({"upstream", "missing table [upstream]"});
   for (auto secret : {"api_token", "token", "password"}) {
     if (r.get(secret)) {
-      r.fail(secret, "secrets are not accepted in the config file; use api_token_env or "
-                     "api_token_file");
+      r.fail(secret,
+             "secrets are not accepted in the config file; use api_token_env or "
+             "api_token_file");
     }
   }
-  r.reject_unknown({"base_url", "project_id", "api_token_env", "api_token_file", "ca_file",
-                    "verify_tls", "connect_timeout", "header_timeout", "idle_timeout",
-                    "min_body_rate", "body_rate_window", "body_timeout", "max_redirects", "buffer_bytes", "pool_size", "retries", "retry_backoff",
-                    "retry_backoff_max", "breaker_failures", "breaker_cooldown", "egress_proxy",
-                    "api_token", "token", "password"});
+  r.reject_unknown({"base_url",
+                    "project_id",
+                    "api_token_env",
+                    "api_token_file",
+                    "ca_file",
+                    "verify_tls",
+                    "connect_timeout",
+                    "header_timeout",
+                    "idle_timeout",
+                    "min_body_rate",
+                    "body_rate_window",
+                    "body_timeout",
+                    "max_redirects",
+                    "buffer_bytes",
+                    "pool_size",
+                    "retries",
+                    "retry_backoff",
+                    "retry_backoff_max",
+                    "breaker_failures",
+                    "breaker_cooldown",
+                    "egress_proxy",
+                    "api_token",
+                    "token",
+                    "password"});
 
   std::string url;
   std::string url_key = "base_url";
@@ -229,13 +258,17 @@ void load_upstream(const toml::table* t, upstream_config& u, const env_lookup& e
     url = *v;
     url_key = "base_url (from RECGATE_UPSTREAM_URL)";
   }
-  if (url.empty()) r.fail(url_key, "is required, for example \"https://example.signalwire.com\"");
-  else if (auto parsed = parse_base_url(url)) u.url = *parsed;
-  else r.fail(url_key, "must be an http:// or https:// URL with a host and no path");
+  if (url.empty())
+    r.fail(url_key, "is required, for example \"https://example.signalwire.com\"");
+  else if (auto parsed = parse_base_url(url))
+    u.url = *parsed;
+  else
+    r.fail(url_key, "must be an http:// or https:// URL with a host and no path");
 
   r.read("project_id", u.project_id);
   if (auto v = env("SIGNALWIRE_PROJECT_ID")) u.project_id = *v;
-  if (u.project_id.empty()) r.fail("project_id", "is required (or set SIGNALWIRE_PROJECT_ID)");
+  if (u.project_id.empty())
+    r.fail("project_id", "is required (or set SIGNALWIRE_PROJECT_ID)");
   else if (u.project_id.find_first_of(":\r\n") != std::string::npos) {
     r.fail("project_id", "must not contain ':' or line breaks");
   }
@@ -260,8 +293,8 @@ void load_upstream(const toml::table* t, upstream_config& u, const env_lookup& e
     }
   }
   if (u.api_token.empty() && token_file.empty()) {
-    r.fail("api_token_env", "the API token is not set: export " + token_env +
-                                " or set upstream.api_token_file");
+    r.fail("api_token_env",
+           "the API token is not set: export " + token_env + " or set upstream.api_token_file");
   } else if (u.api_token.find_first_of("\r\n") != std::string::npos) {
     r.fail("api_token", "the token contains a line break");
   }
@@ -287,7 +320,8 @@ void load_upstream(const toml::table* t, upstream_config& u, const env_lookup& e
     auto proxy = parse_base_url(u.egress_proxy);
     if (!proxy || proxy->tls()) r.fail("egress_proxy", "must be an http://host:port URL");
   }
-  if (!u.ca_file.empty() && !std::ifstream(u.ca_file)) r.fail("ca_file", "cannot read " + u.ca_file);
+  if (!u.ca_file.empty() && !std::ifstream(u.ca_file))
+    r.fail("ca_file", "cannot read " + u.ca_file);
 }
 
 // One [[consumers]] entry. Keys: `key_sha256` (one key, id "default") and/or [[consumers.keys]]
@@ -298,15 +332,17 @@ void load_consumer(const toml::table& t, const std::string& prefix, consumer_con
   r.reject_unknown({"id", "key_sha256", "keys", "scopes", "accounts", "networks", "enabled",
                     "rate_per_second", "burst", "bytes_per_second", "certificates"});
   r.read("id", c.id);
-  if (c.id.empty()) r.fail("id", "is required");
+  if (c.id.empty())
+    r.fail("id", "is required");
   else if (c.id.find_first_of(":\r\n\" ") != std::string::npos) {
     r.fail("id", "must not contain ':', spaces, quotes or line breaks");
   }
 
   auto add_key = [&](const std::string& where, consumer_key key) {
     if (key.sha256.size() != 64 || !is_lower_hex(key.sha256)) {
-      errors.push_back({where, "must be 64 lower-case hex characters (the SHA-256 of the key; "
-                               "`recgate keygen` prints one)"});
+      errors.push_back({where,
+                        "must be 64 lower-case hex characters (the SHA-256 of the key; "
+                        "`recgate keygen` prints one)"});
     } else if (!all_hashes.insert(key.sha256).second) {
       errors.push_back({where, "the same key hash is configured twice"});
     } else {
@@ -336,8 +372,9 @@ void load_consumer(const toml::table& t, const std::string& prefix, consumer_con
     }
   }
   if (single.empty() && !t.get("keys") && !t.get("certificates")) {
-    r.fail("key_sha256", "a consumer needs a key (key_sha256 or [[consumers.keys]]) or "
-                         "client certificates");
+    r.fail("key_sha256",
+           "a consumer needs a key (key_sha256 or [[consumers.keys]]) or "
+           "client certificates");
   }
 
   auto read_list = [&](std::string_view name, std::vector<std::string>& out) {
@@ -349,8 +386,10 @@ void load_consumer(const toml::table& t, const std::string& prefix, consumer_con
       return true;
     }
     for (auto& item : *arr) {
-      if (auto v = item.value<std::string>(); v && item.is_string()) out.push_back(*v);
-      else r.fail(name, "must be an array of strings");
+      if (auto v = item.value<std::string>(); v && item.is_string())
+        out.push_back(*v);
+      else
+        r.fail(name, "must be an array of strings");
     }
     return true;
   };
@@ -369,15 +408,20 @@ void load_consumer(const toml::table& t, const std::string& prefix, consumer_con
     r.fail("accounts", "is required: the AccountSids this consumer may read, or [\"*\"]");
   }
   for (const auto& a : accounts) {
-    if (a == "*") c.accounts.push_back(a);
-    else if (auto u = normalize_uuid(a)) c.accounts.push_back(*u);
-    else r.fail("accounts", "\"" + a + "\" is neither an AccountSid (UUID) nor \"*\"");
+    if (a == "*")
+      c.accounts.push_back(a);
+    else if (auto u = normalize_uuid(a))
+      c.accounts.push_back(*u);
+    else
+      r.fail("accounts", "\"" + a + "\" is neither an AccountSid (UUID) nor \"*\"");
   }
   std::vector<std::string> networks;
   read_list("networks", networks);
   for (const auto& n : networks) {
-    if (auto parsed = parse_cidr(n)) c.networks.push_back(*parsed);
-    else r.fail("networks", "\"" + n + "\" is not an address or network (\"10.0.0.0/8\", \"::1\")");
+    if (auto parsed = parse_cidr(n))
+      c.networks.push_back(*parsed);
+    else
+      r.fail("networks", "\"" + n + "\" is not an address or network (\"10.0.0.0/8\", \"::1\")");
   }
   r.read("enabled", c.enabled);
   if (auto* n = t.get("rate_per_second")) {
@@ -388,8 +432,10 @@ void load_consumer(const toml::table& t, const std::string& prefix, consumer_con
     }
   }
   if (auto* n = t.get("burst")) {
-    if (auto v = n->value<double>(); v && *v >= 1 && *v <= 1e9) c.burst = *v;
-    else r.fail("burst", "must be a number between 1 and 1e9");
+    if (auto v = n->value<double>(); v && *v >= 1 && *v <= 1e9)
+      c.burst = *v;
+    else
+      r.fail("burst", "must be a number between 1 and 1e9");
   }
   if (c.rate_per_second > 0 && c.burst == 0) c.burst = std::max(1.0, c.rate_per_second);
   if (auto* n = t.get("bytes_per_second")) {
@@ -458,21 +504,29 @@ void load_signing_keys(const toml::table& root, std::vector<signing_key>& out,
     }
     table_reader r(t, prefix, errors);
     r.reject_unknown({"id", "secret_env", "secret_file", "secret"});
-    if (r.get("secret")) r.fail("secret", "secrets are not accepted in the config file; use "
-                                          "secret_env or secret_file");
+    if (r.get("secret"))
+      r.fail("secret",
+             "secrets are not accepted in the config file; use "
+             "secret_env or secret_file");
     signing_key key;
     std::string from_env, from_file;
     r.read("id", key.id);
     r.read("secret_env", from_env);
     r.read("secret_file", from_file);
-    if (key.id.empty()) r.fail("id", "is required");
-    else if (!ids.insert(key.id).second) r.fail("id", "duplicate signing key id");
+    if (key.id.empty())
+      r.fail("id", "is required");
+    else if (!ids.insert(key.id).second)
+      r.fail("id", "duplicate signing key id");
     if (!from_env.empty()) {
-      if (auto v = env(from_env)) key.secret = *v;
-      else r.fail("secret_env", "the variable " + from_env + " is not set");
+      if (auto v = env(from_env))
+        key.secret = *v;
+      else
+        r.fail("secret_env", "the variable " + from_env + " is not set");
     } else if (!from_file.empty()) {
-      if (auto v = read_secret_file(from_file)) key.secret = *v;
-      else r.fail("secret_file", "cannot read " + from_file);
+      if (auto v = read_secret_file(from_file))
+        key.secret = *v;
+      else
+        r.fail("secret_file", "cannot read " + from_file);
     } else {
       r.fail("secret_env", "a signing key needs secret_env or secret_file");
     }
@@ -495,9 +549,10 @@ void load_access(const toml::table* t, access_config& a, std::vector<error>& err
 
 void require_consumers(const std::vector<consumer_config>& consumers, std::vector<error>& errors) {
   if (consumers.empty()) {
-    errors.push_back({"consumers", "at least one [[consumers]] entry is required (in the config "
-                                   "or access.consumers_file): without one nobody could use the "
-                                   "gateway"});
+    errors.push_back({"consumers",
+                      "at least one [[consumers]] entry is required (in the config "
+                      "or access.consumers_file): without one nobody could use the "
+                      "gateway"});
   }
 }
 
@@ -521,13 +576,13 @@ void load_consumers_from(const std::string& path, std::vector<consumer_config>& 
   try {
     root = toml::parse(*text, path);
   } catch (const toml::parse_error& e) {
-    errors.push_back({"access.consumers_file",
-                      path + ":" + std::to_string(e.source().begin.line) + ": " +
-                          std::string(e.description())});
+    errors.push_back({"access.consumers_file", path + ":" + std::to_string(e.source().begin.line) +
+                                                   ": " + std::string(e.description())});
     return;
   }
   for (auto&& [k, node] : root) {
-    if (k.str() != "consumers") errors.push_back({path + ": " + std::string(k.str()), "unknown key"});
+    if (k.str() != "consumers")
+      errors.push_back({path + ": " + std::string(k.str()), "unknown key"});
   }
   load_consumers(root, out, errors, path + ": ");
 }
@@ -535,8 +590,9 @@ void load_consumers_from(const std::string& path, std::vector<consumer_config>& 
 // cache.encryption_key_file / encryption_key_env: the keys, or errors that never quote them.
 void load_encryption_keys(table_reader& r, cache_config& c, const env_lookup& env) {
   if (r.get("encryption_key")) {
-    r.fail("encryption_key", "secrets are not accepted in the config file; use "
-                             "encryption_key_file or encryption_key_env");
+    r.fail("encryption_key",
+           "secrets are not accepted in the config file; use "
+           "encryption_key_file or encryption_key_env");
   }
   std::string from_env;
   r.read("encryption_key_file", c.encryption_key_file);
@@ -600,12 +656,16 @@ void load_admin(const toml::table* t, admin_config& a, std::vector<error>& error
   r.read("exempt_paths", a.exempt_paths);
   for (const auto& path : a.exempt_paths) {
     if (path != "/healthz" && path != "/readyz" && path != "/metrics" && path != "/cache/stats") {
-      r.fail("exempt_paths", "\"" + path + "\" cannot be exempt: only \"/healthz\", \"/readyz\", "
-                             "\"/metrics\" and \"/cache/stats\" (reads that change nothing) can");
+      r.fail("exempt_paths",
+             "\"" + path +
+                 "\" cannot be exempt: only \"/healthz\", \"/readyz\", "
+                 "\"/metrics\" and \"/cache/stats\" (reads that change nothing) can");
     }
   }
-  if (auto ep = parse_endpoint(listen)) a.listen = *ep;
-  else r.fail("listen", "must be host:port, for example \"127.0.0.1:9090\"");
+  if (auto ep = parse_endpoint(listen))
+    a.listen = *ep;
+  else
+    r.fail("listen", "must be host:port, for example \"127.0.0.1:9090\"");
 }
 
 void load_log(const toml::table* t, log_config& l, std::vector<error>& errors) {
@@ -613,7 +673,7 @@ void load_log(const toml::table* t, log_config& l, std::vector<error>& errors) {
   r.reject_unknown({"level", "format"});
   r.read("level", l.level);
   r.read("format", l.format);
-  static const std::set<std::string> levels{"trace", "debug", "info", "warn",
+  static const std::set<std::string> levels{"trace", "debug",    "info", "warn",
                                             "error", "critical", "off"};
   if (!levels.contains(l.level)) {
     r.fail("level", "must be one of trace, debug, info, warn, error, critical, off");
@@ -644,8 +704,9 @@ void load_callbacks(const toml::table* t, callbacks_config& c, const env_lookup&
                     "concurrency", "queue_limit", "forward_url", "forward_timeout", "public_url",
                     "signing_key"});
   if (r.get("signing_key")) {
-    r.fail("signing_key", "secrets are not accepted in the config file; use signing_key_env or "
-                          "signing_key_file");
+    r.fail("signing_key",
+           "secrets are not accepted in the config file; use signing_key_env or "
+           "signing_key_file");
   }
   r.read("path", c.path);
   if (c.path.empty()) {
@@ -654,8 +715,9 @@ void load_callbacks(const toml::table* t, callbacks_config& c, const env_lookup&
     r.fail("path", "must be a path starting with '/', without query, '%' or spaces");
   } else if (c.path == "/v1/signed-urls" || c.path.starts_with("/api/") ||
              c.path.starts_with("/2010-04-01/")) {
-    r.fail("path", "must not overlap the gateway's own paths (/v1/signed-urls, /api/..., "
-                   "/2010-04-01/...)");
+    r.fail("path",
+           "must not overlap the gateway's own paths (/v1/signed-urls, /api/..., "
+           "/2010-04-01/...)");
   }
 
   std::string from_env, from_file;
@@ -676,8 +738,9 @@ void load_callbacks(const toml::table* t, callbacks_config& c, const env_lookup&
       r.fail("signing_key_file", "cannot read " + from_file);
     }
   } else {
-    r.fail("signing_key_env", "callbacks need the signing key: signing_key_env or "
-                              "signing_key_file");
+    r.fail("signing_key_env",
+           "callbacks need the signing key: signing_key_env or "
+           "signing_key_file");
   }
   if (!c.signing_key_source.empty() && c.signing_key.empty()) {
     r.fail(from_env.empty() ? "signing_key_file" : "signing_key_env", "the signing key is empty");
@@ -704,8 +767,9 @@ void load_callbacks(const toml::table* t, callbacks_config& c, const env_lookup&
   if (!c.forward_url.empty()) {
     auto parts = split_url(c.forward_url);
     if (!parts || parts->first.tls()) {
-      r.fail("forward_url", "must be an http:// URL, for example "
-                            "\"http://10.0.0.5:8000/hooks/recording\"");
+      r.fail("forward_url",
+             "must be an http:// URL, for example "
+             "\"http://10.0.0.5:8000/hooks/recording\"");
     } else {
       c.forward_base = parts->first;
       c.forward_target = parts->second;
@@ -715,8 +779,9 @@ void load_callbacks(const toml::table* t, callbacks_config& c, const env_lookup&
   if (!c.public_url.empty()) {
     auto parts = split_url(c.public_url);
     if (!parts || parts->second.find('?') != std::string::npos) {
-      r.fail("public_url", "must be an http:// or https:// URL without a query, for example "
-                           "\"https://recordings.example.com\"");
+      r.fail("public_url",
+             "must be an http:// or https:// URL without a query, for example "
+             "\"https://recordings.example.com\"");
     }
     while (c.public_url.ends_with('/')) c.public_url.pop_back();
   }
@@ -750,9 +815,8 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
   for (auto&& [k, node] : root) {
     std::string_view name = k.str();
     if (name != "server" && name != "tls" && name != "upstream" && name != "consumers" &&
-        name != "access" &&
-        name != "signing_keys" && name != "cache" && name != "admin" && name != "log" &&
-        name != "callbacks" && name != "audit") {
+        name != "access" && name != "signing_keys" && name != "cache" && name != "admin" &&
+        name != "log" && name != "callbacks" && name != "audit") {
       errors.push_back({std::string(name), "unknown key"});
     }
   }
@@ -766,7 +830,8 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
   load_consumers(root, c.consumers, errors);
   c.own_consumers = c.consumers.size();
   load_access(sub_table(root, "access", errors), c.access, errors);
-  if (!c.access.consumers_file.empty()) load_consumers_from(c.access.consumers_file, c.consumers, errors);
+  if (!c.access.consumers_file.empty())
+    load_consumers_from(c.access.consumers_file, c.consumers, errors);
   require_consumers(c.consumers, errors);
   load_signing_keys(root, c.signing_keys, env, errors);
   load_cache(sub_table(root, "cache", errors), c.cache, env, errors);
@@ -774,8 +839,9 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
   load_log(sub_table(root, "log", errors), c.log, errors);
   load_callbacks(sub_table(root, "callbacks", errors), c.callbacks, env, errors);
   if (c.callbacks.enabled() && !c.callbacks.prefetch_formats.empty() && !c.cache.enabled()) {
-    errors.push_back({"callbacks.prefetch_formats", "prefetching needs the cache (cache.path); "
-                                                    "use [] to only forward callbacks"});
+    errors.push_back({"callbacks.prefetch_formats",
+                      "prefetching needs the cache (cache.path); "
+                      "use [] to only forward callbacks"});
   }
   load_audit(sub_table(root, "audit", errors), c.audit, errors);
   if (errors.empty()) result.value = std::move(c);

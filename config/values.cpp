@@ -1,9 +1,9 @@
 // Parsers for single configuration values: durations, listen endpoints, upstream URLs.
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+
+#include <arpa/inet.h>
 
 #include "config/load.hpp"
 
@@ -70,12 +70,18 @@ std::optional<duration> parse_duration(std::string_view text) {
   if (ec != std::errc{} || end == text.data()) return std::nullopt;
   std::string_view unit(end, text.data() + text.size() - end);
   std::uint64_t ms_per_unit = 0;
-  if (unit == "ms") ms_per_unit = 1;
-  else if (unit == "s") ms_per_unit = 1000;
-  else if (unit == "m") ms_per_unit = 60'000;
-  else if (unit == "h") ms_per_unit = 3'600'000;
-  else if (unit == "d") ms_per_unit = 86'400'000;
-  else return std::nullopt;
+  if (unit == "ms")
+    ms_per_unit = 1;
+  else if (unit == "s")
+    ms_per_unit = 1000;
+  else if (unit == "m")
+    ms_per_unit = 60'000;
+  else if (unit == "h")
+    ms_per_unit = 3'600'000;
+  else if (unit == "d")
+    ms_per_unit = 86'400'000;
+  else
+    return std::nullopt;
   // Far beyond any sensible setting, and no overflow in milliseconds.
   if (value > (std::uint64_t(1) << 62) / ms_per_unit) return std::nullopt;
   return duration(static_cast<duration::rep>(value * ms_per_unit));

@@ -1,8 +1,8 @@
 #include "util/codec.hpp"
 
-#include <openssl/evp.h>
-
 #include <cstdint>
+
+#include <openssl/evp.h>
 
 namespace recgate {
 
@@ -25,8 +25,8 @@ int hex_value(char c) {
 
 std::string base64(const unsigned char* data, std::size_t size) {
   std::string out(4 * ((size + 2) / 3) + 1, '\0');  // EVP_EncodeBlock adds a NUL
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data,
-                          static_cast<int>(size));
+  int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
   out.resize(static_cast<std::size_t>(n));
   return out;
 }

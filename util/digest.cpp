@@ -31,12 +31,11 @@ std::optional<std::array<unsigned char, N>> hmac(const EVP_MAC_CTX* tmpl, std::s
                                                  std::initializer_list<std::string_view> parts) {
   if (tmpl == nullptr) return std::nullopt;
   EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(tmpl);
-  bool ok = ctx != nullptr &&
-            EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
-                         nullptr) == 1;
+  bool ok = ctx != nullptr && EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()),
+                                           key.size(), nullptr) == 1;
   for (auto part : parts) {
-    ok = ok && EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(part.data()),
-                              part.size()) == 1;
+    ok = ok &&
+         EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(part.data()), part.size()) == 1;
   }
   std::optional<std::array<unsigned char, N>> out(std::in_place);
   std::size_t len = 0;

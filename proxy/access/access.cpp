@@ -7,9 +7,9 @@
 #include <openssl/evp.h>
 
 #include "config/load.hpp"
+#include "proxy/access/signed_url.hpp"
 #include "util/codec.hpp"
 #include "util/uuid.hpp"
-#include "proxy/access/signed_url.hpp"
 
 namespace recgate {
 
@@ -132,13 +132,13 @@ bool access_policy::take_token(std::size_t consumer, std::chrono::steady_clock::
     b.tokens -= 1;
     return true;
   }
-  retry_after = std::chrono::seconds(
-      static_cast<long>(std::ceil((1 - b.tokens) / c.rate_per_second)));
+  retry_after =
+      std::chrono::seconds(static_cast<long>(std::ceil((1 - b.tokens) / c.rate_per_second)));
   return false;
 }
 
 const config::consumer_config* access_policy::find_consumer(std::string_view id,
-                                                           std::size_t& index) const {
+                                                            std::size_t& index) const {
   for (index = 0; index < consumers_.size(); ++index) {
     if (consumers_[index].id == id) return &consumers_[index];
   }
@@ -189,9 +189,12 @@ access_decision access_policy::decide_signed_query(const access_request& request
   d.consumer = issuer->id;
   d.key_id = "signed:" + key->id;
   d.outcome = access_outcome::forbidden;
-  if (!issuer->enabled) d.reason = "issuer disabled";
-  else if (!issuer->has_scope(config::scope_sign)) d.reason = "issuer has no sign scope";
-  else if (!issuer->may_read(request.account_sid)) d.reason = "issuer may not read the account";
+  if (!issuer->enabled)
+    d.reason = "issuer disabled";
+  else if (!issuer->has_scope(config::scope_sign))
+    d.reason = "issuer has no sign scope";
+  else if (!issuer->may_read(request.account_sid))
+    d.reason = "issuer may not read the account";
   else if (!take_token(index, now, d.retry_after)) {
     d.outcome = access_outcome::rate_limited;
     d.reason = "rate limit";
@@ -276,8 +279,7 @@ access_decision access_policy::decide(const access_request& request,
     // The username is the consumer's id, or (as SignalWire's SDKs send it) the AccountSid that
     // is also in the path.
     auto as_account = normalize_uuid(basic->user);
-    bool fits = basic->user == consumer.id ||
-                (as_account && *as_account == request.account_sid);
+    bool fits = basic->user == consumer.id || (as_account && *as_account == request.account_sid);
     if (!fits) return decided(access_outcome::unauthenticated, "basic username does not fit");
   }
 
@@ -306,8 +308,8 @@ access_decision access_policy::authorize(std::size_t index, std::string key_id,
     }
   }
   std::string_view scope = !request.scope.empty() ? request.scope
-                           : request.metadata        ? std::string_view(config::scope_metadata)
-                                                     : std::string_view(config::scope_audio);
+                           : request.metadata     ? std::string_view(config::scope_metadata)
+                                                  : std::string_view(config::scope_audio);
   if (!consumer.has_scope(scope)) {
     d.reason = "no " + std::string(scope) + " scope";
     return d;

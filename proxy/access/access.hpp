@@ -8,8 +8,8 @@
 // go with it), then enabled, client network, scope, account (403), then the rate limit (429).
 
 #include <array>
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -51,14 +51,14 @@ class byte_budget {
 };
 
 struct access_request {
-  std::string_view authorization;  // the header's value; empty when absent
-  std::string_view account_sid;    // from the routed path (lower case)
-  bool metadata = false;           // .json needs the metadata scope, audio the audio scope
-  std::string_view client_address; // the peer's IP address as text
-  std::string_view sid{};          // from the routed path (lower case)
-  std::string_view format{};       // "wav", "mp3" or "json"
-  std::string_view query{};        // the target's query string, for signed URLs
-  std::int64_t unix_now = 0;       // for signed URLs' expiry
+  std::string_view authorization;   // the header's value; empty when absent
+  std::string_view account_sid;     // from the routed path (lower case)
+  bool metadata = false;            // .json needs the metadata scope, audio the audio scope
+  std::string_view client_address;  // the peer's IP address as text
+  std::string_view sid{};           // from the routed path (lower case)
+  std::string_view format{};        // "wav", "mp3" or "json"
+  std::string_view query{};         // the target's query string, for signed URLs
+  std::int64_t unix_now = 0;        // for signed URLs' expiry
   // The scope needed, when it is neither audio nor metadata (e.g. "sign"); no signed URLs then.
   std::string_view scope{};
   // The verified client certificate's identities (TLS listener), or null.
@@ -71,9 +71,9 @@ enum class access_outcome { allow, unauthenticated, forbidden, rate_limited };
 
 struct access_decision {
   access_outcome outcome = access_outcome::unauthenticated;
-  std::string consumer = "-";  // the consumer id once a key matched
-  std::string key_id;          // which of its keys
-  std::string reason;          // for the access log: never sent to the client
+  std::string consumer = "-";           // the consumer id once a key matched
+  std::string key_id;                   // which of its keys
+  std::string reason;                   // for the access log: never sent to the client
   std::chrono::seconds retry_after{0};  // with rate_limited
   std::shared_ptr<byte_budget> budget;  // with allow: the consumer's bytes/s limit, or null
   // With allow by a signed URL: the grant's query string and expiry, to keep it in a cookie.
@@ -91,8 +91,7 @@ class access_policy {
                          std::shared_ptr<const revocation_list> revocations = nullptr,
                          access_policy* previous = nullptr);
 
-  access_decision decide(const access_request& request,
-                         std::chrono::steady_clock::time_point now);
+  access_decision decide(const access_request& request, std::chrono::steady_clock::time_point now);
 
   const std::vector<config::consumer_config>& consumers() const { return consumers_; }
   // The signing keys of this policy's config: the first signs new URLs, all verify.
@@ -116,8 +115,7 @@ class access_policy {
   access_decision decide_signed_query(const access_request& request, std::string_view query,
                                       std::chrono::steady_clock::time_point now);
   // Enabled, network, scope, account, rate: the checks after the consumer is known.
-  access_decision authorize(std::size_t consumer, std::string key_id,
-                            const access_request& request,
+  access_decision authorize(std::size_t consumer, std::string key_id, const access_request& request,
                             std::chrono::steady_clock::time_point now);
   const config::consumer_config* find_consumer(std::string_view id, std::size_t& index) const;
   bool take_token(std::size_t consumer, std::chrono::steady_clock::time_point now,

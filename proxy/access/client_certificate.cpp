@@ -33,9 +33,12 @@ std::vector<std::string> certificate_identities(X509* certificate) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
     std::string value;
     const char* prefix = nullptr;
-    if (name->type == GEN_DNS) prefix = "DNS:";
-    else if (name->type == GEN_URI) prefix = "URI:";
-    else if (name->type == GEN_EMAIL) prefix = "email:";
+    if (name->type == GEN_DNS)
+      prefix = "DNS:";
+    else if (name->type == GEN_URI)
+      prefix = "URI:";
+    else if (name->type == GEN_EMAIL)
+      prefix = "email:";
     if (prefix == nullptr) continue;
     value = text_of(name->d.ia5);
     if (!value.empty()) out.push_back(prefix + value);

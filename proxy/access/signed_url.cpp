@@ -11,11 +11,11 @@
 namespace recgate {
 namespace {
 
-
 // What the signature covers: one field a line, versioned.
 std::string canonical(const signed_grant& g) {
   return "recgate-signed-url-v1\n" + g.account_sid + "\n" + g.sid + "\n" + g.format + "\n" +
-         std::to_string(g.issued) + "\n" + std::to_string(g.expires) + "\n" + g.client + "\n" + g.consumer + "\n" + g.key_id;
+         std::to_string(g.issued) + "\n" + std::to_string(g.expires) + "\n" + g.client + "\n" +
+         g.consumer + "\n" + g.key_id;
 }
 
 std::string compute(const signed_grant& g, std::string_view secret) {
@@ -28,9 +28,9 @@ std::string compute(const signed_grant& g, std::string_view secret) {
 }  // namespace
 
 std::string signed_query(const signed_grant& g, std::string_view secret) {
-  std::string q = "rg_issued=" + std::to_string(g.issued) + "&rg_expires=" +
-                  std::to_string(g.expires) + "&rg_consumer=" +
-                  percent_encode(g.consumer) + "&rg_key=" + percent_encode(g.key_id);
+  std::string q =
+      "rg_issued=" + std::to_string(g.issued) + "&rg_expires=" + std::to_string(g.expires) +
+      "&rg_consumer=" + percent_encode(g.consumer) + "&rg_key=" + percent_encode(g.key_id);
   if (!g.format.empty()) q += "&rg_format=" + g.format;
   if (!g.client.empty()) q += "&rg_client=" + percent_encode(g.client);
   return q + "&rg_sig=" + compute(g, secret);
@@ -53,11 +53,16 @@ std::optional<parsed_signature> parse_signed_query(std::string_view query) {
     auto value = percent_decode(pair.substr(eq + 1));
     if (!value) return std::nullopt;
     std::string* field = nullptr;
-    if (name == "rg_consumer") field = &out.grant.consumer;
-    else if (name == "rg_key") field = &out.grant.key_id;
-    else if (name == "rg_format") field = &out.grant.format;
-    else if (name == "rg_client") field = &out.grant.client;
-    else if (name == "rg_sig") field = &out.signature;
+    if (name == "rg_consumer")
+      field = &out.grant.consumer;
+    else if (name == "rg_key")
+      field = &out.grant.key_id;
+    else if (name == "rg_format")
+      field = &out.grant.format;
+    else if (name == "rg_client")
+      field = &out.grant.client;
+    else if (name == "rg_sig")
+      field = &out.signature;
     else if (name == "rg_expires" || name == "rg_issued") {
       bool& seen = name == "rg_expires" ? have_expires : have_issued;
       auto& number = name == "rg_expires" ? out.grant.expires : out.grant.issued;

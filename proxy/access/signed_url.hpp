@@ -20,12 +20,12 @@ namespace recgate {
 struct signed_grant {
   std::string account_sid;
   std::string sid;
-  std::string format;  // "wav", "mp3", or empty: any audio format
+  std::string format;        // "wav", "mp3", or empty: any audio format
   std::int64_t issued = 0;   // unix seconds: a revocation voids URLs issued before it
   std::int64_t expires = 0;  // unix seconds
-  std::string client;  // an IP address the grant is bound to, or empty
-  std::string consumer;  // who issued it
-  std::string key_id;    // which signing key
+  std::string client;        // an IP address the grant is bound to, or empty
+  std::string consumer;      // who issued it
+  std::string key_id;        // which signing key
 };
 
 // The query string (without '?') for a grant: every parameter, signature last.

@@ -1,8 +1,8 @@
 #include "proxy/access/signing.hpp"
 
 #include "config/load.hpp"
-#include "proxy/policy/router.hpp"
 #include "proxy/access/signed_url.hpp"
+#include "proxy/policy/router.hpp"
 
 namespace recgate {
 

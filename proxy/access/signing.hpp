@@ -15,7 +15,7 @@ struct signing_request {
   std::string consumer;  // the issuer: must have the sign scope and may read the account
   std::string path;      // a recording's audio path, either prefix
   config::duration ttl{std::chrono::minutes(10)};
-  std::string client;    // bind to this IP address; empty: any client
+  std::string client;  // bind to this IP address; empty: any client
   bool bind_format = false;
 };
 

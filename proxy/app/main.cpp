@@ -14,23 +14,22 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include <nlohmann/json.hpp>
-
 #include "config/encryption_keys.hpp"
 #include "config/load.hpp"
 #include "proxy/access/access.hpp"
-#include "proxy/app/admin_client.hpp"
-#include "proxy/telemetry/audit_query.hpp"
 #include "proxy/access/signing.hpp"
+#include "proxy/app/admin_client.hpp"
+#include "proxy/app/server.hpp"
+#include "proxy/telemetry/audit_query.hpp"
+#include "proxy/telemetry/logging.hpp"
 #include "util/clock.hpp"
 #include "util/codec.hpp"
 #include "util/uuid.hpp"
-#include "proxy/telemetry/logging.hpp"
-#include "proxy/app/server.hpp"
 
 // jemalloc's start-up options (read only when recgate links it, which it does outside sanitizer
 // builds): freed pages go back to the system within about a second, by a background thread,
@@ -51,7 +50,6 @@ std::optional<recgate::config::config> load_or_report(const std::string& path) {
   }
   return result.value;
 }
-
 
 int keygen(const std::string& consumer) {
   unsigned char bytes[32];  // 256 bits
@@ -182,7 +180,8 @@ int audit_command(const std::string& config_path, std::vector<std::string> files
     if (text->empty()) continue;
     *out = recgate::parse_rfc3339(*text);
     if (!*out) {
-      std::cerr << "recgate: " << flag << " must be an RFC 3339 time such as 2024-05-06T00:00:00Z\n";
+      std::cerr << "recgate: " << flag
+                << " must be an RFC 3339 time such as 2024-05-06T00:00:00Z\n";
       return 2;
     }
   }
@@ -197,7 +196,9 @@ int audit_command(const std::string& config_path, std::vector<std::string> files
   }
   std::cout.flush();
   std::cerr << "recgate audit: " << summary.lines << " accesses, " << summary.bytes << " bytes"
-            << (summary.malformed ? ", " + std::to_string(summary.malformed) + " malformed lines skipped" : "")
+            << (summary.malformed
+                    ? ", " + std::to_string(summary.malformed) + " malformed lines skipped"
+                    : "")
             << "\n";
   return 0;
 }
@@ -225,7 +226,8 @@ int main(int argc, char** argv) {
   gen->require_option(1);
 
   std::string admin = "127.0.0.1:9090", account, sid;
-  auto* cache = app.add_subcommand("cache", "Cache statistics and purge, through the admin listener");
+  auto* cache =
+      app.add_subcommand("cache", "Cache statistics and purge, through the admin listener");
   cache->require_subcommand(1);
   auto* stats = cache->add_subcommand("stats", "Print objects, bytes and hit counters");
   auto* purge = cache->add_subcommand("purge", "Remove every cached format of one recording");
@@ -240,17 +242,22 @@ int main(int argc, char** argv) {
   bool bind_format = false;
   auto* sign = app.add_subcommand("sign", "Print a signed, expiring URL for one recording");
   sign->add_option("--config,-c", config_path, "TOML configuration file")->required();
-  sign->add_option("--consumer", consumer, "The issuing consumer (needs the sign scope)")->required();
-  sign->add_option("--path", sign_path, "The recording's path, e.g. /api/laml/.../{Sid}.mp3")->required();
+  sign->add_option("--consumer", consumer, "The issuing consumer (needs the sign scope)")
+      ->required();
+  sign->add_option("--path", sign_path, "The recording's path, e.g. /api/laml/.../{Sid}.mp3")
+      ->required();
   sign->add_option("--ttl", ttl, "How long it is valid (default 10m)");
   sign->add_option("--client", client, "Bind it to this client IP address");
   sign->add_flag("--bind-format", bind_format, "Valid only for the path's format");
 
   std::vector<std::string> audit_files;
   std::string audit_sid, audit_consumer, since, until;
-  auto* audit = app.add_subcommand("audit", "Print the audit trail's lines for a recording or a consumer");
-  auto* audit_config = audit->add_option("--config,-c", config_path, "TOML configuration (for audit.file)");
-  auto* audit_file = audit->add_option("--file,-f", audit_files, "An audit file (repeat for rotated ones)");
+  auto* audit =
+      app.add_subcommand("audit", "Print the audit trail's lines for a recording or a consumer");
+  auto* audit_config =
+      audit->add_option("--config,-c", config_path, "TOML configuration (for audit.file)");
+  auto* audit_file =
+      audit->add_option("--file,-f", audit_files, "An audit file (repeat for rotated ones)");
   audit_config->excludes(audit_file);
   audit->add_option("--sid", audit_sid, "Recording Sid");
   audit->add_option("--consumer", audit_consumer, "Consumer id");
@@ -258,7 +265,8 @@ int main(int argc, char** argv) {
   audit->add_option("--until", until, "Before this time (RFC 3339, exclusive)");
 
   CLI11_PARSE(app, argc, argv);
-  if (*audit) return audit_command(config_path, audit_files, audit_sid, audit_consumer, since, until);
+  if (*audit)
+    return audit_command(config_path, audit_files, audit_sid, audit_consumer, since, until);
   if (*sign) return sign_command(config_path, consumer, sign_path, ttl, client, bind_format);
 
   if (*gen && !encryption_key_id.empty()) return encryption_keygen(encryption_key_id);
@@ -283,8 +291,8 @@ int main(int argc, char** argv) {
     if (cfg->audit.enabled()) std::cout << "  audit       " << cfg->audit.file << "\n";
     if (cfg->cache.encrypted()) {
       std::cout << "  encryption  key " << cfg->cache.encryption_keys.front().id << " from "
-                << cfg->cache.encryption_key_source << " ("
-                << cfg->cache.encryption_keys.size() - 1 << " older keys readable)\n";
+                << cfg->cache.encryption_key_source << " (" << cfg->cache.encryption_keys.size() - 1
+                << " older keys readable)\n";
       auto warning = recgate::config::key_file_permission_warning(cfg->cache.encryption_key_file);
       if (!warning.empty()) std::cerr << "recgate: warning: " << warning << "\n";
     }

@@ -9,15 +9,15 @@
 #include "proxy/app/server.hpp"
 
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
-#include <cstdio>
 #include <thread>
 
+#include "proxy/app/session.hpp"
 #include "proxy/endpoints/admin.hpp"
 #include "proxy/telemetry/audit_log.hpp"
 #include "proxy/telemetry/logging.hpp"
-#include "proxy/app/session.hpp"
 
 namespace recgate {
 namespace {
@@ -50,8 +50,7 @@ void start_session(tcp::socket socket, const std::shared_ptr<gateway>& gw, sessi
 }
 
 net::awaitable<void> accept_loop(net::io_context& ioc, tcp::acceptor& acceptor,
-                                 std::shared_ptr<gateway> gw, session_fn session,
-                                 bool one_thread) {
+                                 std::shared_ptr<gateway> gw, session_fn session, bool one_thread) {
   // Each wake-up takes every connection waiting in the backlog (nginx's multi_accept), at most
   // a bound's worth: under a flood of connections one accept per turn of the I/O loop would
   // leave a normal client queued behind thousands of others.
@@ -102,8 +101,10 @@ void reload_config(gateway& gw, std::string_view why) {
   if (gw.reload(message)) {
     logging::info("configuration reloaded (" + std::string(why) + "): " + message);
   } else {
-    logging::error("new configuration rejected (" + std::string(why) + "), keeping the "
-                   "previous one: " + message);
+    logging::error("new configuration rejected (" + std::string(why) +
+                   "), keeping the "
+                   "previous one: " +
+                   message);
   }
 }
 
@@ -229,46 +230,50 @@ int run_server(const config::config& cfg, const std::string& config_path) {
   }
 
   if (cfg.server.plain) {
-    net::co_spawn(accept_strand, accept_loop(ioc, acceptor, gw, run_session, threads == 1), log_exception);
+    net::co_spawn(accept_strand, accept_loop(ioc, acceptor, gw, run_session, threads == 1),
+                  log_exception);
   }
   if (cfg.tls.enabled()) {
     net::co_spawn(accept_strand, accept_loop(ioc, tls_acceptor, gw, run_tls_session, threads == 1),
                   log_exception);
   }
   if (cfg.admin.enabled) {
-    net::co_spawn(accept_strand, accept_loop(ioc, admin_acceptor, gw, run_admin_session, threads == 1),
+    net::co_spawn(accept_strand,
+                  accept_loop(ioc, admin_acceptor, gw, run_admin_session, threads == 1),
                   log_exception);
   }
 
   int exit_code = 0;
   net::signal_set signals(accept_strand, SIGINT, SIGTERM, SIGHUP);
-  std::function<void(const beast::error_code&, int)> on_signal =
-      [&](const beast::error_code& err, int sig) {
-        if (err) return;
-        if (sig == SIGHUP) {
-          reload_config(*gw, "SIGHUP");
-          // logrotate moved the audit file away: write on in a new one at the configured path.
-          if (gw->audit) {
-            std::string error;
-            if (gw->audit->reopen(error)) logging::info("audit file reopened");
-            else logging::error(error + "; still writing to the previous file");
-          }
-          signals.async_wait(on_signal);
-          return;
-        }
-        if (gw->draining.exchange(true)) {
-          logging::warn("second signal: stopping now");
-          ioc.stop();
-          return;
-        }
-        logging::info("signal " + std::to_string(sig) + ": draining, no new connections");
-        acceptor.close();
-        tls_acceptor.close();
-        watch.cancel();
-        // The admin listener stays open while draining: /readyz says so to load balancers.
-        net::co_spawn(accept_strand, drain(ioc, gw, exit_code), log_exception);
-        signals.async_wait(on_signal);
-      };
+  std::function<void(const beast::error_code&, int)> on_signal = [&](const beast::error_code& err,
+                                                                     int sig) {
+    if (err) return;
+    if (sig == SIGHUP) {
+      reload_config(*gw, "SIGHUP");
+      // logrotate moved the audit file away: write on in a new one at the configured path.
+      if (gw->audit) {
+        std::string error;
+        if (gw->audit->reopen(error))
+          logging::info("audit file reopened");
+        else
+          logging::error(error + "; still writing to the previous file");
+      }
+      signals.async_wait(on_signal);
+      return;
+    }
+    if (gw->draining.exchange(true)) {
+      logging::warn("second signal: stopping now");
+      ioc.stop();
+      return;
+    }
+    logging::info("signal " + std::to_string(sig) + ": draining, no new connections");
+    acceptor.close();
+    tls_acceptor.close();
+    watch.cancel();
+    // The admin listener stays open while draining: /readyz says so to load balancers.
+    net::co_spawn(accept_strand, drain(ioc, gw, exit_code), log_exception);
+    signals.async_wait(on_signal);
+  };
   signals.async_wait(on_signal);
 
   std::vector<std::thread> pool;

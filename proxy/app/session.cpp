@@ -46,17 +46,17 @@ struct request_outcome : endpoint_outcome {
 
 // What the session knows of its connection, for access decisions.
 struct connection_info {
-  std::string client;                        // the peer's IP address
-  std::vector<std::string> certificate;      // verified client certificate identities
+  std::string client;                    // the peer's IP address
+  std::vector<std::string> certificate;  // verified client certificate identities
   bool has_certificate = false;
-  bool secure = false;                       // TLS listener
+  bool secure = false;  // TLS listener
 };
 
 net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
                                          client_stream& stream,
                                          const http::request<http::string_body>& req,
-                                         const std::string& request_id,
-                                         const connection_info& conn, bool keep_alive) {
+                                         const std::string& request_id, const connection_info& conn,
+                                         bool keep_alive) {
   if (!valid_host(req.count(http::field::host), req[http::field::host], req.version() >= 11)) {
     request_outcome refused;
     header_list none;
@@ -215,9 +215,10 @@ net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
     // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has no knowable
     // length. Beast reads it as bodiless and would parse its body as the next request, which a
     // front end may see otherwise (request smuggling): refused like a parse error, and closed.
-    if (got.status == read_status::ok &&
-        parser.get().count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
-      got = {read_status::invalid, http::make_error_code(http::error::bad_transfer_encoding).message()};
+    if (got.status == read_status::ok && parser.get().count(http::field::transfer_encoding) > 0 &&
+        !parser.chunked()) {
+      got = {read_status::invalid,
+             http::make_error_code(http::error::bad_transfer_encoding).message()};
     }
     if (got.status == read_status::closed) break;
     if (got.status != read_status::ok) {
@@ -232,9 +233,9 @@ net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
     const auto& req = parser.get();
     std::string request_id = request_id_for(req["X-Request-Id"]);
     // The connection's last request says so: at the per-connection limit, or while draining.
-    bool last = (limits.max_requests_per_connection != 0 &&
-                 served >= limits.max_requests_per_connection) ||
-                gw->draining.load(std::memory_order_relaxed);
+    bool last =
+        (limits.max_requests_per_connection != 0 && served >= limits.max_requests_per_connection) ||
+        gw->draining.load(std::memory_order_relaxed);
     bool keep_alive = req.keep_alive() && !last;
     auto outcome = co_await dispatch(*gw, *live, stream, req, request_id, conn, keep_alive);
 
@@ -287,8 +288,8 @@ net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
 }
 
 // Over max_connections: one clear answer, then the connection closes.
-net::awaitable<bool> refuse_if_full(client_stream& stream, gateway& gw,
-                                    const connection_slot& slot, const std::string& client) {
+net::awaitable<bool> refuse_if_full(client_stream& stream, gateway& gw, const connection_slot& slot,
+                                    const std::string& client) {
   auto live = gw.settings.load();
   const auto max = live->server.max_connections;
   if (max == 0 || slot.count() <= max) co_return false;

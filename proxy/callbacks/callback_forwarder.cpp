@@ -1,6 +1,6 @@
-#include "util/net/net.hpp"
-
 #include "proxy/callbacks/callback_forwarder.hpp"
+
+#include "util/net/net.hpp"
 
 namespace recgate {
 
@@ -21,12 +21,12 @@ net::awaitable<forward_result> forward_callback(const config::callbacks_config& 
     if (!e) resolver->cancel();  // the handler owns the resolver: safe after this frame ends
   });
   auto port = std::to_string(to.port);
-  auto found = co_await resolver->async_resolve(to.host, port,
-                                                net::redirect_error(net::use_awaitable, ec));
+  auto found =
+      co_await resolver->async_resolve(to.host, port, net::redirect_error(net::use_awaitable, ec));
   lookup_deadline.cancel();
   if (ec) {
     out.error = (ec == net::error::operation_aborted ? std::string("timed out resolving ")
-                                                      : std::string("cannot resolve ")) +
+                                                     : std::string("cannot resolve ")) +
                 to.host + ": " + ec.message();
     co_return out;
   }
@@ -57,8 +57,8 @@ net::awaitable<forward_result> forward_callback(const config::callbacks_config& 
     }
   }
   if (ec) {
-    out.error = (ec == beast::error::timeout ? "timed out" : ec.message()) + " (" +
-                to.authority() + ")";
+    out.error =
+        (ec == beast::error::timeout ? "timed out" : ec.message()) + " (" + to.authority() + ")";
   }
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);

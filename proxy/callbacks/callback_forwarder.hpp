@@ -5,8 +5,8 @@
 
 #include <string>
 
-#include "util/net/async.hpp"
 #include "config/config.hpp"
+#include "util/net/async.hpp"
 
 namespace recgate {
 

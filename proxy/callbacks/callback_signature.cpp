@@ -42,8 +42,8 @@ std::string callback_signature(std::string_view key, std::string_view url, form_
   return base64(mac->data(), mac->size());
 }
 
-bool callback_signature_valid(std::string_view key, std::string_view url,
-                              const form_params& params, std::string_view offered) {
+bool callback_signature_valid(std::string_view key, std::string_view url, const form_params& params,
+                              std::string_view offered) {
   auto expected = callback_signature(key, url, params);
   // The length of a SHA-1 signature is public (28 characters): only the bytes need constant time.
   if (offered.empty() || offered.size() != expected.size()) return false;

@@ -31,7 +31,7 @@ std::string callback_signature(std::string_view key, std::string_view url, form_
 
 // True when `offered` is the signature of url and params under key. Constant time in the
 // signature's bytes (CRYPTO_memcmp); an empty `offered` never matches.
-bool callback_signature_valid(std::string_view key, std::string_view url,
-                              const form_params& params, std::string_view offered);
+bool callback_signature_valid(std::string_view key, std::string_view url, const form_params& params,
+                              std::string_view offered);
 
 }  // namespace recgate

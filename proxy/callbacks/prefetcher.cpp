@@ -1,19 +1,17 @@
-#include "util/net/net.hpp"
+#include "proxy/callbacks/prefetcher.hpp"
 
 #include <cassert>
-
-#include "proxy/callbacks/prefetcher.hpp"
 
 #include "cache/cache.hpp"
 #include "proxy/callbacks/callback_forwarder.hpp"
 #include "proxy/telemetry/logging.hpp"
 #include "proxy/upstream/upstream_client.hpp"
 #include "proxy/upstream/upstream_origin.hpp"
+#include "util/net/net.hpp"
 
 namespace recgate {
 
-prefetcher::prefetcher(const config::callbacks_config& cfg,
-                       cache::cache* recordings,
+prefetcher::prefetcher(const config::callbacks_config& cfg, cache::cache* recordings,
                        upstream_client& upstream, net::any_io_executor io)
     : cfg_(cfg), recordings_(recordings), upstream_(upstream), io_(std::move(io)) {
   assert(recordings_ != nullptr || cfg_.prefetch_formats.empty());
@@ -127,8 +125,9 @@ net::awaitable<prefetcher::fetched> prefetcher::fetch(const prefetch_job& job,
   }
   ++counters_.failed;
   logging::warn(where + ": failed (" +
-                (head.status ? "upstream " + std::to_string(head.status)
-                             : head.detail.empty() ? std::string("no answer") : head.detail) +
+                (head.status           ? "upstream " + std::to_string(head.status)
+                 : head.detail.empty() ? std::string("no answer")
+                                       : head.detail) +
                 ")");
   co_return fetched::failed;
 }

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "util/net/async.hpp"
 #include "config/config.hpp"
+#include "util/net/async.hpp"
 
 namespace recgate {
 
@@ -36,11 +36,11 @@ struct prefetch_job {
 };
 
 struct prefetch_counters {
-  std::atomic<std::uint64_t> started{0};  // fills started or joined for a prefetch
-  std::atomic<std::uint64_t> done{0};     // ...that ended with the object committed
-  std::atomic<std::uint64_t> failed{0};   // ...that did not (upstream error, cut short)
-  std::atomic<std::uint64_t> skipped{0};  // formats already cached: nothing fetched
-  std::atomic<std::uint64_t> refused{0};  // jobs refused because the queue was full (503)
+  std::atomic<std::uint64_t> started{0};         // fills started or joined for a prefetch
+  std::atomic<std::uint64_t> done{0};            // ...that ended with the object committed
+  std::atomic<std::uint64_t> failed{0};          // ...that did not (upstream error, cut short)
+  std::atomic<std::uint64_t> skipped{0};         // formats already cached: nothing fetched
+  std::atomic<std::uint64_t> refused{0};         // jobs refused because the queue was full (503)
   std::atomic<std::uint64_t> forwarded{0};       // callbacks forwarded with a 2xx answer
   std::atomic<std::uint64_t> forward_failed{0};  // forwards that failed or got another status
 };
@@ -72,7 +72,7 @@ class prefetcher {
   net::any_io_executor io_;
   prefetch_counters counters_;
   mutable std::mutex mutex_;
-  std::size_t running_ = 0;  // Invariant: <= cfg_.concurrency
+  std::size_t running_ = 0;         // Invariant: <= cfg_.concurrency
   std::deque<prefetch_job> queue_;  // Invariant: size() <= cfg_.queue_limit
 };
 

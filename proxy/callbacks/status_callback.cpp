@@ -36,8 +36,8 @@ std::string signed_callback_url(const config::callbacks_config& cfg, bool secure
   return std::string(secure ? "https://" : "http://") + std::string(host) + std::string(target);
 }
 
-callback_verdict evaluate_callback(const config::callbacks_config& cfg,
-                                   std::string_view project_id, const callback_input& input) {
+callback_verdict evaluate_callback(const config::callbacks_config& cfg, std::string_view project_id,
+                                   const callback_input& input) {
   assert(!cfg.signing_key.empty());
   if (input.signature.empty()) {
     return refuse(403, "The callback is not signed", "no signature");
@@ -56,7 +56,8 @@ callback_verdict evaluate_callback(const config::callbacks_config& cfg,
   auto account = normalize_uuid(form_value(*params, "AccountSid").value_or(""));
   auto served = normalize_uuid(project_id);
   bool ours = account && (served ? *account == *served : *account == project_id);
-  if (!ours) return refuse(400, "AccountSid is not an account this gateway serves", "unknown AccountSid");
+  if (!ours)
+    return refuse(400, "AccountSid is not an account this gateway serves", "unknown AccountSid");
 
   callback_verdict v;
   v.status = 204;

@@ -17,8 +17,8 @@ namespace recgate {
 struct callback_input {
   std::string_view content_type;  // the Content-Type header
   std::string_view body;
-  std::string_view signature;     // X-SignalWire-Signature, else X-Twilio-Signature; "" if none
-  std::string_view url;           // the URL the sender signed (signed_callback_url)
+  std::string_view signature;  // X-SignalWire-Signature, else X-Twilio-Signature; "" if none
+  std::string_view url;        // the URL the sender signed (signed_callback_url)
 };
 
 struct callback_verdict {
@@ -27,7 +27,7 @@ struct callback_verdict {
   // For the log and metrics: "accepted", "ignored", "no signature", "bad signature",
   // "not a form", "bad RecordingSid", "unknown AccountSid".
   std::string reason;
-  bool prefetch = false;  // RecordingStatus completed: fetch the recording into the cache
+  bool prefetch = false;      // RecordingStatus completed: fetch the recording into the cache
   std::string account_sid;    // lower case, once verified and valid
   std::string recording_sid;  // lower case, once verified and valid
   std::string recording_status;
@@ -40,7 +40,7 @@ std::string signed_callback_url(const config::callbacks_config& cfg, bool secure
                                 std::string_view host, std::string_view target);
 
 // Prereq: cfg.signing_key is set. project_id: the account the gateway serves.
-callback_verdict evaluate_callback(const config::callbacks_config& cfg,
-                                   std::string_view project_id, const callback_input& input);
+callback_verdict evaluate_callback(const config::callbacks_config& cfg, std::string_view project_id,
+                                   const callback_input& input);
 
 }  // namespace recgate

@@ -5,11 +5,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "proxy/policy/error_body.hpp"
-#include "proxy/telemetry/logging.hpp"
 #include "proxy/endpoints/metrics_page.hpp"
 #include "proxy/http/request_reader.hpp"
 #include "proxy/http/response_writer.hpp"
+#include "proxy/policy/error_body.hpp"
+#include "proxy/telemetry/logging.hpp"
 #include "util/clock.hpp"
 #include "util/uuid.hpp"
 
@@ -62,7 +62,8 @@ nlohmann::json cache_stats_json(gateway& gw) {
 }
 
 // "{AccountSid}/{Sid}" at the end of an admin path, lower-cased; or the answer to give instead.
-std::variant<std::pair<std::string, std::string>, admin_answer> recording_of(std::string_view rest) {
+std::variant<std::pair<std::string, std::string>, admin_answer> recording_of(
+    std::string_view rest) {
   auto slash = rest.find('/');
   if (slash == std::string_view::npos) return error_answer(404, "Unknown admin path");
   auto account = normalize_uuid(rest.substr(0, slash));
@@ -134,12 +135,14 @@ net::awaitable<admin_answer> readiness(gateway& gw) {
   // A store that takes no writes leaves the gateway degraded, not unready: every request is still
   // answered (misses go to the upstream uncached, X-Cache: BYPASS), and a lone replica taken out
   // of its balancer would answer nothing at all. The body says so for monitoring.
-  bool store_ok = !gw.fixed.cache.enabled() || (gw.recordings && gw.recordings->storage().writable());
+  bool store_ok =
+      !gw.fixed.cache.enabled() || (gw.recordings && gw.recordings->storage().writable());
   bool upstream_ok = gw.upstream.health().reached_within(std::chrono::seconds(30), now);
   if (!upstream_ok && !gw.upstream.health().open(now)) {
     auto last = gw.probed_at.load();
-    if (last == 0 || now.time_since_epoch().count() - last >
-                         std::chrono::duration_cast<clock::duration>(std::chrono::seconds(5)).count()) {
+    if (last == 0 ||
+        now.time_since_epoch().count() - last >
+            std::chrono::duration_cast<clock::duration>(std::chrono::seconds(5)).count()) {
       gw.probe_ok = co_await gw.upstream.probe();
       gw.probed_at = clock::now().time_since_epoch().count();
     }
@@ -150,17 +153,18 @@ net::awaitable<admin_answer> readiness(gateway& gw) {
   // Refused credentials leave audio working and metadata failing: degraded, shown, not unready.
   auto credentials = gw.upstream.credentials();
   bool credentials_ok = credentials != upstream_client::credentials_state::refused;
-  nlohmann::json body{{"status", !ready                          ? "not ready"
-                                 : store_ok && credentials_ok ? "ready"
-                                                              : "degraded"},
-                      {"credentials", credentials == upstream_client::credentials_state::refused
-                                          ? "refused"
-                                      : credentials == upstream_client::credentials_state::accepted
-                                          ? "accepted"
-                                          : "untried"},
-                      {"store", !gw.fixed.cache.enabled() ? "off" : store_ok ? "writable" : "failing"},
-                      {"upstream", upstream_ok ? "reachable" : "unreachable"},
-                      {"draining", draining}};
+  nlohmann::json body{
+      {"status", !ready                       ? "not ready"
+                 : store_ok && credentials_ok ? "ready"
+                                              : "degraded"},
+      {"credentials", credentials == upstream_client::credentials_state::refused    ? "refused"
+                      : credentials == upstream_client::credentials_state::accepted ? "accepted"
+                                                                                    : "untried"},
+      {"store", !gw.fixed.cache.enabled() ? "off"
+                : store_ok                ? "writable"
+                                          : "failing"},
+      {"upstream", upstream_ok ? "reachable" : "unreachable"},
+      {"draining", draining}};
   co_return admin_answer{ready ? 200u : 503u, body.dump(), {}};
 }
 
@@ -181,8 +185,8 @@ net::awaitable<void> run_admin_session(tcp::socket socket, std::shared_ptr<gatew
     auto got = co_await reader.read(stream, parser, bounds, first);
     if (got.status == read_status::closed) break;
     if (got.status != read_status::ok) {
-      unsigned status = got.status == read_status::head_too_large  ? 431u
-                        : got.status == read_status::line_too_long ? 414u
+      unsigned status = got.status == read_status::head_too_large   ? 431u
+                        : got.status == read_status::line_too_long  ? 414u
                         : got.status == read_status::body_too_large ? 413u
                                                                     : 400u;
       // Built before the co_await: g++ 12 mishandles temporaries in a co_await's operands.
@@ -197,7 +201,8 @@ net::awaitable<void> run_admin_session(tcp::socket socket, std::shared_ptr<gatew
     admin_answer a;
     auto path = req.target().substr(0, req.target().find('?'));
     const auto& exempt = live->admin.exempt_paths;
-    bool probe = path == "/healthz" || std::find(exempt.begin(), exempt.end(), path) != exempt.end();
+    bool probe =
+        path == "/healthz" || std::find(exempt.begin(), exempt.end(), path) != exempt.end();
     if (live->admin.require_key && !probe) {
       // An admin-scoped key, whatever the account: admin actions are not per account.
       access_request who;
@@ -219,9 +224,9 @@ net::awaitable<void> run_admin_session(tcp::socket socket, std::shared_ptr<gatew
     } else if (a.status == 200) {
       a = answer(*gw, req.method(), req.target());
     }
-    auto w = co_await write_json(stream, a.status, std::move(a.body),
-                                 req.method() == http::verb::head, req.keep_alive(), "admin",
-                                 a.extra, limits.write_timeout);
+    auto w =
+        co_await write_json(stream, a.status, std::move(a.body), req.method() == http::verb::head,
+                            req.keep_alive(), "admin", a.extra, limits.write_timeout);
     if (!w.complete || !req.keep_alive()) break;
   }
   beast::error_code ec;

@@ -1,13 +1,12 @@
-#include "util/net/net.hpp"
+#include "proxy/endpoints/callback_endpoint.hpp"
 
 #include <cassert>
 
-#include "proxy/endpoints/callback_endpoint.hpp"
-
-#include "proxy/telemetry/logging.hpp"
 #include "proxy/callbacks/prefetcher.hpp"
-#include "proxy/http/response_writer.hpp"
 #include "proxy/callbacks/status_callback.hpp"
+#include "proxy/http/response_writer.hpp"
+#include "proxy/telemetry/logging.hpp"
+#include "util/net/net.hpp"
 
 namespace recgate {
 

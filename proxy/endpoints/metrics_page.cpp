@@ -1,9 +1,8 @@
-#include "util/net/net.hpp"
-
 #include "proxy/endpoints/metrics_page.hpp"
 
-#include "proxy/telemetry/audit_log.hpp"
 #include "proxy/callbacks/prefetcher.hpp"
+#include "proxy/telemetry/audit_log.hpp"
+#include "util/net/net.hpp"
 
 namespace recgate {
 namespace {
@@ -34,10 +33,11 @@ std::string render_metrics(gateway& gw) {
                "Upstream attempts that failed: unreachable, timeout, bad response, 502/503/504",
                value(u.failures));
   // Every kind, zeros included: a dashboard's rate() needs the series before the first error.
-  out += "# HELP recgate_upstream_errors_total Upstream errors by kind: resolve, connect, tls, "
-         "timeout (connect, head or a stalled body), bad_response, http_5xx (a 5xx answer), body "
-         "(a body cut short), slow (a body below min_body_rate or past body_timeout), credentials "
-         "(the gateway's own credentials refused)\n# TYPE recgate_upstream_errors_total counter\n";
+  out +=
+      "# HELP recgate_upstream_errors_total Upstream errors by kind: resolve, connect, tls, "
+      "timeout (connect, head or a stalled body), bad_response, http_5xx (a 5xx answer), body "
+      "(a body cut short), slow (a body below min_body_rate or past body_timeout), credentials "
+      "(the gateway's own credentials refused)\n# TYPE recgate_upstream_errors_total counter\n";
   const auto& errors = gw.upstream.errors();
   for (std::size_t k = 0; k < upstream_error_counts::count; ++k) {
     out.append("recgate_upstream_errors_total{kind=\"")
@@ -53,8 +53,8 @@ std::string render_metrics(gateway& gw) {
   write_single(out, "recgate_upstream_credentials_refused", "gauge",
                "1 while the upstream refuses the gateway's credentials (metadata answers 502)",
                gw.upstream.credentials() == upstream_client::credentials_state::refused ? 1 : 0);
-  write_single(out, "recgate_upstream_circuit_open", "gauge",
-               "1 while the circuit breaker is open", gw.upstream.health().open() ? 1 : 0);
+  write_single(out, "recgate_upstream_circuit_open", "gauge", "1 while the circuit breaker is open",
+               gw.upstream.health().open() ? 1 : 0);
   write_single(out, "recgate_upstream_connections_opened_total", "counter",
                "Upstream connections opened", value(u.connections_opened));
   write_single(out, "recgate_upstream_connections_reused_total", "counter",
@@ -75,7 +75,8 @@ std::string render_metrics(gateway& gw) {
   if (gw.prefetch) {
     const auto& p = gw.prefetch->counters();
     write_single(out, "recgate_callbacks_received_total", "counter",
-                 "Requests to the recording status callback path", value(gw.stats.callbacks_received));
+                 "Requests to the recording status callback path",
+                 value(gw.stats.callbacks_received));
     gw.stats.callbacks_rejected.write(out);
     write_single(out, "recgate_prefetches_started_total", "counter",
                  "Prefetch fills started (or joined) for status callbacks", value(p.started));
@@ -86,13 +87,15 @@ std::string render_metrics(gateway& gw) {
     write_single(out, "recgate_prefetches_skipped_total", "counter",
                  "Prefetches not needed: the recording was cached already", value(p.skipped));
     write_single(out, "recgate_prefetch_queue_refused_total", "counter",
-                 "Callbacks refused with 503 because the prefetch queue was full", value(p.refused));
+                 "Callbacks refused with 503 because the prefetch queue was full",
+                 value(p.refused));
     write_single(out, "recgate_prefetches_running", "gauge", "Prefetch jobs running now",
                  static_cast<double>(gw.prefetch->running()));
     write_single(out, "recgate_prefetch_queue_length", "gauge", "Prefetch jobs waiting",
                  static_cast<double>(gw.prefetch->queued()));
     write_single(out, "recgate_callback_forwards_total", "counter",
-                 "Callbacks forwarded to callbacks.forward_url with a 2xx answer", value(p.forwarded));
+                 "Callbacks forwarded to callbacks.forward_url with a 2xx answer",
+                 value(p.forwarded));
     write_single(out, "recgate_callback_forward_failures_total", "counter",
                  "Callback forwards that failed or got another answer", value(p.forward_failed));
   }
@@ -117,8 +120,8 @@ std::string render_metrics(gateway& gw) {
                  "Audio requests that joined a fill in progress", value(c.streams));
     write_single(out, "recgate_cache_negative_hits_total", "counter",
                  "Requests answered from a remembered upstream 404", value(c.negative_hits));
-    write_single(out, "recgate_cache_fills_committed_total", "counter",
-                 "Fills stored whole", value(c.fills_committed));
+    write_single(out, "recgate_cache_fills_committed_total", "counter", "Fills stored whole",
+                 value(c.fills_committed));
     write_single(out, "recgate_cache_fills_failed_total", "counter",
                  "Fills abandoned (upstream error or cut short)", value(c.fills_failed));
     write_single(out, "recgate_upstream_bytes_total", "counter",
@@ -140,10 +143,11 @@ std::string render_metrics(gateway& gw) {
                  static_cast<double>(s.bytes));
     write_single(out, "recgate_cache_max_bytes", "gauge", "Configured cache.max_bytes (0: none)",
                  static_cast<double>(s.max_bytes));
-    write_single(out, "recgate_cache_store_writable", "gauge",
-                 "1 while the store takes writes; 0 while misses bypass it (full disk, unwritable or "
-                 "deleted folder)",
-                 s.store.writable ? 1 : 0);
+    write_single(
+        out, "recgate_cache_store_writable", "gauge",
+        "1 while the store takes writes; 0 while misses bypass it (full disk, unwritable or "
+        "deleted folder)",
+        s.store.writable ? 1 : 0);
     write_single(out, "recgate_cache_write_failures_total", "counter",
                  "Store writes that failed (each makes the store failing until it recovers)",
                  static_cast<double>(s.write_failures));

@@ -1,8 +1,8 @@
 #include "proxy/endpoints/recording_handler.hpp"
 
 #include "cache/readers.hpp"
-#include "proxy/telemetry/logging.hpp"
 #include "proxy/http/response_writer.hpp"
+#include "proxy/telemetry/logging.hpp"
 #include "proxy/upstream/upstream_origin.hpp"
 
 namespace recgate {
@@ -17,11 +17,16 @@ bool is_json_type(std::string_view content_type) {
 
 const char* cache_label(cache::cache::source s) {
   switch (s) {
-    case cache::cache::source::hit: return "HIT";
-    case cache::cache::source::miss: return "MISS";
-    case cache::cache::source::stream: return "STREAM";
-    case cache::cache::source::negative: return "NEGATIVE";
-    case cache::cache::source::bypass: return "BYPASS";
+    case cache::cache::source::hit:
+      return "HIT";
+    case cache::cache::source::miss:
+      return "MISS";
+    case cache::cache::source::stream:
+      return "STREAM";
+    case cache::cache::source::negative:
+      return "NEGATIVE";
+    case cache::cache::source::bypass:
+      return "BYPASS";
   }
   return "-";
 }
@@ -36,9 +41,9 @@ constexpr std::uint64_t far_ahead_bytes = 1 << 20;
 class responder {
  public:
   responder(gateway& gw, const live_settings& live, client_stream& client,
-            const recording_request& request,
-            const conditional_headers& conditions, const std::string& request_id,
-            bool keep_alive, byte_budget* budget, const header_list& audio_extra)
+            const recording_request& request, const conditional_headers& conditions,
+            const std::string& request_id, bool keep_alive, byte_budget* budget,
+            const header_list& audio_extra)
       : budget_(budget),
         audio_extra_(audio_extra),
         gw_(gw),
@@ -126,7 +131,8 @@ class responder {
   }
 
   net::awaitable<endpoint_outcome> respond_cached() {
-    cache::object_key key{request_.account_sid, request_.sid, std::string(extension(request_.format))};
+    cache::object_key key{request_.account_sid, request_.sid,
+                          std::string(extension(request_.format))};
     cache::cache::lookup found;
     if (request_.head) {
       // HEAD never starts a fill: a whole recording is not fetched to answer with headers.
@@ -161,7 +167,8 @@ class responder {
       co_return co_await respond_body(plan.status, headers, *body);
     }
 
-    if (auto range = far_range(); range && range->first >= found.filling->snapshot().available + far_ahead_bytes) {
+    if (auto range = far_range();
+        range && range->first >= found.filling->snapshot().available + far_ahead_bytes) {
       // A seek far into a recording whose fill has just begun: ask the upstream for that range at
       // once, beside the fill, rather than wait for the fill's head and then for its bytes.
       if (auto done = co_await respond_range_early(*range, found.mark)) co_return *done;
@@ -190,10 +197,9 @@ class responder {
   // The range straight from the upstream (not cached); nullopt when the upstream does not
   // answer it as asked, and the caller then waits for the fill instead.
   // `mark`: this request's place in the fill, let go once it is answered from the upstream.
-  net::awaitable<std::optional<endpoint_outcome>> respond_range_ahead(const cache::origin_head& head,
-                                                                     const representation& rep,
-                                                                     const response_plan& plan,
-                                                                     cache::fill::reader_mark& mark) {
+  net::awaitable<std::optional<endpoint_outcome>> respond_range_ahead(
+      const cache::origin_head& head, const representation& rep, const response_plan& plan,
+      cache::fill::reader_mark& mark) {
     recording_request ranged = request_;
     ranged.upstream_range.emplace(plan.begin, *plan.end - 1);
     auto response = co_await fetch_from_upstream(gw_.upstream, ranged, request_id_);
@@ -226,8 +232,8 @@ class responder {
   // Serves `range` straight from the upstream before the fill's head is known: the
   // representation (length, Last-Modified) is the one the upstream's 206 describes. nullopt when
   // the upstream does not answer exactly that range; the caller then uses the fill.
-  net::awaitable<std::optional<endpoint_outcome>> respond_range_early(const byte_range& range,
-                                                                     cache::fill::reader_mark& mark) {
+  net::awaitable<std::optional<endpoint_outcome>> respond_range_early(
+      const byte_range& range, cache::fill::reader_mark& mark) {
     recording_request ranged = request_;
     std::uint64_t last = range.last >= recording_request::open_range_end - 1
                              ? recording_request::open_range_end
@@ -239,8 +245,8 @@ class responder {
     if (!total) co_return std::nullopt;
     representation rep{*total, "", response.head.last_modified};
     auto plan = plan_response(rep, conditions_);
-    if (plan.status != 206 || plan.content_range != response.head.content_range ||
-        !plan.end || response.head.length != *plan.end - plan.begin) {
+    if (plan.status != 206 || plan.content_range != response.head.content_range || !plan.end ||
+        response.head.length != *plan.end - plan.begin) {
       co_return std::nullopt;
     }
     out_.cache = "RANGE";
@@ -253,7 +259,8 @@ class responder {
 
   header_list audio_headers(const std::string& type, const representation& rep) const {
     header_list h;
-    h.emplace_back("Content-Type", type.empty() ? std::string(content_type(request_.format)) : type);
+    h.emplace_back("Content-Type",
+                   type.empty() ? std::string(content_type(request_.format)) : type);
     if (rep.length) h.emplace_back("Accept-Ranges", "bytes");
     if (!rep.etag.empty()) h.emplace_back("ETag", rep.etag);
     if (!rep.last_modified.empty()) h.emplace_back("Last-Modified", rep.last_modified);
@@ -276,8 +283,8 @@ class responder {
   net::awaitable<endpoint_outcome> respond_origin_error(const cache::origin_head& head) {
     if (head.unavailable) {
       header_list extra;
-      auto cooldown = std::chrono::duration_cast<std::chrono::seconds>(
-          gw_.fixed.upstream.breaker_cooldown);
+      auto cooldown =
+          std::chrono::duration_cast<std::chrono::seconds>(gw_.fixed.upstream.breaker_cooldown);
       extra.emplace_back("Retry-After", std::to_string(std::max<long>(1, cooldown.count())));
       co_return co_await respond_error(
           503, "The upstream is failing; the gateway is not sending it requests for now", extra);
@@ -292,8 +299,9 @@ class responder {
       // The gateway signed this request with its own credentials: their refusal is the gateway's
       // failure, not the consumer's (whose key was accepted), and says so without any secret.
       co_return co_await respond_error(
-          502, "The upstream refused the gateway's credentials for this project; the gateway's "
-               "operator must update its API token");
+          502,
+          "The upstream refused the gateway's credentials for this project; the gateway's "
+          "operator must update its API token");
     }
     std::string said = "The upstream answered " + std::to_string(head.status);
     if (head.status >= 400 && head.status < 500) {
@@ -308,14 +316,14 @@ class responder {
   }
 
   net::awaitable<endpoint_outcome> respond_error(unsigned status, std::string_view message,
-                                                const header_list& extra = {}) {
-    auto w = co_await write_error(client_, status, message, request_.head, keep_alive_,
-                                  request_id_, extra, live_.server.write_timeout);
+                                                 const header_list& extra = {}) {
+    auto w = co_await write_error(client_, status, message, request_.head, keep_alive_, request_id_,
+                                  extra, live_.server.write_timeout);
     co_return finish(status, w);
   }
 
   net::awaitable<endpoint_outcome> respond_body(unsigned status, const header_list& headers,
-                                               body_source& body) {
+                                                body_source& body) {
     auto w = co_await write_streamed(client_, status, headers, body, request_.head, keep_alive_,
                                      request_id_, gw_.fixed.upstream.buffer_bytes,
                                      live_.server.write_timeout, budget_);
@@ -343,13 +351,10 @@ class responder {
 
 }  // namespace
 
-net::awaitable<endpoint_outcome> serve_recording(gateway& gw, const live_settings& live,
-                                                client_stream& client,
-                                                const recording_request& request,
-                                                const conditional_headers& conditions,
-                                                const std::string& request_id, bool keep_alive,
-                                                byte_budget* budget,
-                                                const header_list& audio_extra) {
+net::awaitable<endpoint_outcome> serve_recording(
+    gateway& gw, const live_settings& live, client_stream& client, const recording_request& request,
+    const conditional_headers& conditions, const std::string& request_id, bool keep_alive,
+    byte_budget* budget, const header_list& audio_extra) {
   responder r(gw, live, client, request, conditions, request_id, keep_alive, budget, audio_extra);
   co_return co_await r.run();
 }

@@ -8,20 +8,17 @@
 
 #include "proxy/endpoints/endpoint_outcome.hpp"
 #include "proxy/http/client_stream.hpp"
-#include "proxy/state/gateway.hpp"
 #include "proxy/http/response_writer.hpp"
-#include "proxy/policy/recording_request.hpp"
 #include "proxy/policy/range_plan.hpp"
+#include "proxy/policy/recording_request.hpp"
+#include "proxy/state/gateway.hpp"
 
 namespace recgate {
 
 // `live`: the request's settings snapshot, which must outlive the call.
-net::awaitable<endpoint_outcome> serve_recording(gateway& gw, const live_settings& live,
-                                                client_stream& client,
-                                                const recording_request& request,
-                                                const conditional_headers& conditions,
-                                                const std::string& request_id, bool keep_alive,
-                                                byte_budget* budget = nullptr,
-                                                const header_list& audio_extra = {});
+net::awaitable<endpoint_outcome> serve_recording(
+    gateway& gw, const live_settings& live, client_stream& client, const recording_request& request,
+    const conditional_headers& conditions, const std::string& request_id, bool keep_alive,
+    byte_budget* budget = nullptr, const header_list& audio_extra = {});
 
 }  // namespace recgate

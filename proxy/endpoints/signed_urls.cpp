@@ -64,16 +64,16 @@ net::awaitable<endpoint_outcome> serve_signed_url_request(
   ask.consumer = decision.consumer;
   auto minted = mint_signed_url(policy->consumers(), policy->signing_keys(), ask, who.unix_now);
   if (auto* e = std::get_if<signing_error>(&minted)) {
-    auto w = co_await write_error(stream, e->status, e->message, false, keep_alive, request_id,
-                                  {}, timeout);
+    auto w = co_await write_error(stream, e->status, e->message, false, keep_alive, request_id, {},
+                                  timeout);
     co_return finish(e->status, w);
   }
   const auto& url = std::get<signed_url>(minted);
   nlohmann::json answer;
   answer["url"] = url.url;
   answer["expires"] = url.expires;
-  auto w = co_await write_json(stream, 201, answer.dump(), false, keep_alive, request_id, {},
-                               timeout);
+  auto w =
+      co_await write_json(stream, 201, answer.dump(), false, keep_alive, request_id, {}, timeout);
   co_return finish(201, w);
 }
 

@@ -17,8 +17,7 @@ class client_stream {
   using executor_type = net::any_io_executor;
   using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
-  explicit client_stream(tcp::socket socket)
-      : stream_(std::in_place_index<0>, std::move(socket)) {}
+  explicit client_stream(tcp::socket socket) : stream_(std::in_place_index<0>, std::move(socket)) {}
   client_stream(tcp::socket socket, ssl::context& tls)
       : stream_(std::in_place_index<1>, std::move(socket), tls) {}
 

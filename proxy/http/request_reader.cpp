@@ -1,11 +1,11 @@
 #include "proxy/http/request_reader.hpp"
 
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <chrono>
 #include <exception>
 #include <string_view>
+
+#include <sys/socket.h>
 
 namespace recgate {
 namespace {
@@ -17,7 +17,8 @@ constexpr std::size_t body_read_bytes = 16384;
 // has not arrived. A line ended by a bare LF ends the search there too: the parser refuses it at
 // once (400) rather than the gateway waiting for an end that never comes.
 std::size_t head_end(std::string_view text, std::size_t from) {
-  for (auto at = text.find('\n', from); at != std::string_view::npos; at = text.find('\n', at + 1)) {
+  for (auto at = text.find('\n', from); at != std::string_view::npos;
+       at = text.find('\n', at + 1)) {
     if (at == 0 || text[at - 1] != '\r') return at + 1;
     if (at >= 3 && text.substr(at - 3, 4) == "\r\n\r\n") return at + 1;
   }
@@ -42,7 +43,8 @@ net::awaitable<read_result> request_reader::read(client_stream& stream,
     // Between requests an idle connection holds no buffer at all.
     buffer_.shrink_to_fit();
     stream.expires_after(limits.idle_timeout);
-    if (!co_await read_more(stream, idle_read_bytes)) co_return read_result{read_status::closed, {}};
+    if (!co_await read_more(stream, idle_read_bytes))
+      co_return read_result{read_status::closed, {}};
   }
   // One deadline for the whole request, however it trickles in.
   stream.expires_after(limits.header_timeout);
@@ -54,8 +56,8 @@ net::awaitable<read_result> request_reader::read(client_stream& stream,
     // RFC 9112 2.2: empty lines before the request line are ignored.
     std::size_t blank = 0;
     while (blank < text.size() &&
-           (text[blank] == '\n' || (text[blank] == '\r' && blank + 1 < text.size() &&
-                                    text[blank + 1] == '\n'))) {
+           (text[blank] == '\n' ||
+            (text[blank] == '\r' && blank + 1 < text.size() && text[blank + 1] == '\n'))) {
       blank += text[blank] == '\n' ? 1 : 2;
     }
     if (blank > 0) {
@@ -127,8 +129,8 @@ net::awaitable<void> linger_close(client_stream& stream) {
   const auto until = clock::now() + std::chrono::seconds(1);
   std::size_t dropped = 0;
   char first = 0;  // a read waits for input with the stream's timeout; the rest is dropped below
-  for (int wakeups = 0; !ec && wakeups < max_wakeups && dropped < max_dropped && clock::now() < until;
-       ++wakeups) {
+  for (int wakeups = 0;
+       !ec && wakeups < max_wakeups && dropped < max_dropped && clock::now() < until; ++wakeups) {
     tcp_layer.expires_after(std::min<clock::duration>(quiet, until - clock::now()));
     dropped += co_await tcp_layer.async_read_some(net::buffer(&first, 1),
                                                   net::redirect_error(net::use_awaitable, ec));

@@ -35,8 +35,9 @@ struct read_result {
 struct read_limits {
   std::size_t max_header_bytes = 8192;  // request line and header fields, CRLFs included
   std::size_t max_body_bytes = 8192;
-  config::duration idle_timeout{};    // a kept-alive connection, until its next request begins
-  config::duration header_timeout{};  // from then (or from the connection's start) to a whole request
+  config::duration idle_timeout{};  // a kept-alive connection, until its next request begins
+  config::duration
+      header_timeout{};  // from then (or from the connection's start) to a whole request
 };
 
 class request_reader {

@@ -37,8 +37,8 @@ net::awaitable<write_result> write_error(client_stream& stream, unsigned status,
                                          std::string_view message, bool head, bool keep_alive,
                                          std::string_view request_id, const header_list& extra,
                                          config::duration timeout) {
-  co_return co_await write_json(stream, status, error_body(static_cast<int>(status), message),
-                                head, keep_alive, request_id, extra, timeout);
+  co_return co_await write_json(stream, status, error_body(static_cast<int>(status), message), head,
+                                keep_alive, request_id, extra, timeout);
 }
 
 net::awaitable<write_result> write_empty(client_stream& stream, unsigned status,
@@ -54,10 +54,9 @@ net::awaitable<write_result> write_empty(client_stream& stream, unsigned status,
   co_return write_result{0, !ec};
 }
 
-net::awaitable<write_result> write_json(client_stream& stream, unsigned status,
-                                        std::string body, bool head, bool keep_alive,
-                                        std::string_view request_id, const header_list& extra,
-                                        config::duration timeout) {
+net::awaitable<write_result> write_json(client_stream& stream, unsigned status, std::string body,
+                                        bool head, bool keep_alive, std::string_view request_id,
+                                        const header_list& extra, config::duration timeout) {
   http::response<http::string_body> res{static_cast<http::status>(status), 11};
   set_common_headers(res, request_id);
   res.set(http::field::content_type, "application/json");
@@ -71,23 +70,27 @@ net::awaitable<write_result> write_json(client_stream& stream, unsigned status,
   // Bounded by the write timeout: a client that stops reading is dropped.
   stream.expires_after(timeout);
   http::response_serializer<http::string_body> sr{res};
-  if (head) co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
-  else co_await http::async_write(stream, sr, net::redirect_error(net::use_awaitable, ec));
+  if (head)
+    co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
+  else
+    co_await http::async_write(stream, sr, net::redirect_error(net::use_awaitable, ec));
   co_return write_result{head ? 0 : res.body().size(), !ec};
 }
 
 net::awaitable<write_result> write_streamed(client_stream& stream, unsigned status,
                                             const header_list& headers, body_source& source,
-                                            bool head, bool keep_alive,
-                                            std::string_view request_id, std::size_t buffer_bytes,
-                                            config::duration timeout, byte_budget* budget) {
+                                            bool head, bool keep_alive, std::string_view request_id,
+                                            std::size_t buffer_bytes, config::duration timeout,
+                                            byte_budget* budget) {
   write_result result;
   http::response<http::buffer_body> res{static_cast<http::status>(status), 11};
   set_common_headers(res, request_id);
   for (const auto& [name, value] : headers) res.set(name, value);
   auto length = source.content_length();
-  if (length) res.content_length(*length);
-  else if (!head) res.chunked(true);
+  if (length)
+    res.content_length(*length);
+  else if (!head)
+    res.chunked(true);
   res.keep_alive(keep_alive);
   res.body().data = nullptr;
   res.body().more = !head;
@@ -111,7 +114,8 @@ net::awaitable<write_result> write_streamed(client_stream& stream, unsigned stat
   // buffer_bytes (or one pinned chunk, while the client keeps up) whatever the body's size. A
   // paced body goes in buffer_bytes steps so the pacing stays smooth.
   body_scratch scratch(buffer_bytes);
-  const std::size_t step = budget != nullptr ? buffer_bytes : std::numeric_limits<std::size_t>::max();
+  const std::size_t step =
+      budget != nullptr ? buffer_bytes : std::numeric_limits<std::size_t>::max();
   bool head_sent = !source.immediate();
   // A client that takes its bytes slowly (or is paced) gets them copied out of stored chunks, a
   // buffer at a time, so it holds no chunk while it reads: memory per slow reader is the buffer.
@@ -125,8 +129,8 @@ net::awaitable<write_result> write_streamed(client_stream& stream, unsigned stat
       // A stored body unreadable from its first bytes (damaged, or purged meanwhile): nothing is
       // sent yet, so the client gets a clear answer rather than a closed connection.
       header_list none;
-      co_await write_error(stream, 502, "The cached recording could not be read; try again",
-                           false, false, request_id, none, timeout);
+      co_await write_error(stream, 502, "The cached recording could not be read; try again", false,
+                           false, request_id, none, timeout);
       result.replaced_status = 502;
       co_return result;
     }

@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "config/config.hpp"
 #include "cache/body_source.hpp"
+#include "config/config.hpp"
 #include "proxy/http/client_stream.hpp"
 #include "util/net/net.hpp"
 
@@ -33,10 +33,9 @@ struct write_result {
 void set_common_headers(http::fields& fields, std::string_view request_id);
 
 // Writes a complete JSON body with this status. HEAD gets the headers only.
-net::awaitable<write_result> write_json(client_stream& stream, unsigned status,
-                                        std::string body, bool head, bool keep_alive,
-                                        std::string_view request_id, const header_list& extra,
-                                        config::duration timeout);
+net::awaitable<write_result> write_json(client_stream& stream, unsigned status, std::string body,
+                                        bool head, bool keep_alive, std::string_view request_id,
+                                        const header_list& extra, config::duration timeout);
 
 // Writes status and headers with no body and no Content-Length (304 Not Modified).
 net::awaitable<write_result> write_empty(client_stream& stream, unsigned status,
@@ -46,8 +45,7 @@ net::awaitable<write_result> write_empty(client_stream& stream, unsigned status,
 // Writes a JSON error response in the upstream's shape. HEAD gets the headers only.
 net::awaitable<write_result> write_error(client_stream& stream, unsigned status,
                                          std::string_view message, bool head, bool keep_alive,
-                                         std::string_view request_id,
-                                         const header_list& extra = {},
+                                         std::string_view request_id, const header_list& extra = {},
                                          config::duration timeout = std::chrono::seconds(30));
 
 // Writes status and headers, then the body from source as it arrives, through one buffer of
@@ -56,9 +54,8 @@ net::awaitable<write_result> write_error(client_stream& stream, unsigned status,
 // consumer's bytes-per-second allowance.
 net::awaitable<write_result> write_streamed(client_stream& stream, unsigned status,
                                             const header_list& headers, body_source& source,
-                                            bool head, bool keep_alive,
-                                            std::string_view request_id, std::size_t buffer_bytes,
-                                            config::duration timeout,
+                                            bool head, bool keep_alive, std::string_view request_id,
+                                            std::size_t buffer_bytes, config::duration timeout,
                                             byte_budget* budget = nullptr);
 
 }  // namespace recgate

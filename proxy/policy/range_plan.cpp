@@ -75,9 +75,9 @@ response_plan plan_response(const representation& rep, const conditional_headers
   if (request.range.empty() || !rep.length) return plan;
   if (!request.if_range.empty()) {
     auto validator = trim(request.if_range);
-    bool strong_match = validator.starts_with('"') ? (!rep.etag.empty() && validator == rep.etag)
-                                                   : (!rep.last_modified.empty() &&
-                                                      validator == rep.last_modified);
+    bool strong_match = validator.starts_with('"')
+                            ? (!rep.etag.empty() && validator == rep.etag)
+                            : (!rep.last_modified.empty() && validator == rep.last_modified);
     if (!strong_match) return plan;  // the client's copy is stale: send the whole body
   }
   auto length = *rep.length;

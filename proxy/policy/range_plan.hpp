@@ -41,10 +41,10 @@ struct conditional_headers {
 };
 
 struct response_plan {
-  unsigned status = 200;                // 200, 206, 304 or 416
-  std::uint64_t begin = 0;              // first byte to send
-  std::optional<std::uint64_t> end;     // one past the last; nullopt: to the end of the body
-  std::string content_range;            // for 206 and 416
+  unsigned status = 200;             // 200, 206, 304 or 416
+  std::uint64_t begin = 0;           // first byte to send
+  std::optional<std::uint64_t> end;  // one past the last; nullopt: to the end of the body
+  std::string content_range;         // for 206 and 416
 };
 
 response_plan plan_response(const representation& rep, const conditional_headers& request);

@@ -6,18 +6,24 @@ namespace recgate {
 
 std::string_view extension(recording_format f) {
   switch (f) {
-    case recording_format::wav: return "wav";
-    case recording_format::mp3: return "mp3";
-    case recording_format::json: return "json";
+    case recording_format::wav:
+      return "wav";
+    case recording_format::mp3:
+      return "mp3";
+    case recording_format::json:
+      return "json";
   }
   return "wav";
 }
 
 std::string_view content_type(recording_format f) {
   switch (f) {
-    case recording_format::wav: return "audio/x-wav";
-    case recording_format::mp3: return "audio/mpeg";
-    case recording_format::json: return "application/json";
+    case recording_format::wav:
+      return "audio/x-wav";
+    case recording_format::mp3:
+      return "audio/mpeg";
+    case recording_format::json:
+      return "application/json";
   }
   return "application/octet-stream";
 }
@@ -67,9 +73,8 @@ route_result route(std::string_view method, std::string_view target) {
     path.remove_prefix(laml_prefix.size());
   }
   std::string_view version, accounts, account, recordings, last;
-  if (!next_segment(path, version) || version != "2010-04-01" ||
-      !next_segment(path, accounts) || accounts != "Accounts" ||
-      !next_segment(path, account) || !next_segment(path, recordings) ||
+  if (!next_segment(path, version) || version != "2010-04-01" || !next_segment(path, accounts) ||
+      accounts != "Accounts" || !next_segment(path, account) || !next_segment(path, recordings) ||
       recordings != "Recordings" || !next_segment(path, last) || !path.empty()) {
     return not_found();
   }
@@ -79,10 +84,14 @@ route_result route(std::string_view method, std::string_view target) {
   recording_request req;
   if (dot != std::string_view::npos) {
     std::string_view ext = last.substr(dot + 1);
-    if (ext == "wav") req.format = recording_format::wav;
-    else if (ext == "mp3") req.format = recording_format::mp3;
-    else if (ext == "json") req.format = recording_format::json;
-    else return not_found();
+    if (ext == "wav")
+      req.format = recording_format::wav;
+    else if (ext == "mp3")
+      req.format = recording_format::mp3;
+    else if (ext == "json")
+      req.format = recording_format::json;
+    else
+      return not_found();
   }
   if (account.empty() || sid_text.empty()) return not_found();
 
@@ -91,8 +100,10 @@ route_result route(std::string_view method, std::string_view target) {
   auto sid = normalize_uuid(sid_text);
   if (!sid) return route_error{400, "The recording Sid is not a valid UUID"};
 
-  if (method == "HEAD") req.head = true;
-  else if (method != "GET") return route_error{405, "The method is not allowed on recordings"};
+  if (method == "HEAD")
+    req.head = true;
+  else if (method != "GET")
+    return route_error{405, "The method is not allowed on recordings"};
   req.account_sid = std::move(*account_sid);
   req.sid = std::move(*sid);
   return req;

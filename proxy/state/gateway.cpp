@@ -1,12 +1,11 @@
-#include "util/net/net.hpp"
-
 #include "proxy/state/gateway.hpp"
 
 #include "config/encryption_keys.hpp"
 #include "config/load.hpp"
+#include "proxy/callbacks/prefetcher.hpp"
 #include "proxy/telemetry/audit_log.hpp"
 #include "proxy/telemetry/logging.hpp"
-#include "proxy/callbacks/prefetcher.hpp"
+#include "util/net/net.hpp"
 
 namespace recgate {
 namespace {
@@ -125,10 +124,18 @@ void gateway::open_cache(const config::config& cfg, net::any_io_executor io) {
   options.storage.log = [](cache::store_log_level level, std::string_view line) {
     std::string message = "rocksdb: " + std::string(line);
     switch (level) {
-      case cache::store_log_level::error: logging::error(message); break;
-      case cache::store_log_level::warn: logging::warn(message); break;
-      case cache::store_log_level::info: logging::info(message); break;
-      default: logging::debug(message); break;
+      case cache::store_log_level::error:
+        logging::error(message);
+        break;
+      case cache::store_log_level::warn:
+        logging::warn(message);
+        break;
+      case cache::store_log_level::info:
+        logging::info(message);
+        break;
+      default:
+        logging::debug(message);
+        break;
     }
   };
   // Logged once each time it changes; counted and shown in /metrics, /cache/stats and /readyz.

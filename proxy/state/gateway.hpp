@@ -13,10 +13,10 @@
 #include "cache/metadata_cache.hpp"
 #include "config/config.hpp"
 #include "proxy/access/access.hpp"
-#include "proxy/telemetry/gateway_metrics.hpp"
 #include "proxy/state/settings.hpp"
-#include "util/shared_setting.hpp"
+#include "proxy/telemetry/gateway_metrics.hpp"
 #include "proxy/upstream/upstream_client.hpp"
+#include "util/shared_setting.hpp"
 
 namespace recgate {
 
@@ -44,10 +44,10 @@ struct gateway {
   std::shared_ptr<revocation_list> revocations;  // of signed URLs; outlives policy reloads
   shared_setting<access_policy> access;
   upstream_client upstream;
-  std::unique_ptr<cache::cache> recordings;  // null when the cache is off
+  std::unique_ptr<cache::cache> recordings;         // null when the cache is off
   std::unique_ptr<cache::metadata_cache> metadata;  // null when cache.metadata_ttl is 0
-  std::unique_ptr<prefetcher> prefetch;  // null without [callbacks]
-  std::unique_ptr<audit_log> audit;      // null without [audit]
+  std::unique_ptr<prefetcher> prefetch;             // null without [callbacks]
+  std::unique_ptr<audit_log> audit;                 // null without [audit]
   gateway_metrics stats;
   std::atomic<std::uint64_t> connections{0};  // client connections open now
   std::atomic<std::uint64_t> connections_rejected{0};

@@ -65,9 +65,8 @@ std::vector<std::string> needing_restart(const restart_settings& running,
       {"upstream.buffer_bytes", same([](r s) { return s.upstream.buffer_bytes; })},
       {"upstream.pool_size", same([](r s) { return s.upstream.pool_size; })},
       {"upstream.retries", same([](r s) { return s.upstream.retries; })},
-      {"upstream.retry_backoff", same([](r s) {
-         return std::pair(s.upstream.retry_backoff, s.upstream.retry_backoff_max);
-       })},
+      {"upstream.retry_backoff",
+       same([](r s) { return std::pair(s.upstream.retry_backoff, s.upstream.retry_backoff_max); })},
       {"upstream.breaker_failures", same([](r s) { return s.upstream.breaker_failures; })},
       {"upstream.breaker_cooldown", same([](r s) { return s.upstream.breaker_cooldown; })},
       {"upstream.egress_proxy", same([](r s) { return s.upstream.egress_proxy; })},
@@ -80,9 +79,8 @@ std::vector<std::string> needing_restart(const restart_settings& running,
       {"cache.stale_if_error", same([](r s) { return s.cache.stale_if_error; })},
       {"cache.chunk_size", same([](r s) { return s.cache.chunk_size; })},
       {"cache.block_cache_bytes", same([](r s) { return s.cache.block_cache_bytes; })},
-      {"cache.encryption_key_file", same([](r s) {
-         return std::pair(s.cache.encryption_keys, s.cache.encryption_key_source);
-       })},
+      {"cache.encryption_key_file",
+       same([](r s) { return std::pair(s.cache.encryption_keys, s.cache.encryption_key_source); })},
       {"admin.listen", same([](r s) { return s.admin_listen; })},
       {"admin.enabled", same([](r s) { return s.admin; })},
       {"log.level", same([](r s) { return s.log.level; })},

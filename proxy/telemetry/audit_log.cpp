@@ -7,9 +7,8 @@
 #include <ctime>
 
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include "proxy/telemetry/logging.hpp"
 
@@ -103,7 +102,8 @@ void audit_log::write_buffered() {
     pending.swap(buffer_);
   }
   if (pending.empty()) return;
-  std::uint64_t lines = static_cast<std::uint64_t>(std::count(pending.begin(), pending.end(), '\n'));
+  std::uint64_t lines =
+      static_cast<std::uint64_t>(std::count(pending.begin(), pending.end(), '\n'));
   std::size_t done = 0;
   while (done < pending.size()) {
     auto n = ::write(fd_, pending.data() + done, pending.size() - done);

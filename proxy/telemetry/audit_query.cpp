@@ -69,9 +69,9 @@ std::optional<std::int64_t> parse_rfc3339(std::string_view t) {
     return std::nullopt;
   }
   if (at != t.size()) return std::nullopt;
-  std::int64_t seconds = days_from_civil(year, static_cast<unsigned>(month),
-                                         static_cast<unsigned>(day)) * 86400 +
-                         hour * 3600 + minute * 60 + std::min(second, 59) - offset_minutes * 60;
+  std::int64_t seconds =
+      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
+      hour * 3600 + minute * 60 + std::min(second, 59) - offset_minutes * 60;
   return seconds * 1000 + millis;
 }
 

@@ -16,8 +16,8 @@ namespace recgate {
 std::optional<std::int64_t> parse_rfc3339(std::string_view text);
 
 struct audit_filter {
-  std::string sid;       // lower-case recording Sid; empty: any
-  std::string consumer;  // exact consumer id; empty: any
+  std::string sid;                       // lower-case recording Sid; empty: any
+  std::string consumer;                  // exact consumer id; empty: any
   std::optional<std::int64_t> since_ms;  // inclusive
   std::optional<std::int64_t> until_ms;  // exclusive
 };

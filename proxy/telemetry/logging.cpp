@@ -40,8 +40,10 @@ std::string json_fields(const nlohmann::json& object) {
 
 void log(spdlog::level::level_enum level, std::string_view message) {
   if (!main_logger) return;
-  if (json_format) main_logger->log(level, json_fields({{"msg", message}}));
-  else main_logger->log(level, message);
+  if (json_format)
+    main_logger->log(level, json_fields({{"msg", message}}));
+  else
+    main_logger->log(level, message);
 }
 
 }  // namespace
@@ -59,9 +61,8 @@ void init(const config::log_config& cfg) {
   auto level = spdlog::level::from_str(cfg.level);
   for (auto& l : {main_logger, access_logger}) {
     l->set_level(level);
-    l->set_pattern(json_format
-                       ? R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","log":"%n",%v})"
-                       : "%Y-%m-%dT%H:%M:%S.%e%z %l %n %v");
+    l->set_pattern(json_format ? R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","log":"%n",%v})"
+                               : "%Y-%m-%dT%H:%M:%S.%e%z %l %n %v");
     l->flush_on(spdlog::level::warn);
   }
   access_logger->set_level(level <= spdlog::level::info ? spdlog::level::info : level);
@@ -102,15 +103,14 @@ std::string format_access(const access_record& r, bool json) {
                         {"cache", r.cache}});
   }
   return "request_id=" + r.request_id + " client=" + r.client + " consumer=" + escaped(r.consumer) +
-         " key=" + escaped(r.key_id) + " decision=" + escaped(r.decision) + " method=" + escaped(r.method) + " path=" + escaped(r.path) +
+         " key=" + escaped(r.key_id) + " decision=" + escaped(r.decision) +
+         " method=" + escaped(r.method) + " path=" + escaped(r.path) +
          " status=" + std::to_string(r.status) + " bytes=" + std::to_string(r.bytes) +
          " upstream_status=" + std::to_string(r.upstream_status) + " duration_ms=" + duration +
          " cache=" + r.cache;
 }
 
-bool access_enabled() {
-  return access_logger && access_logger->should_log(spdlog::level::info);
-}
+bool access_enabled() { return access_logger && access_logger->should_log(spdlog::level::info); }
 
 void access(const access_record& record) {
   // Formatted only when it will be written: with access lines off (level warn) a request pays

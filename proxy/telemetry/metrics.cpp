@@ -27,10 +27,14 @@ std::string escape_label(std::string_view value) {
   std::string out;
   out.reserve(value.size());
   for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -110,9 +114,14 @@ void histogram::write(std::string& out) const {
     out.append(name_).append("_bucket{le=\"").append(le).append("\"} ");
     out.append(std::to_string(cumulative)).append("\n");
   }
-  out.append(name_).append("_sum ").append(
-      number(static_cast<double>(sum_micros_.load(std::memory_order_relaxed)) / 1e6)).append("\n");
-  out.append(name_).append("_count ").append(std::to_string(count_.load(std::memory_order_relaxed))).append("\n");
+  out.append(name_)
+      .append("_sum ")
+      .append(number(static_cast<double>(sum_micros_.load(std::memory_order_relaxed)) / 1e6))
+      .append("\n");
+  out.append(name_)
+      .append("_count ")
+      .append(std::to_string(count_.load(std::memory_order_relaxed)))
+      .append("\n");
 }
 
 }  // namespace recgate::metrics

@@ -3,8 +3,8 @@
 // helpers for single values. Hand-written on purpose: bookworm has prometheus-cpp-dev (1.0.1),
 // but its registry looks series up through label maps under a mutex per observation, where the
 // gateway's counters are atomics bumped on the hot path; this is ~180 lines, rendering only the
-// series the gateway exports, unit-tested against the format. Pure and thread-safe: sessions on every thread count
-// into it while /metrics renders it.
+// series the gateway exports, unit-tested against the format. Pure and thread-safe: sessions on
+// every thread count into it while /metrics renders it.
 
 #include <array>
 #include <atomic>

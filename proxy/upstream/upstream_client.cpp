@@ -15,9 +15,9 @@
 #include <openssl/x509v3.h>
 
 #include "config/load.hpp"
-#include "util/codec.hpp"
 #include "proxy/access/access.hpp"
 #include "proxy/telemetry/logging.hpp"
+#include "util/codec.hpp"
 
 namespace recgate {
 namespace {
@@ -48,7 +48,8 @@ std::optional<location> resolve_location(std::string_view value, const config::b
   auto path_start = value.find('/', scheme_end + 3);
   auto origin = config::parse_base_url(value.substr(0, path_start));
   if (!origin) return std::nullopt;
-  std::string target = path_start == std::string_view::npos ? "/" : std::string(value.substr(path_start));
+  std::string target =
+      path_start == std::string_view::npos ? "/" : std::string(value.substr(path_start));
   return location{*origin, std::move(target)};
 }
 
@@ -92,8 +93,10 @@ class connection {
                                  "cannot resolve " + dial.host + ": " + ec.message()};
       co_return;
     }
-    if (origin.tls()) tls_.emplace(ex_, *tls_context);
-    else plain_.emplace(ex_);
+    if (origin.tls())
+      tls_.emplace(ex_, *tls_context);
+    else
+      plain_.emplace(ex_);
 
     // Bounded by connect_timeout: a dead upstream must not hold the client for long.
     tcp().expires_after(cfg.connect_timeout);
@@ -118,8 +121,10 @@ class connection {
     if (cfg.verify_tls) {
       tls_->set_verify_mode(ssl::verify_peer);
       // Let OpenSSL check the certificate's names against the host we meant to reach.
-      if (is_ip) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_handle), origin.host.c_str());
-      else SSL_set1_host(ssl_handle, origin.host.c_str());
+      if (is_ip)
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_handle), origin.host.c_str());
+      else
+        SSL_set1_host(ssl_handle, origin.host.c_str());
     } else {
       tls_->set_verify_mode(ssl::verify_none);
     }
@@ -132,18 +137,20 @@ class connection {
                                    net::redirect_error(net::use_awaitable, ec));
     if (ec) {
       // A certificate or protocol the gateway refuses is refused again on a retry.
-      failure = upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
-                                                             : upstream_failure::kind::tls,
-                                 "TLS handshake with " + origin.authority() +
-                                     " failed: " + ec.message(),
-                                 ec.category() != net::error::get_ssl_category()};
+      failure =
+          upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
+                                                       : upstream_failure::kind::tls,
+                           "TLS handshake with " + origin.authority() + " failed: " + ec.message(),
+                           ec.category() != net::error::get_ssl_category()};
     }
   }
 
   template <class Message>
   net::awaitable<void> write(Message& msg, beast::error_code& ec) {
-    if (tls_) co_await http::async_write(*tls_, msg, net::redirect_error(net::use_awaitable, ec));
-    else co_await http::async_write(*plain_, msg, net::redirect_error(net::use_awaitable, ec));
+    if (tls_)
+      co_await http::async_write(*tls_, msg, net::redirect_error(net::use_awaitable, ec));
+    else
+      co_await http::async_write(*plain_, msg, net::redirect_error(net::use_awaitable, ec));
   }
 
   template <class Parser>
@@ -175,8 +182,8 @@ class connection {
   net::awaitable<void> tunnel(const config::base_url& origin, const config::upstream_config& cfg,
                               std::optional<upstream_failure>& failure) {
     auto& stream = tcp();
-    http::request<http::empty_body> req{http::verb::connect, origin.host + ":" +
-                                        std::to_string(origin.port), 11};
+    http::request<http::empty_body> req{http::verb::connect,
+                                        origin.host + ":" + std::to_string(origin.port), 11};
     req.set(http::field::host, origin.host + ":" + std::to_string(origin.port));
     req.set(http::field::user_agent, user_agent);
     beast::error_code ec;
@@ -226,8 +233,10 @@ struct upstream_client::pool {
         auto c = std::move(it->second.back());
         it->second.pop_back();
         // An upstream closes idle connections on its own schedule; ours is idle_timeout.
-        if (now - c->idle_since < idle_timeout_) found = std::move(c);
-        else expired.push_back(std::move(c));
+        if (now - c->idle_since < idle_timeout_)
+          found = std::move(c);
+        else
+          expired.push_back(std::move(c));
       }
     }
     return found;
@@ -327,24 +336,24 @@ class exchange final : public upstream_exchange {
     // An upstream too slow to answer is not asked again: that would multiply the client's wait
     // and the upstream's load. A connection that broke is.
     bool timed_out = ec == beast::error::timeout;
-    co_return upstream_failure{timed_out ? upstream_failure::kind::timeout
-                                         : upstream_failure::kind::bad_response,
-                               "reading the response head: " + ec.message(), !timed_out};
+    co_return upstream_failure{
+        timed_out ? upstream_failure::kind::timeout : upstream_failure::kind::bad_response,
+        "reading the response head: " + ec.message(), !timed_out};
   }
 
   // A body that broke off (reset, closed short of its length), stalled or came too slowly:
   // counted and logged here, the one place every upstream body is read through.
   void body_failed(const beast::error_code& ec, std::string_view why = {}) {
     if (ec == net::error::operation_aborted) return;  // shutting down: not the upstream's doing
-    auto kind = !why.empty()                   ? upstream_error_counts::slow
+    auto kind = !why.empty()                  ? upstream_error_counts::slow
                 : ec == beast::error::timeout ? upstream_error_counts::timeout
                                               : upstream_error_counts::body;
     errors_->add(kind);
     auto length = content_length();
     logging::warn("request_id=" + request_id_ + " upstream body broke off after " +
                   std::to_string(body_bytes_) +
-                  (length ? " of " + std::to_string(*length) : std::string()) + " bytes [kind=" +
-                  std::string(upstream_error_counts::names[kind]) +
+                  (length ? " of " + std::to_string(*length) : std::string()) +
+                  " bytes [kind=" + std::string(upstream_error_counts::names[kind]) +
                   "]: " + (why.empty() ? ec.message() : std::string(why)));
   }
 
@@ -362,9 +371,12 @@ class exchange final : public upstream_exchange {
     }
     if (window_wait_ >= rate_window_) {
       double seconds = std::chrono::duration<double>(window_wait_).count();
-      if (min_rate_ > 0 && static_cast<double>(window_bytes_) < static_cast<double>(min_rate_) * seconds) {
-        return "the body came at " + std::to_string(static_cast<std::uint64_t>(window_bytes_ / seconds)) +
-               " bytes/s over " + std::to_string(duration_cast<milliseconds>(window_wait_).count()) +
+      if (min_rate_ > 0 &&
+          static_cast<double>(window_bytes_) < static_cast<double>(min_rate_) * seconds) {
+        return "the body came at " +
+               std::to_string(static_cast<std::uint64_t>(window_bytes_ / seconds)) +
+               " bytes/s over " +
+               std::to_string(duration_cast<milliseconds>(window_wait_).count()) +
                " ms, below min_body_rate " + std::to_string(min_rate_);
       }
       window_wait_ = {};
@@ -398,7 +410,8 @@ class exchange final : public upstream_exchange {
       // Bounded by idle_timeout (an upstream that stalls mid-body is given up on) and by what
       // is left of body_timeout.
       auto left = body_timeout_ - total_wait_;
-      conn_->tcp().expires_after(std::min<std::chrono::steady_clock::duration>(idle_timeout_, left));
+      conn_->tcp().expires_after(
+          std::min<std::chrono::steady_clock::duration>(idle_timeout_, left));
       auto started = std::chrono::steady_clock::now();
       co_await conn_->read_some(buffer_, parser_, ec);
       if (ec == http::error::need_buffer) ec = {};
@@ -448,12 +461,18 @@ bool is_stale_connection(const upstream_failure& f) {
 
 std::optional<upstream_error_counts::which> error_kind(const upstream_failure& f) {
   switch (f.what) {
-    case upstream_failure::kind::resolve: return upstream_error_counts::resolve;
-    case upstream_failure::kind::connect: return upstream_error_counts::connect;
-    case upstream_failure::kind::tls: return upstream_error_counts::tls;
-    case upstream_failure::kind::timeout: return upstream_error_counts::timeout;
-    case upstream_failure::kind::bad_response: return upstream_error_counts::bad_response;
-    case upstream_failure::kind::circuit_open: return std::nullopt;
+    case upstream_failure::kind::resolve:
+      return upstream_error_counts::resolve;
+    case upstream_failure::kind::connect:
+      return upstream_error_counts::connect;
+    case upstream_failure::kind::tls:
+      return upstream_error_counts::tls;
+    case upstream_failure::kind::timeout:
+      return upstream_error_counts::timeout;
+    case upstream_failure::kind::bad_response:
+      return upstream_error_counts::bad_response;
+    case upstream_failure::kind::circuit_open:
+      return std::nullopt;
   }
   return std::nullopt;
 }
@@ -478,12 +497,15 @@ upstream_client::upstream_client(const config::upstream_config& cfg, net::any_io
     }
     // A copy: OpenSSL marks the connection's own session not resumable when the connection is
     // freed without a TLS shutdown (as pooled connections are), which would void ours too.
-    if (SSL_SESSION* copy = SSL_SESSION_dup(session)) conn->session_sink_->keep_session(conn->key(), copy);
+    if (SSL_SESSION* copy = SSL_SESSION_dup(session))
+      conn->session_sink_->keep_session(conn->key(), copy);
     return 0;
   });
   boost::system::error_code ec;
-  if (cfg.ca_file.empty()) tls_->set_default_verify_paths(ec);
-  else tls_->load_verify_file(cfg.ca_file, ec);
+  if (cfg.ca_file.empty())
+    tls_->set_default_verify_paths(ec);
+  else
+    tls_->load_verify_file(cfg.ca_file, ec);
   if (ec) {
     throw std::runtime_error("cannot load the upstream trust store" +
                              (cfg.ca_file.empty() ? std::string() : " " + cfg.ca_file) + ": " +
@@ -565,8 +587,7 @@ net::awaitable<upstream_result> upstream_client::fetch(const recording_request& 
     delay = std::min<config::duration>(delay, cfg_.retry_backoff_max);
     thread_local std::mt19937_64 rng{std::random_device{}()};
     std::uniform_int_distribution<long long> jitter(delay.count() / 2, delay.count());
-    net::steady_timer pause(co_await net::this_coro::executor,
-                            config::duration(jitter(rng)));
+    net::steady_timer pause(co_await net::this_coro::executor, config::duration(jitter(rng)));
     beast::error_code ec;
     co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
     if (ec) co_return result;
@@ -623,9 +644,8 @@ net::awaitable<upstream_result> upstream_client::attempt(const recording_request
       co_await conn->write(req, ec);
       std::optional<upstream_failure> failure;
       if (ec) {
-        failure = upstream_failure{ec == beast::error::timeout
-                                       ? upstream_failure::kind::timeout
-                                       : upstream_failure::kind::connect,
+        failure = upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
+                                                               : upstream_failure::kind::connect,
                                    "sending the request: " + ec.message()};
       }
       auto ex_ptr = std::make_unique<exchange>(std::move(conn), pool_, cfg_, errors_, request_id);
@@ -635,8 +655,8 @@ net::awaitable<upstream_result> upstream_client::attempt(const recording_request
         co_return *failure;
       }
       if (observe_latency_) {
-        observe_latency_(std::chrono::duration<double>(std::chrono::steady_clock::now() - sent_at)
-                             .count());
+        observe_latency_(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - sent_at).count());
       }
 
       if (!request.is_audio() || !is_redirect(ex_ptr->status())) {
@@ -644,8 +664,7 @@ net::awaitable<upstream_result> upstream_client::attempt(const recording_request
       }
       if (redirects >= cfg_.max_redirects) {
         co_return upstream_failure{upstream_failure::kind::bad_response,
-                                   "more than " + std::to_string(cfg_.max_redirects) +
-                                       " redirects",
+                                   "more than " + std::to_string(cfg_.max_redirects) + " redirects",
                                    false};
       }
       auto loc_it = ex_ptr->headers().find(http::field::location);

@@ -19,12 +19,12 @@
 #include <string_view>
 #include <variant>
 
-#include "config/config.hpp"
 #include "cache/body_source.hpp"
-#include "util/net/net.hpp"
+#include "config/config.hpp"
 #include "proxy/policy/recording_request.hpp"
-#include "util/shared_setting.hpp"
 #include "proxy/upstream/upstream_health.hpp"
+#include "util/net/net.hpp"
+#include "util/shared_setting.hpp"
 
 namespace recgate {
 
@@ -35,8 +35,8 @@ struct upstream_failure {
   // (certificate refused, say).
   enum class kind { resolve, connect, tls, timeout, bad_response, circuit_open };
   kind what;
-  std::string detail;      // for logs; contains no credentials
-  bool transient = true;   // false: retrying cannot help (a redirect policy refused, say)
+  std::string detail;     // for logs; contains no credentials
+  bool transient = true;  // false: retrying cannot help (a redirect policy refused, say)
 };
 
 // Upstream errors by kind, for recgate_upstream_errors_total{kind}: each failed attempt (its
@@ -47,11 +47,20 @@ struct upstream_failure {
 // own counter). Shared with the exchanges, which may outlive the client at shutdown.
 struct upstream_error_counts {
   enum which : std::size_t {
-    resolve, connect, tls, timeout, bad_response, http_5xx, body, slow, credentials, count
+    resolve,
+    connect,
+    tls,
+    timeout,
+    bad_response,
+    http_5xx,
+    body,
+    slow,
+    credentials,
+    count
   };
   static constexpr std::array<std::string_view, count> names{
-      "resolve", "connect", "tls", "timeout", "bad_response", "http_5xx", "body", "slow",
-      "credentials"};
+      "resolve",  "connect", "tls",  "timeout",    "bad_response",
+      "http_5xx", "body",    "slow", "credentials"};
   std::array<std::atomic<std::uint64_t>, count> by_kind{};
 
   void add(which w) { by_kind[w].fetch_add(1, std::memory_order_relaxed); }
@@ -72,7 +81,7 @@ using upstream_result = std::variant<std::unique_ptr<upstream_exchange>, upstrea
 
 // Counters for metrics; monotonic.
 struct upstream_counters {
-  std::atomic<std::uint64_t> attempts{0};           // requests sent (retries included)
+  std::atomic<std::uint64_t> attempts{0};  // requests sent (retries included)
   std::atomic<std::uint64_t> connections_opened{0};
   std::atomic<std::uint64_t> connections_reused{0};  // taken from the pool
   std::atomic<std::uint64_t> tls_resumed{0};         // handshakes that resumed a session
@@ -95,8 +104,7 @@ class upstream_client {
   // Sends GET (or HEAD) for the recording and reads the response head, retrying what failed
   // before any byte could have reached the client. Runs on the caller's executor. request_id
   // is forwarded as X-Request-Id.
-  net::awaitable<upstream_result> fetch(const recording_request& request,
-                                        std::string request_id);
+  net::awaitable<upstream_result> fetch(const recording_request& request, std::string request_id);
 
   // Connects (and for https completes a handshake) to the configured upstream: /readyz.
   net::awaitable<bool> probe();

@@ -147,8 +147,8 @@ cluster::~cluster() {
 
 void cluster::start_sim() {
   sim_ = std::make_unique<test_support::child_process>(std::vector<std::string>{
-      LAML_SIM_BIN, "--listen", "127.0.0.1:0", "--project-id", project_id, "--api-token",
-      api_token, "--duration", std::to_string(sim_duration), "--quiet"});
+      LAML_SIM_BIN, "--listen", "127.0.0.1:0", "--project-id", project_id, "--api-token", api_token,
+      "--duration", std::to_string(sim_duration), "--quiet"});
   sim_port_ = listening_port(*sim_, "laml-sim:", "laml-sim");
 }
 
@@ -156,8 +156,8 @@ void cluster::start_replicas(std::size_t n) {
   std::ofstream(dir_ / "token") << api_token << "\n";
   test_support::artifacts::add_secret(api_token);
   // What each gateway sends upstream: "Basic " + base64(project_id:api_token).
-  test_support::artifacts::add_secret(
-      test_support::basic_authorization(project_id, api_token).substr(std::string("Basic ").size()));
+  test_support::artifacts::add_secret(test_support::basic_authorization(project_id, api_token)
+                                          .substr(std::string("Basic ").size()));
   test_support::artifacts::add_secret(consumer_key);
   // Start them all, then wait for each: their start-ups overlap.
   for (std::size_t i = 0; i < n; ++i) {

@@ -33,8 +33,8 @@ std::string_view first_word(std::string_view line) {
 // HAProxy's section keywords: a line starting with one of them opens a section.
 bool opens_section(std::string_view line) {
   static constexpr std::array<std::string_view, 13> keywords{
-      "global", "defaults", "frontend", "backend",   "listen", "resolvers", "peers",
-      "userlist", "mailers", "program",  "http-errors", "ring", "cache"};
+      "global",   "defaults", "frontend", "backend",     "listen", "resolvers", "peers",
+      "userlist", "mailers",  "program",  "http-errors", "ring",   "cache"};
   auto word = first_word(line);
   return std::find(keywords.begin(), keywords.end(), word) != keywords.end();
 }
@@ -70,8 +70,8 @@ std::string localize_config(std::string_view shipped, const loopback_site& site)
     auto directive = without_comment(line);
     auto word = first_word(directive);
     if (opens_section(line)) section = section_name(line);
-    if (section == "global" && (word == "chroot" || word == "user" || word == "group" ||
-                                word == "daemon")) {
+    if (section == "global" &&
+        (word == "chroot" || word == "user" || word == "group" || word == "daemon")) {
       continue;
     }
     if (directive.starts_with("stats socket ")) {

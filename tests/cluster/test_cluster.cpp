@@ -1,20 +1,19 @@
 // The scale-out setup of deploy/: HAProxy on the shipped config, hashing on the recording Sid,
 // in front of three gateways that each cache on their own disk, with laml-sim as SignalWire.
 
-#include <doctest/doctest.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include <doctest/doctest.h>
 #include <unistd.h>
 
 #include "cluster.hpp"
 #include "http_client.hpp"
-#include "temp_dir.hpp"
 #include "laml_sim/laml_sim.hpp"
+#include "temp_dir.hpp"
 
 namespace {
 
@@ -52,9 +51,9 @@ std::vector<std::string> make_sids(std::size_t n, std::uint64_t seed) {
     auto a = laml_sim::splitmix64(seed + 2 * i);
     auto b = laml_sim::splitmix64(seed + 2 * i + 1);
     char buf[40];
-    std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-8%03x-%012llx",
-                  static_cast<unsigned>(a >> 32), static_cast<unsigned>((a >> 16) & 0xffff),
-                  static_cast<unsigned>(a & 0xfff), static_cast<unsigned>(b >> 52),
+    std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-8%03x-%012llx", static_cast<unsigned>(a >> 32),
+                  static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xfff),
+                  static_cast<unsigned>(b >> 52),
                   static_cast<unsigned long long>(b & 0xffffffffffffull));
     sids.emplace_back(buf);
   }
@@ -87,8 +86,8 @@ std::vector<std::string> request_all(cluster& c, const std::vector<std::string>&
       auto target = recording_path(sids[i], f.ext, f.prefix);
       auto r = c.get(target);
       if (r.status != 200 || !r.ok() || r.body != expected_body(sids[i], f.format)) {
-        failures.push_back(target + ": status " + std::to_string(r.status) + " " + r.error +
-                           " (" + std::to_string(r.body.size()) + " bytes)");
+        failures.push_back(target + ": status " + std::to_string(r.status) + " " + r.error + " (" +
+                           std::to_string(r.body.size()) + " bytes)");
       }
     }
   }
@@ -137,8 +136,8 @@ TEST_CASE("the shipped HAProxy config runs on loopback with only its addresses c
   const auto shipped = read_source("deploy/haproxy/recgate.cfg");
   CHECK(haproxy_check(shipped).first == 0);
 
-  loopback_site site{18080, "/tmp/x/haproxy.sock",
-                     {{"recgate-0", 1001, 2001}, {"recgate-1", 1002, 2002}}};
+  loopback_site site{
+      18080, "/tmp/x/haproxy.sock", {{"recgate-0", 1001, 2001}, {"recgate-1", 1002, 2002}}};
   auto local = localize_config(shipped, site);
   CHECK(local.find("    bind 127.0.0.1:18080\n") != std::string::npos);
   CHECK(local.find("    stats socket /tmp/x/haproxy.sock mode") != std::string::npos);
@@ -149,8 +148,8 @@ TEST_CASE("the shipped HAProxy config runs on loopback with only its addresses c
   CHECK(local.find("\n    user ") == std::string::npos);
   // Everything that decides where a request goes is the shipped text.
   const auto shipped_backend = section_lines(shipped, "backend recgate", true);
-  CHECK(std::count(shipped_backend.begin(), shipped_backend.end(),
-                   "option httpchk GET /readyz") == 1);
+  CHECK(std::count(shipped_backend.begin(), shipped_backend.end(), "option httpchk GET /readyz") ==
+        1);
   CHECK(section_lines(local, "backend recgate", true) == shipped_backend);
   CHECK(section_lines(local, "defaults", false) == section_lines(shipped, "defaults", false));
   CHECK(haproxy_check(local).first == 0);
@@ -210,11 +209,13 @@ TEST_CASE("the Kubernetes recgate config requires the admin key; probes and the 
   std::ofstream(tmp.path / "recgate.toml") << config;
   std::ofstream(tmp.path / "consumers.toml") << consumers;
 
-  test_support::child_process gateway(
-      {"env", "SIGNALWIRE_API_TOKEN=k8s-test-token", "RECGATE_UPSTREAM_URL=http://127.0.0.1:1",
-       RECGATE_BIN, "serve", "--config", (tmp.path / "recgate.toml").string()});
+  test_support::child_process gateway({"env", "SIGNALWIRE_API_TOKEN=k8s-test-token",
+                                       "RECGATE_UPSTREAM_URL=http://127.0.0.1:1", RECGATE_BIN,
+                                       "serve", "--config", (tmp.path / "recgate.toml").string()});
   auto line = gateway.wait_for_line(
-      [](std::string_view l) { return l.find("recgate: admin listening on") != std::string_view::npos; },
+      [](std::string_view l) {
+        return l.find("recgate: admin listening on") != std::string_view::npos;
+      },
       10s);
   REQUIRE(line);
   auto port = static_cast<unsigned short>(std::stoul(line->substr(line->rfind(':') + 1)));
@@ -226,14 +227,16 @@ TEST_CASE("the Kubernetes recgate config requires the admin key; probes and the 
   CHECK(status("GET", "/metrics") == 200);
   CHECK(status("GET", "/readyz") == 503);  // answered (the upstream is unreachable), not 401
   // Everything else needs the admin key.
-  const std::string recording = "720796a0-8ee9-4350-83bd-2d07a3121f1e/00000001-0000-4000-8000-000000000000";
+  const std::string recording =
+      "720796a0-8ee9-4350-83bd-2d07a3121f1e/00000001-0000-4000-8000-000000000000";
   CHECK(status("GET", "/cache/stats") == 401);
   CHECK(status("DELETE", "/cache/recordings/" + recording) == 401);
   CHECK(status("POST", "/signed-urls/revoke/" + recording) == 401);
 }
 
-TEST_CASE("three replicas behind HAProxy: one fetch per recording, and a dead replica's share "
-          "moves without touching the others") {
+TEST_CASE(
+    "three replicas behind HAProxy: one fetch per recording, and a dead replica's share "
+    "moves without touching the others") {
   const auto sids = make_sids(100, 0x5eed0000);
   cluster c(3);
 
@@ -250,8 +253,8 @@ TEST_CASE("three replicas behind HAProxy: one fetch per recording, and a dead re
     if (replicas.size() != 1) split.push_back(sid);
     ++share[*replicas.begin()];
   }
-  CHECK_MESSAGE(split.empty(),
-                split.size() << " Sids served by several replicas, e.g. " << first(split));
+  CHECK_MESSAGE(split.empty(), split.size()
+                                   << " Sids served by several replicas, e.g. " << first(split));
   MESSAGE("Sids per replica: " << share[0] << " " << share[1] << " " << share[2]);
   for (auto n : share) CHECK(n > 0);
 
@@ -309,7 +312,8 @@ TEST_CASE("three replicas behind HAProxy: one fetch per recording, and a dead re
       15s));
   MESSAGE("replica " << victim << " DOWN "
                      << std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::steady_clock::now() - resumed_at).count()
+                            std::chrono::steady_clock::now() - resumed_at)
+                            .count()
                      << " ms after its health checks resumed");
   auto states = c.servers();
   for (std::size_t i = 0; i < c.size(); ++i) {

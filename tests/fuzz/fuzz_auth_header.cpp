@@ -10,10 +10,10 @@
 
 #include <openssl/evp.h>
 
-#include "util/uuid.hpp"
 #include "fuzz_policy.hpp"
 #include "fuzz_support.hpp"
 #include "proxy/policy/router.hpp"
+#include "util/uuid.hpp"
 
 namespace {
 
@@ -58,7 +58,8 @@ void check_basic(std::string_view header) {
     FUZZ_CHECK(credentials->user.find(':') == std::string::npos);
     FUZZ_CHECK(credentials->user.size() + 1 + credentials->password.size() <= header.size());
     auto again = basic_auth("Basic " + base64(credentials->user + ":" + credentials->password));
-    FUZZ_CHECK(again && again->user == credentials->user && again->password == credentials->password);
+    FUZZ_CHECK(again && again->user == credentials->user &&
+               again->password == credentials->password);
   }
   // "user:password" of any bytes survives encoding and decoding.
   auto colon = header.find(':');
@@ -106,7 +107,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto decision = policy.decide(request, now);
   FUZZ_CHECK(!decision.reason.empty());
   if (decision.outcome == access_outcome::unauthenticated) FUZZ_CHECK(decision.consumer == "-");
-  if (decision.outcome != access_outcome::allow && decision.outcome != access_outcome::rate_limited) {
+  if (decision.outcome != access_outcome::allow &&
+      decision.outcome != access_outcome::rate_limited) {
     return 0;
   }
 
@@ -115,14 +117,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto key = key_of(f[0]);
   FUZZ_CHECK(key);
   bool known = false;
-  for (const auto& k : fuzz::known_keys()) known = known || (*key == k.key && decision.consumer == k.consumer);
+  for (const auto& k : fuzz::known_keys())
+    known = known || (*key == k.key && decision.consumer == k.consumer);
   FUZZ_CHECK(known);
   const config::consumer_config* consumer = nullptr;
   for (const auto& c : cfg.consumers) {
     if (c.id == decision.consumer) consumer = &c;
   }
   FUZZ_CHECK(consumer && consumer->enabled);
-  std::string_view scope = !request.scope.empty() ? request.scope : request.metadata ? "metadata" : "audio";
+  std::string_view scope = !request.scope.empty() ? request.scope
+                           : request.metadata     ? "metadata"
+                                                  : "audio";
   FUZZ_CHECK(consumer->has_scope(scope));
   FUZZ_CHECK(scope == "admin" || consumer->may_read(request.account_sid));
   if (!bearer_token(f[0])) {

@@ -14,9 +14,9 @@
 #include <toml++/toml.h>
 
 #include "config/load.hpp"
-#include "util/uuid.hpp"
 #include "fuzz_support.hpp"
 #include "proxy/access/access.hpp"
+#include "util/uuid.hpp"
 
 namespace {
 
@@ -26,7 +26,8 @@ namespace fs = std::filesystem;
 bool unsafe_path(const std::string& text) {
   std::error_code ec;
   auto status = fs::status(text, ec);
-  if (ec || status.type() == fs::file_type::not_found || status.type() == fs::file_type::directory) {
+  if (ec || status.type() == fs::file_type::not_found ||
+      status.type() == fs::file_type::directory) {
     return false;
   }
   if (status.type() != fs::file_type::regular) return true;
@@ -98,7 +99,8 @@ void check_config(const config::config& c) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto text = fuzz::as_text(data, size);
   try {
-    if (names_unsafe_path(toml::parse(text, std::string_view("fuzz.toml")))) return -1;  // not added to the corpus
+    if (names_unsafe_path(toml::parse(text, std::string_view("fuzz.toml"))))
+      return -1;  // not added to the corpus
   } catch (const toml::parse_error&) {
     // The loader reports it; no file is read.
   }

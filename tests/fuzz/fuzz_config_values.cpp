@@ -3,9 +3,9 @@
 // Input: the parser's name on the first line (duration, endpoint, base_url, cidr, ip; anything
 // else: all of them), the text to parse on the rest.
 
-#include <arpa/inet.h>
-
 #include <string>
+
+#include <arpa/inet.h>
 
 #include "config/load.hpp"
 #include "fuzz_support.hpp"

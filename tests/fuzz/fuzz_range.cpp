@@ -21,7 +21,9 @@ std::optional<std::uint64_t> number(std::string_view s) {
   return v;
 }
 
-bool digits(std::string_view s) { return s.find_first_not_of("0123456789") == std::string_view::npos; }
+bool digits(std::string_view s) {
+  return s.find_first_not_of("0123456789") == std::string_view::npos;
+}
 
 // RFC 9110 section 14.1.2 for the plain forms "bytes=F-L", "bytes=F-", "bytes=-N" (digits only,
 // no spaces, values that fit in 63 bits), written out independently of parse_range.
@@ -31,8 +33,8 @@ std::optional<parsed_range> expected_range(std::string_view header, std::uint64_
   auto dash = spec.find('-');
   if (dash == std::string_view::npos) return std::nullopt;
   auto first_text = spec.substr(0, dash), last_text = spec.substr(dash + 1);
-  if (!digits(first_text) || !digits(last_text) || first_text.size() > 18 || last_text.size() > 18 ||
-      (first_text.empty() && last_text.empty())) {
+  if (!digits(first_text) || !digits(last_text) || first_text.size() > 18 ||
+      last_text.size() > 18 || (first_text.empty() && last_text.empty())) {
     return std::nullopt;
   }
   if (first_text.empty()) {
@@ -89,8 +91,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 206: {
       FUZZ_CHECK(rep.length && !request.range.empty());
       FUZZ_CHECK(plan.end && plan.begin < *plan.end && *plan.end <= *rep.length);
-      auto want = "bytes " + std::to_string(plan.begin) + "-" + std::to_string(*plan.end - 1) + "/" +
-                  std::to_string(*rep.length);
+      auto want = "bytes " + std::to_string(plan.begin) + "-" + std::to_string(*plan.end - 1) +
+                  "/" + std::to_string(*rep.length);
       FUZZ_CHECK(plan.content_range == want);
       break;
     }
@@ -105,6 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(!rep.etag.empty() || !rep.last_modified.empty());
   }
   // An If-None-Match naming our own tag always matches.
-  if (!rep.etag.empty()) FUZZ_CHECK(etag_matches_any(rep.etag, rep.etag) || rep.etag.find(',') != std::string::npos);
+  if (!rep.etag.empty())
+    FUZZ_CHECK(etag_matches_any(rep.etag, rep.etag) || rep.etag.find(',') != std::string::npos);
   return 0;
 }

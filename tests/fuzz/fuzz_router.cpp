@@ -5,15 +5,17 @@
 #include <string>
 #include <variant>
 
-#include "util/uuid.hpp"
 #include "fuzz_support.hpp"
 #include "proxy/policy/router.hpp"
+#include "util/uuid.hpp"
 
 namespace {
 
 using namespace recgate;
 
-bool lower_hex_or_dash(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-'; }
+bool lower_hex_or_dash(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-';
+}
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -69,7 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Only the accepted spellings reach a recording: no '%', no dot segment, no doubled slash.
   for (char c : path) FUZZ_CHECK(c != '%' && c != '\\' && static_cast<unsigned char>(c) > 0x20);
   FUZZ_CHECK(path.find("//") == std::string_view::npos);
-  FUZZ_CHECK(path.find("/./") == std::string_view::npos && path.find("/../") == std::string_view::npos);
+  FUZZ_CHECK(path.find("/./") == std::string_view::npos &&
+             path.find("/../") == std::string_view::npos);
   FUZZ_CHECK(!path.ends_with('/'));
   FUZZ_CHECK(path.starts_with("/api/laml/2010-04-01/Accounts/") ||
              path.starts_with("/2010-04-01/Accounts/"));

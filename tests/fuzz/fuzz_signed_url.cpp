@@ -10,8 +10,8 @@
 
 #include "fuzz_policy.hpp"
 #include "fuzz_support.hpp"
-#include "proxy/policy/router.hpp"
 #include "proxy/access/signed_url.hpp"
+#include "proxy/policy/router.hpp"
 
 namespace {
 

@@ -25,7 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 namespace recgate::fuzz {
 
 inline std::string_view as_text(const std::uint8_t* data, std::size_t size) {
-  return size == 0 ? std::string_view{} : std::string_view(reinterpret_cast<const char*>(data), size);
+  return size == 0 ? std::string_view{}
+                   : std::string_view(reinterpret_cast<const char*>(data), size);
 }
 
 // The input as `count` fields: one a line, the last taking the rest (newlines included); absent

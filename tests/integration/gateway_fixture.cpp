@@ -1,7 +1,5 @@
 #include "gateway_fixture.hpp"
 
-#include <doctest/doctest.h>
-
 #include <fstream>
 #include <random>
 #include <regex>
@@ -10,9 +8,9 @@
 #include <stdexcept>
 #include <thread>
 
-#include <signal.h>
-
+#include <doctest/doctest.h>
 #include <openssl/evp.h>
+#include <signal.h>
 
 #include "artifacts.hpp"
 #include "laml_sim/laml_sim.hpp"
@@ -25,7 +23,6 @@ unsigned short port_from_line(const std::optional<std::string>& line, const char
   if (!line) throw std::runtime_error(std::string(what) + " did not start listening");
   return static_cast<unsigned short>(std::stoul(line->substr(line->rfind(':') + 1)));
 }
-
 
 bool is_listening_line(std::string_view prefix, std::string_view line) {
   return line.starts_with(prefix) && line.find("listening on") != std::string_view::npos;
@@ -54,7 +51,6 @@ std::string sha256_hex(std::string_view key) {
   return test_support::sha256_hex(key);
 }
 
-
 headers with_key(headers extra) {
   extra.emplace_back("Authorization", std::string("Bearer ") + consumer_key);
   return extra;
@@ -72,9 +68,10 @@ stack::stack(stack_options options) : tls_(options.tls), gateway_prefix_(options
          ("recgate-test-" + std::to_string(rd()) + std::to_string(rd()));
   std::filesystem::create_directories(dir_);
 
-  std::vector<std::string> sim_argv{
-      LAML_SIM_BIN, "--listen", "127.0.0.1:0", "--project-id", project_id, "--api-token",
-      api_token, "--duration", std::to_string(sim_duration), "--quiet"};
+  std::vector<std::string> sim_argv{LAML_SIM_BIN,   "--listen",   "127.0.0.1:0",
+                                    "--project-id", project_id,   "--api-token",
+                                    api_token,      "--duration", std::to_string(sim_duration),
+                                    "--quiet"};
   sim_argv.insert(sim_argv.end(), options.sim_args.begin(), options.sim_args.end());
   sim_ = std::make_unique<test_support::child_process>(std::move(sim_argv));
   sim_port_ = port_from_line(
@@ -95,21 +92,21 @@ stack::stack(stack_options options) : tls_(options.tls), gateway_prefix_(options
     options.extra_config.replace(at, 10, std::to_string(sim_port_));
   }
   std::ofstream(dir_ / "recgate.toml")
-      << "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 2\n" << options.extra_server << "\n"
+      << "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 2\n"
+      << options.extra_server << "\n"
       << "[upstream]\nbase_url = \"" << upstream << "\"\nproject_id = \"" << project_id
       << "\"\napi_token_env = \"RECGATE_TEST_UNSET_TOKEN\"\napi_token_file = \""
       << (dir_ / "token").string() << "\"\n"
       << "connect_timeout = \"2s\"\nheader_timeout = \"" << options.upstream_header_timeout
-      << "\"\nidle_timeout = \""
-      << options.upstream_idle_timeout << "\"\n"
+      << "\"\nidle_timeout = \"" << options.upstream_idle_timeout << "\"\n"
       << options.extra_upstream << "\n"
-      << (options.cache ? "[cache]\npath = \"" +
-                              (options.cache_path.empty() ? (dir_ / "cache").string()
-                                                          : options.cache_path) +
-                              "\"\n" +
-                              options.extra_cache + "\n"
-                        : "")
-      << "[admin]\nlisten = \"127.0.0.1:0\"\n" << options.extra_admin << "\n"
+      << (options.cache
+              ? "[cache]\npath = \"" +
+                    (options.cache_path.empty() ? (dir_ / "cache").string() : options.cache_path) +
+                    "\"\n" + options.extra_cache + "\n"
+              : "")
+      << "[admin]\nlisten = \"127.0.0.1:0\"\n"
+      << options.extra_admin << "\n"
       << "[log]\nlevel = \"info\"\nformat = \"json\"\n"
       << options.extra_config << "\n"
       << "[[consumers]]\nid = \"billing-service\"\nscopes = [\"audio\", \"metadata\"]\n"
@@ -119,8 +116,8 @@ stack::stack(stack_options options) : tls_(options.tls), gateway_prefix_(options
   test_support::artifacts::add_secret(api_token);
   // What the gateway sends upstream: "Basic " + base64(project_id:api_token). The token is not in
   // it as text, so the encoded form is a secret of its own.
-  test_support::artifacts::add_secret(
-      test_support::basic_authorization(project_id, api_token).substr(std::string("Basic ").size()));
+  test_support::artifacts::add_secret(test_support::basic_authorization(project_id, api_token)
+                                          .substr(std::string("Basic ").size()));
   record_config_secrets(test_support::read_file(dir_ / "recgate.toml"));
 
   start_gateway();
@@ -132,8 +129,9 @@ void stack::start_gateway() {
   gateway_ = std::make_unique<test_support::child_process>(std::move(argv));
   output_saved_ = false;
   gateway_port_ = port_from_line(
-      gateway_->wait_for_line([](std::string_view l) { return is_listening_line("recgate: listening", l); },
-                              std::chrono::seconds(10)),
+      gateway_->wait_for_line(
+          [](std::string_view l) { return is_listening_line("recgate: listening", l); },
+          std::chrono::seconds(10)),
       "recgate");
   if (tls_) {
     tls_port_ = port_from_line(
@@ -187,8 +185,8 @@ void stack::crash_and_restart_gateway() {
 void stack::set_upstream(const std::string& base_url) {
   static const std::regex line(R"(base_url = "[^"]*")");
   auto config = test_support::read_file(config_path());
-  std::ofstream(config_path()) << std::regex_replace(config, line, "base_url = \"" + base_url + "\"",
-                                                     std::regex_constants::format_first_only);
+  std::ofstream(config_path()) << std::regex_replace(
+      config, line, "base_url = \"" + base_url + "\"", std::regex_constants::format_first_only);
   restart_gateway();
 }
 
@@ -206,8 +204,7 @@ bool stack::wait_gateway_line(const std::vector<std::string>& texts,
       .has_value();
 }
 
-bool stack::wait_gateway_output(const std::string& text, int n,
-                                std::chrono::milliseconds timeout) {
+bool stack::wait_gateway_output(const std::string& text, int n, std::chrono::milliseconds timeout) {
   int seen = 0;
   // wait_for_line scans from the first line each time: count matches until the n-th.
   return gateway_

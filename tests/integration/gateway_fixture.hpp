@@ -33,17 +33,18 @@ std::string sha256_hex(std::string_view key);
 headers with_key(headers extra = {});
 
 struct stack_options {
-  std::string extra_server;       // TOML lines appended to [server]
-  std::string extra_upstream;     // TOML lines appended to [upstream]
+  std::string extra_server;                  // TOML lines appended to [server]
+  std::string extra_upstream;                // TOML lines appended to [upstream]
   std::string upstream_idle_timeout = "2s";  // upstream.idle_timeout (also a stalled body's limit)
-  std::string upstream_header_timeout = "1s";  // upstream.header_timeout (the response head's limit)
+  std::string upstream_header_timeout =
+      "1s";                           // upstream.header_timeout (the response head's limit)
   std::vector<std::string> sim_args;  // more laml-sim arguments, e.g. --tls-cert F --tls-key F
   // When set (e.g. "https://localhost"), base_url is this + ":" + the simulator's port.
   std::string upstream_scheme_host;
   // When set, the whole base_url (e.g. "http://recgate-test.invalid:1"): an upstream other than
   // the stack's simulator.
   std::string upstream_url;
-  bool cache = false;  // a RocksDB cache in the stack's folder
+  bool cache = false;      // a RocksDB cache in the stack's folder
   std::string cache_path;  // with cache: this folder instead (on a small filesystem, say)
   // Words before the gateway's command line, e.g. {"setpriv", "--reuid=65534", ...} to run it
   // as another user.
@@ -155,9 +156,15 @@ std::map<std::string, double> scrape(stack& s);
 bool wait_metric(stack& s, const std::string& series, const std::function<bool(double)>& done,
                  std::chrono::milliseconds timeout = std::chrono::seconds(15));
 // Conditions for wait_metric.
-inline std::function<bool(double)> at_least(double v) { return [v](double x) { return x >= v; }; }
-inline std::function<bool(double)> above(double v) { return [v](double x) { return x > v; }; }
-inline std::function<bool(double)> exactly(double v) { return [v](double x) { return x == v; }; }
+inline std::function<bool(double)> at_least(double v) {
+  return [v](double x) { return x >= v; };
+}
+inline std::function<bool(double)> above(double v) {
+  return [v](double x) { return x > v; };
+}
+inline std::function<bool(double)> exactly(double v) {
+  return [v](double x) { return x == v; };
+}
 
 // Runs a command to its end and returns its output (stdout and stderr). Fails the test unless it
 // exits 0 within `timeout`.

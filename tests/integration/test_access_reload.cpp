@@ -1,14 +1,13 @@
 // The consumers file: reloaded on SIGHUP and when it changes, an invalid one rejected.
-#include <doctest/doctest.h>
-
 #include <fstream>
 #include <random>
 
+#include <doctest/doctest.h>
 #include <signal.h>
 
 #include "gateway_fixture.hpp"
-#include "read_file.hpp"
 #include "laml_sim/laml_sim.hpp"
+#include "read_file.hpp"
 
 using namespace gateway_test;
 
@@ -57,7 +56,8 @@ TEST_CASE("the consumers file is reloaded on SIGHUP and on change; a bad one is 
 
   // No signal needed: a change is picked up by itself.
   int reloads = 0;
-  for (const auto& line : s.gateway_lines()) reloads += line.find("configuration reloaded") != std::string::npos;
+  for (const auto& line : s.gateway_lines())
+    reloads += line.find("configuration reloaded") != std::string::npos;
   write_file(file, consumer_entry("filed2", "rgk_filed2") + consumer_entry("filed3", "rgk_filed3"));
   REQUIRE(s.wait_gateway_output("configuration reloaded", reloads + 1));
   CHECK(status_for("rgk_filed3") == 200);
@@ -98,7 +98,8 @@ TEST_CASE("a consumer given the sign scope by a reload can mint signed URLs at o
               ("recgate-consumers-" + std::to_string(rd()) + ".toml");
   write_file(file, consumer_entry("other", "rgk_other"));
   stack_options o;
-  o.extra_config = "[access]\nconsumers_file = \"" + file.string() + "\"\n"
+  o.extra_config = "[access]\nconsumers_file = \"" + file.string() +
+                   "\"\n"
                    "[[signing_keys]]\nid = \"s1\"\nsecret_env = \"RECGATE_TEST_SIGNING_KEY\"\n";
   stack s(o);
   auto path = recording_path(laml_sim::normal_sid(92), "mp3");
@@ -108,8 +109,10 @@ TEST_CASE("a consumer given the sign scope by a reload can mint signed URLs at o
                                  R"({"path":")" + path + R"("})");
   };
   CHECK(mint().status == 401);
-  write_file(file, "[[consumers]]\nid = \"signer\"\nscopes = [\"sign\"]\naccounts = [\"*\"]\n"
-                   "key_sha256 = \"" + sha256_hex("rgk_signer") + "\"\n");
+  write_file(file,
+             "[[consumers]]\nid = \"signer\"\nscopes = [\"sign\"]\naccounts = [\"*\"]\n"
+             "key_sha256 = \"" +
+                 sha256_hex("rgk_signer") + "\"\n");
   ::kill(s.gateway_pid(), SIGHUP);
   REQUIRE(s.wait_gateway_output("configuration reloaded"));
   auto minted = mint();
@@ -157,8 +160,10 @@ TEST_CASE("a signing key rotated by SIGHUP: POST /v1/signed-urls mints with the 
   setenv("RECGATE_TEST_SIGNING_KEY_B", "signing-secret-b-of-at-least-32-bytes-0002", 1);
   stack_options o;
   o.extra_config = key_entry("a", "RECGATE_TEST_SIGNING_KEY_A");
-  o.extra_consumers = "[[consumers]]\nid = \"signer\"\nscopes = [\"sign\"]\naccounts = [\"*\"]\n"
-                      "key_sha256 = \"" + sha256_hex("rgk_signer") + "\"\n";
+  o.extra_consumers =
+      "[[consumers]]\nid = \"signer\"\nscopes = [\"sign\"]\naccounts = [\"*\"]\n"
+      "key_sha256 = \"" +
+      sha256_hex("rgk_signer") + "\"\n";
   stack s(o);
   auto path = recording_path(laml_sim::normal_sid(93), "mp3");
   auto mint = [&] {
@@ -173,9 +178,9 @@ TEST_CASE("a signing key rotated by SIGHUP: POST /v1/signed-urls mints with the 
   CHECK(s.get(under_a, {}).status == 200);
 
   // B added in front: B signs, A still verifies.
-  reload_with(s, key_entry("a", "RECGATE_TEST_SIGNING_KEY_A"),
-              key_entry("b", "RECGATE_TEST_SIGNING_KEY_B") +
-                  key_entry("a", "RECGATE_TEST_SIGNING_KEY_A"));
+  reload_with(
+      s, key_entry("a", "RECGATE_TEST_SIGNING_KEY_A"),
+      key_entry("b", "RECGATE_TEST_SIGNING_KEY_B") + key_entry("a", "RECGATE_TEST_SIGNING_KEY_A"));
   auto under_b = mint();
   CHECK(under_b.find("rg_key=b") != std::string::npos);
   CHECK(s.get(under_b, {}).status == 200);
@@ -192,7 +197,8 @@ TEST_CASE("a signing key rotated by SIGHUP: POST /v1/signed-urls mints with the 
   unsetenv("RECGATE_TEST_SIGNING_KEY_B");
 }
 
-TEST_CASE("a reload applies live settings to the next request and names those that need a restart") {
+TEST_CASE(
+    "a reload applies live settings to the next request and names those that need a restart") {
   stack_options o;
   o.cache = true;
   o.extra_cache = "cache_control = \"private, max-age=60\"\n";

@@ -1,12 +1,11 @@
 // The audit trail end to end: recgate appends one JSON line per recording access to
 // audit.file; `recgate audit` (run as a child process) finds them by Sid and by consumer.
-#include <doctest/doctest.h>
-
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -37,7 +36,8 @@ stack_options audited(const std::filesystem::path& file, const std::string& flus
       "[[consumers]]\nid = \"player\"\nscopes = [\"audio\"]\naccounts = [\"" +
       std::string(project_id) + "\"]\nkey_sha256 = \"" + sha256_hex(player_key) + "\"\n" +
       "[[consumers]]\nid = \"limited\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\n"
-      "rate_per_second = 0.001\nburst = 1\nkey_sha256 = \"" + sha256_hex(limited_key) + "\"\n" +
+      "rate_per_second = 0.001\nburst = 1\nkey_sha256 = \"" +
+      sha256_hex(limited_key) + "\"\n" +
       "[[consumers]]\nid = \"portal\"\nscopes = [\"sign\"]\naccounts = [\"*\"]\nkey_sha256 = \"" +
       sha256_hex(portal_key) + "\"\n";
   return o;
@@ -84,8 +84,10 @@ cli_result run_audit(std::vector<std::string> args) {
   cli_result out;
   out.exit_code = cli.wait_exit(std::chrono::seconds(10)).value_or(-1);
   for (const auto& line : cli.lines()) {
-    if (line.starts_with("{")) out.lines.push_back(json::parse(line));
-    else if (line.starts_with("recgate audit:")) out.summary = line;
+    if (line.starts_with("{"))
+      out.lines.push_back(json::parse(line));
+    else if (line.starts_with("recgate audit:"))
+      out.summary = line;
   }
   return out;
 }
@@ -183,8 +185,8 @@ TEST_CASE("every recording access is audited: who, what, how much, from where") 
 
   // No secret reaches the audit file, and only its owner may read it.
   auto text = file_text(file);
-  for (const char* secret : {consumer_key, api_token, player_key, limited_key, portal_key,
-                             signing_secret}) {
+  for (const char* secret :
+       {consumer_key, api_token, player_key, limited_key, portal_key, signing_secret}) {
     CHECK(text.find(secret) == std::string::npos);
   }
   CHECK(text.find("Bearer") == std::string::npos);
@@ -241,7 +243,8 @@ TEST_CASE("recgate audit finds the lines by --sid and by --consumer, and no othe
   SUBCASE("--since and --until") {
     auto all = run_audit({"--file", file.string(), "--since", "2000-01-01T00:00:00Z"});
     CHECK(all.lines.size() == 5);
-    CHECK(run_audit({"--file", file.string(), "--since", "2999-01-01T00:00:00+02:00"}).lines.empty());
+    CHECK(
+        run_audit({"--file", file.string(), "--since", "2999-01-01T00:00:00+02:00"}).lines.empty());
     CHECK(run_audit({"--file", file.string(), "--until", "2000-01-01T00:00:00Z"}).lines.empty());
     auto bad = run_audit({"--file", file.string(), "--since", "yesterday"});
     CHECK(bad.exit_code == 2);

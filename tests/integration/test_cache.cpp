@@ -1,16 +1,15 @@
 // The audio cache end to end: laml-sim upstream, recgate with a real RocksDB in a temp folder.
-#include <doctest/doctest.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <map>
 #include <random>
 #include <thread>
+
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "cache/store.hpp"
 #include "gateway_fixture.hpp"
@@ -254,7 +253,8 @@ TEST_CASE("upstream errors on audio are passed on and never cached") {
     CHECK(r.status == 404);
     CHECK(nlohmann::json::parse(r.body)["status"] == 404);
   }
-  CHECK(upstream_fetches(s, recording_path(sid, "wav")) == 2);  // negative_ttl 0: nothing remembered
+  CHECK(upstream_fetches(s, recording_path(sid, "wav")) ==
+        2);  // negative_ttl 0: nothing remembered
   auto failing = laml_sim::normal_sid(109);
   s.sim_fault({{"sid", failing}, {"status", 503}});
   CHECK(s.get(recording_path(failing, "wav")).status == 502);
@@ -278,7 +278,8 @@ TEST_CASE("purge removes every format of a recording, from the admin path and th
   auto purged = s.admin("DELETE", "/cache/recordings/" + std::string(project_id) + "/" + sid);
   CHECK(purged.status == 200);
   CHECK(nlohmann::json::parse(purged.body)["purged"] == 2);
-  CHECK(s.get(recording_path(sid, "wav"), with_key(), "HEAD").header("X-Cache") == std::string("MISS"));
+  CHECK(s.get(recording_path(sid, "wav"), with_key(), "HEAD").header("X-Cache") ==
+        std::string("MISS"));
   CHECK(nlohmann::json::parse(s.admin("GET", "/cache/stats").body)["objects"] == 0);
 
   // Bad input on the admin path: clear answers.
@@ -295,12 +296,13 @@ TEST_CASE("purge removes every format of a recording, from the admin path and th
   CHECK(stats_cli.wait_exit(std::chrono::seconds(10)) == 0);
   CHECK(stats_cli.wait_for_line([](std::string_view l) { return l == "objects 1"; },
                                 std::chrono::seconds(1)));
-  test_support::child_process purge_cli({RECGATE_BIN, "cache", "purge", "--admin", admin,
-                                         "--account", project_id, "--sid", sid});
+  test_support::child_process purge_cli(
+      {RECGATE_BIN, "cache", "purge", "--admin", admin, "--account", project_id, "--sid", sid});
   CHECK(purge_cli.wait_exit(std::chrono::seconds(10)) == 0);
   CHECK(purge_cli.wait_for_line([](std::string_view l) { return l == "purged 1"; },
                                 std::chrono::seconds(1)));
-  CHECK(s.get(recording_path(sid, "wav"), with_key(), "HEAD").header("X-Cache") == std::string("MISS"));
+  CHECK(s.get(recording_path(sid, "wav"), with_key(), "HEAD").header("X-Cache") ==
+        std::string("MISS"));
 }
 
 TEST_CASE("max_bytes: the least recently used recordings leave, the store stays under the limit") {
@@ -320,7 +322,8 @@ TEST_CASE("max_bytes: the least recently used recordings leave, the store stays 
   auto stats = nlohmann::json::parse(s.admin("GET", "/cache/stats").body);
   CHECK(stats["bytes"].get<long>() <= 2500000);
   CHECK(stats["evictions"] == 1);
-  CHECK(s.get(recording_path(a, "wav"), with_key(), "HEAD").header("X-Cache") == std::string("HIT"));
+  CHECK(s.get(recording_path(a, "wav"), with_key(), "HEAD").header("X-Cache") ==
+        std::string("HIT"));
   auto again = s.get(recording_path(b, "wav"));
   CHECK(again.header("X-Cache") == std::string("MISS"));
   CHECK(again.body == expected_body(b));
@@ -375,10 +378,10 @@ TEST_CASE("a range far beyond a fill's progress is answered at once, the fill go
   CHECK(r.header("X-Cache") == std::string("RANGE"));
   CHECK(r.total_time < std::chrono::milliseconds(1500));  // the fill needs 4 s to get there
   auto stats = s.sim_stats();
-  CHECK(stats["ranges"] == 1);                  // one direct range request ...
-  CHECK(upstream_fetches(s, path) == 2);        // ... besides the fill's own request
+  CHECK(stats["ranges"] == 1);            // one direct range request ...
+  CHECK(upstream_fetches(s, path) == 2);  // ... besides the fill's own request
   auto gw_stats = nlohmann::json::parse(s.admin("GET", "/cache/stats").body);
-  CHECK(gw_stats["fills_in_progress"] == 1);    // which is still running
+  CHECK(gw_stats["fills_in_progress"] == 1);  // which is still running
   // A range the fill has nearly reached waits for the fill instead.
   auto near = s.get(path, with_key({{"Range", "bytes=0-99"}}));
   CHECK(near.header("X-Cache") == std::string("STREAM"));
@@ -444,11 +447,13 @@ TEST_CASE("metadata: always fresh by default; with metadata_ttl, kept per accoun
   CHECK(first.body == direct.body);
   CHECK(second.body == direct.body);
   CHECK(second.header("Content-Type") == direct.header("Content-Type"));
-  CHECK(upstream_fetches(s, recording_path(sid, "json")) == 2);  // the direct one and the gateway's one
+  CHECK(upstream_fetches(s, recording_path(sid, "json")) ==
+        2);  // the direct one and the gateway's one
   // Another account's request for the same Sid is not answered from it: 404 from upstream.
-  auto other = s.get("/api/laml/2010-04-01/Accounts/00000000-0000-4000-8000-000000000000/Recordings/" +
-                         sid + ".json",
-                     {{"Authorization", "Bearer a"}});
+  auto other =
+      s.get("/api/laml/2010-04-01/Accounts/00000000-0000-4000-8000-000000000000/Recordings/" + sid +
+                ".json",
+            {{"Authorization", "Bearer a"}});
   CHECK(other.status == 404);
   // Purge forgets metadata too.
   s.admin("DELETE", "/cache/recordings/" + std::string(project_id) + "/" + sid);
@@ -554,9 +559,10 @@ TEST_CASE("a signed URL plays in a browser: Range requests, no key, one cache en
   setenv("RECGATE_TEST_SIGNING_KEY", "a-test-signing-secret-of-at-least-32-bytes", 1);
   auto o = cached();
   std::random_device rd;
-  auto revocations = std::filesystem::temp_directory_path() /
-                     ("recgate-revocations-" + std::to_string(rd()));
-  o.extra_config = "[access]\nrevocations_file = \"" + revocations.string() + "\"\n"
+  auto revocations =
+      std::filesystem::temp_directory_path() / ("recgate-revocations-" + std::to_string(rd()));
+  o.extra_config = "[access]\nrevocations_file = \"" + revocations.string() +
+                   "\"\n"
                    "[[signing_keys]]\nid = \"s1\"\nsecret_env = \"RECGATE_TEST_SIGNING_KEY\"\n";
   o.extra_consumers = "[[consumers]]\nid = \"portal\"\nscopes = [\"sign\"]\naccounts = [\"" +
                       std::string(project_id) + "\"]\nkey_sha256 = \"" + sha256_hex("rgk_portal") +
@@ -602,10 +608,9 @@ TEST_CASE("a signed URL plays in a browser: Range requests, no key, one cache en
 
   // The same through the API, for a consumer holding the sign scope.
   auto mint = [&](const std::string& key, const std::string& body) {
-    return test_support::request("127.0.0.1", s.gateway_port(), "POST", "/v1/signed-urls",
-                                 {{"Authorization", "Bearer " + key},
-                                  {"Content-Type", "application/json"}},
-                                 body);
+    return test_support::request(
+        "127.0.0.1", s.gateway_port(), "POST", "/v1/signed-urls",
+        {{"Authorization", "Bearer " + key}, {"Content-Type", "application/json"}}, body);
   };
   auto minted = mint("rgk_portal", R"({"path":")" + path + R"(","ttl":"5m","bind_format":true})");
   REQUIRE(minted.status == 201);
@@ -619,8 +624,10 @@ TEST_CASE("a signed URL plays in a browser: Range requests, no key, one cache en
   check_json_error(mint("rgk_portal", "not json"), 400);
   check_json_error(mint("wrong", R"({"path":")" + path + R"("})"), 401);
   check_json_error(s.get("/v1/signed-urls", {{"Authorization", "Bearer rgk_portal"}}), 405);
-  auto other_account = "/api/laml/2010-04-01/Accounts/00000000-0000-4000-8000-000000000000/"
-                       "Recordings/" + sid + ".mp3";
+  auto other_account =
+      "/api/laml/2010-04-01/Accounts/00000000-0000-4000-8000-000000000000/"
+      "Recordings/" +
+      sid + ".mp3";
   check_json_error(mint("rgk_portal", R"({"path":")" + other_account + R"("})"), 403);
   CHECK(s.sim_stats()["total"] == 1);
 

@@ -5,12 +5,11 @@
 // The same during eviction (a small max_bytes) and purge (the admin listener's DELETE): the store
 // opens, acknowledged purges hold, and every body served is right.
 //
-// RECGATE_CRASH_ROUNDS sets the number of rounds of the repeated tests (default 20), for longer runs.
-#include <doctest/doctest.h>
-
+// RECGATE_CRASH_ROUNDS sets the number of rounds of the repeated tests (default 20), for longer
+// runs.
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
-#include <atomic>
 #include <mutex>
 #include <optional>
 #include <regex>
@@ -19,6 +18,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <doctest/doctest.h>
 
 #include "gateway_fixture.hpp"
 #include "laml_sim/laml_sim.hpp"
@@ -60,7 +61,7 @@ recording_case make_case(std::uint32_t unique, std::uint64_t bytes, bool mp3) {
 
 // Sizes around and across the 256 KiB chunk: an exact multiple (empty last chunk), one byte over,
 // and up to several chunks.
-constexpr std::uint64_t sizes[] = {200'000, 262'144, 262'145, 300'000,   524'288,
+constexpr std::uint64_t sizes[] = {200'000, 262'144, 262'145,   300'000,   524'288,
                                    600'000, 786'433, 1'000'000, 1'500'000, 2'000'000};
 
 // Why two bodies differ, in a line a failure report can carry.
@@ -125,7 +126,7 @@ void crash_and_restart(stack& s) {
     std::string output;
     for (const auto& l : s.gateway_lines()) output += l + "\n";
     FAIL("no port from the gateway after kill -9 (" << std::string(e.what()) << "); it printed:\n"
-                                                     << output);
+                                                    << output);
   }
 }
 
@@ -185,8 +186,8 @@ TEST_CASE("kill -9 during 20 concurrent fills, repeated: every body served after
       auto size = sizes[(round * fresh_per_round + i) % std::size(sizes)];
       fresh.push_back(make_case(next_unique++, size, (round + i) % 3 == 0));
       auto fill_ms = shortest_fill_ms + fill_step_ms * ((round + i) % fresh_per_round);
-      s.sim_fault({{"sid", fresh.back().sid},
-                   {"bytes_per_second", fresh.back().size() * 1000 / fill_ms}});
+      s.sim_fault(
+          {{"sid", fresh.back().sid}, {"bytes_per_second", fresh.back().size() * 1000 / fill_ms}});
     }
     // The hits: the objects committed since the last restart (the previous round's new Sids,
     // the ones most exposed to this kill), then older ones in rotation.
@@ -204,8 +205,8 @@ TEST_CASE("kill -9 during 20 concurrent fills, repeated: every body served after
     for (std::size_t i = 0; i < clients; ++i) {
       // The kill ends these connections at once; the timeout is only a safety net.
       threads.emplace_back([&results, &wanted, i, port = s.gateway_port()] {
-        results[i] = test_support::request("127.0.0.1", port, "GET", wanted[i]->path, with_key(),
-                                           {}, 5s);
+        results[i] =
+            test_support::request("127.0.0.1", port, "GET", wanted[i]->path, with_key(), {}, 5s);
       });
     }
     // The fills are running once the simulator has seen their requests (hits never reach it).
@@ -277,8 +278,8 @@ TEST_CASE("kill -9 during 20 concurrent fills, repeated: every body served after
                  << "after restart): " << fresh_committed_before_kill
                  << "; cut off and fetched again: " << fresh_refetched
                  << "; interrupted fills removed at start-up: " << markers_removed << " over "
-                 << restarts_with_removal << " restarts; objects checked at the end: "
-                 << committed.size());
+                 << restarts_with_removal
+                 << " restarts; objects checked at the end: " << committed.size());
   // Both paths were exercised: some fills were cut off by the kill, some finished before it.
   CHECK(fresh_refetched > 0);
   CHECK(markers_removed > 0);
@@ -344,7 +345,8 @@ TEST_CASE("kill -9 during eviction and purge, repeated: the store opens and ever
   stack s(o);
   std::vector<recording_case> all;
   for (std::size_t i = 0; i < workers * per_worker; ++i) {
-    all.push_back(make_case(static_cast<std::uint32_t>(9600 + i), 150'000 + 25'000 * i, i % 4 == 3));
+    all.push_back(
+        make_case(static_cast<std::uint32_t>(9600 + i), 150'000 + 25'000 * i, i % 4 == 3));
   }
 
   long evictions_before_kills = 0, purges_before_kills = 0, fills_before_kills = 0;
@@ -354,7 +356,7 @@ TEST_CASE("kill -9 during eviction and purge, repeated: the store opens and ever
     CAPTURE(round);
     std::atomic<bool> stop{false};
     std::mutex mutex;
-    std::set<std::size_t> purged;  // purge answered 200 and nothing of it started since
+    std::set<std::size_t> purged;    // purge answered 200 and nothing of it started since
     std::vector<std::string> wrong;  // bodies that were not a prefix of the upstream's
     std::vector<std::jthread> threads;
     const auto port = s.gateway_port(), admin_port = s.admin_port();
@@ -367,7 +369,8 @@ TEST_CASE("kill -9 during eviction and purge, repeated: the store opens and ever
             std::lock_guard lock(mutex);
             purged.erase(get);
           }
-          auto r = test_support::request("127.0.0.1", port, "GET", all[get].path, with_key(), {}, 5s);
+          auto r =
+              test_support::request("127.0.0.1", port, "GET", all[get].path, with_key(), {}, 5s);
           // Cut short by the kill (then what is in `purged` is what the crash must keep), or
           // whole: never a wrong byte.
           if (!r.ok() ? !is_prefix(r.body, all[get].expected()) : r.body != all[get].expected()) {
@@ -378,7 +381,8 @@ TEST_CASE("kill -9 during eviction and purge, repeated: the store opens and ever
           // Its fill over (committed, or already evicted) before the next purge, so that no
           // commit of it can land after a purge of it.
           for (int i = 0; i < 200 && !stop; ++i) {
-            auto head = test_support::request("127.0.0.1", port, "HEAD", all[get].path, with_key(), {}, 5s);
+            auto head =
+                test_support::request("127.0.0.1", port, "HEAD", all[get].path, with_key(), {}, 5s);
             if (!head.ok()) return;
             if (head.header("X-Cache") != std::string("STREAM")) break;
             std::this_thread::sleep_for(2ms);
@@ -445,8 +449,8 @@ TEST_CASE("kill -9 during eviction and purge, repeated: the store opens and ever
   auto final_stats = nlohmann::json::parse(s.admin("GET", "/cache/stats").body);
   auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   MESSAGE(rounds << " rounds in " << seconds << " s; before the kills: " << fills_before_kills
-                 << " commits, " << evictions_before_kills << " evictions, "
-                 << purges_before_kills << " purges standing; " << purged_checked
+                 << " commits, " << evictions_before_kills << " evictions, " << purges_before_kills
+                 << " purges standing; " << purged_checked
                  << " acknowledged purges checked after restarts");
   CHECK(evictions_before_kills > 0);
   CHECK(purged_checked > 0);

@@ -1,12 +1,11 @@
 // Encryption at rest end to end: laml-sim upstream, recgate with a real RocksDB and a key file;
 // the store's files searched for the audio, chunks tampered with behind the gateway's back, and
 // keys rotated across restarts.
-#include <doctest/doctest.h>
-
 #include <algorithm>
 #include <fstream>
 #include <regex>
 
+#include <doctest/doctest.h>
 #include <openssl/evp.h>
 
 #include "artifacts.hpp"
@@ -42,7 +41,8 @@ std::string new_key_line(const std::string& id) {
   auto out = run({RECGATE_BIN, "keygen", "--encryption-key", id});
   REQUIRE(out.ends_with("\n"));
   out.pop_back();
-  REQUIRE_MESSAGE(out.find('\n') == std::string::npos, "one line expected: " << out.size() << " bytes");
+  REQUIRE_MESSAGE(out.find('\n') == std::string::npos,
+                  "one line expected: " << out.size() << " bytes");
   REQUIRE(out.starts_with(id + ":"));
   const auto key = out.substr(id.size() + 1);
   test_support::artifacts::add_secret(key);
@@ -60,8 +60,8 @@ struct key_folder {
       std::ofstream out(file, std::ios::trunc);
       for (const auto& l : lines) out << l << "\n";
     }
-    std::filesystem::permissions(file, std::filesystem::perms::owner_read |
-                                           std::filesystem::perms::owner_write);
+    std::filesystem::permissions(
+        file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     return file.string();
   }
 };
@@ -125,7 +125,8 @@ std::vector<bool> plaintext_found(const std::filesystem::path& folder,
     roll(view, [&](std::uint64_t h, std::size_t at) {
       auto [lo, hi] = std::equal_range(index.begin(), index.end(), entry{h, 0, 0});
       for (auto it = lo; it != hi; ++it) {
-        if (view.substr(at, window) == std::string_view(bodies[it->body]).substr(it->offset, window)) {
+        if (view.substr(at, window) ==
+            std::string_view(bodies[it->body]).substr(it->offset, window)) {
           found[it->body] = true;
         }
       }
@@ -169,7 +170,8 @@ std::uint64_t unreadable_count(stack& s) {
 
 }  // namespace
 
-TEST_CASE("with encryption on the store's files hold no 64-byte run of the audio; without, they do") {
+TEST_CASE(
+    "with encryption on the store's files hold no 64-byte run of the audio; without, they do") {
   for (bool encrypted : {false, true}) {
     CAPTURE(encrypted);
     key_folder keys;
@@ -178,7 +180,8 @@ TEST_CASE("with encryption on the store's files hold no 64-byte run of the audio
     const auto big = laml_sim::sized_sid(301, 700000);
     const auto small = laml_sim::sized_sid(302, 100000);
     const auto mp3 = laml_sim::normal_sid(303);
-    std::vector<std::pair<std::string, std::string>> recordings{{big, "wav"}, {small, "wav"}, {mp3, "mp3"}};
+    std::vector<std::pair<std::string, std::string>> recordings{
+        {big, "wav"}, {small, "wav"}, {mp3, "mp3"}};
     std::vector<std::string> bodies;
     for (const auto& [sid, ext] : recordings) {
       CHECK(get_whole(s, sid, ext) == "MISS");
@@ -270,7 +273,8 @@ TEST_CASE("without encryption too, a committed object with a missing chunk is fe
   CHECK(upstream_fetches(s, path) == 2);
 }
 
-TEST_CASE("key rotation: old objects stay readable under a listed old key, refetched once it goes") {
+TEST_CASE(
+    "key rotation: old objects stay readable under a listed old key, refetched once it goes") {
   key_folder keys;
   const auto a = new_key_line("key-a");
   const auto b = new_key_line("key-b");
@@ -346,13 +350,12 @@ TEST_CASE("check-config validates the key file and never prints a key") {
   auto file = keys.write({line});
   stack s(encrypted_with(file));
   auto check_config = [&](const std::string& key_file_text, bool group_readable) {
-    {
-      std::ofstream(file, std::ios::trunc) << key_file_text;
-    }
+    { std::ofstream(file, std::ios::trunc) << key_file_text; }
     auto perms = std::filesystem::perms::owner_read | std::filesystem::perms::owner_write;
     if (group_readable) perms |= std::filesystem::perms::group_read;
     std::filesystem::permissions(file, perms);
-    test_support::child_process p({RECGATE_BIN, "check-config", "--config", s.config_path().string()});
+    test_support::child_process p(
+        {RECGATE_BIN, "check-config", "--config", s.config_path().string()});
     auto code = p.wait_exit(std::chrono::seconds(10));
     p.wait_for_line([](std::string_view) { return false; }, std::chrono::seconds(5));  // to its end
     std::string out;

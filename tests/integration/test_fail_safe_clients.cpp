@@ -1,8 +1,6 @@
 // Hostile and careless clients (issue 14): a flood of keyless connections sending oversized heads,
 // one huge header value, pipelining past the per-connection limit, a leading empty line, weak TLS
 // suites. Each case failed before its fix.
-#include <doctest/doctest.h>
-
 #include <algorithm>
 #include <atomic>
 #include <fstream>
@@ -10,6 +8,7 @@
 #include <vector>
 
 #include <arpa/inet.h>
+#include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -60,7 +59,8 @@ double percentile(std::vector<double> v, double p) {
 
 }  // namespace
 
-TEST_CASE("a keyless header flood: memory bounded by the head limit, keyed hits answered meanwhile") {
+TEST_CASE(
+    "a keyless header flood: memory bounded by the head limit, keyed hits answered meanwhile") {
   stack_options o;
   o.cache = true;
   stack s(o);
@@ -169,7 +169,8 @@ TEST_CASE("a head that never ends is refused at max_header_bytes, however it tri
   CHECK(totals.bytes_sent < 60 * 1024);
 }
 
-TEST_CASE("one header value of 65,000 bytes with max_header_bytes at its maximum: answered, alive") {
+TEST_CASE(
+    "one header value of 65,000 bytes with max_header_bytes at its maximum: answered, alive") {
   stack_options o;
   o.extra_server = "max_header_bytes = 65536\n";
   stack s(o);
@@ -199,19 +200,21 @@ TEST_CASE("max_header_bytes cannot be set above what the parser can hold") {
   check.wait_for_line([](std::string_view) { return false; }, 10s);
   CHECK(check.wait_exit(10s) == 1);
   bool named = false;
-  for (const auto& line : check.lines()) named = named || line.find("max_header_bytes") != std::string::npos;
+  for (const auto& line : check.lines())
+    named = named || line.find("max_header_bytes") != std::string::npos;
   CHECK(named);
 }
 
-TEST_CASE("pipelining past max_requests_per_connection: every answer up to the limit arrives whole") {
+TEST_CASE(
+    "pipelining past max_requests_per_connection: every answer up to the limit arrives whole") {
   stack_options o;
   o.extra_server = "max_requests_per_connection = 100\n";
   stack s(o);
   // 1,000 requests of 300 bytes in one write, more than the gateway reads at once: it answers
   // 100, then closes without a reset (input left unread) that would destroy answers still on
   // their way.
-  std::string one = "GET /no-such-path HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(250, 'p') +
-                    "\r\n\r\n";
+  std::string one =
+      "GET /no-such-path HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(250, 'p') + "\r\n\r\n";
   std::string pipelined;
   for (int i = 0; i < 1000; ++i) pipelined += one;
   for (int round = 0; round < 10; ++round) {
@@ -254,7 +257,8 @@ TEST_CASE("the TLS listener offers TLS 1.2 only with AEAD suites and forward sec
     return out;
   };
   // CBC with SHA-1, CBC with SHA-256, and static RSA: refused.
-  for (const char* weak : {"ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384", "AES128-GCM-SHA256"}) {
+  for (const char* weak :
+       {"ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384", "AES128-GCM-SHA256"}) {
     CAPTURE(weak);
     auto out = handshake({"-tls1_2", "-cipher", weak});
     CHECK(out.find("CONNECTION ESTABLISHED") == std::string::npos);
@@ -264,7 +268,8 @@ TEST_CASE("the TLS listener offers TLS 1.2 only with AEAD suites and forward sec
   CHECK(handshake({"-tls1_3"}).find("CONNECTION ESTABLISHED") != std::string::npos);
 }
 
-TEST_CASE("slow readers of cold recordings: memory per reader bounded, given back when they leave") {
+TEST_CASE(
+    "slow readers of cold recordings: memory per reader bounded, given back when they leave") {
   stack_options o;
   o.cache = true;
   stack s(o);
@@ -286,7 +291,8 @@ TEST_CASE("slow readers of cold recordings: memory per reader bounded, given bac
     REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
     auto request = "GET " + recording_path(laml_sim::sized_sid(14910 + i % 10, 20u << 20), "wav") +
                    " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + consumer_key + "\r\n\r\n";
-    REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+    REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(request.size()));
     fds.push_back(fd);
   }
   long peak = baseline;

@@ -2,12 +2,11 @@
 // disk (issue 14): the gateway lives, every response it starts is whole unless the upstream broke
 // off, the store's failure is logged once, counted and shown, misses bypass it, and it recovers by
 // itself. The cache runs on a small tmpfs of its own (test_support::small_filesystem, root only).
-#include <doctest/doctest.h>
-
 #include <future>
 #include <thread>
 #include <vector>
 
+#include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -50,10 +49,10 @@ stack_options on_small_fs(const test_support::small_filesystem& fs, const std::s
   return o;
 }
 
-#define REQUIRE_SMALL_FS(fs)                                                      \
-  if (!(fs).available()) {                                                         \
-    WARN_MESSAGE(false, "not run: " << (fs).why());                                \
-    return;                                                                        \
+#define REQUIRE_SMALL_FS(fs)                        \
+  if (!(fs).available()) {                          \
+    WARN_MESSAGE(false, "not run: " << (fs).why()); \
+    return;                                         \
   }
 
 }  // namespace
@@ -65,7 +64,8 @@ TEST_CASE("a full disk mid-fill: the body arrives whole, misses are not stored, 
   stack s(on_small_fs(fs, "min_free_bytes = 1048576\n"));
   const auto slow = laml_sim::sized_sid(14101, 12 * mib);
   s.sim_fault({{"sid", slow}, {"bytes_per_second", 4 * mib}});
-  auto download = std::async(std::launch::async, [&] { return s.get(recording_path(slow, "wav")); });
+  auto download =
+      std::async(std::launch::async, [&] { return s.get(recording_path(slow, "wav")); });
   REQUIRE(wait_metric(s, "recgate_upstream_bytes_total", at_least(2.0 * mib), 10s));
   fs.fill_leaving(0);  // another process takes the rest of the disk
 
@@ -211,10 +211,10 @@ void make_store_fail(stack& s, const std::filesystem::path& cache_dir, int uniqu
   REQUIRE(wait_store(s, false));
 }
 
-#define REQUIRE_ROOT()                                                                   \
-  if (::geteuid() != 0) {                                                                \
-    WARN_MESSAGE(false, "not run: needs root to start the gateway as another user");     \
-    return;                                                                              \
+#define REQUIRE_ROOT()                                                               \
+  if (::geteuid() != 0) {                                                            \
+    WARN_MESSAGE(false, "not run: needs root to start the gateway as another user"); \
+    return;                                                                          \
   }
 
 TEST_CASE("a purge the store refuses changes nothing and says so") {
@@ -320,14 +320,16 @@ TEST_CASE("what sits on disk stays within the volume: 300 MiB through a 200 MiB 
     CHECK(r.body.size() == 2 * mib);
     auto stats = cache_stats(s);
     if (stats["store"].contains("disk_used")) {
-      peak_used = std::max<std::uint64_t>(peak_used, stats["store"]["disk_used"].get<std::uint64_t>());
+      peak_used =
+          std::max<std::uint64_t>(peak_used, stats["store"]["disk_used"].get<std::uint64_t>());
     }
   }
   auto m = scrape(s);
   auto stats = cache_stats(s);
   MESSAGE("audio kept " << stats["bytes"].get<std::uint64_t>() / mib << " MiB in "
                         << stats["objects"] << " objects; folder on disk peaked at "
-                        << peak_used / mib << " MiB; evictions " << m["recgate_cache_evictions_total"]);
+                        << peak_used / mib << " MiB; evictions "
+                        << m["recgate_cache_evictions_total"]);
   CHECK(m["recgate_cache_write_failures_total"] == 0);
   CHECK(m["recgate_cache_store_writable"] == 1);
   CHECK(m["recgate_cache_evictions_total"] > 0);

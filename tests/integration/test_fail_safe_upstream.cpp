@@ -2,12 +2,12 @@
 // body below the minimum rate or past its deadline is given up on (counted, logged, nothing
 // kept, the upstream connection let go, with or without a client), and a refused API token is
 // the gateway's failure, not the consumer's.
-#include <doctest/doctest.h>
-
 #include <csignal>
 #include <fstream>
 #include <future>
 #include <thread>
+
+#include <doctest/doctest.h>
 
 #include "artifacts.hpp"
 #include "gateway_fixture.hpp"
@@ -45,7 +45,8 @@ TEST_CASE("an upstream body below min_body_rate is given up on: counted, logged,
   CHECK(r.status == 200);
   CHECK_FALSE(r.ok());
   CHECK(r.body.size() < 100);
-  CHECK(took < 8s);  // the window (2 s of waiting) and a little; not the 28 hours a byte a second takes
+  CHECK(took <
+        8s);  // the window (2 s of waiting) and a little; not the 28 hours a byte a second takes
   CHECK(s.wait_gateway_line({"trickle-1", "[kind=slow]", "below min_body_rate"}));
   CHECK(wait_metric(s, slow_series, at_least(before[slow_series] + 1), 5s));
   CHECK(wait_metric(s, "recgate_cache_fills_failed_total", at_least(1), 5s));
@@ -72,8 +73,9 @@ TEST_CASE("a trickling upstream with no client left: the fill and its connection
 
 TEST_CASE("an upstream body past body_timeout is given up on, however fast it trickles") {
   auto o = trickle_options();
-  o.extra_upstream = "retries = 0\nbreaker_failures = 0\nmin_body_rate = 1024\n"
-                     "body_rate_window = \"10s\"\nbody_timeout = \"2s\"\n";
+  o.extra_upstream =
+      "retries = 0\nbreaker_failures = 0\nmin_body_rate = 1024\n"
+      "body_rate_window = \"10s\"\nbody_timeout = \"2s\"\n";
   stack s(o);
   const auto sid = laml_sim::sized_sid(14803, 400000);
   s.sim_fault({{"sid", sid}, {"bytes_per_second", 20000}});  // 20 s for the whole body
@@ -85,8 +87,9 @@ TEST_CASE("an upstream body past body_timeout is given up on, however fast it tr
   CHECK(s.wait_gateway_line({"deadline-1", "[kind=slow]", "body_timeout"}));
 }
 
-TEST_CASE("a refused API token is the gateway's failure: 502, logged once, counted, shown; "
-          "SIGHUP with a fixed token file clears it") {
+TEST_CASE(
+    "a refused API token is the gateway's failure: 502, logged once, counted, shown; "
+    "SIGHUP with a fixed token file clears it") {
   stack_options o;
   stack s(o);
   const auto sid = laml_sim::normal_sid(14804);
@@ -100,7 +103,8 @@ TEST_CASE("a refused API token is the gateway's failure: 502, logged once, count
   for (int i = 0; i < 3; ++i) {
     auto r = s.get(recording_path(sid, "json"));
     check_json_error(r, 502);
-    CHECK(json::parse(r.body)["message"].get<std::string>().find("credentials") != std::string::npos);
+    CHECK(json::parse(r.body)["message"].get<std::string>().find("credentials") !=
+          std::string::npos);
   }
   // The consumer's own key is fine: audio still plays.
   CHECK(s.get(recording_path(sid, "wav")).status == 200);

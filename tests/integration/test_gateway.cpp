@@ -1,8 +1,8 @@
 // End to end: laml-sim as the upstream, recgate in front, real sockets on loopback.
-#include <doctest/doctest.h>
-
 #include <map>
 #include <string>
+
+#include <doctest/doctest.h>
 
 #include "gateway_fixture.hpp"
 #include "laml_sim/laml_sim.hpp"
@@ -12,7 +12,6 @@ using namespace gateway_test;
 namespace {
 
 long sim_total(stack& s) { return s.sim_stats()["total"].get<long>(); }
-
 
 }  // namespace
 
@@ -25,9 +24,10 @@ TEST_CASE("audio passes through byte for byte, in every form") {
     std::string ext, prefix, type;
     const std::string* bytes;
   };
-  for (const auto& f : {form{"", "/api/laml", "audio/x-wav", &wav}, form{"wav", "/api/laml", "audio/x-wav", &wav},
-                        form{"mp3", "/api/laml", "audio/mpeg", &mp3}, form{"wav", "", "audio/x-wav", &wav},
-                        form{"mp3", "", "audio/mpeg", &mp3}}) {
+  for (const auto& f :
+       {form{"", "/api/laml", "audio/x-wav", &wav}, form{"wav", "/api/laml", "audio/x-wav", &wav},
+        form{"mp3", "/api/laml", "audio/mpeg", &mp3}, form{"wav", "", "audio/x-wav", &wav},
+        form{"mp3", "", "audio/mpeg", &mp3}}) {
     CAPTURE(f.ext);
     CAPTURE(f.prefix);
     auto r = s.get(recording_path(sid, f.ext, f.prefix));
@@ -82,13 +82,15 @@ TEST_CASE("metadata gets the project's credentials from the gateway, never from 
 TEST_CASE("without a valid key: 401 with a JSON body and a challenge, nothing upstream") {
   stack s;
   auto sid = laml_sim::normal_sid(14);
-  for (const auto& h : {headers{}, headers{{"Authorization", "Bearer wrong-key"}},
-                        headers{{"Authorization", std::string("Basic ") + consumer_key}},
-                        headers{{"Authorization", test_support::basic_authorization(project_id, api_token)}}}) {
+  for (const auto& h :
+       {headers{}, headers{{"Authorization", "Bearer wrong-key"}},
+        headers{{"Authorization", std::string("Basic ") + consumer_key}},
+        headers{{"Authorization", test_support::basic_authorization(project_id, api_token)}}}) {
     for (auto ext : {"wav", "json"}) {
       auto r = s.get(recording_path(sid, ext), h);
       check_json_error(r, 401);
-      CHECK(r.header("WWW-Authenticate") == std::string("Bearer realm=\"recgate\", Basic realm=\"recgate\""));
+      CHECK(r.header("WWW-Authenticate") ==
+            std::string("Bearer realm=\"recgate\", Basic realm=\"recgate\""));
     }
   }
   CHECK(sim_total(s) == 0);
@@ -101,8 +103,11 @@ TEST_CASE("bad requests are answered by the gateway alone: 400, 404, 405") {
   check_json_error(s.get(recording_path(sid + "%2e", "wav")), 400);
   check_json_error(s.get(recording_path(sid, "wav.mp3")), 404);
   check_json_error(s.get(recording_path(sid, "ogg")), 404);
-  check_json_error(s.get("/api/laml/2010-04-01/Accounts/" + std::string(project_id) + "/Calls"), 404);
-  check_json_error(s.get("/api/laml/2010-04-01/Accounts//" + std::string(project_id) + "/Recordings/" + sid), 404);
+  check_json_error(s.get("/api/laml/2010-04-01/Accounts/" + std::string(project_id) + "/Calls"),
+                   404);
+  check_json_error(
+      s.get("/api/laml/2010-04-01/Accounts//" + std::string(project_id) + "/Recordings/" + sid),
+      404);
   check_json_error(s.get("/__sim/requests"), 404);
   auto r = s.get(recording_path(sid, "wav"), with_key(), "DELETE");
   check_json_error(r, 405);
@@ -276,12 +281,15 @@ TEST_CASE("keep-alive: several requests on one connection, answered in order") {
   stack s;
   auto sid = laml_sim::normal_sid(72);
   std::string request = "GET " + recording_path(sid, "mp3") +
-                        " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + consumer_key + "\r\n\r\n";
+                        " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + consumer_key +
+                        "\r\n\r\n";
   std::string last = "GET " + recording_path("bad", "mp3") +
                      " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer " +
                      consumer_key + "\r\n\r\n";
-  auto replies = test_support::raw_exchange("127.0.0.1", s.gateway_port(), request + request + last);
-  auto mp3_size = std::to_string(laml_sim::body_size(sid, laml_sim::audio_format::mp3, sim_duration));
+  auto replies =
+      test_support::raw_exchange("127.0.0.1", s.gateway_port(), request + request + last);
+  auto mp3_size =
+      std::to_string(laml_sim::body_size(sid, laml_sim::audio_format::mp3, sim_duration));
   std::vector<std::string> statuses;
   for (std::size_t pos = 0; (pos = replies.find("HTTP/1.1 ", pos)) != std::string::npos; pos += 9) {
     statuses.push_back(replies.substr(pos + 9, 3));
@@ -294,10 +302,13 @@ TEST_CASE("access control end to end: SDK Basic auth, 403 and 429 never reach th
   stack_options o;
   o.extra_consumers =
       "[[consumers]]\nid = \"player\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\n"
-      "key_sha256 = \"" + sha256_hex("rgk_player-key") + "\"\n"
+      "key_sha256 = \"" +
+      sha256_hex("rgk_player-key") +
+      "\"\n"
       "[[consumers]]\nid = \"report\"\nscopes = [\"metadata\"]\naccounts = [\"*\"]\n"
       "rate_per_second = 0.5\nburst = 2\n"
-      "key_sha256 = \"" + sha256_hex("rgk_report-key") + "\"\n";
+      "key_sha256 = \"" +
+      sha256_hex("rgk_report-key") + "\"\n";
   stack s(o);
   auto sid = laml_sim::normal_sid(81);
 
@@ -315,9 +326,10 @@ TEST_CASE("access control end to end: SDK Basic auth, 403 and 429 never reach th
   auto no_scope = s.get(recording_path(sid, "json"), {{"Authorization", "Bearer rgk_player-key"}});
   check_json_error(no_scope, 403);
   // Basic with another account than the path's: 401, as if the key were wrong.
-  auto other = s.get(recording_path(sid, "json", ""),
-                     {{"Authorization", test_support::basic_authorization(
-                                            "00000000-0000-4000-8000-000000000000", consumer_key)}});
+  auto other = s.get(
+      recording_path(sid, "json", ""),
+      {{"Authorization",
+        test_support::basic_authorization("00000000-0000-4000-8000-000000000000", consumer_key)}});
   check_json_error(other, 401);
   // Rate limit: a burst of 2, then 429 with Retry-After.
   auto report = headers{{"Authorization", "Bearer rgk_report-key"}};

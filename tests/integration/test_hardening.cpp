@@ -3,8 +3,6 @@
 // invalid HTTP, and the path-confusion corpus (data/path_confusion.txt) over raw sockets.
 // Crash safety is in test_crash_safety.cpp; the secret sweep runs after the whole suite
 // (tests/support/secret_sweep.sh).
-#include <doctest/doctest.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -14,6 +12,7 @@
 #include <thread>
 
 #include <arpa/inet.h>
+#include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -51,7 +50,8 @@ raw_answer parse_answer(const std::string& bytes) {
   a.status = static_cast<unsigned>(std::stoul(bytes.substr(9, 3)));
   a.head = bytes.substr(0, end + 2);
   std::string lower = a.head;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   auto cl = lower.find("\r\ncontent-length: ");
   std::size_t length = cl == std::string::npos ? 0 : std::stoul(lower.substr(cl + 18));
   a.body = bytes.substr(end + 4, length);
@@ -176,19 +176,47 @@ TEST_CASE("upstream faults: a clear answer or an early close, nothing cached, lo
     const char* name;
     std::uint64_t bytes;  // a sized Sid's body; 0: a normal Sid
     const char* ext;
-    json fault;          // the simulator's rule, without the Sid
-    unsigned status;     // 0: a 200 whose body is cut short; else the JSON error's status
+    json fault;            // the simulator's rule, without the Sid
+    unsigned status;       // 0: a 200 whose body is cut short; else the JSON error's status
     const char* log_text;  // in the gateway's line about it, beside the request's id
     const char* kind;      // its recgate_upstream_errors_total series
   };
   const std::vector<fault_case> cases{
-      {"reset mid-body", 1 << 20, "wav", {{"reset_after", 100000}}, 0, "upstream body broke off", "body"},
-      {"reset mid-body, metadata", 0, "json", {{"reset_after", 200}}, 0, "upstream body broke off", "body"},
-      {"body shorter than its Content-Length", 1 << 20, "mp3", {{"short_by", 1000}}, 0,
-       "upstream body broke off", "body"},
-      {"1 byte/s", 100000, "wav", {{"bytes_per_second", 1}}, 0, "upstream body broke off", "timeout"},
-      {"no response head within header_timeout", 0, "wav", {{"latency_ms", 3000}}, 504,
-       "upstream failed", "timeout"},
+      {"reset mid-body",
+       1 << 20,
+       "wav",
+       {{"reset_after", 100000}},
+       0,
+       "upstream body broke off",
+       "body"},
+      {"reset mid-body, metadata",
+       0,
+       "json",
+       {{"reset_after", 200}},
+       0,
+       "upstream body broke off",
+       "body"},
+      {"body shorter than its Content-Length",
+       1 << 20,
+       "mp3",
+       {{"short_by", 1000}},
+       0,
+       "upstream body broke off",
+       "body"},
+      {"1 byte/s",
+       100000,
+       "wav",
+       {{"bytes_per_second", 1}},
+       0,
+       "upstream body broke off",
+       "timeout"},
+      {"no response head within header_timeout",
+       0,
+       "wav",
+       {{"latency_ms", 3000}},
+       504,
+       "upstream failed",
+       "timeout"},
       {"500", 0, "wav", {{"status", 500}}, 502, "upstream answered 500", "http_5xx"},
       {"500, metadata", 0, "json", {{"status", 500}}, 502, "upstream answered 500", "http_5xx"},
       {"503", 0, "mp3", {{"status", 503}}, 502, "upstream answered 503", "http_5xx"},
@@ -198,7 +226,8 @@ TEST_CASE("upstream faults: a clear answer or an early close, nothing cached, lo
   for (const auto& c : cases) {
     const std::string name = c.name;
     CAPTURE(name);
-    const auto sid = c.bytes ? laml_sim::sized_sid(++unique, c.bytes) : laml_sim::normal_sid(++unique);
+    const auto sid =
+        c.bytes ? laml_sim::sized_sid(++unique, c.bytes) : laml_sim::normal_sid(++unique);
     const auto path = recording_path(sid, c.ext);
     const bool audio = std::string(c.ext) != "json";
     const auto want = expected_body(sid, c.ext);
@@ -254,7 +283,8 @@ TEST_CASE("an upstream that cannot be used: refused, unresolvable, TLS refused")
     auto o = fault_options();
     o.upstream_url = "http://127.0.0.1:" + std::to_string(closed.port());
     stack s(o);
-    check_unusable_upstream(s, "connect", "cannot connect to 127.0.0.1:" + std::to_string(closed.port()));
+    check_unusable_upstream(s, "connect",
+                            "cannot connect to 127.0.0.1:" + std::to_string(closed.port()));
   }
   SUBCASE("an unresolvable host: the resolver refuses a 64-character label without a DNS query") {
     // No label may pass 63 characters (RFC 1035): glibc fails such a name before it builds a
@@ -417,9 +447,9 @@ TEST_CASE("slowloris under load: others are served promptly, the limit holds, sl
   std::sort(latencies.begin(), latencies.end());
   const auto p90 = latencies[(latencies.size() * 9 + 9) / 10 - 1];  // nearest rank
   // The slowest one alone says little on a busy 2-core machine (or under ASan): reported only.
-  MESSAGE(latencies.size() << " requests under load; median " << latencies[latencies.size() / 2].count()
-                           << " ms, p90 " << p90.count() << " ms, slowest "
-                           << latencies.back().count() << " ms");
+  MESSAGE(latencies.size() << " requests under load; median "
+                           << latencies[latencies.size() / 2].count() << " ms, p90 " << p90.count()
+                           << " ms, slowest " << latencies.back().count() << " ms");
   CHECK(p90 < 1000ms);
 
   // At the limit, connections beyond it get 503 at once (the slow ones still hold theirs).
@@ -447,12 +477,14 @@ TEST_CASE("slowloris under load: others are served promptly, the limit holds, sl
   check_no_exception(s);
 }
 
-TEST_CASE("header bombs, huge request lines, invalid HTTP: a clear 4xx and a close, never a crash") {
+TEST_CASE(
+    "header bombs, huge request lines, invalid HTTP: a clear 4xx and a close, never a crash") {
   const std::string path = recording_path(laml_sim::normal_sid(9400), "wav");
   const std::string line = "GET " + path + " HTTP/1.1\r\n";
   const std::string host = "Host: x\r\n";
   std::string bomb, small_headers, garbage;
-  for (int i = 0; i < 20; ++i) bomb += "X-Bomb-" + std::to_string(i) + ": " + std::string(2000, 'z') + "\r\n";
+  for (int i = 0; i < 20; ++i)
+    bomb += "X-Bomb-" + std::to_string(i) + ": " + std::string(2000, 'z') + "\r\n";
   for (int i = 0; i < 3000; ++i) small_headers += "A: b\r\n";
   for (int c = 0; c < 256; ++c) garbage += static_cast<char>(c);
   const std::string tls_hello("\x16\x03\x01\x00\x2e\x01\x00\x00\x2a\x03\x03", 11);
@@ -466,9 +498,12 @@ TEST_CASE("header bombs, huge request lines, invalid HTTP: a clear 4xx and a clo
   const std::vector<bad_input> cases{
       {"a header bomb: 20 headers of 2000 bytes", line + host + bomb + "\r\n", 431},
       {"3000 small headers", line + host + small_headers + "\r\n", 431},
-      {"one header of 9000 bytes", line + host + "X-Big: " + std::string(9000, 'a') + "\r\n\r\n", 431},
-      {"a request line of 100 KB", "GET /" + std::string(100000, 'a') + " HTTP/1.1\r\n" + host + "\r\n", 414},
-      {"a request line just over the limit", "GET /" + std::string(8200, 'a') + " HTTP/1.1\r\n\r\n", 414},
+      {"one header of 9000 bytes", line + host + "X-Big: " + std::string(9000, 'a') + "\r\n\r\n",
+       431},
+      {"a request line of 100 KB",
+       "GET /" + std::string(100000, 'a') + " HTTP/1.1\r\n" + host + "\r\n", 414},
+      {"a request line just over the limit", "GET /" + std::string(8200, 'a') + " HTTP/1.1\r\n\r\n",
+       414},
       {"a method of 9000 bytes", std::string(9000, 'A') + " / HTTP/1.1\r\n\r\n", 414},
       {"bytes 0 to 255", garbage + "\r\n\r\n", 400},
       {"a TLS ClientHello on the plain port", tls_hello + std::string(40, '\0') + "\r\n\r\n", 400},
@@ -476,15 +511,22 @@ TEST_CASE("header bombs, huge request lines, invalid HTTP: a clear 4xx and a clo
       {"HTTP/0.9: a request line without a version", "GET " + path + "\r\n\r\n", 400},
       {"HTTP/1.2", "GET " + path + " HTTP/1.2\r\n" + host + "\r\n", 400},
       {"an invalid chunk size", sign + "Transfer-Encoding: chunked\r\n\r\nzz\r\n\r\n", 400},
-      {"a chunk size that overflows", sign + "Transfer-Encoding: chunked\r\n\r\nfffffffffffffffffffff\r\n", 400},
-      {"chunked and Content-Length together", sign + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
-      {"Transfer-Encoding not ending in chunked", line + host + "Transfer-Encoding: gzip\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"a chunk size that overflows",
+       sign + "Transfer-Encoding: chunked\r\n\r\nfffffffffffffffffffff\r\n", 400},
+      {"chunked and Content-Length together",
+       sign + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+      {"Transfer-Encoding not ending in chunked",
+       line + host + "Transfer-Encoding: gzip\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+       400},
       {"Transfer-Encoding: identity", line + host + "Transfer-Encoding: identity\r\n\r\n", 400},
-      {"a Content-Length that overflows, on GET", line + host + "Content-Length: 99999999999999999999999\r\n\r\n", 400},
+      {"a Content-Length that overflows, on GET",
+       line + host + "Content-Length: 99999999999999999999999\r\n\r\n", 400},
       {"Content-Length 1e9 on GET", line + host + "Content-Length: 1000000000\r\n\r\n", 413},
-      {"a body of 20000 bytes on GET", line + host + "Content-Length: 20000\r\n\r\n" + std::string(20000, 'b'), 413},
+      {"a body of 20000 bytes on GET",
+       line + host + "Content-Length: 20000\r\n\r\n" + std::string(20000, 'b'), 413},
       {"a negative Content-Length", line + host + "Content-Length: -1\r\n\r\n", 400},
-      {"two different Content-Lengths", line + host + "Content-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400},
+      {"two different Content-Lengths",
+       line + host + "Content-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400},
       {"a header line without a colon", line + host + "Broken header\r\n\r\n", 400},
       {"an empty header name", line + host + ": value\r\n\r\n", 400},
       {"a space before the colon", line + "Host : x\r\n\r\n", 400},
@@ -590,10 +632,14 @@ std::vector<confusion_case> load_corpus(const std::function<std::string(std::str
     c.target = unescape(fill(trim(parts[0].substr(space + 1))));
     for (std::size_t i = 1; i < parts.size(); ++i) {
       const auto& token = parts[i];
-      if (token == "nohost") c.host = false;
-      else if (token.starts_with("basic:")) c.basic_user = fill(token.substr(6));
-      else if (token.starts_with("method:")) c.method = token.substr(7);
-      else c.headers.push_back(unescape(fill(token)));
+      if (token == "nohost")
+        c.host = false;
+      else if (token.starts_with("basic:"))
+        c.basic_user = fill(token.substr(6));
+      else if (token.starts_with("method:"))
+        c.method = token.substr(7);
+      else
+        c.headers.push_back(unescape(fill(token)));
     }
     out.push_back(std::move(c));
   }
@@ -611,8 +657,13 @@ TEST_CASE("the path-confusion corpus: a clear 4xx, no upstream request, no acces
   // {P} first (it holds the others), the longer names before their prefixes.
   const std::vector<std::pair<std::string, std::string>> placeholders{
       {"{P}", "/api/laml/2010-04-01/Accounts/{A}/Recordings/{S}"},
-      {"{A_UPPER}", upper(a)}, {"{O_UPPER}", upper(other)}, {"{S_UPPER}", upper(sid)},
-      {"{A}", a}, {"{O}", other}, {"{S}", sid}, {"{PORT}", std::to_string(s.gateway_port())}};
+      {"{A_UPPER}", upper(a)},
+      {"{O_UPPER}", upper(other)},
+      {"{S_UPPER}", upper(sid)},
+      {"{A}", a},
+      {"{O}", other},
+      {"{S}", sid},
+      {"{PORT}", std::to_string(s.gateway_port())}};
   auto corpus = load_corpus([&](std::string t) {
     for (const auto& [name, value] : placeholders) t = replace_all(t, name, value);
     return t;
@@ -625,10 +676,11 @@ TEST_CASE("the path-confusion corpus: a clear 4xx, no upstream request, no acces
     CAPTURE(c.target);
     std::string request = c.method + " " + c.target + " HTTP/1.1\r\n";
     if (c.host) request += "Host: 127.0.0.1:" + std::to_string(s.gateway_port()) + "\r\n";
-    request += "Authorization: " +
-               (c.basic_user.empty() ? std::string("Bearer ") + consumer_key
-                                     : test_support::basic_authorization(c.basic_user, consumer_key)) +
-               "\r\n";
+    request +=
+        "Authorization: " +
+        (c.basic_user.empty() ? std::string("Bearer ") + consumer_key
+                              : test_support::basic_authorization(c.basic_user, consumer_key)) +
+        "\r\n";
     for (const auto& h : c.headers) request += h + "\r\n";
     request += "Connection: close\r\n\r\n";
 

@@ -1,13 +1,12 @@
 // The client side of production: the TLS listener with client certificates (mTLS), request
 // limits (431, header timeout, connections, requests per connection), the bytes-per-second
 // limit, signed grants kept in cookies, SIGHUP reload and SIGTERM drain.
-#include <doctest/doctest.h>
-
 #include <csignal>
 #include <future>
 #include <thread>
 
 #include <arpa/inet.h>
+#include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -27,9 +26,9 @@ constexpr const char* cert_consumer =
 
 std::string tls_table(bool require_client_certificate) {
   return "[tls]\nlisten = \"127.0.0.1:0\"\ncert_file = \"" + pki().localhost.string() +
-         "\"\nkey_file = \"" + pki().key.string() + "\"\nclient_ca_file = \"" +
-         pki().ca.string() + "\"\nrequire_client_certificate = " +
-         (require_client_certificate ? "true" : "false") + "\n";
+         "\"\nkey_file = \"" + pki().key.string() + "\"\nclient_ca_file = \"" + pki().ca.string() +
+         "\"\nrequire_client_certificate = " + (require_client_certificate ? "true" : "false") +
+         "\n";
 }
 
 stack_options tls_options(bool require_client_certificate) {
@@ -49,10 +48,11 @@ struct curl_result {
 curl_result curl_https(unsigned short port, const std::string& path,
                        const std::string& client_cert = "",
                        const std::vector<std::string>& headers = {}) {
-  auto out = fs::temp_directory_path() / ("recgate-curl-" + std::to_string(::getpid()) + "-" +
-                                          std::to_string(port));
-  std::vector<std::string> argv{"curl", "-sS", "--max-time", "10", "--cacert",
-                                pki().ca.string(), "-o", out.string(), "-w", "%{http_code}"};
+  auto out = fs::temp_directory_path() /
+             ("recgate-curl-" + std::to_string(::getpid()) + "-" + std::to_string(port));
+  std::vector<std::string> argv{
+      "curl", "-sS",        "--max-time", "10",          "--cacert", pki().ca.string(),
+      "-o",   out.string(), "-w",         "%{http_code}"};
   if (!client_cert.empty()) {
     argv.insert(argv.end(), {"--cert", client_cert, "--key", pki().key.string()});
   }
@@ -110,8 +110,8 @@ TEST_CASE("TLS listener: keys work over https; a verified client certificate nam
   stack s(tls_options(false));
   auto sid = laml_sim::normal_sid(600);
   auto path = recording_path(sid, "wav");
-  auto with_bearer = curl_https(s.tls_port(), path, "",
-                                {std::string("Authorization: Bearer ") + consumer_key});
+  auto with_bearer =
+      curl_https(s.tls_port(), path, "", {std::string("Authorization: Bearer ") + consumer_key});
   CHECK(with_bearer.status == 200);
   CHECK(with_bearer.body == expected_body(sid, "wav"));
   CHECK(s.get(path).status == 200);  // the plain listener still serves
@@ -139,8 +139,8 @@ TEST_CASE("TLS listener: keys work over https; a verified client certificate nam
 TEST_CASE("TLS listener with require_client_certificate: no certificate, no connection") {
   stack s(tls_options(true));
   auto path = recording_path(laml_sim::normal_sid(601), "wav");
-  CHECK(curl_https(s.tls_port(), path, "",
-                   {std::string("Authorization: Bearer ") + consumer_key}).status == 0);
+  CHECK(curl_https(s.tls_port(), path, "", {std::string("Authorization: Bearer ") + consumer_key})
+            .status == 0);
   auto billing = pki().client("billing", "DNS:billing.internal");
   CHECK(curl_https(s.tls_port(), path, billing.string()).status == 200);
   CHECK(s.sim_stats()["total"] == 1);
@@ -201,8 +201,10 @@ TEST_CASE("limits: max_connections answers 503; max_requests_per_connection clos
 TEST_CASE("bytes_per_second paces a consumer's responses") {
   stack_options o;
   o.cache = true;
-  o.extra_consumers = "[[consumers]]\nid = \"slowpoke\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\n"
-                      "bytes_per_second = 100000\nkey_sha256 = \"" + sha256_hex("rgk_slow") + "\"\n";
+  o.extra_consumers =
+      "[[consumers]]\nid = \"slowpoke\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\n"
+      "bytes_per_second = 100000\nkey_sha256 = \"" +
+      sha256_hex("rgk_slow") + "\"\n";
   stack s(o);
   auto path = recording_path(laml_sim::sized_sid(630, 300000), "wav");
   auto fast = s.get(path);  // fills the cache; unlimited consumer
@@ -220,10 +222,13 @@ TEST_CASE("bytes_per_second paces a consumer's responses") {
 TEST_CASE("a signed URL's grant is kept in a cookie for the recording's other URLs") {
   setenv("RECGATE_TEST_SIGNING_KEY", "a-test-signing-secret-of-at-least-32-bytes", 1);
   stack_options o;
-  o.extra_config = "[access]\nsigned_cookies = true\n"
-                   "[[signing_keys]]\nid = \"s1\"\nsecret_env = \"RECGATE_TEST_SIGNING_KEY\"\n";
-  o.extra_consumers = "[[consumers]]\nid = \"portal\"\nscopes = [\"sign\"]\naccounts = [\"*\"]\n"
-                      "key_sha256 = \"" + sha256_hex("rgk_portal") + "\"\n";
+  o.extra_config =
+      "[access]\nsigned_cookies = true\n"
+      "[[signing_keys]]\nid = \"s1\"\nsecret_env = \"RECGATE_TEST_SIGNING_KEY\"\n";
+  o.extra_consumers =
+      "[[consumers]]\nid = \"portal\"\nscopes = [\"sign\"]\naccounts = [\"*\"]\n"
+      "key_sha256 = \"" +
+      sha256_hex("rgk_portal") + "\"\n";
   stack s(o);
   auto sid = laml_sim::normal_sid(640);
   auto minted = test_support::request(
@@ -238,7 +243,8 @@ TEST_CASE("a signed URL's grant is kept in a cookie for the recording's other UR
   REQUIRE(set_cookie);
   auto name = "rg_" + [&] {
     std::string n;
-    for (char c : sid) if (c != '-') n += c;
+    for (char c : sid)
+      if (c != '-') n += c;
     return n;
   }();
   CHECK(set_cookie->starts_with(name + "="));
@@ -332,7 +338,8 @@ TEST_CASE("SIGHUP reloads the TLS certificates: new connections get the new one"
   fs::copy_file(pki().other, cert, fs::copy_options::overwrite_existing);
   s.signal_gateway(SIGHUP);
   bool reloaded = s.wait_gateway_output("TLS certificates");
-  if (!reloaded) for (const auto& l : s.gateway_lines()) MESSAGE(l);
+  if (!reloaded)
+    for (const auto& l : s.gateway_lines()) MESSAGE(l);
   REQUIRE(reloaded);
   CHECK(curl_https(s.tls_port(), path, "", key).status == 0);
   std::error_code ec;

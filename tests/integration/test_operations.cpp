@@ -1,11 +1,10 @@
 // What an operator relies on: the upstream connection pool, retries, the circuit breaker,
 // stale metadata while the upstream fails, /metrics and /readyz.
-#include <doctest/doctest.h>
-
 #include <atomic>
 #include <thread>
 
 #include <arpa/inet.h>
+#include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -205,7 +204,8 @@ TEST_CASE("kept metadata is served stale while the upstream fails (stale_if_erro
   do {
     r = s.get(json_path(sid));
     REQUIRE(r.status == 200);
-  } while (r.header("X-Cache") == std::string("HIT") && std::chrono::steady_clock::now() < deadline);
+  } while (r.header("X-Cache") == std::string("HIT") &&
+           std::chrono::steady_clock::now() < deadline);
   CHECK(r.header("X-Cache") == std::string("STALE"));
   CHECK(r.body == first.body);
   CHECK(upstream_fetches(s, json_path(sid)) == 2);
@@ -232,7 +232,10 @@ TEST_CASE("/metrics parses as Prometheus text and its counters move with request
   const std::string audio_ok =
       R"(recgate_requests_total{route="audio",status="200",consumer="billing-service"})";
   CHECK(after[audio_ok] - before[audio_ok] == 2);
-  CHECK(after[R"(recgate_requests_total{route="metadata",status="200",consumer="billing-service"})"] == 1);
+  CHECK(
+      after
+          [R"(recgate_requests_total{route="metadata",status="200",consumer="billing-service"})"] ==
+      1);
   CHECK(after[R"(recgate_requests_total{route="audio",status="401",consumer="-"})"] == 1);
   CHECK(after["recgate_cache_misses_total"] - before["recgate_cache_misses_total"] == 1);
   CHECK(after["recgate_cache_hits_total"] - before["recgate_cache_hits_total"] == 1);
@@ -265,8 +268,8 @@ TEST_CASE("/readyz: ready with a reachable upstream, not ready without one; /hea
 TEST_CASE("an egress proxy: upstream requests go through its CONNECT tunnel; a refusal is a 502") {
   connect_proxy proxy;
   stack_options options;
-  options.extra_upstream = "egress_proxy = \"http://127.0.0.1:" + std::to_string(proxy.port()) +
-                           "\"\nretries = 0\n";
+  options.extra_upstream =
+      "egress_proxy = \"http://127.0.0.1:" + std::to_string(proxy.port()) + "\"\nretries = 0\n";
   stack s(options);
   auto sid = laml_sim::normal_sid(550);
   auto meta = s.get(json_path(sid));
@@ -277,8 +280,8 @@ TEST_CASE("an egress proxy: upstream requests go through its CONNECT tunnel; a r
 
   connect_proxy refusing(true);
   stack_options refused_options;
-  refused_options.extra_upstream = "egress_proxy = \"http://127.0.0.1:" +
-                                   std::to_string(refusing.port()) + "\"\nretries = 0\n";
+  refused_options.extra_upstream =
+      "egress_proxy = \"http://127.0.0.1:" + std::to_string(refusing.port()) + "\"\nretries = 0\n";
   stack refused(refused_options);
   check_json_error(refused.get(json_path(sid)), 502);
   CHECK(refused.sim_stats()["total"] == 0);

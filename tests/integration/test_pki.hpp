@@ -29,8 +29,8 @@ struct test_pki {
 
   test_pki() {
     std::random_device rd;
-    dir = fs::temp_directory_path() /
-          ("recgate-pki-" + std::to_string(rd()) + std::to_string(rd()));
+    dir =
+        fs::temp_directory_path() / ("recgate-pki-" + std::to_string(rd()) + std::to_string(rd()));
     fs::create_directories(dir);
     ca = dir / "ca.pem";
     key = dir / "server.key";
@@ -39,9 +39,25 @@ struct test_pki {
     expired = dir / "expired.pem";
     const std::string ca_key = (dir / "ca.key").string();
     // EC keys: an RSA key costs more than all the rest together.
-    run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", ca_key, "-out", ca.string(), "-days", "2", "-subj",
-         "/CN=recgate test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+    run({"openssl",
+         "req",
+         "-x509",
+         "-newkey",
+         "ec",
+         "-pkeyopt",
+         "ec_paramgen_curve:prime256v1",
+         "-nodes",
+         "-keyout",
+         ca_key,
+         "-out",
+         ca.string(),
+         "-days",
+         "2",
+         "-subj",
+         "/CN=recgate test CA",
+         "-addext",
+         "basicConstraints=critical,CA:TRUE",
+         "-addext",
          "keyUsage=critical,keyCertSign,cRLSign"});
     run({"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1",
          "-out", key.string()});
@@ -60,9 +76,8 @@ struct test_pki {
                                   << "[any]\ncommonName = supplied\n";
     std::ofstream(dir / "index.txt").flush();
     run({"openssl", "ca", "-batch", "-config", (dir / "ca.cnf").string(), "-cert", ca.string(),
-         "-keyfile", ca_key, "-in", localhost_csr.string(), "-out", expired.string(),
-         "-startdate", "20200101000000Z", "-enddate", "20210101000000Z", "-rand_serial",
-         "-notext"});
+         "-keyfile", ca_key, "-in", localhost_csr.string(), "-out", expired.string(), "-startdate",
+         "20200101000000Z", "-enddate", "20210101000000Z", "-rand_serial", "-notext"});
   }
   // A client certificate for mTLS, signed by the CA, with the shared key.
   fs::path client(const std::string& cn, const std::string& san) const {
@@ -80,8 +95,8 @@ struct test_pki {
  private:
   fs::path request(const std::string& cn, const std::string& san) const {
     const fs::path csr = dir / (cn + ".csr");
-    std::vector<std::string> argv{"openssl", "req", "-new", "-key", key.string(), "-subj",
-                                  "/CN=" + cn, "-out", csr.string()};
+    std::vector<std::string> argv{"openssl", "req",       "-new", "-key",      key.string(),
+                                  "-subj",   "/CN=" + cn, "-out", csr.string()};
     if (!san.empty()) argv.insert(argv.end(), {"-addext", "subjectAltName=" + san});
     run(argv);
     return csr;
@@ -92,7 +107,6 @@ struct test_pki {
          out.string()});
   }
 };
-
 
 // The one instance for a test binary (made on first use, ~0.1 s).
 const test_pki& pki();

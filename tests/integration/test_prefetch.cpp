@@ -1,10 +1,10 @@
 // Prefetch on recording status callbacks, end to end: laml-sim sends signed callbacks to recgate
 // (POST /__sim/callbacks), recgate verifies them and fills its cache from laml-sim in the
 // background; laml-sim's callback sink receives what recgate forwards.
-#include <doctest/doctest.h>
-
 #include <cstdlib>
 #include <thread>
+
+#include <doctest/doctest.h>
 
 #include "artifacts.hpp"
 #include "gateway_fixture.hpp"
@@ -98,7 +98,8 @@ TEST_CASE("a signed callback prefetches the recording: the next request is a HIT
   auto bare = s.get(recording_path(sid, ""));  // no extension: the same object
   CHECK(bare.header("X-Cache") == std::string("HIT"));
   CHECK(upstream_fetches(s, recording_path(sid, "wav")) == 1);
-  CHECK(upstream_fetches(s, recording_path(sid, "mp3")) == 0);  // prefetch_formats defaults to ["wav"]
+  CHECK(upstream_fetches(s, recording_path(sid, "mp3")) ==
+        0);  // prefetch_formats defaults to ["wav"]
 
   SUBCASE("X-Twilio-Signature is accepted as well, and a cached recording is not fetched again") {
     auto other = laml_sim::normal_sid(802);
@@ -129,14 +130,15 @@ TEST_CASE("callbacks recgate cannot believe are refused and fetch nothing") {
   CHECK(send_callback(s, sid, {{"tamper", {{"RecordingSid", other}}}})["status"] == 403);
   CHECK(send_callback(s, sid, {{"tamper", {{"RecordingStatus", "completed "}}}})["status"] == 403);
   // Signed for another URL (another host, as behind a proxy without public_url).
-  CHECK(send_callback(s, sid, {{"signed_url", "https://gw.example.com" + std::string(callback_path)}})
-            ["status"] == 403);
+  CHECK(send_callback(s, sid,
+                      {{"signed_url",
+                        "https://gw.example.com" + std::string(callback_path)}})["status"] == 403);
   CHECK(scrape(s)["recgate_callbacks_rejected_total{reason=\"forbidden\"}"] == 5);
 
   // Signed, but not about a recording this gateway serves: 400.
   CHECK(send_callback(s, sid, {{"params", {{"RecordingSid", "not-a-sid"}}}})["status"] == 400);
-  CHECK(send_callback(s, sid, {{"account_sid", "00000000-0000-4000-8000-000000000000"}})["status"] ==
-        400);
+  CHECK(send_callback(s, sid,
+                      {{"account_sid", "00000000-0000-4000-8000-000000000000"}})["status"] == 400);
   CHECK(scrape(s)["recgate_callbacks_rejected_total{reason=\"invalid\"}"] == 2);
 
   // Not completed: acknowledged, nothing fetched.
@@ -276,14 +278,14 @@ TEST_CASE("a full prefetch queue answers 503 and keeps memory bounded") {
   CHECK(s.wait_gateway_output("prefetch queue full"));
 
   // The same, signed here and POSTed straight to the gateway, to see the whole answer.
-  const laml_sim::form_fields form{{"AccountSid", project_id},
-                                   {"RecordingSid", sids[3]},
-                                   {"RecordingStatus", "completed"}};
-  auto direct = test_support::request(
-      "127.0.0.1", s.gateway_port(), "POST", callback_path,
-      {{"Content-Type", "application/x-www-form-urlencoded"},
-       {"X-SignalWire-Signature", laml_sim::webhook_signature(callback_key, callback_url(s), form)}},
-      laml_sim::form_encode(form));
+  const laml_sim::form_fields form{
+      {"AccountSid", project_id}, {"RecordingSid", sids[3]}, {"RecordingStatus", "completed"}};
+  auto direct =
+      test_support::request("127.0.0.1", s.gateway_port(), "POST", callback_path,
+                            {{"Content-Type", "application/x-www-form-urlencoded"},
+                             {"X-SignalWire-Signature",
+                              laml_sim::webhook_signature(callback_key, callback_url(s), form)}},
+                            laml_sim::form_encode(form));
   check_json_error(direct, 503);
   CHECK(direct.header("Retry-After") == std::string("1"));
 
@@ -323,7 +325,8 @@ TEST_CASE("the signing key appears nowhere in the gateway's output") {
   bool logged_callback = false;
   for (const auto& line : lines) {
     CHECK(line.find(callback_key) == std::string::npos);
-    logged_callback = logged_callback || line.find("recording status callback") != std::string::npos;
+    logged_callback =
+        logged_callback || line.find("recording status callback") != std::string::npos;
   }
   CHECK(logged_callback);
 }

@@ -1,8 +1,6 @@
 // The gateway's HTTPS upstream end to end: laml-sim serving TLS with certificates made here by the
 // openssl command line, recgate verifying the chain (ca_file or the system store) and the host
 // name or IP, and sending SNI for names only.
-#include <doctest/doctest.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -11,9 +9,11 @@
 #include <string>
 #include <vector>
 
+#include <doctest/doctest.h>
+
 #include "gateway_fixture.hpp"
-#include "test_pki.hpp"
 #include "laml_sim/laml_sim.hpp"
+#include "test_pki.hpp"
 
 using namespace gateway_test;
 namespace fs = std::filesystem;
@@ -36,9 +36,9 @@ std::string ca_file_line() { return "ca_file = \"" + pki().ca.string() + "\""; }
 // GET /__sim/requests from the TLS simulator. The counters are test plumbing: curl does not
 // verify (-k) and, given an IP, sends no SNI; /__sim/ requests are not counted themselves.
 json sim_tls_stats(const stack& s) {
-  return json::parse(run({"curl", "-sS", "-k", "--max-time", "5",
-                          "https://127.0.0.1:" + std::to_string(s.sim_port()) +
-                              "/__sim/requests"}));
+  return json::parse(
+      run({"curl", "-sS", "-k", "--max-time", "5",
+           "https://127.0.0.1:" + std::to_string(s.sim_port()) + "/__sim/requests"}));
 }
 
 // The gateway's 502 may reach the test before the simulator has read the client's alert: polls
@@ -145,14 +145,16 @@ TEST_CASE("verify_tls = false accepts a certificate for another name (the escape
 TEST_CASE("https upstream: kept-alive connections are reused; new ones resume the TLS session") {
   {
     stack s(tls_stack(pki().localhost, "https://localhost", ca_file_line()));
-    for (int i = 0; i < 3; ++i) CHECK(s.get(recording_path(laml_sim::normal_sid(90 + i), "json")).status == 200);
+    for (int i = 0; i < 3; ++i)
+      CHECK(s.get(recording_path(laml_sim::normal_sid(90 + i), "json")).status == 200);
     const json stats = sim_tls_stats(s);
     CHECK(stats.at("total") == 3);
     CHECK(stats.at("connections") == 1);
   }
   // Without a pool each request needs a handshake: all but the first resume the session.
   stack s(tls_stack(pki().localhost, "https://localhost", ca_file_line() + "\npool_size = 0"));
-  for (int i = 0; i < 3; ++i) CHECK(s.get(recording_path(laml_sim::normal_sid(95 + i), "wav")).status == 200);
+  for (int i = 0; i < 3; ++i)
+    CHECK(s.get(recording_path(laml_sim::normal_sid(95 + i), "wav")).status == 200);
   const json stats = sim_tls_stats(s);
   CHECK(stats.at("connections") == 3);
   CHECK(stats.at("tls_resumed") == 2);

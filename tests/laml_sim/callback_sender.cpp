@@ -10,8 +10,8 @@ net::awaitable<callback_delivery> send_callback(const outgoing_callback& c) {
   auto ex = co_await net::this_coro::executor;
   tcp::resolver resolver(ex);
   const std::string port = std::to_string(c.port);
-  auto found = co_await resolver.async_resolve(c.host, port,
-                                               net::redirect_error(net::use_awaitable, ec));
+  auto found =
+      co_await resolver.async_resolve(c.host, port, net::redirect_error(net::use_awaitable, ec));
   if (ec) {
     out.error = "resolve " + c.host + ": " + ec.message();
     co_return out;

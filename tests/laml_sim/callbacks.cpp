@@ -72,8 +72,7 @@ bool apply_fields(const nlohmann::json& j, const char* key, form_fields& fields,
   return true;
 }
 
-std::string string_or(const nlohmann::json& j, const char* key, std::string fallback,
-                      bool& ok) {
+std::string string_or(const nlohmann::json& j, const char* key, std::string fallback, bool& ok) {
   auto it = j.find(key);
   if (it == j.end()) return fallback;
   if (!it->is_string()) ok = false;
@@ -91,8 +90,8 @@ std::string webhook_signature(std::string_view key, std::string_view url, form_f
   HMAC(EVP_sha1(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &length);
   std::string out(4 * ((length + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), mac,
-                                static_cast<int>(length));
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), mac, static_cast<int>(length));
   out.resize(static_cast<std::size_t>(n));
   return out;
 }
@@ -130,9 +129,9 @@ std::optional<outgoing_callback> parse_callback_request(std::string_view body,
     error = "body must be a JSON object";
     return std::nullopt;
   }
-  static constexpr std::string_view known[] = {"url", "sid", "signing_key", "status",
-                                               "account_sid", "params", "tamper", "signed_url",
-                                               "signature_header"};
+  static constexpr std::string_view known[] = {"url",    "sid",         "signing_key",
+                                               "status", "account_sid", "params",
+                                               "tamper", "signed_url",  "signature_header"};
   for (const auto& [key, value] : j.items()) {
     if (std::find(std::begin(known), std::end(known), key) == std::end(known)) {
       error = "unknown field " + key;
@@ -157,8 +156,9 @@ std::optional<outgoing_callback> parse_callback_request(std::string_view body,
   out.signed_url = string_or(j, "signed_url", url, ok);
   out.signature_header = string_or(j, "signature_header", "X-SignalWire-Signature", ok);
   if (!ok) {
-    error = "url, sid, signing_key, status, account_sid, signed_url and signature_header must "
-            "be strings";
+    error =
+        "url, sid, signing_key, status, account_sid, signed_url and signature_header must "
+        "be strings";
     return std::nullopt;
   }
   if (key.empty() && !out.signature_header.empty()) {

@@ -31,8 +31,8 @@ std::string form_encode(const form_fields& fields);
 struct outgoing_callback {
   std::string host;
   std::uint16_t port = 0;
-  std::string target;  // path and query of the URL
-  std::string body;    // the form
+  std::string target;            // path and query of the URL
+  std::string body;              // the form
   std::string signature_header;  // "" when none is sent
   std::string signature;
   std::string signed_url;  // what the signature covers

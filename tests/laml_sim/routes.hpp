@@ -13,7 +13,16 @@
 
 namespace laml_sim {
 
-enum class route_kind { recording, media, faults, requests, reset, callbacks, callback_sink, unknown };
+enum class route_kind {
+  recording,
+  media,
+  faults,
+  requests,
+  reset,
+  callbacks,
+  callback_sink,
+  unknown
+};
 enum class recording_ext { none, wav, mp3, json };
 
 struct route {

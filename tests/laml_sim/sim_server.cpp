@@ -1,14 +1,14 @@
 #include "sim_server.hpp"
 
-#include <openssl/ssl.h>
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
-
 #include <csignal>
 #include <iostream>
 #include <optional>
 #include <thread>
 #include <vector>
+
+#include <openssl/ssl.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include "sim_session.hpp"
 
@@ -133,8 +133,7 @@ int run_server(const server_options& options) {
 
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&ioc](const beast::error_code&, int) { ioc.stop(); });
-  net::co_spawn(ioc, accept_loop(std::move(acceptor), state, tls ? &*tls : nullptr),
-                net::detached);
+  net::co_spawn(ioc, accept_loop(std::move(acceptor), state, tls ? &*tls : nullptr), net::detached);
 
   std::cout << "laml-sim: listening on " << display(bound) << std::endl;
 

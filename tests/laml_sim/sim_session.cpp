@@ -1,14 +1,14 @@
 #include "sim_session.hpp"
 
-#include <openssl/ssl.h>
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
 
 #include "callback_sender.hpp"
 
@@ -123,8 +123,7 @@ std::uint64_t chunk_for(const fault_rule& faults) {
 
 // Writes the body after the header, applying the plan's body faults.
 template <class Stream>
-net::awaitable<next_step> send_body(Stream& stream,
-                                    http::response<http::buffer_body>& res,
+net::awaitable<next_step> send_body(Stream& stream, http::response<http::buffer_body>& res,
                                     http::response_serializer<http::buffer_body>& sr,
                                     const response_plan& plan, beast::error_code& ec) {
   const fault_rule& faults = plan.body_faults;
@@ -178,8 +177,8 @@ net::awaitable<next_step> send_body(Stream& stream,
 }
 
 template <class Stream>
-net::awaitable<next_step> send_plan(Stream& stream, const response_plan& plan,
-                                    unsigned version, bool keep_alive, beast::error_code& ec) {
+net::awaitable<next_step> send_plan(Stream& stream, const response_plan& plan, unsigned version,
+                                    bool keep_alive, beast::error_code& ec) {
   if (plan.latency_ms != 0) {
     net::steady_timer delay(stream.get_executor());
     delay.expires_after(std::chrono::milliseconds(plan.latency_ms));
@@ -205,12 +204,11 @@ net::awaitable<next_step> send_plan(Stream& stream, const response_plan& plan,
   co_return keep_alive ? next_step::keep_going : next_step::close;
 }
 
-
 // Serves requests on an open (and, for TLS, handshaken) stream until the connection ends.
 // `sni`: set on TLS connections only, and then recorded with every request.
 template <class Stream>
-net::awaitable<void> serve(Stream& stream, sim_state& state,
-                           const std::optional<std::string>& sni, bool resumed = false) {
+net::awaitable<void> serve(Stream& stream, sim_state& state, const std::optional<std::string>& sni,
+                           bool resumed = false) {
   bool first = true;
   beast::flat_buffer buffer;
   beast::error_code ec;

@@ -1,8 +1,8 @@
 #pragma once
 // One client connection of laml-sim. Includes Asio: only sim_server.cpp and sim_session.cpp use it.
 
-#include "util/net/net.hpp"
 #include "sim_handler.hpp"
+#include "util/net/net.hpp"
 
 namespace laml_sim {
 

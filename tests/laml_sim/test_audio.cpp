@@ -1,8 +1,8 @@
-#include <doctest/doctest.h>
-
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include <doctest/doctest.h>
 
 #include "laml_sim/laml_sim.hpp"
 

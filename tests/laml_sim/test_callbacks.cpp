@@ -1,8 +1,8 @@
 // Status callbacks as laml-sim sends them (signature, form, request parsing), its callback sink,
 // and the audio concurrency counters; the last cases over a real laml-sim process.
-#include <doctest/doctest.h>
-
 #include <future>
+
+#include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
 #include "child_process.hpp"
@@ -22,11 +22,13 @@ form_fields decode_form(std::string_view body) {
   auto decode = [](std::string_view s) {
     std::string out;
     for (std::size_t i = 0; i < s.size(); ++i) {
-      if (s[i] == '+') out += ' ';
+      if (s[i] == '+')
+        out += ' ';
       else if (s[i] == '%' && i + 2 < s.size()) {
         out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
         i += 2;
-      } else out += s[i];
+      } else
+        out += s[i];
     }
     return out;
   };
@@ -79,12 +81,17 @@ TEST_CASE("the webhook signature is Twilio's published algorithm") {
   //   +12349013030Digits1234From+12349013030To+18005551212' (one line, no break)
   //     | openssl dgst -sha1 -hmac 12345 -binary | base64     → 0/KCTR6DLpKmkAf8muzZqo1nDgQ=
   const std::string url = "https://mycompany.com/myapp.php?foo=1&bar=2";
-  form_fields docs{{"To", "+18005551212"},      {"From", "+12349013030"},
-                   {"CallSid", "CA1234567890ABCDE"}, {"Digits", "1234"},
+  form_fields docs{{"To", "+18005551212"},
+                   {"From", "+12349013030"},
+                   {"CallSid", "CA1234567890ABCDE"},
+                   {"Digits", "1234"},
                    {"Caller", "+12349013030"}};
   CHECK(webhook_signature("12345", url, docs) == "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
-  form_fields libs{{"CallSid", "CA1234567890ABCDE"}, {"Caller", "+14158675309"},
-                   {"Digits", "1234"}, {"From", "+14158675309"}, {"To", "+18005551212"}};
+  form_fields libs{{"CallSid", "CA1234567890ABCDE"},
+                   {"Caller", "+14158675309"},
+                   {"Digits", "1234"},
+                   {"From", "+14158675309"},
+                   {"To", "+18005551212"}};
   CHECK(webhook_signature("12345", url, libs) == "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
   CHECK(webhook_signature("12346", url, libs) != "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
 }
@@ -97,8 +104,8 @@ TEST_CASE("form encoding escapes everything but unreserved bytes") {
 TEST_CASE("a callback request: the recording's fields, signed over the signed URL") {
   const std::string sid = normal_sid(7);
   std::string error;
-  json ask{{"url", "http://127.0.0.1:8080/callbacks/rec?x=1"}, {"sid", sid},
-           {"signing_key", "PSK_key"}};
+  json ask{
+      {"url", "http://127.0.0.1:8080/callbacks/rec?x=1"}, {"sid", sid}, {"signing_key", "PSK_key"}};
   auto c = parse_callback_request(ask.dump(), project, 2, "http://sim:1", error);
   REQUIRE_MESSAGE(c, error);
   CHECK(c->host == "127.0.0.1");
@@ -114,7 +121,8 @@ TEST_CASE("a callback request: the recording's fields, signed over the signed UR
   CHECK(field(fields, "RecordingUrl") ==
         "http://sim:1/api/laml/2010-04-01/Accounts/" + project + "/Recordings/" + sid);
   CHECK(field(fields, "RecordingDuration") != "<absent>");
-  CHECK(c->signature == webhook_signature("PSK_key", "http://127.0.0.1:8080/callbacks/rec?x=1", fields));
+  CHECK(c->signature ==
+        webhook_signature("PSK_key", "http://127.0.0.1:8080/callbacks/rec?x=1", fields));
 
   SUBCASE("tamper changes the body after signing") {
     ask["tamper"] = {{"RecordingDuration", "999"}};
@@ -133,15 +141,17 @@ TEST_CASE("a callback request: the recording's fields, signed over the signed UR
     CHECK(field(pf, "RecordingStatus") == "absent");
     CHECK(field(pf, "Extra") == "1");
     CHECK(p->signature_header == "X-Twilio-Signature");
-    CHECK(p->signature == webhook_signature("PSK_key", "https://gw.example.com/callbacks/rec?x=1", pf));
+    CHECK(p->signature ==
+          webhook_signature("PSK_key", "https://gw.example.com/callbacks/rec?x=1", pf));
   }
   SUBCASE("malformed requests") {
-    for (auto bad : {json{{"url", "https://x/y"}, {"sid", sid}, {"signing_key", "k"}},
-                     json{{"url", "http://x:99999/y"}, {"sid", sid}, {"signing_key", "k"}},
-                     json{{"url", "http://x/y"}, {"sid", "nope"}, {"signing_key", "k"}},
-                     json{{"url", "http://x/y"}, {"sid", sid}},
-                     json{{"url", "http://x/y"}, {"sid", sid}, {"signing_key", "k"}, {"oops", 1}},
-                     json{{"url", "http://x/y"}, {"sid", sid}, {"signing_key", "k"}, {"tamper", 1}}}) {
+    for (auto bad :
+         {json{{"url", "https://x/y"}, {"sid", sid}, {"signing_key", "k"}},
+          json{{"url", "http://x:99999/y"}, {"sid", sid}, {"signing_key", "k"}},
+          json{{"url", "http://x/y"}, {"sid", "nope"}, {"signing_key", "k"}},
+          json{{"url", "http://x/y"}, {"sid", sid}},
+          json{{"url", "http://x/y"}, {"sid", sid}, {"signing_key", "k"}, {"oops", 1}},
+          json{{"url", "http://x/y"}, {"sid", sid}, {"signing_key", "k"}, {"tamper", 1}}}) {
       error.clear();
       CHECK_FALSE(parse_callback_request(bad.dump(), project, 2, "http://sim:1", error));
       CHECK_FALSE(error.empty());
@@ -190,7 +200,8 @@ TEST_CASE("/__sim/requests counts audio bodies in flight, their peak and the com
   const std::string sid = sized_sid(9, 40000);
   json fault{{"sid", sid}, {"bytes_per_second", 80000}};  // half a second per body
   REQUIRE(sim.call("POST", "/__sim/faults", fault.dump()).status == 204);
-  const std::string path = "/api/laml/2010-04-01/Accounts/" + project + "/Recordings/" + sid + ".wav";
+  const std::string path =
+      "/api/laml/2010-04-01/Accounts/" + project + "/Recordings/" + sid + ".wav";
   auto a = std::async(std::launch::async, [&] { return sim.call("GET", path); });
   auto b = std::async(std::launch::async, [&] { return sim.call("GET", path); });
   CHECK(a.get().status == 200);

@@ -1,6 +1,5 @@
 // The simulator's HTTP decisions without a socket.
 #include <doctest/doctest.h>
-
 #include <nlohmann/json.hpp>
 
 #include "laml_sim/basic_auth.hpp"
@@ -207,8 +206,8 @@ TEST_CASE("TLS counters: requests per SNI name, handshake failures") {
   handle_request(state, unnamed);
   state.stats.record_handshake_failure();
   // The stats request itself is not counted.
-  const request_view stats_request{"GET", "/__sim/requests", std::nullopt, std::nullopt, {},
-                                   "localhost"};
+  const request_view stats_request{"GET", "/__sim/requests", std::nullopt, std::nullopt,
+                                   {},    "localhost"};
   const json stats = json::parse(handle_request(state, stats_request).text);
   CHECK(stats.at("total") == 3);
   CHECK(stats.at("sni") == json{{"", 1}, {"localhost", 2}});

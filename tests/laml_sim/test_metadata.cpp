@@ -1,7 +1,7 @@
-#include <doctest/doctest.h>
-
-#include <nlohmann/json.hpp>
 #include <regex>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include "laml_sim/error_body.hpp"
 #include "laml_sim/laml_sim.hpp"

@@ -1,7 +1,7 @@
 // The laml-sim binary over real loopback sockets.
-#include <doctest/doctest.h>
-
 #include <future>
+
+#include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
 #include "child_process.hpp"
@@ -330,8 +330,8 @@ TEST_CASE("server: logs requests but never the token; SIGTERM exits 0") {
 
 TEST_CASE("server: --tls-cert and --tls-key come together, as loadable PEM") {
   const auto exit_code = [](std::vector<std::string> tls_args) {
-    std::vector<std::string> argv{LAML_SIM_BIN, "--listen", "127.0.0.1:0", "--project-id",
-                                  project, "--api-token", token};
+    std::vector<std::string> argv{LAML_SIM_BIN, "--listen",    "127.0.0.1:0", "--project-id",
+                                  project,      "--api-token", token};
     argv.insert(argv.end(), tls_args.begin(), tls_args.end());
     test_support::child_process p(argv);
     const auto code = p.wait_exit(std::chrono::seconds(10));

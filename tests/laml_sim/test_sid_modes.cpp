@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
-
 #include <stdexcept>
+
+#include <doctest/doctest.h>
 
 #include "laml_sim/sid_modes.hpp"
 

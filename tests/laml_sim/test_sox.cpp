@@ -1,11 +1,11 @@
 // The generated files are real audio: sox must read them and report the expected duration.
-#include <doctest/doctest.h>
-#include <unistd.h>
-
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+
+#include <doctest/doctest.h>
+#include <unistd.h>
 
 #include "child_process.hpp"
 #include "laml_sim/laml_sim.hpp"

@@ -8,14 +8,6 @@
 // that no response is shorter than its Content-Length unless the upstream broke off (only the
 // trickling recording may be), that resident memory stays under its bound, and that the store
 // takes writes again once the space is freed. It prints the figures at the end.
-#include <doctest/doctest.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -24,6 +16,13 @@
 #include <random>
 #include <thread>
 #include <vector>
+
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "gateway_fixture.hpp"
 #include "header_flood.hpp"
@@ -49,7 +48,8 @@ constexpr std::uint64_t mib = 1 << 20;
 constexpr long rss_bound_kib = 160 * 1024;
 
 std::chrono::seconds soak_duration() {
-  if (const char* s = std::getenv("RECGATE_SOAK_SECONDS")) return std::chrono::seconds(std::atol(s));
+  if (const char* s = std::getenv("RECGATE_SOAK_SECONDS"))
+    return std::chrono::seconds(std::atol(s));
   return 45s;
 }
 
@@ -65,7 +65,7 @@ long rss_kib(int pid) {
 struct tally {
   std::mutex mutex;
   std::map<std::string, std::uint64_t> counts;  // "hits: HIT", "cold: short", ...
-  std::vector<std::string> violations;           // each one a failed promise, described
+  std::vector<std::string> violations;          // each one a failed promise, described
   void add(const std::string& what, std::uint64_t n = 1) {
     std::lock_guard lock(mutex);
     counts[what] += n;
@@ -87,7 +87,8 @@ void check_response(tally& t, const std::string& load, const test_support::http_
   }
   if (r.status != 200) {
     t.add(load + ": status " + std::to_string(r.status));
-    if (r.status != 503 && r.status != 502) t.violation(load + ": status " + std::to_string(r.status));
+    if (r.status != 503 && r.status != 502)
+      t.violation(load + ": status " + std::to_string(r.status));
     return;
   }
   t.add(load + ": " + r.header("X-Cache").value_or("-"));
@@ -98,7 +99,8 @@ void check_response(tally& t, const std::string& load, const test_support::http_
                   r.header("X-Request-Id").value_or("-"));
     }
     t.add(load + ": cut short");
-    if (expected.compare(0, r.body.size(), r.body) != 0) t.violation(load + ": wrong bytes before the cut");
+    if (expected.compare(0, r.body.size(), r.body) != 0)
+      t.violation(load + ": wrong bytes before the cut");
     return;
   }
   if (r.body != expected) t.violation(load + ": a complete response with the wrong bytes");
@@ -106,8 +108,9 @@ void check_response(tally& t, const std::string& load, const test_support::http_
 
 }  // namespace
 
-TEST_CASE("soak: hits, oversized fills, slow readers, a header flood, a trickling upstream, disk "
-          "pressure, reloads and purges, all at once") {
+TEST_CASE(
+    "soak: hits, oversized fills, slow readers, a header flood, a trickling upstream, disk "
+    "pressure, reloads and purges, all at once") {
   const auto duration = soak_duration();
   test_support::small_filesystem fs(96 * mib);
   stack_options o;
@@ -213,10 +216,11 @@ TEST_CASE("soak: hits, oversized fills, slow readers, a header flood, a tricklin
         s.signal_gateway(SIGHUP);
         t.add("reloads");
       }
-      auto purge = s.admin("DELETE", "/cache/recordings/" + std::string(project_id) + "/" +
-                                         hot[rng() % hot.size()]);
+      auto purge = s.admin(
+          "DELETE", "/cache/recordings/" + std::string(project_id) + "/" + hot[rng() % hot.size()]);
       t.add("purges: " + std::to_string(purge.status));
-      if (purge.status != 200 && purge.status != 500) t.violation("purge: " + std::to_string(purge.status));
+      if (purge.status != 200 && purge.status != 500)
+        t.violation("purge: " + std::to_string(purge.status));
     }
   });
   // Disk pressure: another process takes the free space now and then, and gives it back.
@@ -278,12 +282,17 @@ TEST_CASE("soak: hits, oversized fills, slow readers, a header flood, a tricklin
           << (fs.available() ? " on a 96 MiB tmpfs" : " on the ordinary disk") << ":\n";
   for (const auto& [what, n] : t.counts) figures << "  " << what << ": " << n << "\n";
   figures << "  flood: " << flood_totals.connections << " connections, "
-          << flood_totals.bytes_sent / mib << " MiB sent, " << flood_totals.answers_431 << " answered 431\n";
-  figures << "  peak RSS: " << peak_rss.load() / 1024 << " MiB (bound " << rss_bound_kib / 1024 << " MiB)\n";
+          << flood_totals.bytes_sent / mib << " MiB sent, " << flood_totals.answers_431
+          << " answered 431\n";
+  figures << "  peak RSS: " << peak_rss.load() / 1024 << " MiB (bound " << rss_bound_kib / 1024
+          << " MiB)\n";
   for (const auto& [series, value] : m) {
-    if (series.starts_with("recgate_upstream_errors_total") || series.starts_with("recgate_cache_write_failures") ||
-        series.starts_with("recgate_cache_store_recoveries") || series.starts_with("recgate_cache_relays") ||
-        series.starts_with("recgate_cache_bypasses") || series.starts_with("recgate_cache_evictions") ||
+    if (series.starts_with("recgate_upstream_errors_total") ||
+        series.starts_with("recgate_cache_write_failures") ||
+        series.starts_with("recgate_cache_store_recoveries") ||
+        series.starts_with("recgate_cache_relays") ||
+        series.starts_with("recgate_cache_bypasses") ||
+        series.starts_with("recgate_cache_evictions") ||
         series.starts_with("recgate_handler_exceptions")) {
       if (value > 0) figures << "  " << series << " " << value << "\n";
     }

@@ -122,9 +122,8 @@ void record_raw(unsigned short port, std::string_view received) {
   if (r.root.empty()) return;
   std::lock_guard lock(r.mutex);
   if (!r.ports.contains(port)) return;
-  append(r.scan / "responses.txt",
-         "--- raw exchange with port " + std::to_string(port) + "\n" + kept_body(received, false) +
-             "\n");
+  append(r.scan / "responses.txt", "--- raw exchange with port " + std::to_string(port) + "\n" +
+                                       kept_body(received, false) + "\n");
 }
 
 }  // namespace test_support::artifacts

@@ -1,5 +1,13 @@
 #include "header_flood.hpp"
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -8,14 +16,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
-#include <chrono>
-#include <cstring>
-#include <string_view>
-#include <unordered_map>
-#include <vector>
 
 namespace test_support {
 namespace {
@@ -104,7 +104,8 @@ void header_flood::run() {
   while (!stop_) {
     if (rate > 0) {
       auto now = clock::now();
-      budget = std::min(rate / 10, budget + rate * std::chrono::duration<double>(now - refilled).count());
+      budget = std::min(rate / 10,
+                        budget + rate * std::chrono::duration<double>(now - refilled).count());
       refilled = now;
       if (budget <= 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));

@@ -17,11 +17,11 @@
 namespace test_support {
 
 struct header_flood_options {
-  unsigned short port = 0;             // on 127.0.0.1
-  int connections = 3000;              // open at once
+  unsigned short port = 0;              // on 127.0.0.1
+  int connections = 3000;               // open at once
   std::size_t head_bytes = 160 * 1024;  // header lines sent per connection
-  std::size_t write_bytes = 4096;      // per send(): small writes, read by the server one by one
-  bool finish = false;                 // end the head with an empty line
+  std::size_t write_bytes = 4096;       // per send(): small writes, read by the server one by one
+  bool finish = false;                  // end the head with an empty line
   // All connections together send at most this many bytes a second (0: as fast as they can), so
   // the flood does not take the CPU a test on a small machine needs to measure the server.
   std::uint64_t bytes_per_second = 0;
@@ -29,14 +29,14 @@ struct header_flood_options {
   // the test's own client leave over, as an attacker on another machine would: on a 2-core test
   // machine it otherwise competes with both, and what a test then measures is the scheduler.
   int nice = 0;
-  std::string target = "/";            // the request line's target
+  std::string target = "/";  // the request line's target
 };
 
 struct header_flood_totals {
   std::uint64_t connections = 0;  // opened, reconnections included
   std::uint64_t bytes_sent = 0;
-  std::uint64_t answers = 0;          // responses received (any status)
-  std::uint64_t answers_431 = 0;      // of which 431 Request Header Fields Too Large
+  std::uint64_t answers = 0;      // responses received (any status)
+  std::uint64_t answers_431 = 0;  // of which 431 Request Header Fields Too Large
   std::uint64_t connect_failures = 0;
 };
 

@@ -1,10 +1,10 @@
 #include "http_client.hpp"
 
-#include "artifacts.hpp"
-
-#include <boost/beast/core/detail/base64.hpp>
 #include <limits>
 
+#include <boost/beast/core/detail/base64.hpp>
+
+#include "artifacts.hpp"
 #include "util/net/net.hpp"
 
 namespace test_support {

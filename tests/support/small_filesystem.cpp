@@ -1,14 +1,14 @@
 #include "small_filesystem.hpp"
 
-#include <fcntl.h>
-#include <sys/mount.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <random>
 #include <vector>
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 namespace test_support {
 
@@ -33,7 +33,7 @@ small_filesystem::~small_filesystem() {
 }
 
 std::uint64_t small_filesystem::free_bytes() const {
-  struct statvfs fs{};
+  struct statvfs fs {};
   if (::statvfs(path_.c_str(), &fs) != 0) return 0;
   return static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
 }
@@ -45,7 +45,8 @@ void small_filesystem::fill_leaving(std::uint64_t keep) {
   for (auto free = free_bytes(); free > keep; free = free_bytes()) {
     auto n = std::min<std::uint64_t>(block.size(), free - keep);
     // tmpfs allocates whole pages: a last partial page rounds the free space down.
-    if (::write(fd, block.data(), static_cast<std::size_t>(std::max<std::uint64_t>(n, 1))) <= 0) break;
+    if (::write(fd, block.data(), static_cast<std::size_t>(std::max<std::uint64_t>(n, 1))) <= 0)
+      break;
   }
   ::fsync(fd);
   ::close(fd);

@@ -1,7 +1,6 @@
 // The access decision matrix: credential kind x scope x account x network x state, each with
 // its expected outcome. No sockets: the policy is pure (time passed in).
 #include <doctest/doctest.h>
-
 #include <openssl/evp.h>
 
 #include "config/load.hpp"
@@ -45,7 +44,8 @@ config::consumer_config consumer(std::string id, std::vector<std::string> keys,
 config::config policy_config() {
   config::config cfg;
   cfg.consumers.push_back(consumer("player", {"key-player"}, {"audio"}, {account_a}));
-  cfg.consumers.push_back(consumer("billing", {"key-billing-old", "key-billing-new"}, {"metadata"}, {"*"}));
+  cfg.consumers.push_back(
+      consumer("billing", {"key-billing-old", "key-billing-new"}, {"metadata"}, {"*"}));
   auto office = consumer("office", {"key-office"}, {"audio", "metadata"}, {"*"});
   office.networks.push_back(*config::parse_cidr("10.0.0.0/8"));
   cfg.consumers.push_back(office);
@@ -109,7 +109,8 @@ TEST_CASE("the decision matrix") {
       // Basic: username = consumer id, or the path's AccountSid (the SDK's form).
       {basic("player", "key-player"), account_a, false, "127.0.0.1", o::allow, "player"},
       {basic(account_a, "key-player"), account_a, false, "127.0.0.1", o::allow, "player"},
-      {basic("720796A0-8EE9-4350-83BD-2D07A3121F1E", "key-player"), account_a, false, "::1", o::allow, "player"},
+      {basic("720796A0-8EE9-4350-83BD-2D07A3121F1E", "key-player"), account_a, false, "::1",
+       o::allow, "player"},
       {basic(account_b, "key-billing-new"), account_a, true, "127.0.0.1", o::unauthenticated, "-"},
       {basic("billing", "key-player"), account_a, false, "127.0.0.1", o::unauthenticated, "-"},
       {basic(account_b, "key-player"), account_b, false, "127.0.0.1", o::forbidden, "player"},
@@ -192,10 +193,10 @@ TEST_CASE("client certificates: a verified identity names a consumer; the usual 
   const std::vector<row> rows{
       {{"CN=svc", "DNS:svc.internal"}, "", account_a, true, o::allow, "svc"},
       {{"URI:spiffe://corp/svc"}, "", account_a, true, o::allow, "svc"},
-      {{"DNS:svc.internal"}, "", account_b, true, o::forbidden, "svc"},    // account
-      {{"DNS:svc.internal"}, "", account_a, false, o::forbidden, "svc"},   // scope
-      {{"CN=gone"}, "", account_a, false, o::forbidden, "gone"},           // disabled
-      {{"CN=svc.internal"}, "", account_a, true, o::unauthenticated, "-"}, // CN is not DNS:
+      {{"DNS:svc.internal"}, "", account_b, true, o::forbidden, "svc"},     // account
+      {{"DNS:svc.internal"}, "", account_a, false, o::forbidden, "svc"},    // scope
+      {{"CN=gone"}, "", account_a, false, o::forbidden, "gone"},            // disabled
+      {{"CN=svc.internal"}, "", account_a, true, o::unauthenticated, "-"},  // CN is not DNS:
       {{}, "", account_a, true, o::unauthenticated, "-"},
       // A key, when sent, is what counts: a certificate does not rescue a bad key.
       {{"DNS:svc.internal"}, "Bearer nope", account_a, true, o::unauthenticated, "-"},

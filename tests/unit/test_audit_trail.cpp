@@ -1,15 +1,13 @@
 // The audit trail without a gateway: the line format, times, the query, the file.
-#include <doctest/doctest.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
-#include <sys/stat.h>
-
+#include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
+#include <sys/stat.h>
 
 #include "config/load.hpp"
 #include "proxy/telemetry/audit_log.hpp"
@@ -140,8 +138,8 @@ TEST_CASE("query_audit: by Sid, consumer and time; malformed lines are skipped")
 TEST_CASE("audit_log: appends whole lines to a 0600 file, buffered, reopened after a move") {
   temp_file tmp;
   { std::ofstream(tmp.path) << "{\"earlier\":true}\n"; }
-  std::filesystem::permissions(tmp.path, std::filesystem::perms::owner_read |
-                                             std::filesystem::perms::owner_write);
+  std::filesystem::permissions(
+      tmp.path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   config::audit_config cfg;
   cfg.file = tmp.path.string();
   cfg.flush_interval = std::chrono::hours(1);
@@ -215,7 +213,11 @@ TEST_CASE("[audit] configuration") {
   REQUIRE(on.value);
   CHECK(on.value->audit.file == "/var/lib/recgate/audit.jsonl");
   CHECK(on.value->audit.flush_interval == std::chrono::seconds(1));
-  CHECK_FALSE(config::load_from_string(base + "[audit]\nflush_interval = \"2s\"\n", "t", env).value);
-  CHECK_FALSE(config::load_from_string(base + "[audit]\nfile = \"f\"\nflush_interval = 0\n", "t", env).value);
-  CHECK_FALSE(config::load_from_string(base + "[audit]\nfile = \"f\"\nrotate = true\n", "t", env).value);
+  CHECK_FALSE(
+      config::load_from_string(base + "[audit]\nflush_interval = \"2s\"\n", "t", env).value);
+  CHECK_FALSE(
+      config::load_from_string(base + "[audit]\nfile = \"f\"\nflush_interval = 0\n", "t", env)
+          .value);
+  CHECK_FALSE(
+      config::load_from_string(base + "[audit]\nfile = \"f\"\nrotate = true\n", "t", env).value);
 }

@@ -1,10 +1,9 @@
 // Status callbacks without a socket: the signature, form bodies, the verdict, the config.
-#include <doctest/doctest.h>
-
 #include <cctype>
 #include <cstdio>
 #include <map>
 
+#include <doctest/doctest.h>
 #include <unistd.h>
 
 #include "config/load.hpp"
@@ -29,14 +28,14 @@ config::callbacks_config callbacks(std::string public_url = "") {
 }
 
 form_params completed() {
-  return {{"AccountSid", project},       {"CallSid", "11111111-2222-4333-8444-555555555555"},
-          {"RecordingSid", sid},         {"RecordingStatus", "completed"},
-          {"RecordingDuration", "2"},    {"RecordingUrl", "https://x/rec"}};
+  return {{"AccountSid", project},    {"CallSid", "11111111-2222-4333-8444-555555555555"},
+          {"RecordingSid", sid},      {"RecordingStatus", "completed"},
+          {"RecordingDuration", "2"}, {"RecordingUrl", "https://x/rec"}};
 }
 
 callback_verdict judge(const form_params& params, std::string_view url = "http://gw:8080/cb",
-                       std::string signature = "", std::string content_type =
-                                                           "application/x-www-form-urlencoded") {
+                       std::string signature = "",
+                       std::string content_type = "application/x-www-form-urlencoded") {
   auto cfg = callbacks();
   if (signature.empty()) signature = callback_signature(cfg.signing_key, url, params);
   auto body = laml_sim::form_encode(params);
@@ -55,13 +54,14 @@ config::load_result load(const std::string& extra, std::map<std::string, std::st
   std::string text =
       "[upstream]\nbase_url = \"https://example.signalwire.com\"\nproject_id = \"proj\"\n"
       "[cache]\npath = \"/tmp/c\"\n[[consumers]]\nid = \"a\"\nscopes = [\"audio\"]\n"
-      "accounts = [\"*\"]\nkey_sha256 = \"" + std::string(64, 'a') + "\"\n" + extra;
-  return config::load_from_string(text, "t.toml", [env](std::string_view name)
-                                                       -> std::optional<std::string> {
-    auto it = env.find(std::string(name));
-    if (it == env.end()) return std::nullopt;
-    return it->second;
-  });
+      "accounts = [\"*\"]\nkey_sha256 = \"" +
+      std::string(64, 'a') + "\"\n" + extra;
+  return config::load_from_string(text, "t.toml",
+                                  [env](std::string_view name) -> std::optional<std::string> {
+                                    auto it = env.find(std::string(name));
+                                    if (it == env.end()) return std::nullopt;
+                                    return it->second;
+                                  });
 }
 
 }  // namespace
@@ -71,12 +71,17 @@ TEST_CASE("callback_signature: Twilio's published examples") {
   // libraries' tests; recomputed independently with
   //   printf '%s' "$URL"'CallSidCA1234567890ABCDECaller+12349013030Digits1234From+12349013030'
   //   'To+18005551212' | openssl dgst -sha1 -hmac 12345 -binary | base64   (one command line)
-  form_params docs{{"To", "+18005551212"}, {"From", "+12349013030"},
-                   {"CallSid", "CA1234567890ABCDE"}, {"Digits", "1234"},
+  form_params docs{{"To", "+18005551212"},
+                   {"From", "+12349013030"},
+                   {"CallSid", "CA1234567890ABCDE"},
+                   {"Digits", "1234"},
                    {"Caller", "+12349013030"}};
   CHECK(callback_signature("12345", twilio_url, docs) == "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
-  form_params libs{{"CallSid", "CA1234567890ABCDE"}, {"Caller", "+14158675309"},
-                   {"Digits", "1234"}, {"From", "+14158675309"}, {"To", "+18005551212"}};
+  form_params libs{{"CallSid", "CA1234567890ABCDE"},
+                   {"Caller", "+14158675309"},
+                   {"Digits", "1234"},
+                   {"From", "+14158675309"},
+                   {"To", "+18005551212"}};
   CHECK(callback_signature("12345", twilio_url, libs) == "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
 
   CHECK(callback_signature_valid("12345", twilio_url, libs, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
@@ -84,8 +89,8 @@ TEST_CASE("callback_signature: Twilio's published examples") {
   CHECK_FALSE(callback_signature_valid("12345", twilio_url, libs, "RSOYDt4T1cUTdK1PDd93/VVr8B9="));
   CHECK_FALSE(callback_signature_valid("12345", twilio_url, libs, ""));
   CHECK_FALSE(callback_signature_valid("12346", twilio_url, libs, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
-  CHECK_FALSE(callback_signature_valid("12345", twilio_url + "&x", libs,
-                                       "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+  CHECK_FALSE(
+      callback_signature_valid("12345", twilio_url + "&x", libs, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
   // Duplicate names sort by value, so their order in the body does not matter.
   form_params ab{{"N", "a"}, {"N", "b"}}, ba{{"N", "b"}, {"N", "a"}};
   CHECK(callback_signature("k", "u", ab) == callback_signature("k", "u", ba));
@@ -94,8 +99,10 @@ TEST_CASE("callback_signature: Twilio's published examples") {
 TEST_CASE("form bodies: decoding, encoding, malformed escapes") {
   auto p = parse_form("To=%2B18005551212&Caller=%2b1+415&empty=&flag&&x=a%3Db");
   REQUIRE(p);
-  CHECK(*p == form_params{{"To", "+18005551212"}, {"Caller", "+1 415"}, {"empty", ""},
-                          {"flag", ""}, {"x", "a=b"}});
+  CHECK(
+      *p ==
+      form_params{
+          {"To", "+18005551212"}, {"Caller", "+1 415"}, {"empty", ""}, {"flag", ""}, {"x", "a=b"}});
   CHECK(form_value(*p, "Caller") == std::string_view("+1 415"));
   CHECK_FALSE(form_value(*p, "missing"));
   CHECK_FALSE(parse_form("a=%2"));
@@ -127,8 +134,8 @@ TEST_CASE("evaluate_callback: signature first, then the recording, then the stat
   SUBCASE("not signed, signed wrongly, signed for another URL, or changed after signing: 403") {
     auto cfg = callbacks();
     auto body = laml_sim::form_encode(completed());
-    auto none = evaluate_callback(cfg, project, {"application/x-www-form-urlencoded", body, "",
-                                                 "http://gw:8080/cb"});
+    auto none = evaluate_callback(
+        cfg, project, {"application/x-www-form-urlencoded", body, "", "http://gw:8080/cb"});
     CHECK(none.status == 403);
     CHECK(none.reason == "no signature");
     CHECK(judge(completed(), "http://gw:8080/cb", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=").status == 403);
@@ -144,8 +151,9 @@ TEST_CASE("evaluate_callback: signature first, then the recording, then the stat
   SUBCASE("signed, but not a form or not about a recording of ours: 400") {
     CHECK(judge(completed(), "http://gw:8080/cb", "", "application/json").status == 400);
     auto cfg = callbacks();
-    CHECK(evaluate_callback(cfg, project, {"application/x-www-form-urlencoded; charset=utf-8",
-                                           "a=%zz", "sig", "http://gw:8080/cb"})
+    CHECK(evaluate_callback(cfg, project,
+                            {"application/x-www-form-urlencoded; charset=utf-8", "a=%zz", "sig",
+                             "http://gw:8080/cb"})
               .status == 400);
     auto bad_sid = completed();
     bad_sid[2].second = "RE123";
@@ -188,11 +196,12 @@ TEST_CASE("[callbacks] configuration") {
   CHECK(c.forward_url.empty());
   CHECK_FALSE(load("").value->callbacks.enabled());
 
-  auto full = load("[callbacks]\npath = \"/cb\"\nsigning_key_env = \"K\"\n"
-                   "prefetch_formats = [\"mp3\", \"wav\", \"mp3\"]\nconcurrency = 4\n"
-                   "queue_limit = 0\nforward_url = \"http://10.0.0.5:8000/hooks/rec?x=1\"\n"
-                   "forward_timeout = \"3s\"\npublic_url = \"https://rec.example.com/\"\n",
-                   {{"K", "k"}});
+  auto full = load(
+      "[callbacks]\npath = \"/cb\"\nsigning_key_env = \"K\"\n"
+      "prefetch_formats = [\"mp3\", \"wav\", \"mp3\"]\nconcurrency = 4\n"
+      "queue_limit = 0\nforward_url = \"http://10.0.0.5:8000/hooks/rec?x=1\"\n"
+      "forward_timeout = \"3s\"\npublic_url = \"https://rec.example.com/\"\n",
+      {{"K", "k"}});
   REQUIRE(full.errors.empty());
   const auto& f = full.value->callbacks;
   CHECK(f.prefetch_formats == std::vector<std::string>{"mp3", "wav"});
@@ -210,7 +219,8 @@ TEST_CASE("[callbacks] configuration") {
     REQUIRE(fd >= 0);
     REQUIRE(write(fd, "PSK_from_file\n", 14) == 14);
     close(fd);
-    auto fr = load("[callbacks]\npath = \"/cb\"\nsigning_key_file = \"" + std::string(name) + "\"\n");
+    auto fr =
+        load("[callbacks]\npath = \"/cb\"\nsigning_key_file = \"" + std::string(name) + "\"\n");
     std::remove(name);
     REQUIRE(fr.errors.empty());
     CHECK(fr.value->callbacks.signing_key == "PSK_from_file");
@@ -221,7 +231,8 @@ TEST_CASE("[callbacks] configuration") {
     };
     CHECK(has_error(bad("signing_key_env = \"K\""), "callbacks.path", "required"));
     CHECK(has_error(bad("path = \"cb\"\nsigning_key_env = \"K\""), "callbacks.path"));
-    CHECK(has_error(bad("path = \"/api/x\"\nsigning_key_env = \"K\""), "callbacks.path", "overlap"));
+    CHECK(
+        has_error(bad("path = \"/api/x\"\nsigning_key_env = \"K\""), "callbacks.path", "overlap"));
     CHECK(has_error(bad("path = \"/v1/signed-urls\"\nsigning_key_env = \"K\""), "callbacks.path"));
     CHECK(has_error(bad("path = \"/cb\""), "callbacks.signing_key_env"));
     CHECK(has_error(bad("path = \"/cb\"\nsigning_key_env = \"UNSET\""), "callbacks.signing_key_env",
@@ -239,7 +250,8 @@ TEST_CASE("[callbacks] configuration") {
     CHECK(has_error(bad("path = \"/cb\"\nsigning_key_env = \"K\"\nextra = 1"), "callbacks.extra",
                     "unknown"));
     // The key's value is never in a message.
-    for (const auto& e : bad("path = \"cb\"\nsigning_key_env = \"K\"", {{"K", "PSK_do_not_show"}}).errors) {
+    for (const auto& e :
+         bad("path = \"cb\"\nsigning_key_env = \"K\"", {{"K", "PSK_do_not_show"}}).errors) {
       CHECK(e.to_string().find("PSK_do_not_show") == std::string::npos);
     }
   }
@@ -255,8 +267,8 @@ TEST_CASE("[callbacks] configuration") {
     };
     CHECK(has_error(config::load_from_string(no_cache, "t", env), "callbacks.prefetch_formats",
                     "cache"));
-    CHECK(config::load_from_string(no_cache + "prefetch_formats = []\nforward_url = \"http://h/x\"\n",
-                                   "t", env)
+    CHECK(config::load_from_string(
+              no_cache + "prefetch_formats = []\nforward_url = \"http://h/x\"\n", "t", env)
               .errors.empty());
   }
 }

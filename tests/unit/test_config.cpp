@@ -1,9 +1,8 @@
-#include <doctest/doctest.h>
-
 #include <cstdio>
 #include <fstream>
 #include <map>
 
+#include <doctest/doctest.h>
 #include <unistd.h>
 
 #include "config/load.hpp"
@@ -17,9 +16,9 @@ const std::string hash(64, 'a');
 std::string minimal(std::string extra_upstream = "", std::string extra = "") {
   return "[server]\nlisten = \"127.0.0.1:8080\"\n"
          "[upstream]\nbase_url = \"https://example.signalwire.com\"\nproject_id = \"proj\"\n" +
-         extra_upstream + "\n[[consumers]]\nid = \"billing\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\n" +
-         "key_sha256 = \"" + hash + "\"\n" +
-         extra;
+         extra_upstream +
+         "\n[[consumers]]\nid = \"billing\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\n" +
+         "key_sha256 = \"" + hash + "\"\n" + extra;
 }
 
 env_lookup env_of(std::map<std::string, std::string> vars) {
@@ -96,7 +95,8 @@ TEST_CASE("the token comes from the named variable or a file, never the config t
     CHECK(r.value->upstream.api_token_source == "file " + path);
   }
   SUBCASE("an unreadable file") {
-    auto r = load_from_string(minimal("api_token_file = \"/nonexistent/token\""), "t.toml", env_of({}));
+    auto r =
+        load_from_string(minimal("api_token_file = \"/nonexistent/token\""), "t.toml", env_of({}));
     CHECK(has_error(r, "upstream.api_token_file", "cannot read"));
   }
   SUBCASE("no token at all") {
@@ -106,21 +106,28 @@ TEST_CASE("the token comes from the named variable or a file, never the config t
   SUBCASE("a literal token in the file is refused, and not echoed") {
     auto r = load_from_string(minimal("api_token = \"PT-literal-secret\""), "t.toml", with_token);
     CHECK(has_error(r, "upstream.api_token", "not accepted"));
-    for (const auto& e : r.errors) CHECK(e.to_string().find("PT-literal-secret") == std::string::npos);
+    for (const auto& e : r.errors)
+      CHECK(e.to_string().find("PT-literal-secret") == std::string::npos);
   }
 }
 
 TEST_CASE("errors name the key and the problem") {
   CHECK(has_error(load_from_string(minimal("base_url = 1"), "t.toml", with_token), "",
                   "t.toml:"));  // duplicate key: a TOML syntax error with its position
-  auto r = load_from_string("[server]\nlisten = \"nope\"\nthreads = -1\nheader_timeout = \"5 parsecs\"\n"
-                            "[upstream]\nbase_url = \"ftp://x\"\nverify_tls = \"yes\"\n"
-                            "max_redirects = 99\ncolour = \"blue\"\n"
-                            "[[consumers]]\nid = \"\"\nkey_sha256 = \"ABC\"\n"
-                            "[[consumers]]\nid = \"a\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\nkey_sha256 = \"" + hash + "\"\n"
-                            "[[consumers]]\nid = \"a\"\nscopes = [\"play\"]\naccounts = [\"nope\"]\nnetworks = [\"10.0.0.0/33\"]\nkey_sha256 = \"" + hash + "\"\n"
-                            "[log]\nlevel = \"loud\"\nformat = \"xml\"\n[extra]\n",
-                            "t.toml", with_token);
+  auto r = load_from_string(
+      "[server]\nlisten = \"nope\"\nthreads = -1\nheader_timeout = \"5 parsecs\"\n"
+      "[upstream]\nbase_url = \"ftp://x\"\nverify_tls = \"yes\"\n"
+      "max_redirects = 99\ncolour = \"blue\"\n"
+      "[[consumers]]\nid = \"\"\nkey_sha256 = \"ABC\"\n"
+      "[[consumers]]\nid = \"a\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\nkey_sha256 = \"" +
+          hash +
+          "\"\n"
+          "[[consumers]]\nid = \"a\"\nscopes = [\"play\"]\naccounts = [\"nope\"]\nnetworks = "
+          "[\"10.0.0.0/33\"]\nkey_sha256 = \"" +
+          hash +
+          "\"\n"
+          "[log]\nlevel = \"loud\"\nformat = \"xml\"\n[extra]\n",
+      "t.toml", with_token);
   CHECK_FALSE(r.value);
   CHECK(has_error(r, "server.listen", "host:port"));
   CHECK(has_error(r, "server.threads", "between"));
@@ -148,13 +155,15 @@ TEST_CASE("the cache section: off by default, validated when present") {
   auto off = load_from_string(minimal(), "t.toml", with_token);
   REQUIRE(off.value);
   CHECK_FALSE(off.value->cache.enabled());
-  auto on = load_from_string(minimal("", "[cache]\npath = \"/var/cache/recgate\"\nchunk_size = 65536\n"),
-                             "t.toml", with_token);
+  auto on =
+      load_from_string(minimal("", "[cache]\npath = \"/var/cache/recgate\"\nchunk_size = 65536\n"),
+                       "t.toml", with_token);
   REQUIRE(on.value);
   CHECK(on.value->cache.enabled());
   CHECK(on.value->cache.chunk_size == 65536);
   CHECK(on.value->cache.cache_control.find("immutable") != std::string::npos);
-  auto bad = load_from_string(minimal("", "[cache]\nchunk_size = 10\nsize = 1\n"), "t.toml", with_token);
+  auto bad =
+      load_from_string(minimal("", "[cache]\nchunk_size = 10\nsize = 1\n"), "t.toml", with_token);
   CHECK(has_error(bad, "cache.chunk_size", "between"));
   CHECK(has_error(bad, "cache.size", "unknown key"));
 }
@@ -164,10 +173,14 @@ TEST_CASE("consumers: several keys with ids, scopes, accounts, networks, rate li
       "[upstream]\nbase_url = \"http://127.0.0.1:1\"\nproject_id = \"p\"\n"
       "[access]\npublic_audio = true\n"
       "[[consumers]]\nid = \"support\"\nscopes = [\"audio\", \"sign\"]\n"
-      "accounts = [\"720796A0-8EE9-4350-83BD-2D07A3121F1E\"]\nnetworks = [\"10.0.0.0/8\", \"::1\"]\n"
+      "accounts = [\"720796A0-8EE9-4350-83BD-2D07A3121F1E\"]\nnetworks = [\"10.0.0.0/8\", "
+      "\"::1\"]\n"
       "rate_per_second = 5\nenabled = false\n"
-      "[[consumers.keys]]\nid = \"old\"\nsha256 = \"" + std::string(64, 'b') + "\"\n"
-      "[[consumers.keys]]\nid = \"new\"\nsha256 = \"" + std::string(64, 'c') + "\"\n",
+      "[[consumers.keys]]\nid = \"old\"\nsha256 = \"" +
+          std::string(64, 'b') +
+          "\"\n"
+          "[[consumers.keys]]\nid = \"new\"\nsha256 = \"" +
+          std::string(64, 'c') + "\"\n",
       "t.toml", with_token);
   REQUIRE(r.errors.empty());
   const auto& c = r.value->consumers.at(0);
@@ -192,7 +205,8 @@ TEST_CASE("a consumers file adds consumers; ids and keys stay unique across both
   close(fd);
   std::string path = name;
   std::ofstream(path) << "[[consumers]]\nid = \"filed\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\n"
-                         "key_sha256 = \"" << std::string(64, 'd') << "\"\n";
+                         "key_sha256 = \""
+                      << std::string(64, 'd') << "\"\n";
   auto r = load_from_string(minimal("", "[access]\nconsumers_file = \"" + path + "\"\n"), "t.toml",
                             with_token);
   REQUIRE(r.errors.empty());
@@ -204,8 +218,10 @@ TEST_CASE("a consumers file adds consumers; ids and keys stay unique across both
   CHECK(reload.errors.empty());
   CHECK(reload.consumers.size() == 2);
 
-  std::ofstream(path) << "[[consumers]]\nid = \"billing\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\n"
-                         "key_sha256 = \"" << hash << "\"\n[server]\n";
+  std::ofstream(path)
+      << "[[consumers]]\nid = \"billing\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\n"
+         "key_sha256 = \""
+      << hash << "\"\n[server]\n";
   auto clash = load_consumers_file(path, {r.value->consumers[0]});
   CHECK(clash.consumers.empty());
   CHECK(has_error({std::nullopt, clash.errors}, path + ": consumers[0].id", "duplicate"));
@@ -270,11 +286,13 @@ TEST_CASE("single values") {
   CHECK_FALSE(parse_base_url("https://example.com:0"));
 }
 
-TEST_CASE("fail-safe settings: header bound, body rate and deadline, free-space floor, exempt paths") {
+TEST_CASE(
+    "fail-safe settings: header bound, body rate and deadline, free-space floor, exempt paths") {
   auto ok = load_from_string(
       minimal("min_body_rate = 2048\nbody_rate_window = \"5s\"\nbody_timeout = \"2m\"\n",
               "[cache]\npath = \"/tmp/x\"\nmin_free_bytes = 1048576\n"
-              "[admin]\nrequire_key = true\nexempt_paths = [\"/healthz\", \"/readyz\", \"/metrics\"]\n"),
+              "[admin]\nrequire_key = true\nexempt_paths = [\"/healthz\", \"/readyz\", "
+              "\"/metrics\"]\n"),
       "t.toml", with_token);
   REQUIRE(ok.errors.empty());
   CHECK(ok.value->upstream.min_body_rate == 2048);
@@ -291,8 +309,9 @@ TEST_CASE("fail-safe settings: header bound, body rate and deadline, free-space 
   CHECK(defaults.value->admin.exempt_paths == std::vector<std::string>{"/healthz", "/readyz"});
 
   // What the parser cannot hold is refused; so are exemptions for what changes state.
-  auto big = load_from_string("[server]\nmax_header_bytes = 131072\n" + minimal().substr(minimal().find("[upstream]")),
-                              "t.toml", with_token);
+  auto big = load_from_string(
+      "[server]\nmax_header_bytes = 131072\n" + minimal().substr(minimal().find("[upstream]")),
+      "t.toml", with_token);
   CHECK(has_error(big, "server.max_header_bytes", "between 1024 and 65536"));
   auto purge = load_from_string(minimal("", "[admin]\nexempt_paths = [\"/cache/recordings\"]\n"),
                                 "t.toml", with_token);

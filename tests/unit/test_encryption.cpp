@@ -1,18 +1,18 @@
 // Encryption at rest: the chunk cipher on its own, and the key file's parsing and validation.
 // The store with keys is tested with the store (test_store.cpp).
-#include <doctest/doctest.h>
-
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
 
+#include <doctest/doctest.h>
+
 #include "cache/chunk_cipher.hpp"
 #include "config/encryption_keys.hpp"
 #include "config/load.hpp"
 #include "proxy/access/access.hpp"
-#include "util/codec.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "util/codec.hpp"
 
 using namespace recgate::cache;
 
@@ -20,7 +20,8 @@ namespace {
 
 const cipher_key key_a{"a", std::string(32, '\x11')};
 const cipher_key key_b{"b-2024", std::string(32, '\x22')};
-const std::string object = "720796a0-8ee9-4350-83bd-2d07a3121f1e/19e436af-5688-4307-b03b-bdb2b42b8142/wav";
+const std::string object =
+    "720796a0-8ee9-4350-83bd-2d07a3121f1e/19e436af-5688-4307-b03b-bdb2b42b8142/wav";
 
 std::string sample(std::size_t n, unsigned seed) {
   std::mt19937 gen(seed);
@@ -191,15 +192,13 @@ TEST_CASE("encryption key files: ID:base64 lines, validated without quoting the 
     std::string text;
     std::string words;
   };
-  for (const auto& b : {bad{"", "no key"},
-                        bad{"# only a comment\n", "no key"},
-                        bad{k1, "line 1: expected ID:KEY"},
-                        bad{"a:" + k1 + "\nb:" + k1.substr(0, 24), "line 2 (key b): the key must be 32 bytes"},
-                        bad{"a:" + k1 + "x", "not valid base64"},
-                        bad{"a:" + k1.substr(0, 40) + "!!!=", "not valid base64"},
-                        bad{"a:" + k1 + "\na:" + k2, "appears twice"},
-                        bad{"bad id:" + k1, "key id must be"},
-                        bad{std::string(33, 'k') + ":" + k1, "key id must be"}}) {
+  for (const auto& b :
+       {bad{"", "no key"}, bad{"# only a comment\n", "no key"}, bad{k1, "line 1: expected ID:KEY"},
+        bad{"a:" + k1 + "\nb:" + k1.substr(0, 24), "line 2 (key b): the key must be 32 bytes"},
+        bad{"a:" + k1 + "x", "not valid base64"},
+        bad{"a:" + k1.substr(0, 40) + "!!!=", "not valid base64"},
+        bad{"a:" + k1 + "\na:" + k2, "appears twice"}, bad{"bad id:" + k1, "key id must be"},
+        bad{std::string(33, 'k') + ":" + k1, "key id must be"}}) {
     auto r = parse_encryption_keys(b.text);
     CAPTURE(b.text);
     CHECK(r.keys.empty());
@@ -215,7 +214,8 @@ TEST_CASE("cache.encryption_key_file and encryption_key_env in the configuration
   auto config = [](const std::string& cache_lines) {
     return "[upstream]\nbase_url = \"https://example.signalwire.com\"\nproject_id = \"proj\"\n"
            "[[consumers]]\nid = \"billing\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\n"
-           "key_sha256 = \"" + std::string(64, 'a') + "\"\n[cache]\n" + cache_lines;
+           "key_sha256 = \"" +
+           std::string(64, 'a') + "\"\n[cache]\n" + cache_lines;
   };
   std::map<std::string, std::string> vars{{"SIGNALWIRE_API_TOKEN", "PT-secret"}};
   auto env = [&vars](std::string_view name) -> std::optional<std::string> {
@@ -232,30 +232,36 @@ TEST_CASE("cache.encryption_key_file and encryption_key_env in the configuration
   const std::string secret = "ERERERERERERERERERERERERERERERERERERERERERE=";
   auto file = (dir.path / "keys").string();
   std::ofstream(file) << "new:" << secret << "\nold:IiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiI=\n";
-  std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  std::filesystem::permissions(
+      file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 
-  auto r = load_from_string(config("path = \"/tmp/c\"\nencryption_key_file = \"" + file + "\"\n"), "t.toml", env);
+  auto r = load_from_string(config("path = \"/tmp/c\"\nencryption_key_file = \"" + file + "\"\n"),
+                            "t.toml", env);
   REQUIRE(r.value);
   CHECK(r.value->cache.encrypted());
   CHECK(r.value->cache.encryption_keys.size() == 2);
   CHECK(r.value->cache.encryption_keys[0].id == "new");
   CHECK(r.value->cache.encryption_key_source == "file " + file);
   CHECK(key_file_permission_warning(file).empty());
-  std::filesystem::permissions(file, std::filesystem::perms::group_read, std::filesystem::perm_options::add);
+  std::filesystem::permissions(file, std::filesystem::perms::group_read,
+                               std::filesystem::perm_options::add);
   CHECK(key_file_permission_warning(file).find("chmod 600") != std::string::npos);
 
   vars["RECGATE_CACHE_KEYS"] = "k:" + secret;
-  r = load_from_string(config("path = \"/tmp/c\"\nencryption_key_env = \"RECGATE_CACHE_KEYS\"\n"), "t.toml", env);
+  r = load_from_string(config("path = \"/tmp/c\"\nencryption_key_env = \"RECGATE_CACHE_KEYS\"\n"),
+                       "t.toml", env);
   REQUIRE(r.value);
   CHECK(r.value->cache.encryption_keys.at(0).id == "k");
   CHECK(r.value->cache.encryption_key_source == "env RECGATE_CACHE_KEYS");
 
-  CHECK_FALSE(load_from_string(config("path = \"/tmp/c\"\n"), "t.toml", env).value->cache.encrypted());
+  CHECK_FALSE(
+      load_from_string(config("path = \"/tmp/c\"\n"), "t.toml", env).value->cache.encrypted());
 
   auto errors_of = [&](const std::string& lines) {
     auto res = load_from_string(config(lines), "t.toml", env);
     CHECK_FALSE(res.value);
-    for (const auto& e : res.errors) CHECK(e.to_string().find(secret.substr(0, 12)) == std::string::npos);
+    for (const auto& e : res.errors)
+      CHECK(e.to_string().find(secret.substr(0, 12)) == std::string::npos);
     return res;
   };
   CHECK(has_error(errors_of("path = \"/tmp/c\"\nencryption_key_file = \"" + file + ".missing\"\n"),
@@ -270,6 +276,7 @@ TEST_CASE("cache.encryption_key_file and encryption_key_env in the configuration
   CHECK(has_error(errors_of("encryption_key_env = \"RECGATE_CACHE_KEYS\"\n"),
                   "cache.encryption_key_env", "needs the cache"));
   CHECK(has_error(errors_of("path = \"/tmp/c\"\nencryption_key_env = \"RECGATE_CACHE_KEYS\"\n"
-                            "encryption_key_file = \"" + file + "\"\n"),
+                            "encryption_key_file = \"" +
+                            file + "\"\n"),
                   "cache.encryption_key_env", "not both"));
 }

@@ -21,7 +21,8 @@ TEST_CASE("metadata_cache: fresh within the TTL, gone after it, never across acc
 TEST_CASE("metadata_cache stays within its entry bound") {
   metadata_cache c(10s, 3);
   auto t0 = metadata_cache::clock::time_point{} + 1000s;
-  for (int i = 0; i < 10; ++i) c.put("a", "s" + std::to_string(i), {"x", "application/json"}, t0 + std::chrono::seconds(i));
+  for (int i = 0; i < 10; ++i)
+    c.put("a", "s" + std::to_string(i), {"x", "application/json"}, t0 + std::chrono::seconds(i));
   CHECK(c.size() == 3);
   CHECK(c.find("a", "s9", t0 + 9s));
   CHECK_FALSE(c.find("a", "s0", t0 + 9s));

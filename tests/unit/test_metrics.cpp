@@ -38,5 +38,7 @@ TEST_CASE("single values") {
   std::string out;
   write_single(out, "up", "gauge", "Up", 1);
   write_single(out, "ratio", "gauge", "A ratio", 0.25);
-  CHECK(out == "# HELP up Up\n# TYPE up gauge\nup 1\n# HELP ratio A ratio\n# TYPE ratio gauge\nratio 0.25\n");
+  CHECK(out ==
+        "# HELP up Up\n# TYPE up gauge\nup 1\n# HELP ratio A ratio\n# TYPE ratio gauge\nratio "
+        "0.25\n");
 }

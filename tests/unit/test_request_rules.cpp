@@ -1,7 +1,7 @@
 // proxy/request_rules: request ids, the Host check, the grant cookie, the signing body.
-#include <doctest/doctest.h>
-
 #include <set>
+
+#include <doctest/doctest.h>
 
 #include "proxy/http/request_rules.hpp"
 
@@ -62,7 +62,8 @@ TEST_CASE("the body of POST /v1/signed-urls") {
             .starts_with("bind_format must"));
 }
 
-TEST_CASE("a denied request's answer: 401 asks for a key, 429 says when to retry, no reason leaks") {
+TEST_CASE(
+    "a denied request's answer: 401 asks for a key, 429 says when to retry, no reason leaks") {
   access_decision d;
   d.reason = "unknown key k-secret";
   auto unauthenticated = denial_for(d);

@@ -40,9 +40,10 @@ TEST_CASE("router: every upstream form lands on one recording_request") {
     recording_format format;
   };
   for (auto prefix : {"/api/laml", ""}) {
-    for (const auto& f : {form{sid, recording_format::wav}, form{std::string(sid) + ".wav", recording_format::wav},
-                          form{std::string(sid) + ".mp3", recording_format::mp3},
-                          form{std::string(sid) + ".json", recording_format::json}}) {
+    for (const auto& f :
+         {form{sid, recording_format::wav}, form{std::string(sid) + ".wav", recording_format::wav},
+          form{std::string(sid) + ".mp3", recording_format::mp3},
+          form{std::string(sid) + ".json", recording_format::json}}) {
       CAPTURE(prefix);
       CAPTURE(f.last);
       auto r = route("GET", path(prefix, f.last));
@@ -57,15 +58,16 @@ TEST_CASE("router: every upstream form lands on one recording_request") {
 }
 
 TEST_CASE("router: upper-case UUIDs are lower-cased; HEAD is marked") {
-  auto r = route("HEAD", "/api/laml/2010-04-01/Accounts/720796A0-8EE9-4350-83BD-2D07A3121F1E/"
-                         "Recordings/19E436AF-5688-4307-B03B-BDB2B42B8142.mp3");
+  auto r = route("HEAD",
+                 "/api/laml/2010-04-01/Accounts/720796A0-8EE9-4350-83BD-2D07A3121F1E/"
+                 "Recordings/19E436AF-5688-4307-B03B-BDB2B42B8142.mp3");
   REQUIRE(std::holds_alternative<recording_request>(r));
   const auto& req = std::get<recording_request>(r);
   CHECK(req.account_sid == account);
   CHECK(req.sid == sid);
   CHECK(req.head);
-  CHECK(upstream_target(req) == std::string("/api/laml/2010-04-01/Accounts/") + account +
-                                    "/Recordings/" + sid + ".mp3");
+  CHECK(upstream_target(req) ==
+        std::string("/api/laml/2010-04-01/Accounts/") + account + "/Recordings/" + sid + ".mp3");
 }
 
 TEST_CASE("router: the upstream target always has the /api/laml prefix and an extension") {
@@ -90,8 +92,10 @@ TEST_CASE("router: methods") {
 
 TEST_CASE("router: malformed Sids are 400") {
   CHECK(status_of(route("GET", path("/api/laml", "not-a-uuid.wav"))) == 400);
-  CHECK(status_of(route("GET", path("/api/laml", "19e436af-5688-4307-b03b-bdb2b42b814.wav"))) == 400);
-  CHECK(status_of(route("GET", "/api/laml/2010-04-01/Accounts/abc/Recordings/" + std::string(sid))) == 400);
+  CHECK(status_of(route("GET", path("/api/laml", "19e436af-5688-4307-b03b-bdb2b42b814.wav"))) ==
+        400);
+  CHECK(status_of(route(
+            "GET", "/api/laml/2010-04-01/Accounts/abc/Recordings/" + std::string(sid))) == 400);
 }
 
 TEST_CASE("router: paths are matched exactly, never normalised") {
@@ -120,7 +124,8 @@ TEST_CASE("router: paths are matched exactly, never normalised") {
     CHECK(status_of(route("GET", path("", s + "."))) == 404);
   }
   SUBCASE("empty segments, dot segments and trailing slashes are 404") {
-    CHECK(status_of(route("GET", "//2010-04-01/Accounts/" + std::string(account) + "/Recordings/" + s)) == 404);
+    CHECK(status_of(route(
+              "GET", "//2010-04-01/Accounts/" + std::string(account) + "/Recordings/" + s)) == 404);
     CHECK(status_of(route("GET", "/api/laml/2010-04-01/Accounts//" + std::string(account) +
                                      "/Recordings/" + s)) == 404);
     CHECK(status_of(route("GET", "/api/laml/2010-04-01/./Accounts/" + std::string(account) +

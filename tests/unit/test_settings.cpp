@@ -1,11 +1,11 @@
 // proxy/settings: what a reload applies and what waits for a restart, checked against the
 // README's configuration table ("on reload" column), row by row.
-#include <doctest/doctest.h>
-
 #include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
+
+#include <doctest/doctest.h>
 
 #include "proxy/state/settings.hpp"
 

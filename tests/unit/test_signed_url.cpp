@@ -1,12 +1,11 @@
-#include <doctest/doctest.h>
-
-#include "proxy/access/access.hpp"
-#include "proxy/access/signed_url.hpp"
-
 #include <cstdio>
 #include <memory>
 
+#include <doctest/doctest.h>
 #include <unistd.h>
+
+#include "proxy/access/access.hpp"
+#include "proxy/access/signed_url.hpp"
 
 using namespace recgate;
 using namespace std::chrono_literals;
@@ -44,9 +43,9 @@ config::config policy_config() {
   return cfg;
 }
 
-access_decision ask(access_policy& policy, const std::string& query, std::string_view format = "mp3",
-                    std::string_view client = "127.0.0.1", std::string_view for_sid = sid,
-                    std::int64_t at = now_unix) {
+access_decision ask(access_policy& policy, const std::string& query,
+                    std::string_view format = "mp3", std::string_view client = "127.0.0.1",
+                    std::string_view for_sid = sid, std::int64_t at = now_unix) {
   access_request r;
   r.account_sid = account;
   r.metadata = format == "json";
@@ -91,16 +90,18 @@ TEST_CASE("signed URL decisions: valid, expired, tampered, rebound, not an issue
   using o = access_outcome;
   CHECK(ask(policy, q).outcome == o::allow);
   CHECK(ask(policy, q).consumer == "portal");
-  CHECK(ask(policy, q, "wav").outcome == o::allow);  // not bound to a format
-  CHECK(ask(policy, q, "json").outcome == o::forbidden);  // audio only
+  CHECK(ask(policy, q, "wav").outcome == o::allow);              // not bound to a format
+  CHECK(ask(policy, q, "json").outcome == o::forbidden);         // audio only
   CHECK(ask(policy, q, "mp3", "10.9.9.9").outcome == o::allow);  // not bound to a client
-  CHECK(ask(policy, q, "mp3", "127.0.0.1", sid, now_unix + 601).outcome == o::forbidden);  // expired
+  CHECK(ask(policy, q, "mp3", "127.0.0.1", sid, now_unix + 601).outcome ==
+        o::forbidden);  // expired
   CHECK(ask(policy, q, "mp3", "127.0.0.1", "00000000-0000-4000-8000-000000000000").outcome ==
         o::forbidden);  // another recording
 
   // Tampering with any signed field breaks it.
   auto tampered_expiry = q;
-  tampered_expiry.replace(tampered_expiry.find(std::to_string(g.expires)), 10, std::to_string(g.expires + 9999).substr(0, 10));
+  tampered_expiry.replace(tampered_expiry.find(std::to_string(g.expires)), 10,
+                          std::to_string(g.expires + 9999).substr(0, 10));
   CHECK(ask(policy, tampered_expiry).reason == "bad signature");
   auto other_consumer = q;
   other_consumer.replace(other_consumer.find("portal"), 6, "player");

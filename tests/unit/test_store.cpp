@@ -1,11 +1,11 @@
 // The RocksDB store, on a real database in a fresh temporary folder: the fill protocol, expiry,
 // the manifest memo, and encryption at rest (sealed chunks, authenticated manifests, rotation).
-#include <doctest/doctest.h>
-
 #include <atomic>
 #include <filesystem>
 #include <mutex>
 #include <thread>
+
+#include <doctest/doctest.h>
 
 #include "cache/store.hpp"
 #include "tests/support/small_filesystem.hpp"
@@ -480,7 +480,8 @@ TEST_CASE("a store whose folder is deleted fails, says why, and recovers into a 
   CHECK(told[1].writable);
 }
 
-TEST_CASE("a full disk: a failed write makes the store failing; emptied when it is full of itself") {
+TEST_CASE(
+    "a full disk: a failed write makes the store failing; emptied when it is full of itself") {
   test_support::small_filesystem fs(24 << 20);
   if (!fs.available()) {
     WARN_MESSAGE(false, "not run: " << fs.why());
@@ -500,7 +501,8 @@ TEST_CASE("a full disk: a failed write makes the store failing; emptied when it 
   REQUIRE_FALSE(st->begin_fill(big, 9));
   store::result failed;
   for (std::uint32_t i = 0; i < 400 && !failed; ++i) failed = st->put_chunk(big, 9, i, chunk);
-  for (int i = 0; i < 200 && st->writable(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 200 && st->writable(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   REQUIRE_FALSE(st->writable());
   CHECK(st->write_failures() >= 1);
   CHECK(st->health().reason.find("No space left") != std::string::npos);

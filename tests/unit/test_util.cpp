@@ -1,7 +1,7 @@
 // util/: the codecs and digests every room shares, against published test vectors.
-#include <doctest/doctest.h>
-
 #include <string>
+
+#include <doctest/doctest.h>
 
 #include "util/clock.hpp"
 #include "util/codec.hpp"

@@ -5,13 +5,13 @@
 
 #include <utility>  // before Asio: see async.hpp
 
-#include "util/net/async.hpp"
-
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+
+#include "util/net/async.hpp"
 
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
