@@ -115,7 +115,7 @@ class access_policy {
   access_decision decide_signed_query(const access_request& request, std::string_view query,
                                       std::chrono::steady_clock::time_point now);
   // Enabled, network, scope, account, rate: the checks after the consumer is known.
-  access_decision authorize(std::size_t consumer, std::string key_id, const access_request& request,
+  access_decision authorize(std::size_t index, std::string key_id, const access_request& request,
                             std::chrono::steady_clock::time_point now);
   const config::consumer_config* find_consumer(std::string_view id, std::size_t& index) const;
   bool take_token(std::size_t consumer, std::chrono::steady_clock::time_point now,
