@@ -164,7 +164,7 @@ class responder {
       auto body = cache::read_committed(gw_.recordings->storage(), key, m, plan.begin,
                                         plan.end.value_or(m.length));
       if (plan.status == 206) headers.emplace_back("Content-Range", plan.content_range);
-      co_return co_await respond_body(plan.status, headers, *body);
+      co_return co_await respond_body(plan.status, headers, *body, true);
     }
 
     if (auto range = far_range();
@@ -322,16 +322,33 @@ class responder {
     co_return finish(status, w);
   }
 
+  // `committed`: the body is a committed object's, read from the store.
   net::awaitable<endpoint_outcome> respond_body(unsigned status, const header_list& headers,
-                                                body_source& body) {
+                                                body_source& body, bool committed = false) {
     auto w = co_await write_streamed(client_, status, headers, body, request_.head, keep_alive_,
                                      request_id_, gw_.fixed.upstream.buffer_bytes,
                                      live_.server.write_timeout, budget_);
+    if (w.unread && committed) co_return co_await respond_unreadable();
+    if (w.unread)
+      co_return co_await respond_error(502, "The recording could not be read; try again");
     co_return finish(status, w);
   }
 
+  // A cached body unreadable from its first byte (damaged, which the cache has dropped already,
+  // or a store failing): nothing is sent yet, so the client still gets the whole recording. Once
+  // through the cache again (a miss now: fetched and stored anew), then from the upstream
+  // directly, as without a cache.
+  net::awaitable<endpoint_outcome> respond_unreadable() {
+    if (!retried_ && gw_.recordings) {
+      retried_ = true;
+      co_return co_await respond_cached();
+    }
+    out_.cache = "BYPASS";
+    co_return co_await respond_passthrough();
+  }
+
   endpoint_outcome finish(unsigned status, const write_result& w) {
-    out_.status = w.replaced_status != 0 ? w.replaced_status : status;
+    out_.status = status;
     out_.bytes = w.body_bytes;
     out_.keep_alive = keep_alive_ && w.complete;
     return out_;
@@ -346,6 +363,7 @@ class responder {
   const conditional_headers& conditions_;
   const std::string& request_id_;
   bool keep_alive_;
+  bool retried_ = false;  // respond_unreadable went through the cache once
   endpoint_outcome out_;
 };
 

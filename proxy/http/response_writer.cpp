@@ -126,12 +126,9 @@ net::awaitable<write_result> write_streamed(client_stream& stream, unsigned stat
     auto view = co_await source.next(scratch, step, ec);
     std::size_t n = view.size();
     if (ec && !head_sent) {
-      // A stored body unreadable from its first bytes (damaged, or purged meanwhile): nothing is
-      // sent yet, so the client gets a clear answer rather than a closed connection.
-      header_list none;
-      co_await write_error(stream, 502, "The cached recording could not be read; try again", false,
-                           false, request_id, none, timeout);
-      result.replaced_status = 502;
+      // Unreadable from its first byte: nothing is sent yet, so the caller can still answer
+      // with the whole body from elsewhere rather than an error.
+      result.unread = true;
       co_return result;
     }
     if (ec) co_return result;  // incomplete upstream body: the caller closes the connection

@@ -24,9 +24,9 @@ using header_list = std::vector<std::pair<std::string, std::string>>;
 struct write_result {
   std::uint64_t body_bytes = 0;
   bool complete = false;  // false: the connection must be closed, the body is incomplete
-  // Set when another status than the one asked for was sent: a cached body that could not be
-  // read before its head went out is answered 502 instead.
-  unsigned replaced_status = 0;
+  // Nothing was written: the body could not be read from its first byte (a stored body damaged,
+  // or purged meanwhile). The caller answers the request another way.
+  bool unread = false;
 };
 
 // Headers every response carries: Date, X-Request-Id.
