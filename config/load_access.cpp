@@ -1,9 +1,8 @@
 // The [[consumers]], [[signing_keys]] and [access] sections, and the consumers file.
-#include "config/sections.hpp"
-
 #include <algorithm>
 #include <set>
 
+#include "config/sections.hpp"
 #include "config/toml_reader.hpp"
 #include "util/uuid.hpp"
 

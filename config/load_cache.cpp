@@ -1,9 +1,8 @@
 // The [cache] section and its encryption keys.
-#include "config/sections.hpp"
-
 #include <limits>
 
 #include "config/encryption_keys.hpp"
+#include "config/sections.hpp"
 #include "config/toml_reader.hpp"
 
 namespace recgate::config::sections {

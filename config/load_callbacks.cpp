@@ -1,8 +1,7 @@
 // The [callbacks] and [audit] sections.
-#include "config/sections.hpp"
-
 #include <algorithm>
 
+#include "config/sections.hpp"
 #include "config/toml_reader.hpp"
 
 namespace recgate::config::sections {

@@ -1,11 +1,10 @@
 // The [server], [tls], [admin] and [log] sections.
-#include "config/sections.hpp"
-
 #include <algorithm>
 #include <fstream>
 #include <set>
 #include <thread>
 
+#include "config/sections.hpp"
 #include "config/toml_reader.hpp"
 
 namespace recgate::config::sections {

@@ -1,8 +1,7 @@
 // The [upstream] section: SignalWire, its credentials, pool, retries and trust.
-#include "config/sections.hpp"
-
 #include <fstream>
 
+#include "config/sections.hpp"
 #include "config/toml_reader.hpp"
 
 namespace recgate::config::sections {
