@@ -167,7 +167,7 @@ class responder {
       co_return co_await respond_body(plan.status, headers, *body, true);
     }
 
-    if (auto range = far_range();
+    if (auto range = plain_range(conditions_, recording_request::open_range_end);
         range && range->first >= found.filling->snapshot().available + far_ahead_bytes) {
       // A seek far into a recording whose fill has just begun: ask the upstream for that range at
       // once, beside the fill, rather than wait for the fill's head and then for its bytes.
@@ -214,19 +214,6 @@ class responder {
     auto headers = audio_headers(head.content_type, rep);
     headers.emplace_back("Content-Range", plan.content_range);
     co_return co_await respond_body(206, headers, *response.body);
-  }
-
-  // A plain "bytes=a-b" or "bytes=a-" Range (last = open_range_end - 1 for "a-"), when the answer
-  // cannot depend on validators or the length the gateway does not know yet (no If-Range, no
-  // suffix range).
-  std::optional<byte_range> far_range() const {
-    if (conditions_.range.empty() || !conditions_.if_range.empty()) return std::nullopt;
-    if (!conditions_.range.starts_with("bytes=") || conditions_.range.substr(6).starts_with('-')) {
-      return std::nullopt;
-    }
-    auto parsed = parse_range(conditions_.range, recording_request::open_range_end);
-    if (parsed.kind != range_kind::single) return std::nullopt;
-    return parsed.range;
   }
 
   // Serves `range` straight from the upstream before the fill's head is known: the

@@ -95,6 +95,16 @@ response_plan plan_response(const representation& rep, const conditional_headers
   return plan;
 }
 
+std::optional<byte_range> plain_range(const conditional_headers& request, std::uint64_t open_end) {
+  if (request.range.empty() || !request.if_range.empty()) return std::nullopt;
+  if (!request.range.starts_with("bytes=") || request.range.substr(6).starts_with('-')) {
+    return std::nullopt;
+  }
+  auto parsed = parse_range(request.range, open_end);
+  if (parsed.kind != range_kind::single) return std::nullopt;
+  return parsed.range;
+}
+
 std::optional<std::uint64_t> content_range_length(std::string_view content_range) {
   auto slash = content_range.rfind('/');
   if (!content_range.starts_with("bytes ") || slash == std::string_view::npos) return std::nullopt;

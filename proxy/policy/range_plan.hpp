@@ -49,6 +49,11 @@ struct response_plan {
 
 response_plan plan_response(const representation& rep, const conditional_headers& request);
 
+// A plain "bytes=a-b" or "bytes=a-" Range whose answer depends neither on validators nor on the
+// length (no If-Range, no suffix range), so it can be asked of the upstream before the length is
+// known; "a-" comes back with last = open_end - 1. nullopt for anything else.
+std::optional<byte_range> plain_range(const conditional_headers& request, std::uint64_t open_end);
+
 // The complete length in a 206's "bytes a-b/length"; nullopt for "*" or anything malformed.
 std::optional<std::uint64_t> content_range_length(std::string_view content_range);
 

@@ -98,3 +98,21 @@ TEST_CASE("content_range_length: the complete length of a 206's Content-Range, n
   CHECK_FALSE(content_range_length("bytes 0-99/99999999999999999999999"));
   CHECK_FALSE(content_range_length(""));
 }
+
+TEST_CASE("plain_range: what may be asked of the upstream before the length is known") {
+  constexpr std::uint64_t open = ~std::uint64_t(0);
+  auto a_b = plain_range({"", "bytes=100-199", ""}, open);
+  REQUIRE(a_b);
+  CHECK(a_b->first == 100);
+  CHECK(a_b->last == 199);
+  auto a_ = plain_range({"", "bytes=5000000-", ""}, open);
+  REQUIRE(a_);
+  CHECK(a_->first == 5000000);
+  CHECK(a_->last == open - 1);
+  CHECK_FALSE(plain_range({"", "", ""}, open));                  // no Range
+  CHECK_FALSE(plain_range({"", "bytes=-500", ""}, open));        // needs the length
+  CHECK_FALSE(plain_range({"", "bytes=0-9", "\"abc\""}, open));  // needs the validator
+  CHECK_FALSE(plain_range({"", "items=0-9", ""}, open));         // another unit
+  CHECK_FALSE(plain_range({"", "bytes=0-9,20-29", ""}, open));   // several ranges
+  CHECK_FALSE(plain_range({"", "bytes=9-0", ""}, open));         // malformed
+}
