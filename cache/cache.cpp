@@ -210,6 +210,7 @@ cache_stats cache::stats() {
   s.max_bytes = options_.max_bytes;
   s.store = store_->health();
   s.write_failures = store_->write_failures();
+  s.blob_garbage_bytes = store_->blobs().garbage;
   {
     std::lock_guard lock(disk_mutex_);
     s.disk = disk_;
@@ -242,6 +243,45 @@ std::uint64_t cache::evict(const std::vector<std::string>& keys) {
   return freed;
 }
 
+// Below the floor: the least recently used leave until the floor holds again. An object's
+// audio shares blob files with others', so evicting N bytes may give back less than N: measure
+// after each round and go on (a few rounds a call). Garbage collection (rewriting the live
+// chunks beside dead ones) only as far as the room it needs is there, at most twice a minute.
+std::optional<disk_usage> cache::make_room(std::uint64_t reserved) {
+  auto gone = [this](const object_key& key, std::uint64_t generation) {
+    return in_use(key, generation);
+  };
+  auto u = store_->usage();
+  auto short_of = [&] { return u && u->free < min_free(*u) + reserved; };
+  for (int round = 0; round < 4 && short_of() && lru_.objects() > 0; ++round) {
+    const auto need = min_free(*u) + reserved - u->free;
+    const auto free_before = u->free;
+    const auto total = lru_.total_bytes();
+    auto before = counters_.evictions.load();
+    evict(lru_.oldest_beyond(total - std::min(total, need)));
+    counters_.evictions_for_space += counters_.evictions.load() - before;
+    store_->remove_stale_fills(gone);  // what nobody reads goes now; the rest once read
+    store_->reclaim();
+    unreclaimed_ = 0;
+    u = store_->usage();
+    // Nothing came back: the space is held by readers still (or by others): no more this time.
+    if (short_of() && u->free <= free_before) break;
+    auto now = std::chrono::steady_clock::now();
+    if (!short_of() || now - last_garbage_collection_ < std::chrono::seconds(30)) continue;
+    // Room for the rewrite beside the fills under way and half the store's own overhead.
+    const auto keep = reserved + store_->overhead_bytes() / 2;
+    if (u->free <= keep) continue;
+    last_garbage_collection_ = now;
+    store_->reclaim(u->free - keep);
+    u = store_->usage();
+    if (options_.info && u) {
+      options_.info("cache: blob garbage collected; " + std::to_string(u->free >> 20) +
+                    " MiB free on the cache's filesystem");
+    }
+  }
+  return u;
+}
+
 void cache::enforce_limits() {
   // Chunks of removed objects that nobody reads any more, and of relays that have ended.
   auto gone = [this](const object_key& key, std::uint64_t generation) {
@@ -252,33 +292,18 @@ void cache::enforce_limits() {
     // What the running fills will still write counts as if it were there already.
     const auto reserved = reserved_bytes_.load();
     if (options_.max_bytes > 0) {
-      evict(lru_.oldest_beyond(options_.max_bytes - std::min(options_.max_bytes, reserved)));
-    }
-    auto u = store_->usage();
-    if (u && u->free < min_free(*u) + reserved) {
-      // Below the floor: the least recently used leave, and their blob files with them.
-      const auto need = min_free(*u) + reserved - u->free;
-      const auto total = lru_.total_bytes();
-      auto before = counters_.evictions.load();
-      evict(lru_.oldest_beyond(total - std::min(total, need)));
-      counters_.evictions_for_space += counters_.evictions.load() - before;
-      store_->remove_stale_fills(gone);  // what nobody reads goes now; the rest once read
-      store_->reclaim(false);
-      u = store_->usage();
-      auto now = std::chrono::steady_clock::now();
-      if (u && u->free < min_free(*u) + reserved &&
-          now - last_garbage_collection_ > std::chrono::seconds(30)) {
-        // Blob files shared with live chunks stay after the index compaction: move those
-        // chunks on, at most twice a minute (it rewrites them).
-        last_garbage_collection_ = now;
-        store_->reclaim(true);
-        u = store_->usage();
-        if (options_.info && u) {
-          options_.info("cache: blob garbage collected; " + std::to_string(u->free >> 20) +
-                        " MiB free on the cache's filesystem");
-        }
+      unreclaimed_ +=
+          evict(lru_.oldest_beyond(options_.max_bytes - std::min(options_.max_bytes, reserved)));
+      // The blob files of evicted objects go once a compaction of the (small) chunk index drops
+      // their entries: made here every max_bytes/256 evicted (at least 16 MiB), rather than
+      // whenever RocksDB would, so they stay within the README's sizing rule.
+      if (unreclaimed_ >= std::max<std::uint64_t>(options_.max_bytes / 256, 16 << 20)) {
+        store_->reclaim();
+        unreclaimed_ = 0;
       }
     }
+    auto u = store_->usage();
+    if (u && u->free < min_free(*u) + reserved) u = make_room(reserved);
     std::lock_guard lock(disk_mutex_);
     disk_ = u;
   } else {

@@ -76,10 +76,11 @@ struct cache_stats {
   std::uint64_t bytes = 0;
   std::uint64_t max_bytes = 0;
   std::uint64_t fills_in_progress = 0;
-  store_health store;                // writable, or why not
-  std::uint64_t write_failures = 0;  // store writes that failed since start
-  std::optional<disk_usage> disk;    // as last measured by maintenance
-  std::uint64_t min_free_bytes = 0;  // the floor in force (automatic or configured)
+  store_health store;                    // writable, or why not
+  std::uint64_t write_failures = 0;      // store writes that failed since start
+  std::optional<disk_usage> disk;        // as last measured by maintenance
+  std::uint64_t min_free_bytes = 0;      // the floor in force (automatic or configured)
+  std::uint64_t blob_garbage_bytes = 0;  // removed audio still in blob files beside live audio
 };
 
 class cache {
@@ -157,6 +158,8 @@ class cache {
   // write) or while free space is below the floor, gives their space back, and persists access
   // times. On the writer pool.
   void enforce_limits();
+  // Below the floor: evicts, gives the space back and measures, in rounds; returns the usage then.
+  std::optional<disk_usage> make_room(std::uint64_t reserved);
   // Removes these objects from the store, and from the index once gone; returns the bytes.
   std::uint64_t evict(const std::vector<std::string>& keys);
   // Whether a fill of `length` bytes may be stored: room is made first. On the writer pool.
@@ -194,6 +197,7 @@ class cache {
   std::chrono::steady_clock::time_point failing_since_{};  // zero while the store is writable
   std::uint64_t reopens_seen_ = 0;
   std::chrono::steady_clock::time_point last_garbage_collection_{};
+  std::uint64_t unreclaimed_ = 0;  // bytes evicted since the chunk index was last compacted
   mutable std::mutex disk_mutex_;
   std::optional<disk_usage> disk_;  // the last measurement
 

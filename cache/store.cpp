@@ -471,17 +471,25 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
   // WAL files are deleted once every family with data in them has flushed: without a bound, the
   // small families (a few bytes a commit) would keep every WAL since the start alive. An eighth
   // of the filesystem at most, so a small volume is not filled by write-ahead copies of audio;
-  // the chunks' memtable likewise.
+  // the chunks' memtable likewise. Blob files small beside the volume (1/256 of it, 1 to 256 MiB;
+  // a flush of the chunks' memtable ends one too): a file goes once every chunk in it is gone,
+  // so the less of other objects a file holds, the more of the disk an eviction gives back.
   std::uint64_t wal_bound = 32 << 20;
   std::uint64_t chunk_memtable = 8 << 20;
+  std::uint64_t blob_file_bytes = 256 << 20;
   std::error_code ec;
   std::filesystem::create_directories(options.path, ec);
   if (struct statvfs fs{}; ::statvfs(options.path.c_str(), &fs) == 0) {
     auto size = static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize;
     wal_bound = std::clamp<std::uint64_t>(size / 8, 1 << 20, wal_bound);
     chunk_memtable = std::clamp<std::uint64_t>(size / 16, 1 << 20, chunk_memtable);
+    blob_file_bytes = std::clamp<std::uint64_t>(size / 256, 1 << 20, blob_file_bytes);
   }
   db_options.max_total_wal_size = wal_bound;
+  // No preallocation: RocksDB fallocates each WAL file in blocks of up to the WAL bound (and table
+  // files likewise), space the folder holds beyond its files' sizes: measured 45 MiB above the
+  // files on a 320 MiB volume, enough to fill a disk sized for what the files hold.
+  db_options.allow_fallocate = false;
   i->overhead = wal_bound + 2 * chunk_memtable;
 
   rocksdb::ColumnFamilyOptions small;
@@ -498,6 +506,7 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
   audio.compression = rocksdb::kNoCompression;
   audio.enable_blob_garbage_collection = true;
   audio.blob_cache = cache;
+  audio.blob_file_size = blob_file_bytes;
   // Chunks wait in the memtable until a flush writes them to blob files: keep that bounded.
   audio.write_buffer_size = chunk_memtable;
 
@@ -791,25 +800,66 @@ store::result store::compact() {
   return to_result(s, "compact");  // maintenance: a failure here does not stop writes
 }
 
-store::result store::reclaim(bool collect_garbage) {
+namespace {
+
+// The share of the oldest blob files to collect (RocksDB's blob_garbage_collection_age_cutoff):
+// the longest run of oldest files whose live chunks fit in `budget`, ended at its last file that
+// holds garbage (rewriting files with none gives nothing back). 0: nothing worth collecting.
+double garbage_cutoff(std::vector<rocksdb::BlobMetaData> files, std::uint64_t budget) {
+  std::sort(files.begin(), files.end(),
+            [](const auto& a, const auto& b) { return a.blob_file_number < b.blob_file_number; });
+  std::uint64_t live = 0;
+  std::size_t worth = 0;  // files in the prefix up to the last one with garbage
+  for (std::size_t k = 0; k < files.size(); ++k) {
+    const auto& f = files[k];
+    live += f.total_blob_bytes - std::min(f.total_blob_bytes, f.garbage_blob_bytes);
+    if (live > budget) break;
+    if (f.garbage_blob_bytes > 0) worth = k + 1;
+  }
+  if (worth == 0) return 0;
+  // RocksDB collects the oldest floor(cutoff * files): aim between two counts.
+  return std::min(1.0, (static_cast<double>(worth) + 0.5) / static_cast<double>(files.size()));
+}
+
+}  // namespace
+
+store::result store::reclaim(std::uint64_t rewrite_budget) {
   auto inst = impl_->get();
   if (!inst) return impl_->no_database("reclaim");
   rocksdb::CompactRangeOptions options;
-  if (collect_garbage) {
-    options.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
-    options.blob_garbage_collection_age_cutoff = 0.25;
-  } else {
-    // The index only: blob files whose chunks are all gone are deleted, live ones stay put.
-    options.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kDisable;
-  }
+  // The index first: blob files whose chunks are all gone are deleted, live ones stay put.
+  options.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kDisable;
   impl_->memo_forget_all();  // expiry may drop manifests (see compact)
   rocksdb::Status s;
   for (auto* cf : {inst->manifests(), inst->chunks(), inst->access()}) {
     s = inst->db->CompactRange(options, cf, nullptr, nullptr);
     if (!s.ok()) break;
   }
+  if (s.ok() && rewrite_budget > 0) {
+    rocksdb::ColumnFamilyMetaData meta;
+    inst->db->GetColumnFamilyMetaData(inst->chunks(), &meta);
+    if (auto cutoff = garbage_cutoff(std::move(meta.blob_files), rewrite_budget); cutoff > 0) {
+      options.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
+      options.blob_garbage_collection_age_cutoff = cutoff;
+      s = inst->db->CompactRange(options, inst->chunks(), nullptr, nullptr);
+    }
+  }
   impl_->memo_forget_all();
   return to_result(s, "reclaim");  // maintenance: a failure here does not stop writes
+}
+
+store::blob_usage store::blobs() const {
+  blob_usage u;
+  auto inst = impl_->get();
+  if (!inst) return u;
+  rocksdb::ColumnFamilyMetaData meta;
+  inst->db->GetColumnFamilyMetaData(inst->chunks(), &meta);
+  for (const auto& f : meta.blob_files) {
+    ++u.files;
+    u.bytes += f.blob_file_size;
+    u.garbage += f.garbage_blob_bytes;
+  }
+  return u;
 }
 
 std::optional<disk_usage> store::usage() const {

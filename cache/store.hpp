@@ -164,9 +164,20 @@ class store {
   result compact();
 
   // Gives back the disk space of removed objects: compacts the chunk index, which deletes the
-  // blob files all of whose chunks are gone; with collect_garbage also rewrites the live chunks
-  // of the oldest quarter of blob files, so space held by partly dead ones comes back too.
-  result reclaim(bool collect_garbage);
+  // blob files all of whose chunks are gone. With a rewrite budget it also collects garbage: the
+  // live chunks of the oldest blob files are rewritten into new ones, so the space held by the
+  // dead chunks beside them comes back too; as many of the oldest files as hold garbage and whose
+  // live chunks fit in the budget (the rewrite needs that much room before the old files go).
+  result reclaim(std::uint64_t rewrite_budget = 0);
+
+  // The blob files (where the audio sits): how many, their bytes, and the bytes of removed chunks
+  // still in them (what garbage collection would give back).
+  struct blob_usage {
+    std::uint64_t files = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t garbage = 0;
+  };
+  blob_usage blobs() const;
 
   // The folder's size on disk and the room left on its filesystem (nullopt: cannot be read).
   std::optional<disk_usage> usage() const;

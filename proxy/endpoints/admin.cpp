@@ -40,6 +40,7 @@ nlohmann::json cache_stats_json(gateway& gw) {
     store["filesystem"] = s.disk->filesystem;
     store["min_free"] = s.min_free_bytes;
   }
+  store["blob_garbage"] = s.blob_garbage_bytes;
   return {{"enabled", true},
           {"store", store},
           {"objects", s.objects},

@@ -171,6 +171,10 @@ std::string render_metrics(gateway& gw) {
       write_single(out, "recgate_cache_disk_free_bytes", "gauge",
                    "Bytes free on the cache's filesystem", static_cast<double>(s.disk->free));
     }
+    write_single(out, "recgate_cache_blob_garbage_bytes", "gauge",
+                 "Bytes of removed audio still in blob files beside live audio (garbage "
+                 "collection gives them back)",
+                 static_cast<double>(s.blob_garbage_bytes));
   }
   return out;
 }
