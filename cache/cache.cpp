@@ -264,8 +264,11 @@ std::optional<disk_usage> cache::make_room(std::uint64_t reserved) {
     store_->reclaim();
     unreclaimed_ = 0;
     u = store_->usage();
-    // Nothing came back: the space is held by readers still (or by others): no more this time.
-    if (short_of() && u->free <= free_before) break;
+    // Nothing was evicted and nothing came back: what is left is held by readers (or by others).
+    // Evicting without an immediate gain goes on for the rounds left: RocksDB writes the
+    // memtable it flushes before it deletes what the eviction freed, so a round can end with
+    // less free space than it began with and the next one with more.
+    if (short_of() && u->free <= free_before && counters_.evictions.load() == before) break;
     auto now = std::chrono::steady_clock::now();
     if (!short_of() || now - last_garbage_collection_ < std::chrono::seconds(30)) continue;
     // Room for the rewrite beside the fills under way and half the store's own overhead.

@@ -355,6 +355,8 @@ disk_run two_mib_recordings_through(std::uint64_t volume, int first_sid) {
                 << " MiB");
   CHECK(m["recgate_cache_write_failures_total"] == 0);
   CHECK(m["recgate_cache_store_writable"] == 1);
+  // Room was made for every one: none streamed past the cache.
+  CHECK(lines_with(s, "streamed without being stored") == 0);
   CHECK(run.evictions > 0);
   CHECK(run.audio <= 200 * mib);
   CHECK(run.peak_used < volume);
