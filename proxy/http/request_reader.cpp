@@ -118,9 +118,10 @@ net::awaitable<read_result> request_reader::read(client_stream& stream,
 net::awaitable<void> linger_close(client_stream& stream) {
   using clock = std::chrono::steady_clock;
   constexpr auto quiet = std::chrono::milliseconds(100);
-  // A client that finished its request and waits for the answer is drained in a read or two; one
-  // that keeps sending (a flood) is not worth more than a few wake-ups.
-  constexpr std::size_t max_dropped = 64 * 1024;
+  // A client that finished its request and waits for the answer is drained in a read or two, one
+  // that pipelined past a limit in a wake-up or two more (MSG_TRUNC drops without copying); one
+  // that keeps sending (a flood) is not worth more than a few wake-ups and a second.
+  constexpr std::size_t max_dropped = 1024 * 1024;
   constexpr int max_wakeups = 8;
   auto& tcp_layer = stream.lowest();
   auto& socket = tcp_layer.socket();

@@ -149,6 +149,9 @@ std::string raw_exchange(const std::string& host, unsigned short port, const std
         if (ec) co_return;
         co_await net::async_write(stream, net::buffer(bytes),
                                   net::redirect_error(net::use_awaitable, ec));
+        // A server may stop taking input before all of it was written (a limit reached, then
+        // closed): what it answered is queued here all the same and read like any answer.
+        if (ec && ec != net::error::operation_aborted) ec = {};
         char buffer[65536];
         while (!ec) {
           auto n = co_await stream.async_read_some(net::buffer(buffer),
