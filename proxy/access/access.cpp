@@ -1,10 +1,8 @@
 #include "proxy/access/access.hpp"
 
 #include <cassert>
-#include <cmath>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "config/load.hpp"
 #include "proxy/access/signed_url.hpp"
@@ -13,44 +11,11 @@
 
 namespace recgate {
 
-namespace {
-
-// The credentials after "SCHEME " (scheme case-insensitive), trimmed; nullopt otherwise.
-std::optional<std::string_view> after_scheme(std::string_view authorization,
-                                             std::string_view scheme) {
-  if (authorization.size() <= scheme.size() + 1 ||
-      !iequals(authorization.substr(0, scheme.size()), scheme) ||
-      authorization[scheme.size()] != ' ') {
-    return std::nullopt;
-  }
-  auto rest = authorization.substr(scheme.size() + 1);
-  while (rest.starts_with(' ')) rest.remove_prefix(1);
-  while (rest.ends_with(' ')) rest.remove_suffix(1);
-  if (rest.empty() || rest.find(' ') != std::string_view::npos) return std::nullopt;
-  return rest;
-}
-
 access_decision decided(access_outcome outcome, std::string reason) {
   access_decision d;
   d.outcome = outcome;
   d.reason = std::move(reason);
   return d;
-}
-
-}  // namespace
-
-std::optional<std::string_view> bearer_token(std::string_view authorization) {
-  return after_scheme(authorization, "bearer");
-}
-
-std::optional<basic_credentials> basic_auth(std::string_view authorization) {
-  auto encoded = after_scheme(authorization, "basic");
-  if (!encoded || encoded->size() % 4 != 0 || encoded->size() > 4096) return std::nullopt;
-  auto decoded = base64_decode(*encoded);
-  if (!decoded) return std::nullopt;
-  auto colon = decoded->find(':');
-  if (colon == std::string::npos) return std::nullopt;
-  return basic_credentials{decoded->substr(0, colon), decoded->substr(colon + 1)};
 }
 
 access_policy::access_policy(const config::config& cfg,
@@ -73,67 +38,34 @@ access_policy::access_policy(const config::config& cfg,
     }
     for (const auto& id : consumers_[c].certificates) by_certificate_.emplace(id, c);
   }
-  buckets_.resize(consumers_.size());
-  budgets_.resize(consumers_.size());
+  requests_.resize(consumers_.size());
+  bytes_.resize(consumers_.size());
+  // The previous policy's bucket when it has the same limits, else a new one (null: no limit).
+  auto carried = [](const std::shared_ptr<token_bucket>* before, double rate, double burst) {
+    if (rate <= 0) return std::shared_ptr<token_bucket>();
+    if (before && *before && (*before)->rate() == rate && (*before)->burst() == burst) {
+      return *before;
+    }
+    return std::make_shared<token_bucket>(rate, burst);
+  };
   for (std::size_t c = 0; c < consumers_.size(); ++c) {
     const auto& consumer = consumers_[c];
     std::size_t old = 0;
-    const auto* before = previous ? previous->find_consumer(consumer.id, old) : nullptr;
-    if (before && before->rate_per_second == consumer.rate_per_second &&
-        before->burst == consumer.burst) {
-      std::lock_guard lock(previous->mutex_);
-      buckets_[c] = previous->buckets_[old];
-    }
-    if (consumer.bytes_per_second > 0) {
-      if (before && previous->budgets_[old] &&
-          previous->budgets_[old]->rate() == consumer.bytes_per_second) {
-        budgets_[c] = previous->budgets_[old];
-      } else {
-        budgets_[c] = std::make_shared<byte_budget>(consumer.bytes_per_second);
-      }
-    }
+    const bool stays = previous && previous->find_consumer(consumer.id, old);
+    requests_[c] = carried(stays ? &previous->requests_[old] : nullptr, consumer.rate_per_second,
+                           consumer.burst);
+    // One second's worth of bytes may go at once.
+    bytes_[c] = carried(stays ? &previous->bytes_[old] : nullptr, consumer.bytes_per_second,
+                        consumer.bytes_per_second);
   }
-}
-
-std::chrono::nanoseconds byte_budget::take(std::size_t n,
-                                           std::chrono::steady_clock::time_point now) {
-  std::lock_guard lock(mutex_);
-  if (last_ != std::chrono::steady_clock::time_point{}) {
-    tokens_ = std::min(rate_, tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);
-  }
-  last_ = now;
-  tokens_ -= static_cast<double>(n);
-  if (tokens_ >= 0) return std::chrono::nanoseconds(0);
-  return std::chrono::nanoseconds(static_cast<std::int64_t>(-tokens_ / rate_ * 1e9));
-}
-
-std::string grant_cookie_name(std::string_view sid) {
-  std::string name = "rg_";
-  for (char c : sid) {
-    if (c != '-') name += c;
-  }
-  return name;
 }
 
 bool access_policy::take_token(std::size_t consumer, std::chrono::steady_clock::time_point now,
                                std::chrono::seconds& retry_after) {
-  const auto& c = consumers_[consumer];
-  if (c.rate_per_second <= 0) return true;
-  std::lock_guard lock(mutex_);
-  auto& b = buckets_[consumer];
-  if (!b.started) {
-    b = {c.burst, now, true};
-  } else {
-    double elapsed = std::chrono::duration<double>(now - b.last).count();
-    b.tokens = std::min(c.burst, b.tokens + elapsed * c.rate_per_second);
-    b.last = now;
-  }
-  if (b.tokens >= 1) {
-    b.tokens -= 1;
-    return true;
-  }
-  retry_after =
-      std::chrono::seconds(static_cast<long>(std::ceil((1 - b.tokens) / c.rate_per_second)));
+  const auto& bucket = requests_[consumer];
+  std::chrono::nanoseconds wait{0};
+  if (!bucket || bucket->try_take(1, now, wait)) return true;
+  retry_after = std::chrono::ceil<std::chrono::seconds>(wait);
   return false;
 }
 
@@ -144,90 +76,6 @@ const config::consumer_config* access_policy::find_consumer(std::string_view id,
   }
   return nullptr;
 }
-
-access_decision access_policy::decide_signed(const access_request& request,
-                                             std::chrono::steady_clock::time_point now) {
-  return decide_signed_query(request, request.query, now);
-}
-
-access_decision access_policy::decide_signed_query(const access_request& request,
-                                                   std::string_view query,
-                                                   std::chrono::steady_clock::time_point now) {
-  auto parsed = parse_signed_query(query);
-  if (!parsed) return decided(access_outcome::forbidden, "malformed signed URL");
-  auto& grant = parsed->grant;
-  const config::signing_key* key = nullptr;
-  for (const auto& k : signing_keys_) {
-    if (k.id == grant.key_id) key = &k;
-  }
-  if (key == nullptr) return decided(access_outcome::forbidden, "unknown signing key");
-  grant.account_sid = std::string(request.account_sid);
-  grant.sid = std::string(request.sid);
-  // The signature first: nothing else is looked at for a URL we did not sign.
-  if (!signature_valid(grant, parsed->signature, key->secret)) {
-    return decided(access_outcome::forbidden, "bad signature");
-  }
-  if (grant.expires < request.unix_now) return decided(access_outcome::forbidden, "expired");
-  if (revocations_ && revocations_->revoked(grant.account_sid, grant.sid, grant.issued)) {
-    return decided(access_outcome::forbidden, "revoked");
-  }
-  if (request.metadata) return decided(access_outcome::forbidden, "signed URLs are for audio");
-  if (!grant.format.empty() && grant.format != request.format) {
-    return decided(access_outcome::forbidden, "signed for another format");
-  }
-  if (!grant.client.empty()) {
-    auto bound = config::parse_ip(grant.client);
-    auto actual = config::parse_ip(request.client_address);
-    if (!bound || !actual || *bound != *actual) {
-      return decided(access_outcome::forbidden, "signed for another client");
-    }
-  }
-  std::size_t index = 0;
-  const auto* issuer = find_consumer(grant.consumer, index);
-  if (issuer == nullptr) return decided(access_outcome::forbidden, "issuer unknown");
-  access_decision d;
-  d.consumer = issuer->id;
-  d.key_id = "signed:" + key->id;
-  d.outcome = access_outcome::forbidden;
-  if (!issuer->enabled)
-    d.reason = "issuer disabled";
-  else if (!issuer->has_scope(config::scope_sign))
-    d.reason = "issuer has no sign scope";
-  else if (!issuer->may_read(request.account_sid))
-    d.reason = "issuer may not read the account";
-  else if (!take_token(index, now, d.retry_after)) {
-    d.outcome = access_outcome::rate_limited;
-    d.reason = "rate limit";
-  } else {
-    d.outcome = access_outcome::allow;
-    d.reason = "signed URL";
-    d.budget = budgets_[index];
-    if (!cookie_prefix_.empty()) {
-      d.grant_query = signed_query(grant, key->secret);
-      d.grant_expires = grant.expires;
-    }
-  }
-  return d;
-}
-
-namespace {
-
-// The value of cookie `name` in a Cookie header ("a=1; b=2"), or empty.
-std::string_view cookie_value(std::string_view cookies, std::string_view name) {
-  while (!cookies.empty()) {
-    auto end = cookies.find(';');
-    auto pair = cookies.substr(0, end);
-    while (pair.starts_with(' ')) pair.remove_prefix(1);
-    if (pair.size() > name.size() && pair.starts_with(name) && pair[name.size()] == '=') {
-      return pair.substr(name.size() + 1);
-    }
-    if (end == std::string_view::npos) break;
-    cookies.remove_prefix(end + 1);
-  }
-  return {};
-}
-
-}  // namespace
 
 access_decision access_policy::decide(const access_request& request,
                                       std::chrono::steady_clock::time_point now) {
@@ -325,7 +173,7 @@ access_decision access_policy::authorize(std::size_t index, std::string key_id,
   }
   d.outcome = access_outcome::allow;
   d.reason = "allowed";
-  d.budget = budgets_[index];
+  d.budget = bytes_[index];
   return d;
 }
 

@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,36 +18,12 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "proxy/access/credentials.hpp"
 #include "proxy/access/revocations.hpp"
+#include "proxy/access/token_bucket.hpp"
 #include "util/digest.hpp"
 
 namespace recgate {
-
-// The token of "Bearer TOKEN" (scheme case-insensitive), or nullopt.
-std::optional<std::string_view> bearer_token(std::string_view authorization);
-
-// "Basic base64(user:password)" decoded, or nullopt.
-struct basic_credentials {
-  std::string user;
-  std::string password;
-};
-std::optional<basic_credentials> basic_auth(std::string_view authorization);
-
-// A consumer's bytes-per-second allowance, shared by all its responses at once. A write may
-// overdraw it; the next one then waits until the debt is paid. One second's worth may burst.
-class byte_budget {
- public:
-  explicit byte_budget(double bytes_per_second) : rate_(bytes_per_second), tokens_(rate_) {}
-  // How long to wait before sending `n` more bytes (zero when within the allowance).
-  std::chrono::nanoseconds take(std::size_t n, std::chrono::steady_clock::time_point now);
-  double rate() const { return rate_; }
-
- private:
-  std::mutex mutex_;
-  double rate_;
-  double tokens_;
-  std::chrono::steady_clock::time_point last_{};
-};
 
 struct access_request {
   std::string_view authorization;   // the header's value; empty when absent
@@ -71,15 +46,18 @@ enum class access_outcome { allow, unauthenticated, forbidden, rate_limited };
 
 struct access_decision {
   access_outcome outcome = access_outcome::unauthenticated;
-  std::string consumer = "-";           // the consumer id once a key matched
-  std::string key_id;                   // which of its keys
-  std::string reason;                   // for the access log: never sent to the client
-  std::chrono::seconds retry_after{0};  // with rate_limited
-  std::shared_ptr<byte_budget> budget;  // with allow: the consumer's bytes/s limit, or null
+  std::string consumer = "-";            // the consumer id once a key matched
+  std::string key_id;                    // which of its keys
+  std::string reason;                    // for the access log: never sent to the client
+  std::chrono::seconds retry_after{0};   // with rate_limited
+  std::shared_ptr<token_bucket> budget;  // with allow: the consumer's bytes/s limit, or null
   // With allow by a signed URL: the grant's query string and expiry, to keep it in a cookie.
   std::string grant_query;
   std::int64_t grant_expires = 0;
 };
+
+// A decision that names no consumer: its outcome and the access log's reason.
+access_decision decided(access_outcome outcome, std::string reason);
 
 class access_policy {
  public:
@@ -103,13 +81,9 @@ class access_policy {
     std::size_t consumer;
     std::string id;
   };
-  struct bucket {
-    double tokens = 0;
-    std::chrono::steady_clock::time_point last{};
-    bool started = false;
-  };
   // A signed URL (no Authorization header, rg_* parameters): 403 unless it is whole, unexpired,
   // for this recording and client, and issued by an enabled consumer that may sign for it.
+  // (signed_access.cpp)
   access_decision decide_signed(const access_request& request,
                                 std::chrono::steady_clock::time_point now);
   access_decision decide_signed_query(const access_request& request, std::string_view query,
@@ -128,12 +102,10 @@ class access_policy {
   bool public_audio_ = false;
   std::unordered_map<std::string, std::size_t> by_certificate_;
   std::string cookie_prefix_;  // empty: signed grants are not kept in cookies
-  std::mutex mutex_;
-  std::vector<bucket> buckets_;
-  std::vector<std::shared_ptr<byte_budget>> budgets_;  // null: no bytes/s limit
+  // Per consumer, null when it has no such limit: requests a second, response bytes a second.
+  // A reload hands a consumer's buckets on when its limits stay, so nobody's allowance refills.
+  std::vector<std::shared_ptr<token_bucket>> requests_;
+  std::vector<std::shared_ptr<token_bucket>> bytes_;
 };
-
-// The cookie that keeps a signed grant for one recording: "rg_<sid without dashes>".
-std::string grant_cookie_name(std::string_view sid);
 
 }  // namespace recgate

@@ -42,7 +42,7 @@ class responder {
  public:
   responder(gateway& gw, const live_settings& live, client_stream& client,
             const recording_request& request, const conditional_headers& conditions,
-            const std::string& request_id, bool keep_alive, byte_budget* budget,
+            const std::string& request_id, bool keep_alive, token_bucket* budget,
             const header_list& audio_extra)
       : budget_(budget),
         audio_extra_(audio_extra),
@@ -341,7 +341,7 @@ class responder {
     return out_;
   }
 
-  byte_budget* budget_;
+  token_bucket* budget_;
   const header_list& audio_extra_;
   gateway& gw_;
   const live_settings& live_;  // this request's snapshot, kept by the session
@@ -359,7 +359,7 @@ class responder {
 net::awaitable<endpoint_outcome> serve_recording(
     gateway& gw, const live_settings& live, client_stream& client, const recording_request& request,
     const conditional_headers& conditions, const std::string& request_id, bool keep_alive,
-    byte_budget* budget, const header_list& audio_extra) {
+    token_bucket* budget, const header_list& audio_extra) {
   responder r(gw, live, client, request, conditions, request_id, keep_alive, budget, audio_extra);
   co_return co_await r.run();
 }

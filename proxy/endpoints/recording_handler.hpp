@@ -19,6 +19,6 @@ namespace recgate {
 net::awaitable<endpoint_outcome> serve_recording(
     gateway& gw, const live_settings& live, client_stream& client, const recording_request& request,
     const conditional_headers& conditions, const std::string& request_id, bool keep_alive,
-    byte_budget* budget = nullptr, const header_list& audio_extra = {});
+    token_bucket* budget = nullptr, const header_list& audio_extra = {});
 
 }  // namespace recgate

@@ -81,7 +81,7 @@ net::awaitable<write_result> write_streamed(client_stream& stream, unsigned stat
                                             const header_list& headers, body_source& source,
                                             bool head, bool keep_alive, std::string_view request_id,
                                             std::size_t buffer_bytes, config::duration timeout,
-                                            byte_budget* budget) {
+                                            token_bucket* budget) {
   write_result result;
   http::response<http::buffer_body> res{static_cast<http::status>(status), 11};
   set_common_headers(res, request_id);

@@ -14,7 +14,7 @@
 #include "util/net/net.hpp"
 
 namespace recgate {
-class byte_budget;
+class token_bucket;
 }
 
 namespace recgate {
@@ -56,6 +56,6 @@ net::awaitable<write_result> write_streamed(client_stream& stream, unsigned stat
                                             const header_list& headers, body_source& source,
                                             bool head, bool keep_alive, std::string_view request_id,
                                             std::size_t buffer_bytes, config::duration timeout,
-                                            byte_budget* budget = nullptr);
+                                            token_bucket* budget = nullptr);
 
 }  // namespace recgate

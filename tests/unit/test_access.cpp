@@ -226,12 +226,27 @@ TEST_CASE("a reload keeps the rate-limit state of consumers that stay") {
   CHECK(fresh.decide(req, t0).outcome == access_outcome::allow);
 }
 
-TEST_CASE("byte_budget: one second's worth at once, then paced at the rate") {
-  byte_budget budget(1000);
+TEST_CASE("token_bucket as a byte budget: one second's worth at once, then paced at the rate") {
+  token_bucket budget(1000, 1000);
   CHECK(budget.take(1000, t0).count() == 0);
   auto wait = budget.take(500, t0);
   CHECK(wait == std::chrono::milliseconds(500));
   // Half a second later the debt is paid: the next 500 bytes wait another half second.
   CHECK(budget.take(500, t0 + 500ms) == std::chrono::milliseconds(500));
   CHECK(budget.take(100, t0 + 2s).count() == 0);
+}
+
+TEST_CASE("token_bucket as a request limit: a burst, then refusals saying how long to wait") {
+  token_bucket requests(2, 3);  // 2 a second, 3 at once
+  std::chrono::nanoseconds wait{0};
+  for (int i = 0; i < 3; ++i) CHECK(requests.try_take(1, t0, wait));
+  CHECK_FALSE(requests.try_take(1, t0, wait));
+  CHECK(wait == std::chrono::milliseconds(500));
+  // A refusal takes nothing: a quarter second later half a token, still refused, 250 ms to go.
+  CHECK_FALSE(requests.try_take(1, t0 + 250ms, wait));
+  CHECK(wait == std::chrono::milliseconds(250));
+  CHECK(requests.try_take(1, t0 + 500ms, wait));
+  // Never more than the burst, however long it rested.
+  for (int i = 0; i < 3; ++i) CHECK(requests.try_take(1, t0 + 60s, wait));
+  CHECK_FALSE(requests.try_take(1, t0 + 60s, wait));
 }
