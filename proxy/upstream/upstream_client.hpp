@@ -93,6 +93,8 @@ struct upstream_counters {
 // Seconds from sending a request to its response head: the metrics' latency histogram.
 using latency_observer = std::function<void(double seconds)>;
 
+class upstream_connection;
+
 class upstream_client {
  public:
   // Prereq: cfg outlives the client. io: the io_context's executor; each pooled connection
@@ -129,11 +131,15 @@ class upstream_client {
     observe_latency_ = std::move(f);
   }
 
-  struct pool;  // idle connections and TLS sessions, per origin (upstream_client.cpp)
+  struct pool;  // idle connections and TLS sessions, per origin (upstream_connection.hpp)
 
  private:
   net::awaitable<upstream_result> attempt(const recording_request& request,
                                           const std::string& request_id);
+  // A new connection to origin (pool key `key`), TLS session resumed when the pool has one.
+  net::awaitable<std::unique_ptr<upstream_connection>> connect(
+      const config::base_url& origin, const std::string& key,
+      std::optional<upstream_failure>& failure);
 
   // A signed request's answer: refused (401/403) or accepted (anything else the upstream says).
   void observe_credentials(unsigned status);

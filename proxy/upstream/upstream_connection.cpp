@@ -1,0 +1,110 @@
+#include "proxy/upstream/upstream_connection.hpp"
+
+#include <openssl/x509v3.h>
+
+#include "config/load.hpp"
+
+namespace recgate {
+
+std::string origin_key(const config::base_url& origin) {
+  return origin.scheme + "://" + origin.authority();
+}
+
+net::awaitable<void> upstream_connection::open(const config::base_url& origin,
+                                               const config::upstream_config& cfg,
+                                               ssl::context* tls_context, SSL_SESSION* resume,
+                                               std::optional<upstream_failure>& failure) {
+  beast::error_code ec;
+  // Through an egress proxy the TCP connection goes to the proxy, which opens a tunnel.
+  std::optional<config::base_url> proxy;
+  if (!cfg.egress_proxy.empty()) proxy = config::parse_base_url(cfg.egress_proxy);
+  const auto& dial = proxy ? *proxy : origin;
+  tcp::resolver resolver(ex_);
+  auto endpoints = co_await resolver.async_resolve(dial.host, std::to_string(dial.port),
+                                                   net::redirect_error(net::use_awaitable, ec));
+  if (ec) {
+    failure = upstream_failure{upstream_failure::kind::resolve,
+                               "cannot resolve " + dial.host + ": " + ec.message()};
+    co_return;
+  }
+  if (origin.tls())
+    tls_.emplace(ex_, *tls_context);
+  else
+    plain_.emplace(ex_);
+
+  // Bounded by connect_timeout: a dead upstream must not hold the client for long.
+  tcp().expires_after(cfg.connect_timeout);
+  co_await tcp().async_connect(endpoints, net::redirect_error(net::use_awaitable, ec));
+  if (ec) {
+    failure = upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
+                                                           : upstream_failure::kind::connect,
+                               "cannot connect to " + dial.authority() + ": " + ec.message()};
+    co_return;
+  }
+  if (proxy) {
+    co_await tunnel(origin, cfg, failure);
+    if (failure) co_return;
+  }
+  if (!tls_) co_return;
+
+  SSL* ssl_handle = tls_->native_handle();
+  boost::system::error_code addr_ec;
+  net::ip::make_address(origin.host, addr_ec);
+  bool is_ip = !addr_ec;
+  if (!is_ip) SSL_set_tlsext_host_name(ssl_handle, origin.host.c_str());  // SNI
+  if (cfg.verify_tls) {
+    tls_->set_verify_mode(ssl::verify_peer);
+    // Let OpenSSL check the certificate's names against the host we meant to reach.
+    if (is_ip)
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_handle), origin.host.c_str());
+    else
+      SSL_set1_host(ssl_handle, origin.host.c_str());
+  } else {
+    tls_->set_verify_mode(ssl::verify_none);
+  }
+  if (resume != nullptr) SSL_set_session(ssl_handle, resume);
+  // New sessions (TLS 1.3 tickets arrive after the handshake) reach the pool through the
+  // context's new-session callback, which finds the pool and origin here.
+  if (session_sink_ != nullptr) SSL_set_ex_data(ssl_handle, session_ex_index(), this);
+  tcp().expires_after(cfg.connect_timeout);
+  co_await tls_->async_handshake(ssl::stream_base::client,
+                                 net::redirect_error(net::use_awaitable, ec));
+  if (ec) {
+    // A certificate or protocol the gateway refuses is refused again on a retry.
+    failure = upstream_failure{
+        ec == beast::error::timeout ? upstream_failure::kind::timeout : upstream_failure::kind::tls,
+        "TLS handshake with " + origin.authority() + " failed: " + ec.message(),
+        ec.category() != net::error::get_ssl_category()};
+  }
+}
+
+net::awaitable<void> upstream_connection::tunnel(const config::base_url& origin,
+                                                 const config::upstream_config& cfg,
+                                                 std::optional<upstream_failure>& failure) {
+  auto& stream = tcp();
+  http::request<http::empty_body> req{http::verb::connect,
+                                      origin.host + ":" + std::to_string(origin.port), 11};
+  req.set(http::field::host, origin.host + ":" + std::to_string(origin.port));
+  req.set(http::field::user_agent, upstream_user_agent);
+  beast::error_code ec;
+  stream.expires_after(cfg.connect_timeout);
+  co_await http::async_write(stream, req, net::redirect_error(net::use_awaitable, ec));
+  http::response_parser<http::empty_body> parser;
+  parser.skip(true);  // a CONNECT answer has no body: the tunnel starts after its head
+  beast::flat_buffer buffer;
+  if (!ec) {
+    co_await http::async_read_header(stream, buffer, parser,
+                                     net::redirect_error(net::use_awaitable, ec));
+  }
+  if (ec) {
+    failure = upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
+                                                           : upstream_failure::kind::connect,
+                               "egress proxy CONNECT failed: " + ec.message()};
+  } else if (parser.get().result_int() != 200 || buffer.size() != 0) {
+    failure = upstream_failure{upstream_failure::kind::connect,
+                               "egress proxy refused CONNECT to " + origin.authority() + ": " +
+                                   std::to_string(parser.get().result_int())};
+  }
+}
+
+}  // namespace recgate
