@@ -59,10 +59,9 @@ net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
                                          bool keep_alive) {
   if (!valid_host(req.count(http::field::host), req[http::field::host], req.version() >= 11)) {
     request_outcome refused;
-    header_list none;
-    bool head_only = req.method() == http::verb::head;
-    auto w = co_await write_error(stream, 400, "The request needs exactly one valid Host header",
-                                  head_only, false, request_id, none, live.server.write_timeout);
+    reply to{stream, request_id, req.method() == http::verb::head, false,
+             live.server.write_timeout};
+    auto w = co_await write_error(to, 400, "The request needs exactly one valid Host header");
     co_return refused.settle(400, w, false);
   }
   auto target_path = req.target().substr(0, req.target().find('?'));
@@ -78,13 +77,13 @@ net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
 
   request_outcome out;
   bool head = req.method() == http::verb::head;
+  const reply to{stream, request_id, head, keep_alive, live.server.write_timeout};
   auto routed = route(req.method_string(), req.target());
 
   if (auto* err = std::get_if<route_error>(&routed)) {
     header_list extra;
     if (err->status == 405) extra.emplace_back("Allow", "GET, HEAD");
-    auto w = co_await write_error(stream, static_cast<unsigned>(err->status), err->message, head,
-                                  keep_alive, request_id, extra, live.server.write_timeout);
+    auto w = co_await write_error(to, static_cast<unsigned>(err->status), err->message, extra);
     co_return out.settle(static_cast<unsigned>(err->status), w, keep_alive);
   }
 
@@ -114,8 +113,7 @@ net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
   out.decision = decision.reason;
   if (decision.outcome != access_outcome::allow) {
     auto denied = denial_for(decision);
-    auto w = co_await write_error(stream, denied.status, denied.message, head, keep_alive,
-                                  request_id, denied.headers, live.server.write_timeout);
+    auto w = co_await write_error(to, denied.status, denied.message, denied.headers);
     co_return out.settle(denied.status, w, keep_alive);
   }
 
@@ -192,8 +190,7 @@ net::awaitable<void> refuse_unread(client_stream& stream, gateway& gw, const con
       break;
   }
   std::string id = request_id_for({});
-  header_list none;
-  co_await write_error(stream, status, message, false, false, id, none, write_timeout);
+  co_await write_error({stream, id, false, false, write_timeout}, status, message);
   log_unparsed(id, conn.client, status);
   gw.stats.requests.add({"other", std::to_string(status), "-"});
   co_await linger_close(stream);
@@ -297,8 +294,8 @@ net::awaitable<bool> refuse_if_full(client_stream& stream, gateway& gw, const co
   auto id = request_id_for({});
   header_list extra;
   extra.emplace_back("Retry-After", "1");
-  co_await write_error(stream, 503, "Too many connections: try again shortly", false, false, id,
-                       extra, std::chrono::seconds(2));
+  co_await write_error({stream, id, false, false, std::chrono::seconds(2)}, 503,
+                       "Too many connections: try again shortly", extra);
   log_unparsed(id, client, 503);
   co_return true;
 }

@@ -192,9 +192,8 @@ net::awaitable<void> run_admin_session(tcp::socket socket, std::shared_ptr<gatew
                                                                     : 400u;
       // Built before the co_await: g++ 12 mishandles temporaries in a co_await's operands.
       std::string body = error_body(static_cast<int>(status), "Bad admin request");
-      header_list none;
-      co_await write_json(stream, status, std::move(body), false, false, "admin", none,
-                          limits.write_timeout);
+      co_await write_json({stream, "admin", false, false, limits.write_timeout}, status,
+                          std::move(body));
       co_await linger_close(stream);
       break;
     }
@@ -225,9 +224,9 @@ net::awaitable<void> run_admin_session(tcp::socket socket, std::shared_ptr<gatew
     } else if (a.status == 200) {
       a = answer(*gw, req.method(), req.target());
     }
-    auto w =
-        co_await write_json(stream, a.status, std::move(a.body), req.method() == http::verb::head,
-                            req.keep_alive(), "admin", a.extra, limits.write_timeout);
+    const reply to{stream, "admin", req.method() == http::verb::head, req.keep_alive(),
+                   limits.write_timeout};
+    auto w = co_await write_json(to, a.status, std::move(a.body), a.extra);
     if (!w.complete || !req.keep_alive()) break;
   }
   beast::error_code ec;

@@ -17,7 +17,8 @@ net::awaitable<endpoint_outcome> serve_status_callback(gateway& gw, const live_s
                                                        bool keep_alive) {
   assert(gw.prefetch);
   const auto& cfg = gw.fixed.callbacks;
-  auto timeout = live.server.write_timeout;
+  // Only a 405 may answer a HEAD with headers alone; the rest answer a POST.
+  const reply to{stream, request_id, false, keep_alive, live.server.write_timeout};
   endpoint_outcome out;
   gw.stats.callbacks_received.fetch_add(1, std::memory_order_relaxed);
   auto finish = [&](unsigned status, const write_result& w) {
@@ -32,8 +33,9 @@ net::awaitable<endpoint_outcome> serve_status_callback(gateway& gw, const live_s
     out.decision = "not POST";
     header_list allow;
     allow.emplace_back("Allow", "POST");
-    auto w = co_await write_error(stream, 405, "Use POST", req.method() == http::verb::head,
-                                  keep_alive, request_id, allow, timeout);
+    auto head = to;
+    head.head = req.method() == http::verb::head;
+    auto w = co_await write_error(head, 405, "Use POST", allow);
     co_return finish(405, w);
   }
 
@@ -46,9 +48,7 @@ net::awaitable<endpoint_outcome> serve_status_callback(gateway& gw, const live_s
 
   if (verdict.status != 204) {
     gw.stats.callbacks_rejected.add({verdict.status == 403 ? "forbidden" : "invalid"});
-    header_list none;
-    auto w = co_await write_error(stream, verdict.status, verdict.message, false, keep_alive,
-                                  request_id, none, timeout);
+    auto w = co_await write_error(to, verdict.status, verdict.message);
     co_return finish(verdict.status, w);
   }
 
@@ -64,8 +64,8 @@ net::awaitable<endpoint_outcome> serve_status_callback(gateway& gw, const live_s
       out.decision = "prefetch queue full";
       header_list retry;
       retry.emplace_back("Retry-After", "1");
-      auto w = co_await write_error(stream, 503, "Too many callbacks waiting: try again shortly",
-                                    false, keep_alive, request_id, retry, timeout);
+      auto w =
+          co_await write_error(to, 503, "Too many callbacks waiting: try again shortly", retry);
       co_return finish(503, w);
     }
   }
@@ -76,8 +76,7 @@ net::awaitable<endpoint_outcome> serve_status_callback(gateway& gw, const live_s
   }
   logging::info("request_id=" + request_id + " recording status callback sid=" +
                 verdict.recording_sid + " status=" + status_word + ": " + verdict.reason);
-  header_list none;
-  auto w = co_await write_empty(stream, 204, none, keep_alive, request_id, timeout);
+  auto w = co_await write_empty(to, 204, {});
   co_return finish(204, w);
 }
 

@@ -125,8 +125,7 @@ class responder {
     header_list extra;
     extra.emplace_back("Content-Type", found->content_type);
     extra.emplace_back("X-Cache", out_.cache);
-    auto w = co_await write_json(client_, 200, std::move(found->body), false, keep_alive_,
-                                 request_id_, extra, live_.server.write_timeout);
+    auto w = co_await write_json(reply_to(false), 200, std::move(found->body), extra);
     co_return finish(200, w);
   }
 
@@ -156,8 +155,7 @@ class responder {
       auto plan = plan_response(rep, conditions_);
       auto headers = audio_headers(m.content_type, rep);
       if (plan.status == 304) {
-        auto w = co_await write_empty(client_, 304, headers, keep_alive_, request_id_,
-                                      live_.server.write_timeout);
+        auto w = co_await write_empty(reply_to(request_.head), 304, headers);
         co_return finish(304, w);
       }
       if (plan.status == 416) co_return co_await respond_unsatisfiable(plan);
@@ -293,8 +291,7 @@ class responder {
     std::string said = "The upstream answered " + std::to_string(head.status);
     if (head.status >= 400 && head.status < 500) {
       if (is_json_type(head.error_content_type) && !head.error_body.empty()) {
-        auto w = co_await write_json(client_, head.status, head.error_body, request_.head,
-                                     keep_alive_, request_id_, {}, live_.server.write_timeout);
+        auto w = co_await write_json(reply_to(request_.head), head.status, head.error_body);
         co_return finish(head.status, w);
       }
       co_return co_await respond_error(head.status, said);
@@ -304,17 +301,15 @@ class responder {
 
   net::awaitable<endpoint_outcome> respond_error(unsigned status, std::string_view message,
                                                  const header_list& extra = {}) {
-    auto w = co_await write_error(client_, status, message, request_.head, keep_alive_, request_id_,
-                                  extra, live_.server.write_timeout);
+    auto w = co_await write_error(reply_to(request_.head), status, message, extra);
     co_return finish(status, w);
   }
 
   // `committed`: the body is a committed object's, read from the store.
   net::awaitable<endpoint_outcome> respond_body(unsigned status, const header_list& headers,
                                                 body_source& body, bool committed = false) {
-    auto w = co_await write_streamed(client_, status, headers, body, request_.head, keep_alive_,
-                                     request_id_, gw_.fixed.upstream.buffer_bytes,
-                                     live_.server.write_timeout, budget_);
+    auto w = co_await write_streamed(reply_to(request_.head), status, headers, body,
+                                     gw_.fixed.upstream.buffer_bytes, budget_);
     if (w.unread && committed) co_return co_await respond_unreadable();
     if (w.unread)
       co_return co_await respond_error(502, "The recording could not be read; try again");
@@ -332,6 +327,11 @@ class responder {
     }
     out_.cache = "BYPASS";
     co_return co_await respond_passthrough();
+  }
+
+  // This request's answer goes to its client, on its connection's terms.
+  reply reply_to(bool head) const {
+    return {client_, request_id_, head, keep_alive_, live_.server.write_timeout};
   }
 
   endpoint_outcome finish(unsigned status, const write_result& w) {

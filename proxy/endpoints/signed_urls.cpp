@@ -25,12 +25,11 @@ net::awaitable<endpoint_outcome> serve_signed_url_request(
     out.keep_alive = keep_alive && w.complete;
     return out;
   };
-  const auto timeout = live.server.write_timeout;
+  const reply to{stream, request_id, false, keep_alive, live.server.write_timeout};
   if (req.method() != http::verb::post) {
     header_list allow;
     allow.emplace_back("Allow", "POST");
-    auto w = co_await write_error(stream, 405, "Use POST", false, keep_alive, request_id, allow,
-                                  timeout);
+    auto w = co_await write_error(to, 405, "Use POST", allow);
     co_return finish(405, w);
   }
   signing_request ask;
@@ -39,7 +38,7 @@ net::awaitable<endpoint_outcome> serve_signed_url_request(
   auto* recording = std::get_if<recording_request>(&routed);
   if (problem.empty() && recording == nullptr) problem = "path must be a recording's audio path";
   if (!problem.empty()) {
-    auto w = co_await write_error(stream, 400, problem, false, keep_alive, request_id, {}, timeout);
+    auto w = co_await write_error(to, 400, problem);
     co_return finish(400, w);
   }
 
@@ -57,23 +56,20 @@ net::awaitable<endpoint_outcome> serve_signed_url_request(
   out.decision = decision.reason;
   if (decision.outcome != access_outcome::allow) {
     auto denied = denial_for(decision);
-    auto w = co_await write_error(stream, denied.status, denied.message, false, keep_alive,
-                                  request_id, denied.headers, timeout);
+    auto w = co_await write_error(to, denied.status, denied.message, denied.headers);
     co_return finish(denied.status, w);
   }
   ask.consumer = decision.consumer;
   auto minted = mint_signed_url(policy->consumers(), policy->signing_keys(), ask, who.unix_now);
   if (auto* e = std::get_if<signing_error>(&minted)) {
-    auto w = co_await write_error(stream, e->status, e->message, false, keep_alive, request_id, {},
-                                  timeout);
+    auto w = co_await write_error(to, e->status, e->message);
     co_return finish(e->status, w);
   }
   const auto& url = std::get<signed_url>(minted);
   nlohmann::json answer;
   answer["url"] = url.url;
   answer["expires"] = url.expires;
-  auto w =
-      co_await write_json(stream, 201, answer.dump(), false, keep_alive, request_id, {}, timeout);
+  auto w = co_await write_json(to, 201, answer.dump());
   co_return finish(201, w);
 }
 

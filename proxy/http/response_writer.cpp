@@ -4,7 +4,7 @@
 #include <limits>
 #include <memory>
 
-#include "proxy/access/access.hpp"
+#include "proxy/access/token_bucket.hpp"
 #include "proxy/policy/error_body.hpp"
 
 namespace recgate {
@@ -33,65 +33,61 @@ void set_common_headers(http::fields& fields, std::string_view request_id) {
   fields.set("X-Request-Id", request_id);
 }
 
-net::awaitable<write_result> write_error(client_stream& stream, unsigned status,
-                                         std::string_view message, bool head, bool keep_alive,
-                                         std::string_view request_id, const header_list& extra,
-                                         config::duration timeout) {
-  co_return co_await write_json(stream, status, error_body(static_cast<int>(status), message), head,
-                                keep_alive, request_id, extra, timeout);
+net::awaitable<write_result> write_error(reply to, unsigned status, std::string_view message,
+                                         const header_list& extra) {
+  co_return co_await write_json(to, status, error_body(static_cast<int>(status), message), extra);
 }
 
-net::awaitable<write_result> write_empty(client_stream& stream, unsigned status,
-                                         const header_list& headers, bool keep_alive,
-                                         std::string_view request_id, config::duration timeout) {
+net::awaitable<write_result> write_empty(reply to, unsigned status, const header_list& headers) {
   http::response<http::empty_body> res{static_cast<http::status>(status), 11};
-  set_common_headers(res, request_id);
+  set_common_headers(res, to.request_id);
   for (const auto& [name, value] : headers) res.set(name, value);
-  res.keep_alive(keep_alive);
+  res.keep_alive(to.keep_alive);
   beast::error_code ec;
-  stream.expires_after(timeout);
-  co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+  to.stream.expires_after(to.timeout);
+  co_await http::async_write(to.stream, res, net::redirect_error(net::use_awaitable, ec));
   co_return write_result{0, !ec};
 }
 
-net::awaitable<write_result> write_json(client_stream& stream, unsigned status, std::string body,
-                                        bool head, bool keep_alive, std::string_view request_id,
-                                        const header_list& extra, config::duration timeout) {
+net::awaitable<write_result> write_json(reply to, unsigned status, std::string body,
+                                        const header_list& extra) {
   http::response<http::string_body> res{static_cast<http::status>(status), 11};
-  set_common_headers(res, request_id);
+  set_common_headers(res, to.request_id);
   res.set(http::field::content_type, "application/json");
   res.set(http::field::cache_control, "no-store");
   for (const auto& [name, value] : extra) res.set(name, value);
   res.body() = std::move(body);
-  res.keep_alive(keep_alive);
+  res.keep_alive(to.keep_alive);
   res.prepare_payload();
 
   beast::error_code ec;
   // Bounded by the write timeout: a client that stops reading is dropped.
-  stream.expires_after(timeout);
+  to.stream.expires_after(to.timeout);
   http::response_serializer<http::string_body> sr{res};
-  if (head)
-    co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
-  else
-    co_await http::async_write(stream, sr, net::redirect_error(net::use_awaitable, ec));
-  co_return write_result{head ? 0 : res.body().size(), !ec};
+  if (to.head) {
+    co_await http::async_write_header(to.stream, sr, net::redirect_error(net::use_awaitable, ec));
+  } else {
+    co_await http::async_write(to.stream, sr, net::redirect_error(net::use_awaitable, ec));
+  }
+  co_return write_result{to.head ? 0 : res.body().size(), !ec};
 }
 
-net::awaitable<write_result> write_streamed(client_stream& stream, unsigned status,
-                                            const header_list& headers, body_source& source,
-                                            bool head, bool keep_alive, std::string_view request_id,
-                                            std::size_t buffer_bytes, config::duration timeout,
+net::awaitable<write_result> write_streamed(reply to, unsigned status, const header_list& headers,
+                                            body_source& source, std::size_t buffer_bytes,
                                             token_bucket* budget) {
+  auto& stream = to.stream;
+  const bool head = to.head;
+  const auto timeout = to.timeout;
   write_result result;
   http::response<http::buffer_body> res{static_cast<http::status>(status), 11};
-  set_common_headers(res, request_id);
+  set_common_headers(res, to.request_id);
   for (const auto& [name, value] : headers) res.set(name, value);
   auto length = source.content_length();
   if (length)
     res.content_length(*length);
   else if (!head)
     res.chunked(true);
-  res.keep_alive(keep_alive);
+  res.keep_alive(to.keep_alive);
   res.body().data = nullptr;
   res.body().more = !head;
 

@@ -32,30 +32,33 @@ struct write_result {
 // Headers every response carries: Date, X-Request-Id.
 void set_common_headers(http::fields& fields, std::string_view request_id);
 
-// Writes a complete JSON body with this status. HEAD gets the headers only.
-net::awaitable<write_result> write_json(client_stream& stream, unsigned status, std::string body,
-                                        bool head, bool keep_alive, std::string_view request_id,
-                                        const header_list& extra, config::duration timeout);
+// What every answer to one request needs, whatever its body: the connection it goes on, the
+// request's id, whether the request was a HEAD (headers only), whether the connection stays
+// open after it, and how long a write may wait for the client. Small: passed by value.
+struct reply {
+  client_stream& stream;
+  std::string_view request_id;
+  bool head = false;
+  bool keep_alive = false;
+  config::duration timeout = std::chrono::seconds(30);
+};
 
-// Writes status and headers with no body and no Content-Length (304 Not Modified).
-net::awaitable<write_result> write_empty(client_stream& stream, unsigned status,
-                                         const header_list& headers, bool keep_alive,
-                                         std::string_view request_id, config::duration timeout);
+// A complete JSON body with this status.
+net::awaitable<write_result> write_json(reply to, unsigned status, std::string body,
+                                        const header_list& extra = {});
 
-// Writes a JSON error response in the upstream's shape. HEAD gets the headers only.
-net::awaitable<write_result> write_error(client_stream& stream, unsigned status,
-                                         std::string_view message, bool head, bool keep_alive,
-                                         std::string_view request_id, const header_list& extra = {},
-                                         config::duration timeout = std::chrono::seconds(30));
+// Status and headers with no body and no Content-Length (304 Not Modified, 204 No Content).
+net::awaitable<write_result> write_empty(reply to, unsigned status, const header_list& headers);
 
-// Writes status and headers, then the body from source as it arrives, through one buffer of
-// buffer_bytes. Content-Length when the source knows it, chunked otherwise. HEAD writes the
-// headers only (with the source's Content-Length). With a budget, the body is paced to the
-// consumer's bytes-per-second allowance.
-net::awaitable<write_result> write_streamed(client_stream& stream, unsigned status,
-                                            const header_list& headers, body_source& source,
-                                            bool head, bool keep_alive, std::string_view request_id,
-                                            std::size_t buffer_bytes, config::duration timeout,
+// A JSON error in the upstream's shape.
+net::awaitable<write_result> write_error(reply to, unsigned status, std::string_view message,
+                                         const header_list& extra = {});
+
+// Status and headers, then the body from source as it arrives, through one buffer of
+// buffer_bytes. Content-Length when the source knows it, chunked otherwise; a HEAD gets the
+// source's Content-Length. With a budget, the body is paced to the consumer's bytes a second.
+net::awaitable<write_result> write_streamed(reply to, unsigned status, const header_list& headers,
+                                            body_source& source, std::size_t buffer_bytes,
                                             token_bucket* budget = nullptr);
 
 }  // namespace recgate
