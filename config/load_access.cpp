@@ -10,20 +10,10 @@ namespace recgate::config::sections {
 
 namespace {
 
-// One [[consumers]] entry. Keys: `key_sha256` (one key, id "default") and/or [[consumers.keys]]
-// with id and sha256, several during a rotation.
-void load_consumer(const toml::table& t, const std::string& prefix, consumer_config& c,
-                   std::set<std::string>& all_hashes, std::vector<error>& errors) {
-  table_reader r(&t, prefix, errors);
-  r.reject_unknown({"id", "key_sha256", "keys", "scopes", "accounts", "networks", "enabled",
-                    "rate_per_second", "burst", "bytes_per_second", "certificates"});
-  r.read("id", c.id);
-  if (c.id.empty())
-    r.fail("id", "is required");
-  else if (c.id.find_first_of(":\r\n\" ") != std::string::npos) {
-    r.fail("id", "must not contain ':', spaces, quotes or line breaks");
-  }
-
+// A consumer's keys: `key_sha256` (one key, id "default") and/or [[consumers.keys]] with id and
+// sha256, several during a rotation. Every hash is unique across all consumers.
+void read_consumer_keys(const toml::table& t, table_reader& r, consumer_config& c,
+                        std::set<std::string>& all_hashes, std::vector<error>& errors) {
   auto add_key = [&](const std::string& where, consumer_key key) {
     if (key.sha256.size() != 64 || !is_lower_hex(key.sha256)) {
       errors.push_back({where,
@@ -62,37 +52,25 @@ void load_consumer(const toml::table& t, const std::string& prefix, consumer_con
            "a consumer needs a key (key_sha256 or [[consumers.keys]]) or "
            "client certificates");
   }
+}
 
-  auto read_list = [&](std::string_view name, std::vector<std::string>& out) {
-    auto* n = t.get(name);
-    if (n == nullptr) return false;
-    auto* arr = n->as_array();
-    if (arr == nullptr) {
-      r.fail(name, "must be an array of strings");
-      return true;
-    }
-    for (auto& item : *arr) {
-      if (auto v = item.value<std::string>(); v && item.is_string())
-        out.push_back(*v);
-      else
-        r.fail(name, "must be an array of strings");
-    }
-    return true;
-  };
-
-  if (!read_list("scopes", c.scopes)) {
+// What a consumer may do and from where: scopes, AccountSids, networks, client certificates.
+void read_consumer_reach(const toml::table& t, table_reader& r, consumer_config& c) {
+  if (t.get("scopes") == nullptr) {
     r.fail("scopes", "is required: any of \"audio\", \"metadata\", \"sign\", \"admin\"");
   }
+  r.read("scopes", c.scopes);
   for (const auto& scope : c.scopes) {
     if (scope != scope_audio && scope != scope_metadata && scope != scope_sign &&
         scope != scope_admin) {
       r.fail("scopes", "unknown scope \"" + scope + "\" (audio, metadata, sign, admin)");
     }
   }
-  std::vector<std::string> accounts;
-  if (!read_list("accounts", accounts)) {
+  if (t.get("accounts") == nullptr) {
     r.fail("accounts", "is required: the AccountSids this consumer may read, or [\"*\"]");
   }
+  std::vector<std::string> accounts;
+  r.read("accounts", accounts);
   for (const auto& a : accounts) {
     if (a == "*")
       c.accounts.push_back(a);
@@ -102,36 +80,14 @@ void load_consumer(const toml::table& t, const std::string& prefix, consumer_con
       r.fail("accounts", "\"" + a + "\" is neither an AccountSid (UUID) nor \"*\"");
   }
   std::vector<std::string> networks;
-  read_list("networks", networks);
+  r.read("networks", networks);
   for (const auto& n : networks) {
     if (auto parsed = parse_cidr(n))
       c.networks.push_back(*parsed);
     else
       r.fail("networks", "\"" + n + "\" is not an address or network (\"10.0.0.0/8\", \"::1\")");
   }
-  r.read("enabled", c.enabled);
-  if (auto* n = t.get("rate_per_second")) {
-    if (auto v = n->value<double>(); v && (*v == 0 || (*v >= 0.001 && *v <= 1e9))) {
-      c.rate_per_second = *v;
-    } else {
-      r.fail("rate_per_second", "must be 0 (no limit) or between 0.001 and 1e9");
-    }
-  }
-  if (auto* n = t.get("burst")) {
-    if (auto v = n->value<double>(); v && *v >= 1 && *v <= 1e9)
-      c.burst = *v;
-    else
-      r.fail("burst", "must be a number between 1 and 1e9");
-  }
-  if (c.rate_per_second > 0 && c.burst == 0) c.burst = std::max(1.0, c.rate_per_second);
-  if (auto* n = t.get("bytes_per_second")) {
-    if (auto v = n->value<double>(); v && (*v == 0 || (*v >= 1024 && *v <= 1e12))) {
-      c.bytes_per_second = *v;
-    } else {
-      r.fail("bytes_per_second", "must be 0 (no limit) or between 1024 and 1e12");
-    }
-  }
-  read_list("certificates", c.certificates);
+  r.read("certificates", c.certificates);
   for (const auto& id : c.certificates) {
     bool known = id.starts_with("CN=") || id.starts_with("DNS:") || id.starts_with("URI:") ||
                  id.starts_with("email:");
@@ -139,6 +95,52 @@ void load_consumer(const toml::table& t, const std::string& prefix, consumer_con
       r.fail("certificates", "\"" + id + "\" must be CN=name, DNS:host, URI:uri or email:addr");
     }
   }
+}
+
+// A number that must satisfy `valid`; otherwise `message` is the key's error.
+template <class Valid>
+void read_number(table_reader& r, std::string_view name, double& out, Valid valid,
+                 const char* message) {
+  auto* n = r.get(name);
+  if (n == nullptr) return;
+  if (auto v = n->value<double>(); v && valid(*v))
+    out = *v;
+  else
+    r.fail(name, message);
+}
+
+// A consumer's rate limits: requests a second with a burst, and bytes a second.
+void read_consumer_limits(table_reader& r, consumer_config& c) {
+  read_number(
+      r, "rate_per_second", c.rate_per_second,
+      [](double v) { return v == 0 || (v >= 0.001 && v <= 1e9); },
+      "must be 0 (no limit) or between 0.001 and 1e9");
+  read_number(
+      r, "burst", c.burst, [](double v) { return v >= 1 && v <= 1e9; },
+      "must be a number between 1 and 1e9");
+  if (c.rate_per_second > 0 && c.burst == 0) c.burst = std::max(1.0, c.rate_per_second);
+  read_number(
+      r, "bytes_per_second", c.bytes_per_second,
+      [](double v) { return v == 0 || (v >= 1024 && v <= 1e12); },
+      "must be 0 (no limit) or between 1024 and 1e12");
+}
+
+// One [[consumers]] entry.
+void load_consumer(const toml::table& t, const std::string& prefix, consumer_config& c,
+                   std::set<std::string>& all_hashes, std::vector<error>& errors) {
+  table_reader r(&t, prefix, errors);
+  r.reject_unknown({"id", "key_sha256", "keys", "scopes", "accounts", "networks", "enabled",
+                    "rate_per_second", "burst", "bytes_per_second", "certificates"});
+  r.read("id", c.id);
+  if (c.id.empty())
+    r.fail("id", "is required");
+  else if (c.id.find_first_of(":\r\n\" ") != std::string::npos) {
+    r.fail("id", "must not contain ':', spaces, quotes or line breaks");
+  }
+  read_consumer_keys(t, r, c, all_hashes, errors);
+  read_consumer_reach(t, r, c);
+  r.read("enabled", c.enabled);
+  read_consumer_limits(r, c);
 }
 
 }  // namespace

@@ -23,20 +23,8 @@ std::optional<std::pair<base_url, std::string>> split_url(std::string_view text)
   return std::pair{*base, target};
 }
 
-}  // namespace
-
-void load_callbacks(const toml::table* t, callbacks_config& c, const env_lookup& env,
-                    std::vector<error>& errors) {
-  table_reader r(t, "callbacks", errors);
-  if (t == nullptr) return;
-  r.reject_unknown({"path", "signing_key_env", "signing_key_file", "prefetch_formats",
-                    "concurrency", "queue_limit", "forward_url", "forward_timeout", "public_url",
-                    "signing_key"});
-  if (r.get("signing_key")) {
-    r.fail("signing_key",
-           "secrets are not accepted in the config file; use signing_key_env or "
-           "signing_key_file");
-  }
+// The callback path: absolute, plain, and apart from the gateway's own paths.
+void read_callback_path(table_reader& r, callbacks_config& c) {
   r.read("path", c.path);
   if (c.path.empty()) {
     r.fail("path", "is required, for example \"/callbacks/recording-status\"");
@@ -48,7 +36,15 @@ void load_callbacks(const toml::table* t, callbacks_config& c, const env_lookup&
            "must not overlap the gateway's own paths (/v1/signed-urls, /api/..., "
            "/2010-04-01/...)");
   }
+}
 
+// The key SignalWire signs callbacks with: from a variable or a file, never from the config.
+void read_callback_signing_key(table_reader& r, callbacks_config& c, const env_lookup& env) {
+  if (r.get("signing_key")) {
+    r.fail("signing_key",
+           "secrets are not accepted in the config file; use signing_key_env or "
+           "signing_key_file");
+  }
   std::string from_env, from_file;
   r.read("signing_key_env", from_env);
   r.read("signing_key_file", from_file);
@@ -74,7 +70,10 @@ void load_callbacks(const toml::table* t, callbacks_config& c, const env_lookup&
   if (!c.signing_key_source.empty() && c.signing_key.empty()) {
     r.fail(from_env.empty() ? "signing_key_file" : "signing_key_env", "the signing key is empty");
   }
+}
 
+// What a callback starts: prefetches of some formats, in a bounded queue.
+void read_prefetch(table_reader& r, callbacks_config& c) {
   if (auto* n = r.get("prefetch_formats")) {
     c.prefetch_formats.clear();
     auto* arr = n->as_array();
@@ -91,6 +90,11 @@ void load_callbacks(const toml::table* t, callbacks_config& c, const env_lookup&
   }
   r.read_int("concurrency", c.concurrency, 1, 64);
   r.read_int("queue_limit", c.queue_limit, 0, 100000);
+}
+
+// Where callbacks go on to (forward_url) and how the gateway is reached from outside
+// (public_url).
+void read_callback_urls(table_reader& r, callbacks_config& c) {
   r.read_timeout("forward_timeout", c.forward_timeout);
   r.read("forward_url", c.forward_url);
   if (!c.forward_url.empty()) {
@@ -114,6 +118,21 @@ void load_callbacks(const toml::table* t, callbacks_config& c, const env_lookup&
     }
     while (c.public_url.ends_with('/')) c.public_url.pop_back();
   }
+}
+
+}  // namespace
+
+void load_callbacks(const toml::table* t, callbacks_config& c, const env_lookup& env,
+                    std::vector<error>& errors) {
+  table_reader r(t, "callbacks", errors);
+  if (t == nullptr) return;
+  r.reject_unknown({"path", "signing_key_env", "signing_key_file", "prefetch_formats",
+                    "concurrency", "queue_limit", "forward_url", "forward_timeout", "public_url",
+                    "signing_key"});
+  read_callback_path(r, c);
+  read_callback_signing_key(r, c, env);
+  read_prefetch(r, c);
+  read_callback_urls(r, c);
 }
 
 void load_audit(const toml::table* t, audit_config& a, std::vector<error>& errors) {

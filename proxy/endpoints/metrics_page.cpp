@@ -11,12 +11,9 @@ double value(const std::atomic<std::uint64_t>& a) {
   return static_cast<double>(a.load(std::memory_order_relaxed));
 }
 
-}  // namespace
+using metrics::write_single;
 
-std::string render_metrics(gateway& gw) {
-  using metrics::write_single;
-  std::string out;
-  out.reserve(8192);
+void write_request_metrics(std::string& out, const gateway& gw) {
   gw.stats.requests.write(out);
   gw.stats.bytes_served.write(out);
   write_single(out, "recgate_cache_bytes_saved_total", "counter",
@@ -25,7 +22,9 @@ std::string render_metrics(gateway& gw) {
                                    gw.stats.bytes_served.value({"STREAM"}) +
                                    gw.stats.bytes_served.value({"STALE"})));
   gw.stats.upstream_latency.write(out);
+}
 
+void write_upstream_metrics(std::string& out, const gateway& gw) {
   const auto& u = gw.upstream.counters();
   write_single(out, "recgate_upstream_attempts_total", "counter",
                "Requests sent upstream, retries included", value(u.attempts));
@@ -62,7 +61,9 @@ std::string render_metrics(gateway& gw) {
                value(u.connections_reused));
   write_single(out, "recgate_upstream_tls_resumed_total", "counter",
                "Upstream TLS handshakes that resumed a session", value(u.tls_resumed));
+}
 
+void write_connection_metrics(std::string& out, const gateway& gw) {
   write_single(out, "recgate_connections_active", "gauge", "Client connections open now",
                static_cast<double>(gw.connections.load(std::memory_order_relaxed)));
   write_single(out, "recgate_connections_rejected_total", "counter",
@@ -71,7 +72,9 @@ std::string render_metrics(gateway& gw) {
   write_single(out, "recgate_handler_exceptions_total", "counter",
                "Exceptions that escaped an I/O handler; each ended its connection",
                value(gw.stats.escaped_exceptions));
+}
 
+void write_callback_metrics(std::string& out, const gateway& gw) {
   if (gw.prefetch) {
     const auto& p = gw.prefetch->counters();
     write_single(out, "recgate_callbacks_received_total", "counter",
@@ -99,6 +102,9 @@ std::string render_metrics(gateway& gw) {
     write_single(out, "recgate_callback_forward_failures_total", "counter",
                  "Callback forwards that failed or got another answer", value(p.forward_failed));
   }
+}
+
+void write_audit_metrics(std::string& out, const gateway& gw) {
   if (gw.audit) {
     write_single(out, "recgate_audit_lines_total", "counter", "Lines written to the audit file",
                  static_cast<double>(gw.audit->lines_written()));
@@ -106,76 +112,89 @@ std::string render_metrics(gateway& gw) {
                  "Failed writes to the audit file (lines lost)",
                  static_cast<double>(gw.audit->write_errors()));
   }
+}
 
+void write_cache_metrics(std::string& out, const gateway& gw) {
   write_single(out, "recgate_cache_enabled", "gauge", "1 when the audio cache is on",
                gw.recordings ? 1 : 0);
-  if (gw.recordings) {
-    const auto& c = gw.recordings->counters();
-    auto s = gw.recordings->stats();
-    write_single(out, "recgate_cache_hits_total", "counter",
-                 "Audio requests answered from a complete cached object", value(c.hits));
-    write_single(out, "recgate_cache_misses_total", "counter",
-                 "Audio requests that started a fill from the upstream", value(c.misses));
-    write_single(out, "recgate_cache_streams_total", "counter",
-                 "Audio requests that joined a fill in progress", value(c.streams));
-    write_single(out, "recgate_cache_negative_hits_total", "counter",
-                 "Requests answered from a remembered upstream 404", value(c.negative_hits));
-    write_single(out, "recgate_cache_fills_committed_total", "counter", "Fills stored whole",
-                 value(c.fills_committed));
-    write_single(out, "recgate_cache_fills_failed_total", "counter",
-                 "Fills abandoned (upstream error or cut short)", value(c.fills_failed));
-    write_single(out, "recgate_upstream_bytes_total", "counter",
-                 "Audio body bytes fetched from the upstream into the cache",
-                 value(c.bytes_from_origin));
-    write_single(out, "recgate_cache_evictions_total", "counter",
-                 "Objects removed to stay under max_bytes", value(c.evictions));
-    write_single(out, "recgate_cache_expirations_total", "counter",
-                 "Objects removed for being older than max_age", value(c.expirations));
-    write_single(out, "recgate_cache_unreadable_total", "counter",
-                 "Objects removed because they could not be read back (a chunk missing or not "
-                 "authentic, a key not configured); fetched again on demand",
-                 value(c.unreadable));
-    write_single(out, "recgate_cache_fills_in_progress", "gauge", "Fills running now",
-                 static_cast<double>(s.fills_in_progress));
-    write_single(out, "recgate_cache_objects", "gauge", "Objects stored",
-                 static_cast<double>(s.objects));
-    write_single(out, "recgate_cache_bytes", "gauge", "Bytes of audio stored",
-                 static_cast<double>(s.bytes));
-    write_single(out, "recgate_cache_max_bytes", "gauge", "Configured cache.max_bytes (0: none)",
-                 static_cast<double>(s.max_bytes));
-    write_single(
-        out, "recgate_cache_store_writable", "gauge",
-        "1 while the store takes writes; 0 while misses bypass it (full disk, unwritable or "
-        "deleted folder)",
-        s.store.writable ? 1 : 0);
-    write_single(out, "recgate_cache_write_failures_total", "counter",
-                 "Store writes that failed (each makes the store failing until it recovers)",
-                 static_cast<double>(s.write_failures));
-    write_single(out, "recgate_cache_store_recoveries_total", "counter",
-                 "Times a failing store took writes again (resumed or reopened)",
-                 value(c.recoveries));
-    write_single(out, "recgate_cache_bypasses_total", "counter",
-                 "Misses served from the upstream without caching while the store took no writes",
-                 value(c.bypasses));
-    write_single(out, "recgate_cache_relays_total", "counter",
-                 "Fills streamed to their readers without being stored (store failed meanwhile, "
-                 "no length, or no room)",
-                 value(c.relays));
-    write_single(out, "recgate_cache_evictions_for_space_total", "counter",
-                 "Evictions made to keep cache.min_free_bytes free on the filesystem",
-                 value(c.evictions_for_space));
-    if (s.disk) {
-      write_single(out, "recgate_cache_disk_used_bytes", "gauge",
-                   "Bytes the cache folder takes on disk (audio, index, WAL, garbage)",
-                   static_cast<double>(s.disk->used));
-      write_single(out, "recgate_cache_disk_free_bytes", "gauge",
-                   "Bytes free on the cache's filesystem", static_cast<double>(s.disk->free));
-    }
-    write_single(out, "recgate_cache_blob_garbage_bytes", "gauge",
-                 "Bytes of removed audio still in blob files beside live audio (garbage "
-                 "collection gives them back)",
-                 static_cast<double>(s.blob_garbage_bytes));
+  if (!gw.recordings) return;
+  const auto& c = gw.recordings->counters();
+  const auto s = gw.recordings->stats();
+  write_single(out, "recgate_cache_hits_total", "counter",
+               "Audio requests answered from a complete cached object", value(c.hits));
+  write_single(out, "recgate_cache_misses_total", "counter",
+               "Audio requests that started a fill from the upstream", value(c.misses));
+  write_single(out, "recgate_cache_streams_total", "counter",
+               "Audio requests that joined a fill in progress", value(c.streams));
+  write_single(out, "recgate_cache_negative_hits_total", "counter",
+               "Requests answered from a remembered upstream 404", value(c.negative_hits));
+  write_single(out, "recgate_cache_fills_committed_total", "counter", "Fills stored whole",
+               value(c.fills_committed));
+  write_single(out, "recgate_cache_fills_failed_total", "counter",
+               "Fills abandoned (upstream error or cut short)", value(c.fills_failed));
+  write_single(out, "recgate_upstream_bytes_total", "counter",
+               "Audio body bytes fetched from the upstream into the cache",
+               value(c.bytes_from_origin));
+  write_single(out, "recgate_cache_evictions_total", "counter",
+               "Objects removed to stay under max_bytes", value(c.evictions));
+  write_single(out, "recgate_cache_expirations_total", "counter",
+               "Objects removed for being older than max_age", value(c.expirations));
+  write_single(out, "recgate_cache_unreadable_total", "counter",
+               "Objects removed because they could not be read back (a chunk missing or not "
+               "authentic, a key not configured); fetched again on demand",
+               value(c.unreadable));
+  write_single(out, "recgate_cache_fills_in_progress", "gauge", "Fills running now",
+               static_cast<double>(s.fills_in_progress));
+  write_single(out, "recgate_cache_objects", "gauge", "Objects stored",
+               static_cast<double>(s.objects));
+  write_single(out, "recgate_cache_bytes", "gauge", "Bytes of audio stored",
+               static_cast<double>(s.bytes));
+  write_single(out, "recgate_cache_max_bytes", "gauge", "Configured cache.max_bytes (0: none)",
+               static_cast<double>(s.max_bytes));
+  write_single(out, "recgate_cache_store_writable", "gauge",
+               "1 while the store takes writes; 0 while misses bypass it (full disk, unwritable or "
+               "deleted folder)",
+               s.store.writable ? 1 : 0);
+  write_single(out, "recgate_cache_write_failures_total", "counter",
+               "Store writes that failed (each makes the store failing until it recovers)",
+               static_cast<double>(s.write_failures));
+  write_single(out, "recgate_cache_store_recoveries_total", "counter",
+               "Times a failing store took writes again (resumed or reopened)",
+               value(c.recoveries));
+  write_single(out, "recgate_cache_bypasses_total", "counter",
+               "Misses served from the upstream without caching while the store took no writes",
+               value(c.bypasses));
+  write_single(out, "recgate_cache_relays_total", "counter",
+               "Fills streamed to their readers without being stored (store failed meanwhile, "
+               "no length, or no room)",
+               value(c.relays));
+  write_single(out, "recgate_cache_evictions_for_space_total", "counter",
+               "Evictions made to keep cache.min_free_bytes free on the filesystem",
+               value(c.evictions_for_space));
+  if (s.disk) {
+    write_single(out, "recgate_cache_disk_used_bytes", "gauge",
+                 "Bytes the cache folder takes on disk (audio, index, WAL, garbage)",
+                 static_cast<double>(s.disk->used));
+    write_single(out, "recgate_cache_disk_free_bytes", "gauge",
+                 "Bytes free on the cache's filesystem", static_cast<double>(s.disk->free));
   }
+  write_single(out, "recgate_cache_blob_garbage_bytes", "gauge",
+               "Bytes of removed audio still in blob files beside live audio (garbage "
+               "collection gives them back)",
+               static_cast<double>(s.blob_garbage_bytes));
+}
+
+}  // namespace
+
+std::string render_metrics(gateway& gw) {
+  std::string out;
+  out.reserve(8192);
+  write_request_metrics(out, gw);
+  write_upstream_metrics(out, gw);
+  write_connection_metrics(out, gw);
+  write_callback_metrics(out, gw);
+  write_audit_metrics(out, gw);
+  write_cache_metrics(out, gw);
   return out;
 }
 

@@ -37,6 +37,19 @@ constexpr std::size_t max_metadata_bytes = 1 << 20;
 // A range starting this far beyond what a fill has received is fetched on its own.
 constexpr std::uint64_t far_ahead_bytes = 1 << 20;
 
+// Reads a small body whole into `out`; on failure, what went wrong (for a 502).
+net::awaitable<const char*> read_whole(body_source& body, std::size_t limit, std::string& out) {
+  char buffer[8192];
+  for (;;) {
+    beast::error_code ec;
+    std::size_t n = co_await body.read_some(net::buffer(buffer), ec);
+    if (ec) co_return "The upstream's metadata broke off";
+    if (n == 0) co_return nullptr;
+    out.append(buffer, n);
+    if (out.size() > limit) co_return "The upstream's metadata is implausibly large";
+  }
+}
+
 // One request's answer. Each respond_* writes a whole response and returns the outcome.
 class responder {
  public:
@@ -107,16 +120,8 @@ class responder {
       }
       if (!found) {
         cache::metadata_cache::entry e{{}, head.content_type};
-        char buffer[8192];
-        for (;;) {
-          beast::error_code ec;
-          std::size_t n = co_await response.body->read_some(net::buffer(buffer), ec);
-          if (ec) co_return co_await respond_error(502, "The upstream's metadata broke off");
-          if (n == 0) break;
-          e.body.append(buffer, n);
-          if (e.body.size() > max_metadata_bytes) {
-            co_return co_await respond_error(502, "The upstream's metadata is implausibly large");
-          }
+        if (auto problem = co_await read_whole(*response.body, max_metadata_bytes, e.body)) {
+          co_return co_await respond_error(502, problem);
         }
         gw_.metadata->put(request_.account_sid, request_.sid, e, now);
         found = std::move(e);
@@ -149,22 +154,30 @@ class responder {
     // The store takes no writes now: straight from the upstream, as without a cache.
     if (found.from == cache::cache::source::bypass) co_return co_await respond_passthrough();
 
-    if (found.committed) {
-      const auto& m = *found.committed;
-      representation rep{m.length, m.etag(), m.last_modified};
-      auto plan = plan_response(rep, conditions_);
-      auto headers = audio_headers(m.content_type, rep);
-      if (plan.status == 304) {
-        auto w = co_await write_empty(reply_to(request_.head), 304, headers);
-        co_return finish(304, w);
-      }
-      if (plan.status == 416) co_return co_await respond_unsatisfiable(plan);
-      auto body = cache::read_committed(gw_.recordings->storage(), key, m, plan.begin,
-                                        plan.end.value_or(m.length));
-      if (plan.status == 206) headers.emplace_back("Content-Range", plan.content_range);
-      co_return co_await respond_body(plan.status, headers, *body, true);
-    }
+    if (found.committed) co_return co_await respond_committed(key, *found.committed);
+    co_return co_await respond_filling(found);
+  }
 
+  // A whole object in the store: 304, 416, 206 or 200 by the request's conditions.
+  net::awaitable<endpoint_outcome> respond_committed(const cache::object_key& key,
+                                                     const cache::manifest& m) {
+    representation rep{m.length, m.etag(), m.last_modified};
+    auto plan = plan_response(rep, conditions_);
+    auto headers = audio_headers(m.content_type, rep);
+    if (plan.status == 304) {
+      auto w = co_await write_empty(reply_to(request_.head), 304, headers);
+      co_return finish(304, w);
+    }
+    if (plan.status == 416) co_return co_await respond_unsatisfiable(plan);
+    auto body = cache::read_committed(gw_.recordings->storage(), key, m, plan.begin,
+                                      plan.end.value_or(m.length));
+    if (plan.status == 206) headers.emplace_back("Content-Range", plan.content_range);
+    co_return co_await respond_body(plan.status, headers, *body, true);
+  }
+
+  // A fill in progress (this request's miss, or another's it joins): streamed as it arrives,
+  // except a Range far ahead of it, which is asked of the upstream directly.
+  net::awaitable<endpoint_outcome> respond_filling(cache::cache::lookup& found) {
     if (auto range = plain_range(conditions_, recording_request::open_range_end);
         range && range->first >= found.filling->snapshot().available + far_ahead_bytes) {
       // A seek far into a recording whose fill has just begun: ask the upstream for that range at
