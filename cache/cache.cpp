@@ -12,13 +12,12 @@ constexpr std::size_t max_negative_entries = 100000;
 
 }  // namespace
 
-std::unique_ptr<cache> cache::open(const cache_options& options, net::any_io_executor io,
-                                   std::string& error) {
+result<std::unique_ptr<cache>> cache::open(const cache_options& options, net::any_io_executor io) {
   auto storage = options.storage;
   storage.on_health = options.on_store_health;
-  auto st = store::open(storage, error);
-  if (!st) return nullptr;
-  return std::unique_ptr<cache>(new cache(options, std::move(st), std::move(io)));
+  auto st = store::open(storage);
+  if (!st.ok()) return fail(st.error());
+  return std::unique_ptr<cache>(new cache(options, std::move(*st), std::move(io)));
 }
 
 cache::cache(const cache_options& options, std::unique_ptr<store> st, net::any_io_executor io)
@@ -43,7 +42,7 @@ cache::~cache() {
   for (auto& [k, when] : lru_.take_dirty()) {
     if (auto key = object_key::decode(k)) accesses.emplace_back(std::move(*key), when);
   }
-  store_->record_access(accesses);
+  store_->record_access(accesses).ignore();  // best effort: last access times
 }
 
 std::uint64_t cache::next_generation() {
@@ -59,9 +58,10 @@ std::uint64_t cache::next_generation() {
 std::optional<manifest> cache::find_fresh(const object_key& key) {
   auto m = store_->find(key);
   if (!m) return m;
-  if (auto why = store_->unreadable_reason(key, *m)) {
+  if (auto servable = store_->servable(key, *m); !servable.ok()) {
     // Never served: gone now, so this request misses and fills it again (under today's key).
-    drop(key, m->generation, counters_.unreadable, "cannot be read back (" + *why + ")");
+    drop(key, m->generation, counters_.unreadable,
+         "cannot be read back (" + servable.error() + ")");
     return std::nullopt;
   }
   if (expired(*m)) {
@@ -79,12 +79,13 @@ bool cache::expired(const manifest& m) const {
 
 void cache::drop(const object_key& key, std::uint64_t generation,
                  std::atomic<std::uint64_t>& counter, std::string_view why) {
-  auto err = store_->remove(key, generation);
+  auto removed = store_->remove(key, generation);
   lru_.erase(key.encoded());
   ++counter;
   if (why.empty() || !options_.warn) return;
   options_.warn("cache: " + key.encoded() + " " + std::string(why) + "; " +
-                (err ? "removing it failed: " + *err : "removed, it will be fetched again"));
+                (removed.ok() ? "removed, it will be fetched again"
+                              : "removing it failed: " + removed.error()));
 }
 
 std::optional<origin_head> cache::remembered_404(const std::string& key) {
@@ -157,7 +158,7 @@ cache::lookup cache::get(const object_key& key, const origin_fetch& fetch) {
     // A fill may have committed and left the registry since the first look: look again while
     // holding the registry, so no request can join a fill that is never started. What may not be
     // served is left for the new fill's commit to replace (no removal under this lock).
-    if (auto m = store_->find(key); m && !store_->unreadable_reason(key, *m) && !expired(*m)) {
+    if (auto m = store_->find(key); m && store_->servable(key, *m).ok() && !expired(*m)) {
       if (auto hit = leased_hit(key, std::move(*m))) {
         ++counters_.hits;
         return std::move(*hit);
@@ -183,8 +184,7 @@ std::optional<cache::lookup> cache::peek(const object_key& key) {
   return lookup{source::stream, std::nullopt, it->second, std::nullopt, nullptr, nullptr};
 }
 
-std::uint64_t cache::purge(const std::string& account_sid, const std::string& sid,
-                           std::string& error) {
+result<std::uint64_t> cache::purge(const std::string& account_sid, const std::string& sid) {
   {
     // First stop fills running now: one would commit the recording again after the purge. A
     // fill checks this after its commit, so whichever comes second removes the object.
@@ -196,8 +196,8 @@ std::uint64_t cache::purge(const std::string& account_sid, const std::string& si
     }
   }
   // Every format in one write: all go, or (the store failed) all stay, and stay counted.
-  auto removed = store_->remove_recording(account_sid, sid, error);
-  if (!error.empty()) return 0;
+  auto removed = store_->remove_recording(account_sid, sid);
+  if (!removed.ok()) return removed;
   for (const char* format : {"wav", "mp3"})
     lru_.erase(object_key{account_sid, sid, format}.encoded());
   return removed;
@@ -235,7 +235,7 @@ std::uint64_t cache::evict(const std::vector<std::string>& keys) {
     auto key = object_key::decode(encoded);
     if (!key) continue;
     auto m = store_->find(*key);
-    if (store_->remove(*key)) break;  // the store fails: the rest stays, and stays counted
+    if (!store_->remove(*key).ok()) break;  // the store fails: the rest stays, and stays counted
     lru_.erase(encoded);
     if (m) freed += m->length;
     ++counters_.evictions;
@@ -261,7 +261,7 @@ std::optional<disk_usage> cache::make_room(std::uint64_t reserved) {
     evict(lru_.oldest_beyond(total - std::min(total, need)));
     counters_.evictions_for_space += counters_.evictions.load() - before;
     store_->remove_stale_fills(gone);  // what nobody reads goes now; the rest once read
-    store_->reclaim();
+    store_->reclaim().ignore();        // maintenance: tried again next round
     unreclaimed_ = 0;
     u = store_->usage();
     // Nothing was evicted and nothing came back: what is left is held by readers (or by others).
@@ -275,7 +275,7 @@ std::optional<disk_usage> cache::make_room(std::uint64_t reserved) {
     const auto keep = reserved + store_->overhead_bytes() / 2;
     if (u->free <= keep) continue;
     last_garbage_collection_ = now;
-    store_->reclaim(u->free - keep);
+    store_->reclaim(u->free - keep).ignore();
     u = store_->usage();
     if (options_.info && u) {
       options_.info("cache: blob garbage collected; " + std::to_string(u->free >> 20) +
@@ -301,7 +301,7 @@ void cache::enforce_limits() {
       // their entries: made here every max_bytes/256 evicted (at least 16 MiB), rather than
       // whenever RocksDB would, so they stay within the README's sizing rule.
       if (unreclaimed_ >= std::max<std::uint64_t>(options_.max_bytes / 256, 16 << 20)) {
-        store_->reclaim();
+        store_->reclaim().ignore();  // maintenance: tried again next round
         unreclaimed_ = 0;
       }
     }
@@ -317,19 +317,15 @@ void cache::enforce_limits() {
   for (auto& [k, when] : lru_.take_dirty()) {
     if (auto key = object_key::decode(k)) accesses.emplace_back(std::move(*key), when);
   }
-  if (!accesses.empty() && store_->writable()) store_->record_access(accesses);
+  if (!accesses.empty() && store_->writable()) store_->record_access(accesses).ignore();
 }
 
-bool cache::admit(std::uint64_t length, std::string& why) {
-  if (options_.max_bytes > 0 && length > options_.max_bytes) {
-    why = "larger than cache.max_bytes";
-    return false;
-  }
+result<void> cache::admit(std::uint64_t length) {
+  if (options_.max_bytes > 0 && length > options_.max_bytes)
+    return fail("larger than cache.max_bytes");
   auto u = store_->usage();
-  if (u && length + min_free(*u) > u->filesystem) {
-    why = "larger than the cache's filesystem allows";
-    return false;
-  }
+  if (u && length + min_free(*u) > u->filesystem)
+    return fail("larger than the cache's filesystem allows");
   reserved_bytes_ += length;
   // Room is made only when it is short: most fills start without touching the disk here.
   const auto reserved = reserved_bytes_.load();
@@ -340,10 +336,9 @@ bool cache::admit(std::uint64_t length, std::string& why) {
   }
   if (u && u->free < min_free(*u) + reserved_bytes_.load()) {
     reserved_bytes_ -= length;
-    why = "no room on the cache's filesystem";
-    return false;
+    return fail("no room on the cache's filesystem");
   }
-  return true;
+  return {};
 }
 
 bool cache::fill_running(const object_key& key, std::uint64_t generation) {
@@ -362,19 +357,19 @@ bool cache::fill_running(const object_key& key, std::uint64_t generation) {
 void cache::recover_store() {
   auto now = std::chrono::steady_clock::now();
   if (now < next_recovery_) return;
-  std::string why;
   // A store that has failed for two minutes on a disk too full to reopen it is wiped.
   if (failing_since_ == std::chrono::steady_clock::time_point{}) failing_since_ = now;
   bool wipe = now - failing_since_ > std::chrono::minutes(2);
   auto needed = [this](const object_key& key, std::uint64_t generation) {
     return in_use(key, generation);
   };
-  if (!store_->recover(why, wipe, needed)) {
+  auto recovered = store_->recover(wipe, needed);
+  if (!recovered.ok()) {
     next_recovery_ = now + recovery_backoff_;
     recovery_backoff_ = std::min(recovery_backoff_ * 2, std::chrono::seconds(30));
     if (options_.info) {
       options_.info(
-          "cache: the store still takes no writes (" + why + "); next try in " +
+          "cache: the store still takes no writes (" + recovered.error() + "); next try in " +
           std::to_string(
               std::chrono::duration_cast<std::chrono::seconds>(next_recovery_ - now).count()) +
           " s");
@@ -382,7 +377,7 @@ void cache::recover_store() {
     return;
   }
   failing_since_ = {};
-  if (why.starts_with("wiped") && options_.warn) {
+  if (*recovered == store::recovery::wiped && options_.warn) {
     options_.warn(
         "cache: the disk was full for two minutes with nothing left to evict: the "
         "store was emptied to work again");
@@ -484,16 +479,19 @@ net::awaitable<cache::fill_end> cache::stream_and_commit(const std::shared_ptr<f
     ~reservation() { total -= left; }
   } reserved{reserved_bytes_};
   if (storing) {
-    co_await on_writer([&]() -> store::result {
-      storing = admit(*expected_length, why);
-      return std::nullopt;
-    });
+    (co_await on_writer([&]() -> store::result {
+      auto admitted = admit(*expected_length);
+      storing = admitted.ok();
+      if (!storing) why = admitted.error();
+      return {};
+    })).ignore();
     if (storing) reserved.left = *expected_length;
   }
   if (storing) {
-    if (auto err = co_await on_writer([&] { return store_->begin_fill(key, f->generation()); })) {
+    auto begun = co_await on_writer([&] { return store_->begin_fill(key, f->generation()); });
+    if (!begun.ok()) {
       storing = false;
-      why = "the store failed a write (" + *err + ")";
+      why = "the store failed a write (" + begun.error() + ")";
     }
   }
   if (expected_length) f->set_head(response.head, true);
@@ -522,11 +520,12 @@ net::awaitable<cache::fill_end> cache::stream_and_commit(const std::shared_ptr<f
     f->append(buffer.data(), n);
     while (storing && f->has_full_chunk()) {
       auto chunk = f->first_chunk();  // in place: a chunk is never copied before its write
-      if (auto err = co_await on_writer(
-              [&] { return store_->put_chunk(key, f->generation(), index, chunk); })) {
+      auto put =
+          co_await on_writer([&] { return store_->put_chunk(key, f->generation(), index, chunk); });
+      if (!put.ok()) {
         // Its readers still get every byte; the chunks written so far stay until they are done.
         storing = false;
-        relay(f, "the store failed a write (" + *err + ")");
+        relay(f, "the store failed a write (" + put.error() + ")");
         break;
       }
       f->chunk_written();
@@ -544,8 +543,9 @@ net::awaitable<cache::fill_end> cache::stream_and_commit(const std::shared_ptr<f
     m.sha256_hex = digest.final_hex();
     m.created_unix = unix_now();
     auto last = f->tail();  // in place, as the chunks before it
-    if (auto err = co_await on_writer([&] { return store_->commit(key, m, last); })) {
-      relay(f, "the store failed to commit it (" + *err + ")");
+    auto committed = co_await on_writer([&] { return store_->commit(key, m, last); });
+    if (!committed.ok()) {
+      relay(f, "the store failed to commit it (" + committed.error() + ")");
       storing = false;
     }
   }
@@ -602,7 +602,7 @@ net::awaitable<void> cache::run_fill(std::shared_ptr<fill> f, origin_fetch fetch
   if (end != fill_end::committed) {
     // While the store fails the chunks stay (with their marker) until it recovers.
     if (store_->writable())
-      co_await on_writer([&] { return store_->abort_fill(key, f->generation()); });
+      (co_await on_writer([&] { return store_->abort_fill(key, f->generation()); })).ignore();
     if (f->snapshot().state != fill::phase::complete) f->fail();
     if (end == fill_end::failed) ++counters_.fills_failed;
     finish(f);
@@ -611,7 +611,7 @@ net::awaitable<void> cache::run_fill(std::shared_ptr<fill> f, origin_fetch fetch
   if (f->cancelled()) {
     // Purged while the commit was on its way: take it back out. Its chunks stay for the
     // responses reading them (the fill's lease), which finish.
-    co_await on_writer([&] { return store_->remove(key); });
+    (co_await on_writer([&] { return store_->remove(key); })).ignore();
     f->complete();
     finish(f);
     co_return;
@@ -622,10 +622,10 @@ net::awaitable<void> cache::run_fill(std::shared_ptr<fill> f, origin_fetch fetch
   ++counters_.fills_committed;
   finish(f);
   // Eviction and access bookkeeping are disk writes: on the writer pool, off this executor.
-  co_await on_writer([&]() -> store::result {
+  (co_await on_writer([&]() -> store::result {
     enforce_limits();
-    return std::nullopt;
-  });
+    return {};
+  })).ignore();
 }
 
 }  // namespace recgate::cache

@@ -106,10 +106,9 @@ class cache {
     fill::reader_mark mark;
   };
 
-  // Opens the store. io runs the fills (each on a strand of its own). nullptr and error when the
-  // store cannot be opened.
-  static std::unique_ptr<cache> open(const cache_options& options, net::any_io_executor io,
-                                     std::string& error);
+  // Opens the store. io runs the fills (each on a strand of its own). What failed when the store
+  // cannot be opened.
+  static result<std::unique_ptr<cache>> open(const cache_options& options, net::any_io_executor io);
   ~cache();
 
   // For a GET: the committed object, or the fill that is fetching it, starting one through
@@ -123,8 +122,8 @@ class cache {
   // Removes every format of a recording (committed objects and remembered 404s); returns how
   // many objects there were. No new request finds it; responses reading it finish (leases), and
   // a fill in progress is not committed (its readers get the rest of it all the same). When the
-  // store fails the removal, `error` says so and every stored format stays (and stays counted).
-  std::uint64_t purge(const std::string& account_sid, const std::string& sid, std::string& error);
+  // store fails the removal, the error says so and every stored format stays (and stays counted).
+  result<std::uint64_t> purge(const std::string& account_sid, const std::string& sid);
 
   cache_stats stats();
   store& storage() { return *store_; }
@@ -162,8 +161,9 @@ class cache {
   std::optional<disk_usage> make_room(std::uint64_t reserved);
   // Removes these objects from the store, and from the index once gone; returns the bytes.
   std::uint64_t evict(const std::vector<std::string>& keys);
-  // Whether a fill of `length` bytes may be stored: room is made first. On the writer pool.
-  bool admit(std::uint64_t length, std::string& why);
+  // Whether a fill of `length` bytes may be stored (room is made first), or why not. On the
+  // writer pool.
+  result<void> admit(std::uint64_t length);
   std::uint64_t min_free(const disk_usage& u) const;
   // Once a second on the writer pool: recovers a failing store (with backoff), keeps the limits.
   net::awaitable<void> maintain();

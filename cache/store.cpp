@@ -154,27 +154,26 @@ std::string canonical_manifest(const object_key& key, const manifest& m) {
   return out;
 }
 
-// Why `m` cannot be served under `keys` (see store::unreadable_reason); nullopt when it can.
-// Names key ids, never key material.
-std::optional<std::string> check_readable(const key_ring& keys, const object_key& key,
-                                          const manifest& m) {
+// Whether `m` can be served under `keys`, or why not (see store::servable). Names key ids,
+// never key material.
+result<void> servable_under(const key_ring& keys, const object_key& key, const manifest& m) {
   if (keys.empty()) {
-    if (m.key_id.empty()) return std::nullopt;
-    return "stored encrypted, under key " + m.key_id + ", while encryption is off";
+    if (m.key_id.empty()) return {};
+    return fail("stored encrypted, under key " + m.key_id + ", while encryption is off");
   }
-  if (m.key_id.empty()) return "stored unencrypted while encryption is on";
+  if (m.key_id.empty()) return fail("stored unencrypted while encryption is on");
   if (keys.find(m.key_id) == nullptr) {
-    return "sealed under key " + m.key_id + ", which is not configured";
+    return fail("sealed under key " + m.key_id + ", which is not configured");
   }
   if (!check_manifest_tag(keys, m.key_id, canonical_manifest(key, m), m.mac)) {
-    return "its manifest does not authenticate under key " + m.key_id;
+    return fail("its manifest does not authenticate under key " + m.key_id);
   }
-  return std::nullopt;
+  return {};
 }
 
 store::result to_result(const rocksdb::Status& s, std::string_view what) {
-  if (s.ok()) return std::nullopt;
-  return std::string(what) + ": " + s.ToString();
+  if (s.ok()) return {};
+  return fail(std::string(what) + ": " + s.ToString());
 }
 
 store_log_level level_of(rocksdb::InfoLogLevel level) {
@@ -359,7 +358,7 @@ struct store::impl {
   }
   result no_database(std::string_view what) {
     health->failed(std::string(what) + ": the database is being reopened");
-    return std::string(what) + ": the cache's database is being reopened";
+    return fail(std::string(what) + ": the cache's database is being reopened");
   }
 
   // Opens the database at `path` (creating the folder and the database when missing) and removes
@@ -380,8 +379,8 @@ struct store::impl {
     removed = 0;
     for (const auto& [key, generation] : interrupted) {
       if (in_use && in_use(key, generation)) continue;
-      if (auto err = abort_fill(*inst, key, generation)) {
-        error = "cannot remove an interrupted fill: " + *err;
+      if (auto aborted = abort_fill(*inst, key, generation); !aborted.ok()) {
+        error = "cannot remove an interrupted fill: " + aborted.error();
         return nullptr;
       }
       ++removed;
@@ -404,7 +403,7 @@ struct store::impl {
   // a find inserts only when no change began since its read, so it never keeps a replaced one.
   struct remembered {
     manifest m;
-    std::optional<std::string> unreadable;  // check_readable(keys, key, m)
+    result verdict;  // servable_under(keys, key, m)
   };
   std::mutex memo_mutex;
   std::unordered_map<std::string, remembered> memo;
@@ -418,13 +417,11 @@ struct store::impl {
     return std::nullopt;
   }
   // The remembered verdict on `m`, when `m` is the manifest remembered for `encoded`.
-  bool memo_verdict(const std::string& encoded, const manifest& m,
-                    std::optional<std::string>& unreadable) {
+  std::optional<result> memo_verdict(const std::string& encoded, const manifest& m) {
     std::lock_guard lock(memo_mutex);
     auto it = memo.find(encoded);
-    if (it == memo.end() || it->second.m != m) return false;
-    unreadable = it->second.unreadable;
-    return true;
+    if (it == memo.end() || it->second.m != m) return std::nullopt;
+    return it->second.verdict;
   }
   void memo_insert(const std::string& encoded, remembered r, std::uint64_t epoch) {
     std::lock_guard lock(memo_mutex);
@@ -447,7 +444,7 @@ struct store::impl {
 store::store(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 store::~store() = default;
 
-std::unique_ptr<store> store::open(const store_options& options, std::string& error) {
+recgate::result<std::unique_ptr<store>> store::open(const store_options& options) {
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = cache;
@@ -526,8 +523,9 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
       {cf_access, small},
   };
   std::uint64_t removed = 0;
+  std::string error;
   i->current = i->open_instance(error, removed);
-  if (!i->current) return nullptr;
+  if (!i->current) return fail(std::move(error));
   i->remember_folder();
   std::unique_ptr<store> st(new store(std::move(i)));
   st->interrupted_removed_ = removed;
@@ -544,7 +542,7 @@ std::optional<manifest> store::find(const object_key& key) {
   auto s = inst->db->Get({}, inst->manifests(), encoded, &value);
   if (!s.ok()) return std::nullopt;
   auto m = manifest::parse(value);
-  if (m) impl_->memo_insert(encoded, {*m, check_readable(impl_->keys, key, *m)}, epoch);
+  if (m) impl_->memo_insert(encoded, {*m, servable_under(impl_->keys, key, *m)}, epoch);
   return m;
 }
 
@@ -609,13 +607,11 @@ void store::report_damaged(const object_key& key, std::uint64_t generation, std:
   }
 }
 
-std::optional<std::string> store::unreadable_reason(const object_key& key,
-                                                    const manifest& m) const {
+result<void> store::servable(const object_key& key, const manifest& m) const {
   // Without keys the manifest alone decides: nothing to remember, nothing allocated on a hit.
-  if (impl_->keys.empty()) return check_readable(impl_->keys, key, m);
-  std::optional<std::string> unreadable;
-  if (impl_->memo_verdict(key.encoded(), m, unreadable)) return unreadable;
-  return check_readable(impl_->keys, key, m);
+  if (impl_->keys.empty()) return servable_under(impl_->keys, key, m);
+  if (auto remembered = impl_->memo_verdict(key.encoded(), m)) return *remembered;
+  return servable_under(impl_->keys, key, m);
 }
 
 void store::on_damaged(damage_observer observer) {
@@ -638,7 +634,7 @@ store::result store::put_chunk(const object_key& key, std::uint64_t generation, 
   if (!impl_->keys.empty()) {
     auto encoded = key.encoded();
     sealed = seal_chunk(impl_->keys, {encoded, generation, index}, data);
-    if (!sealed) return "write chunk: cannot encrypt it";
+    if (!sealed) return fail("write chunk: cannot encrypt it");
     data = *sealed;
   }
   return impl_->written(inst->db->Put({}, inst->chunks(), chunk_key(key, generation, index),
@@ -659,12 +655,12 @@ store::result store::commit(const object_key& key, const manifest& given,
     // Authenticate the fields as a reader will parse them back (serialize may replace bytes).
     if (auto back = manifest::parse(m.serialize())) m = *back;
     auto tag = manifest_tag(impl_->keys, m.key_id, canonical_manifest(key, m));
-    if (!tag) return "commit: cannot authenticate the manifest";
+    if (!tag) return fail("commit: cannot authenticate the manifest");
     m.mac = *tag;
     if (!last_chunk.empty()) {
       auto encoded = key.encoded();
       sealed = seal_chunk(impl_->keys, {encoded, m.generation, m.chunk_count() - 1}, last_chunk);
-      if (!sealed) return "commit: cannot encrypt the last chunk";
+      if (!sealed) return fail("commit: cannot encrypt the last chunk");
       last_chunk = *sealed;
     }
   }
@@ -691,16 +687,16 @@ store::result store::commit(const object_key& key, const manifest& given,
 store::result store::abort_fill(const object_key& key, std::uint64_t generation) {
   auto inst = impl_->get();
   if (!inst) return impl_->no_database("abort fill");
-  auto err = impl::abort_fill(*inst, key, generation);
-  if (err) impl_->health->failed(*err);
-  return err;
+  auto aborted = impl::abort_fill(*inst, key, generation);
+  if (!aborted.ok()) impl_->health->failed(aborted.error());
+  return aborted;
 }
 
 store::result store::remove(const object_key& key, std::optional<std::uint64_t> only_generation) {
   auto inst = impl_->get();
   if (!inst) return impl_->no_database("remove");
   auto m = find(key);
-  if (!m || (only_generation && m->generation != *only_generation)) return std::nullopt;
+  if (!m || (only_generation && m->generation != *only_generation)) return {};
   rocksdb::WriteBatch batch;
   auto s = batch.Delete(inst->manifests(), key.encoded());
   if (s.ok()) s = batch.Delete(inst->access(), key.encoded());
@@ -714,13 +710,10 @@ store::result store::remove(const object_key& key, std::optional<std::uint64_t> 
   return impl_->written(s, "remove");
 }
 
-std::uint64_t store::remove_recording(const std::string& account_sid, const std::string& sid,
-                                      std::string& error) {
+recgate::result<std::uint64_t> store::remove_recording(const std::string& account_sid,
+                                                       const std::string& sid) {
   auto inst = impl_->get();
-  if (!inst) {
-    error = *impl_->no_database("purge");
-    return 0;
-  }
+  if (!inst) return fail(impl_->no_database("purge").error());
   rocksdb::WriteBatch batch;
   rocksdb::Status s;
   std::vector<std::string> removed;
@@ -735,15 +728,12 @@ std::uint64_t store::remove_recording(const std::string& account_sid, const std:
     if (!s.ok()) break;
     removed.push_back(key.encoded());
   }
-  if (removed.empty() && s.ok()) return 0;
+  if (removed.empty() && s.ok()) return std::uint64_t{0};
   for (const auto& k : removed) impl_->memo_forget(k);
   if (s.ok()) s = inst->db->Write({}, &batch);
   for (const auto& k : removed) impl_->memo_forget(k);
-  if (auto err = impl_->written(s, "purge")) {
-    error = *err;
-    return 0;
-  }
-  return removed.size();
+  if (auto w = impl_->written(s, "purge"); !w.ok()) return fail(w.error());
+  return std::uint64_t{removed.size()};
 }
 
 std::vector<store::entry> store::scan() {
@@ -887,8 +877,8 @@ std::uint64_t store::remove_stale_fills(const in_use_check& running) {
   std::uint64_t removed = 0;
   for (const auto& [key, generation] : fill_markers(*inst, error)) {
     if (running && running(key, generation)) continue;
-    if (auto err = impl::abort_fill(*inst, key, generation)) {
-      impl_->health->failed(*err);
+    if (auto aborted = impl::abort_fill(*inst, key, generation); !aborted.ok()) {
+      impl_->health->failed(aborted.error());
       break;
     }
     ++removed;
@@ -974,9 +964,9 @@ bool folder_takes_writes(const std::string& path, std::uint64_t needed, std::str
 
 }  // namespace
 
-bool store::recover(std::string& why, bool wipe_when_full, const in_use_check& in_use) {
+recgate::result<store::recovery> store::recover(bool wipe_when_full, const in_use_check& in_use) {
   auto& i = *impl_;
-  if (i.health->writable.load()) return true;
+  if (i.health->writable.load()) return recovery::was_writable;
   // RocksDB cannot resume from what makes a folder fail (an unwritable or deleted folder is fatal
   // to it, and 7.8 leaves a database resumed from a full disk flagged as stopped): the database
   // is closed and opened again, once the folder takes writes (a test file, with room to reopen);
@@ -988,8 +978,9 @@ bool store::recover(std::string& why, bool wipe_when_full, const in_use_check& i
   constexpr std::uint64_t needed = 1 << 20;  // a MANIFEST, a WAL, OPTIONS, a first flush
   bool no_space = false;
   bool wipe = false;
+  std::string why;
   if (i.get() && !folder_takes_writes(i.path, needed, why, no_space)) {
-    if (!no_space) return false;
+    if (!no_space) return fail(std::move(why));
     // Full. When the cache itself fills the disk (what others hold is under a tenth of it),
     // waiting cannot help (nothing can be evicted from a database that takes no writes): it is
     // emptied now. Otherwise it waits for the others to free space, and is emptied only after
@@ -997,7 +988,7 @@ bool store::recover(std::string& why, bool wipe_when_full, const in_use_check& i
     auto u = usage();
     bool ours =
         u && u->filesystem - std::min(u->filesystem, u->free + u->used) < u->filesystem / 10;
-    if (!ours && !wipe_when_full) return false;
+    if (!ours && !wipe_when_full) return fail(std::move(why));
     wipe = true;
   }
   {
@@ -1010,21 +1001,21 @@ bool store::recover(std::string& why, bool wipe_when_full, const in_use_check& i
   {
     std::unique_lock lock(i.instance_mutex);
     if (i.retired && i.retired.use_count() > 1) {
-      why = "waiting for " + std::to_string(i.retired.use_count() - 1) +
-            " operations on the failed database to end";
-      return false;
+      return fail("waiting for " + std::to_string(i.retired.use_count() - 1) +
+                  " operations on the failed database to end");
     }
     auto closing = std::move(i.retired);
     lock.unlock();
     closing.reset();  // closes it (and frees its lock on the folder), outside the lock
   }
+  bool wiped = false;
   auto empty_folder = [&] {
     std::error_code ec;
     for (std::filesystem::directory_iterator it(i.path, ec), end; !ec && it != end;
          it.increment(ec)) {
       std::filesystem::remove_all(it->path(), ec);
     }
-    why = "wiped: the disk was full and nothing could be evicted";
+    wiped = true;
   };
   if (wipe) empty_folder();
   std::string error;
@@ -1035,10 +1026,7 @@ bool store::recover(std::string& why, bool wipe_when_full, const in_use_check& i
     error.clear();
     reopened = i.open_instance(error, removed, in_use);
   }
-  if (!reopened) {
-    why = error;
-    return false;
-  }
+  if (!reopened) return fail(std::move(error));
   // A write through to a file of its own tells whether writes really work now.
   auto s = reopened->db->Put({}, reopened->defaults(), "recgate.probe", "1");
   if (s.ok()) s = reopened->db->Flush(rocksdb::FlushOptions(), reopened->defaults());
@@ -1049,12 +1037,9 @@ bool store::recover(std::string& why, bool wipe_when_full, const in_use_check& i
   i.remember_folder();
   i.memo_forget_all();
   ++i.reopens;
-  if (!s.ok()) {
-    why = "reopened, but a test write failed: " + s.ToString();
-    return false;
-  }
+  if (!s.ok()) return fail("reopened, but a test write failed: " + s.ToString());
   i.health->restored();
-  return true;
+  return wiped ? recovery::wiped : recovery::reopened;
 }
 
 }  // namespace recgate::cache

@@ -17,6 +17,7 @@
 
 #include "cache/chunk_cipher.hpp"
 #include "cache/object.hpp"
+#include "util/result.hpp"
 
 namespace recgate::cache {
 
@@ -80,16 +81,16 @@ class chunk {
 
 class store {
  public:
-  // nullopt on success, else what failed.
-  using result = std::optional<std::string>;
+  // Success, or what failed.
+  using result = recgate::result<void>;
 
   // Opens the database at options.path, creating it if needed, and removes the chunks of fills
-  // that were interrupted (a crash mid-fill). Returns nullptr and sets error when it cannot.
-  static std::unique_ptr<store> open(const store_options& options, std::string& error);
+  // that were interrupted (a crash mid-fill); what failed when it cannot.
+  static recgate::result<std::unique_ptr<store>> open(const store_options& options);
   ~store();
 
   // The manifest of a committed object; nullopt when there is none (or it cannot be parsed).
-  // It may still be one this store cannot serve: callers ask unreadable_reason before serving.
+  // It may still be one this store cannot serve: callers ask servable() before serving.
   std::optional<manifest> find(const object_key& key);
 
   // Chunk `index` of the fill `generation`; nullopt when it is missing or cannot be read, or
@@ -105,14 +106,14 @@ class store {
                                   std::uint32_t index, bool keep_in_cache = true,
                                   bool* unavailable = nullptr);
 
-  // Why a committed object cannot be served under this store's keys (for a log line: names key
-  // ids, never keys); nullopt when it can. Without keys only a plaintext object can; with keys
+  // Whether a committed object can be served under this store's keys, or why not (for a log
+  // line: names key ids, never keys). Without keys only a plaintext object can; with keys
   // only one sealed under a configured key whose manifest authenticates. Callers remove an object
   // that cannot (it is then fetched again).
   // Cheap enough for every hit: without keys the manifest alone decides; with keys the
   // authenticator is checked when find reads the manifest from RocksDB and the verdict is
   // remembered with it (any other manifest, e.g. one changed by the caller, is checked now).
-  std::optional<std::string> unreadable_reason(const object_key& key, const manifest& m) const;
+  recgate::result<void> servable(const object_key& key, const manifest& m) const;
 
   // Called (on the reading thread, no lock held) when read_chunk finds a committed object
   // damaged; `generation` is the damaged one. Prereq: set before the first read_chunk, once.
@@ -138,10 +139,9 @@ class store {
   result remove(const object_key& key, std::optional<std::uint64_t> only_generation = std::nullopt);
 
   // Removes committed objects of every format of one recording, all in one write: every format
-  // or none (chunks as remove). Returns how many there were; on failure nothing changed and
-  // `error` says why.
-  std::uint64_t remove_recording(const std::string& account_sid, const std::string& sid,
-                                 std::string& error);
+  // or none (chunks as remove). Returns how many there were; on failure nothing changed.
+  recgate::result<std::uint64_t> remove_recording(const std::string& account_sid,
+                                                  const std::string& sid);
 
   struct totals {
     std::uint64_t objects = 0;
@@ -203,13 +203,14 @@ class store {
   // Tries to make a failing store take writes again: once its folder takes writes (a test file is
   // written; it is created when gone), the failed database is closed and opened again (a new,
   // empty one when the folder was gone), and a test write checks it. Until then the failed
-  // database goes on serving reads. True when the store is writable (also when it was already);
-  // `why` says what stands in the way otherwise. One caller at a time (the cache's maintenance);
-  // blocks on disk I/O. A read during the reopen finds the database unavailable (read_chunk).
+  // database goes on serving reads. Says how the store became writable (also when it was
+  // already), or what stands in the way. One caller at a time (the cache's maintenance); blocks
+  // on disk I/O. A read during the reopen finds the database unavailable (read_chunk).
   // wipe_when_full: when the folder has no room even to reopen, its contents are deleted and a
   // new, empty database is opened (the cached audio is lost; the cache works again).
   // in_use: generations whose chunks must survive the reopen (see remove_stale_fills).
-  bool recover(std::string& why, bool wipe_when_full = false, const in_use_check& in_use = {});
+  enum class recovery { was_writable, reopened, wiped };
+  recgate::result<recovery> recover(bool wipe_when_full = false, const in_use_check& in_use = {});
   // Counts the reopens recover() made: whoever indexes the store's objects scans it again.
   std::uint64_t reopens() const;
 

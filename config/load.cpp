@@ -27,19 +27,17 @@ using namespace sections;
 
 load_result load_from_string(std::string_view toml_text, std::string_view file_name,
                              const env_lookup& env) {
-  load_result result;
   toml::table root;
   try {
     root = toml::parse(toml_text, file_name);
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
-    result.errors.push_back({"", std::string(file_name) + ":" + std::to_string(where.line) + ":" +
-                                     std::to_string(where.column) + ": " +
-                                     std::string(e.description())});
-    return result;
+    return fail(std::vector<error>{{"", std::string(file_name) + ":" + std::to_string(where.line) +
+                                            ":" + std::to_string(where.column) + ": " +
+                                            std::string(e.description())}});
   }
 
-  auto& errors = result.errors;
+  std::vector<error> errors;
   for (auto&& [k, node] : root) {
     std::string_view name = k.str();
     if (name != "server" && name != "tls" && name != "upstream" && name != "consumers" &&
@@ -72,27 +70,23 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
                       "use [] to only forward callbacks"});
   }
   load_audit(sub_table(root, "audit", errors), c.audit, errors);
-  if (errors.empty()) result.value = std::move(c);
-  return result;
+  if (!errors.empty()) return fail(std::move(errors));
+  return c;
 }
 
 consumers_result load_consumers_file(const std::string& path,
                                      const std::vector<consumer_config>& own) {
-  consumers_result result;
-  result.consumers = own;
-  load_consumers_from(path, result.consumers, result.errors);
-  require_consumers(result.consumers, result.errors);
-  if (!result.errors.empty()) result.consumers.clear();
-  return result;
+  std::vector<consumer_config> consumers = own;
+  std::vector<error> errors;
+  load_consumers_from(path, consumers, errors);
+  require_consumers(consumers, errors);
+  if (!errors.empty()) return fail(std::move(errors));
+  return consumers;
 }
 
 load_result load_from_file(const std::string& path, const env_lookup& env) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    load_result r;
-    r.errors.push_back({"", "cannot read config file " + path});
-    return r;
-  }
+  if (!in) return fail(std::vector<error>{{"", "cannot read config file " + path}});
   std::ostringstream ss;
   ss << in.rdbuf();
   return load_from_string(ss.str(), path, env);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "util/result.hpp"
 
 namespace recgate::config {
 
@@ -24,10 +25,8 @@ struct error {
 using env_lookup = std::function<std::optional<std::string>(std::string_view name)>;
 env_lookup process_env();
 
-struct load_result {
-  std::optional<config> value;  // set when errors is empty
-  std::vector<error> errors;    // every problem found, not only the first
-};
+// The configuration, or every problem found (not only the first).
+using load_result = result<config, std::vector<error>>;
 
 // Parses TOML text (file_name is only used in messages), applies the environment overrides
 // RECGATE_LISTEN, RECGATE_UPSTREAM_URL, SIGNALWIRE_PROJECT_ID and SIGNALWIRE_API_TOKEN, resolves
@@ -38,10 +37,7 @@ load_result load_from_file(const std::string& path, const env_lookup& env);
 
 // Reads a consumers file (only [[consumers]] entries) and returns `own` (the main file's
 // consumers) plus the file's, validated as a whole: for reloads.
-struct consumers_result {
-  std::vector<consumer_config> consumers;  // the union, when errors is empty
-  std::vector<error> errors;
-};
+using consumers_result = result<std::vector<consumer_config>, std::vector<error>>;
 consumers_result load_consumers_file(const std::string& path,
                                      const std::vector<consumer_config>& own);
 

@@ -5,11 +5,11 @@
 
 namespace recgate {
 
-std::string revocation_list::load(const std::string& path) {
+result<void> revocation_list::load(const std::string& path) {
   std::lock_guard lock(mutex_);
   path_ = path;
   std::ifstream in(path);
-  if (!in) return "";  // nothing revoked yet
+  if (!in) return {};  // nothing revoked yet
   std::string line;
   int number = 0;
   while (std::getline(in, line)) {
@@ -19,25 +19,26 @@ std::string revocation_list::load(const std::string& path) {
     std::string key;
     std::int64_t when = 0;
     if (!(fields >> key >> when)) {
-      return path + ":" + std::to_string(number) + ": not \"account/sid unix_time\"";
+      return fail(path + ":" + std::to_string(number) + ": not \"account/sid unix_time\"");
     }
     auto& at = revoked_at_[key];
     at = std::max(at, when);
   }
-  return "";
+  return {};
 }
 
-std::string revocation_list::revoke(const std::string& account_sid, const std::string& sid,
-                                    std::int64_t when) {
+result<void> revocation_list::revoke(const std::string& account_sid, const std::string& sid,
+                                     std::int64_t when) {
   std::lock_guard lock(mutex_);
   auto key = account_sid + "/" + sid;
   auto& at = revoked_at_[key];
   at = std::max(at, when);
-  if (path_.empty()) return "";
+  if (path_.empty()) return {};
   std::ofstream out(path_, std::ios::app);
   out << key << " " << when << "\n";
   out.flush();
-  return out ? "" : "cannot append to " + path_;
+  if (!out) return fail("cannot append to " + path_);
+  return {};
 }
 
 bool revocation_list::revoked(const std::string& account_sid, const std::string& sid,

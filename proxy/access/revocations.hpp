@@ -9,16 +9,18 @@
 #include <string>
 #include <unordered_map>
 
+#include "util/result.hpp"
+
 namespace recgate {
 
 class revocation_list {
  public:
-  // Reads the file's revocations; a missing file is an empty list. Returns "" or an error.
-  std::string load(const std::string& path);
+  // Reads the file's revocations; a missing file is an empty list.
+  result<void> load(const std::string& path);
 
-  // Voids every signed URL for the recording issued at or before `when`. Returns "" or an
-  // error (the revocation then still holds in memory).
-  std::string revoke(const std::string& account_sid, const std::string& sid, std::int64_t when);
+  // Voids every signed URL for the recording issued at or before `when`. An error when it could
+  // not be written to the file (the revocation then still holds in memory).
+  result<void> revoke(const std::string& account_sid, const std::string& sid, std::int64_t when);
 
   // True when a URL for this recording issued at `issued` has been revoked.
   bool revoked(const std::string& account_sid, const std::string& sid, std::int64_t issued) const;

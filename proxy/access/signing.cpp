@@ -6,20 +6,20 @@
 
 namespace recgate {
 
-std::variant<signed_url, signing_error> mint_signed_url(
+result<signed_url, signing_error> mint_signed_url(
     const std::vector<config::consumer_config>& consumers,
     const std::vector<config::signing_key>& keys, const signing_request& request,
     std::int64_t unix_now) {
   auto routed = route("GET", request.path);
-  auto* recording = std::get_if<recording_request>(&routed);
+  const recording_request* recording = routed.ok() ? &*routed : nullptr;
   if (recording == nullptr || !recording->is_audio()) {
-    return signing_error{400, "path must be a recording's audio path (.wav, .mp3 or none)"};
+    return fail(signing_error{400, "path must be a recording's audio path (.wav, .mp3 or none)"});
   }
   if (request.ttl.count() <= 0 || request.ttl > max_signed_ttl) {
-    return signing_error{400, "ttl must be more than 0 and at most 7 days"};
+    return fail(signing_error{400, "ttl must be more than 0 and at most 7 days"});
   }
   if (!request.client.empty() && !config::parse_ip(request.client)) {
-    return signing_error{400, "client must be an IP address"};
+    return fail(signing_error{400, "client must be an IP address"});
   }
   const config::consumer_config* issuer = nullptr;
   for (const auto& c : consumers) {
@@ -27,9 +27,9 @@ std::variant<signed_url, signing_error> mint_signed_url(
   }
   if (issuer == nullptr || !issuer->enabled || !issuer->has_scope(config::scope_sign) ||
       !issuer->may_read(recording->account_sid)) {
-    return signing_error{403, "this consumer may not sign for this recording"};
+    return fail(signing_error{403, "this consumer may not sign for this recording"});
   }
-  if (keys.empty()) return signing_error{503, "no signing key is configured"};
+  if (keys.empty()) return fail(signing_error{503, "no signing key is configured"});
   const auto& key = keys.front();
   signed_grant grant;
   grant.account_sid = recording->account_sid;

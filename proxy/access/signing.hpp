@@ -4,10 +4,10 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "config/config.hpp"
+#include "util/result.hpp"
 
 namespace recgate {
 
@@ -33,7 +33,7 @@ struct signing_error {
 inline constexpr std::chrono::hours max_signed_ttl{24 * 7};
 
 // consumers: the current ones (after any reload); keys: the configured signing keys.
-std::variant<signed_url, signing_error> mint_signed_url(
+result<signed_url, signing_error> mint_signed_url(
     const std::vector<config::consumer_config>& consumers,
     const std::vector<config::signing_key>& keys, const signing_request& request,
     std::int64_t unix_now);

@@ -43,12 +43,13 @@ const char* malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_deca
 namespace {
 
 std::optional<recgate::config::config> load_or_report(const std::string& path) {
-  auto result = recgate::config::load_from_file(path, recgate::config::process_env());
-  if (!result.value) {
+  auto loaded = recgate::config::load_from_file(path, recgate::config::process_env());
+  if (!loaded.ok()) {
     std::cerr << "recgate: invalid configuration " << path << ":\n";
-    for (const auto& e : result.errors) std::cerr << "  - " << e.to_string() << "\n";
+    for (const auto& e : loaded.error()) std::cerr << "  - " << e.to_string() << "\n";
+    return std::nullopt;
   }
-  return result.value;
+  return std::move(*loaded);
 }
 
 int keygen(const std::string& consumer) {
@@ -139,11 +140,11 @@ int sign_command(const std::string& config_path, const std::string& consumer,
   auto now = recgate::unix_now();
   auto minted = recgate::mint_signed_url(cfg->consumers, cfg->signing_keys,
                                          {consumer, path, *lifetime, client, bind_format}, now);
-  if (auto* e = std::get_if<recgate::signing_error>(&minted)) {
-    std::cerr << "recgate: " << e->message << "\n";
-    return e->status == 400 ? 2 : 1;
+  if (!minted.ok()) {
+    std::cerr << "recgate: " << minted.error().message << "\n";
+    return minted.error().status == 400 ? 2 : 1;
   }
-  std::cout << std::get<recgate::signed_url>(minted).url << "\n";
+  std::cout << minted->url << "\n";
   return 0;
 }
 
@@ -203,104 +204,142 @@ int audit_command(const std::string& config_path, std::vector<std::string> files
   return 0;
 }
 
+// check-config: what the configuration resolves to, without secrets.
+int check_config(const recgate::config::config& cfg) {
+  std::cout << "recgate: configuration OK\n"
+            << "  listen      " << cfg.server.listen.to_string() << " (" << cfg.server.threads
+            << " threads)\n"
+            << "  upstream    " << cfg.upstream.url.to_string() << "\n"
+            << "  project id  " << cfg.upstream.project_id << "\n"
+            << "  api token   from " << cfg.upstream.api_token_source << "\n"
+            << "  consumers   " << cfg.consumers.size() << "\n";
+  if (cfg.callbacks.enabled()) {
+    std::cout << "  callbacks   " << cfg.callbacks.path << " (signing key from "
+              << cfg.callbacks.signing_key_source << ")\n";
+  }
+  if (cfg.audit.enabled()) std::cout << "  audit       " << cfg.audit.file << "\n";
+  if (cfg.cache.encrypted()) {
+    std::cout << "  encryption  key " << cfg.cache.encryption_keys.front().id << " from "
+              << cfg.cache.encryption_key_source << " (" << cfg.cache.encryption_keys.size() - 1
+              << " older keys readable)\n";
+    auto warning = recgate::config::key_file_permission_warning(cfg.cache.encryption_key_file);
+    if (!warning.empty()) std::cerr << "recgate: warning: " << warning << "\n";
+  }
+  return 0;
+}
+
+// Every subcommand's options; CLI11 writes into them while it parses.
+struct command_line {
+  std::string config_path;
+  CLI::App* serve = nullptr;
+  CLI::App* check = nullptr;
+
+  CLI::App* keygen = nullptr;
+  std::string consumer, encryption_key_id;
+
+  CLI::App* cache = nullptr;
+  CLI::App* purge = nullptr;
+  std::string admin = "127.0.0.1:9090", account, sid;
+
+  CLI::App* sign = nullptr;
+  std::string sign_path, ttl = "10m", client;
+  bool bind_format = false;
+
+  CLI::App* audit = nullptr;
+  std::vector<std::string> audit_files;
+  std::string audit_sid, audit_consumer, since, until;
+};
+
+void add_serve_and_check(CLI::App& app, command_line& o) {
+  o.serve = app.add_subcommand("serve", "Run the gateway");
+  o.serve->add_option("--config,-c", o.config_path, "TOML configuration file")->required();
+  o.check = app.add_subcommand("check-config", "Validate a configuration and exit");
+  o.check->add_option("--config,-c", o.config_path, "TOML configuration file")->required();
+}
+
+void add_keygen(CLI::App& app, command_line& o) {
+  o.keygen = app.add_subcommand("keygen", "Print a new consumer key and its config entry");
+  auto* consumer = o.keygen->add_option("--consumer", o.consumer, "Consumer id");
+  auto* encryption = o.keygen->add_option(
+      "--encryption-key", o.encryption_key_id,
+      "Instead: a new cache encryption key line, ID:base64, for cache.encryption_key_file");
+  consumer->excludes(encryption);
+  o.keygen->require_option(1);
+}
+
+void add_cache(CLI::App& app, command_line& o) {
+  o.cache = app.add_subcommand("cache", "Cache statistics and purge, through the admin listener");
+  o.cache->require_subcommand(1);
+  auto* stats = o.cache->add_subcommand("stats", "Print objects, bytes and hit counters");
+  o.purge = o.cache->add_subcommand("purge", "Remove every cached format of one recording");
+  for (auto* sub : {stats, o.purge}) {
+    sub->add_option("--config,-c", o.config_path, "TOML configuration (for admin.listen)");
+    sub->add_option("--admin", o.admin, "The admin listener, when no config is given");
+  }
+  o.purge->add_option("--account", o.account, "AccountSid")->required();
+  o.purge->add_option("--sid", o.sid, "Recording Sid")->required();
+}
+
+void add_sign(CLI::App& app, command_line& o) {
+  o.sign = app.add_subcommand("sign", "Print a signed, expiring URL for one recording");
+  o.sign->add_option("--config,-c", o.config_path, "TOML configuration file")->required();
+  o.sign->add_option("--consumer", o.consumer, "The issuing consumer (needs the sign scope)")
+      ->required();
+  o.sign->add_option("--path", o.sign_path, "The recording's path, e.g. /api/laml/.../{Sid}.mp3")
+      ->required();
+  o.sign->add_option("--ttl", o.ttl, "How long it is valid (default 10m)");
+  o.sign->add_option("--client", o.client, "Bind it to this client IP address");
+  o.sign->add_flag("--bind-format", o.bind_format, "Valid only for the path's format");
+}
+
+void add_audit(CLI::App& app, command_line& o) {
+  o.audit =
+      app.add_subcommand("audit", "Print the audit trail's lines for a recording or a consumer");
+  auto* config =
+      o.audit->add_option("--config,-c", o.config_path, "TOML configuration (for audit.file)");
+  auto* file =
+      o.audit->add_option("--file,-f", o.audit_files, "An audit file (repeat for rotated ones)");
+  config->excludes(file);
+  o.audit->add_option("--sid", o.audit_sid, "Recording Sid");
+  o.audit->add_option("--consumer", o.audit_consumer, "Consumer id");
+  o.audit->add_option("--since", o.since, "From this time on (RFC 3339, inclusive)");
+  o.audit->add_option("--until", o.until, "Before this time (RFC 3339, exclusive)");
+}
+
+// The parsed command, run.
+int run(const command_line& o) {
+  if (*o.audit) {
+    return audit_command(o.config_path, o.audit_files, o.audit_sid, o.audit_consumer, o.since,
+                         o.until);
+  }
+  if (*o.sign)
+    return sign_command(o.config_path, o.consumer, o.sign_path, o.ttl, o.client, o.bind_format);
+  if (*o.keygen)
+    return o.encryption_key_id.empty() ? keygen(o.consumer)
+                                       : encryption_keygen(o.encryption_key_id);
+  if (*o.cache) return cache_command(o.admin, o.config_path, bool(*o.purge), o.account, o.sid);
+
+  auto cfg = load_or_report(o.config_path);
+  if (!cfg) return 1;
+  if (*o.check) return check_config(*cfg);
+  recgate::logging::init(cfg->log);
+  int code = recgate::run_server(*cfg, o.config_path);
+  recgate::logging::shutdown();
+  return code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"recgate: a caching, authenticated gateway for SignalWire call recordings"};
   app.set_version_flag("--version", "recgate 0.1.0");
   app.require_subcommand(1);
-
-  std::string config_path;
-  auto* serve = app.add_subcommand("serve", "Run the gateway");
-  serve->add_option("--config,-c", config_path, "TOML configuration file")->required();
-  auto* check = app.add_subcommand("check-config", "Validate a configuration and exit");
-  check->add_option("--config,-c", config_path, "TOML configuration file")->required();
-  std::string consumer;
-  std::string encryption_key_id;
-  auto* gen = app.add_subcommand("keygen", "Print a new consumer key and its config entry");
-  auto* gen_consumer = gen->add_option("--consumer", consumer, "Consumer id");
-  auto* gen_encryption = gen->add_option(
-      "--encryption-key", encryption_key_id,
-      "Instead: a new cache encryption key line, ID:base64, for cache.encryption_key_file");
-  gen_consumer->excludes(gen_encryption);
-  gen->require_option(1);
-
-  std::string admin = "127.0.0.1:9090", account, sid;
-  auto* cache =
-      app.add_subcommand("cache", "Cache statistics and purge, through the admin listener");
-  cache->require_subcommand(1);
-  auto* stats = cache->add_subcommand("stats", "Print objects, bytes and hit counters");
-  auto* purge = cache->add_subcommand("purge", "Remove every cached format of one recording");
-  for (auto* sub : {stats, purge}) {
-    sub->add_option("--config,-c", config_path, "TOML configuration (for admin.listen)");
-    sub->add_option("--admin", admin, "The admin listener, when no config is given");
-  }
-  purge->add_option("--account", account, "AccountSid")->required();
-  purge->add_option("--sid", sid, "Recording Sid")->required();
-
-  std::string sign_path, ttl = "10m", client;
-  bool bind_format = false;
-  auto* sign = app.add_subcommand("sign", "Print a signed, expiring URL for one recording");
-  sign->add_option("--config,-c", config_path, "TOML configuration file")->required();
-  sign->add_option("--consumer", consumer, "The issuing consumer (needs the sign scope)")
-      ->required();
-  sign->add_option("--path", sign_path, "The recording's path, e.g. /api/laml/.../{Sid}.mp3")
-      ->required();
-  sign->add_option("--ttl", ttl, "How long it is valid (default 10m)");
-  sign->add_option("--client", client, "Bind it to this client IP address");
-  sign->add_flag("--bind-format", bind_format, "Valid only for the path's format");
-
-  std::vector<std::string> audit_files;
-  std::string audit_sid, audit_consumer, since, until;
-  auto* audit =
-      app.add_subcommand("audit", "Print the audit trail's lines for a recording or a consumer");
-  auto* audit_config =
-      audit->add_option("--config,-c", config_path, "TOML configuration (for audit.file)");
-  auto* audit_file =
-      audit->add_option("--file,-f", audit_files, "An audit file (repeat for rotated ones)");
-  audit_config->excludes(audit_file);
-  audit->add_option("--sid", audit_sid, "Recording Sid");
-  audit->add_option("--consumer", audit_consumer, "Consumer id");
-  audit->add_option("--since", since, "From this time on (RFC 3339, inclusive)");
-  audit->add_option("--until", until, "Before this time (RFC 3339, exclusive)");
-
+  command_line options;
+  add_serve_and_check(app, options);
+  add_keygen(app, options);
+  add_cache(app, options);
+  add_sign(app, options);
+  add_audit(app, options);
   CLI11_PARSE(app, argc, argv);
-  if (*audit)
-    return audit_command(config_path, audit_files, audit_sid, audit_consumer, since, until);
-  if (*sign) return sign_command(config_path, consumer, sign_path, ttl, client, bind_format);
-
-  if (*gen && !encryption_key_id.empty()) return encryption_keygen(encryption_key_id);
-  if (*gen) return keygen(consumer);
-  if (*cache) return cache_command(admin, config_path, bool(*purge), account, sid);
-
-  auto cfg = load_or_report(config_path);
-  if (!cfg) return 1;
-
-  if (*check) {
-    std::cout << "recgate: configuration OK\n"
-              << "  listen      " << cfg->server.listen.to_string() << " (" << cfg->server.threads
-              << " threads)\n"
-              << "  upstream    " << cfg->upstream.url.to_string() << "\n"
-              << "  project id  " << cfg->upstream.project_id << "\n"
-              << "  api token   from " << cfg->upstream.api_token_source << "\n"
-              << "  consumers   " << cfg->consumers.size() << "\n";
-    if (cfg->callbacks.enabled()) {
-      std::cout << "  callbacks   " << cfg->callbacks.path << " (signing key from "
-                << cfg->callbacks.signing_key_source << ")\n";
-    }
-    if (cfg->audit.enabled()) std::cout << "  audit       " << cfg->audit.file << "\n";
-    if (cfg->cache.encrypted()) {
-      std::cout << "  encryption  key " << cfg->cache.encryption_keys.front().id << " from "
-                << cfg->cache.encryption_key_source << " (" << cfg->cache.encryption_keys.size() - 1
-                << " older keys readable)\n";
-      auto warning = recgate::config::key_file_permission_warning(cfg->cache.encryption_key_file);
-      if (!warning.empty()) std::cerr << "recgate: warning: " << warning << "\n";
-    }
-    return 0;
-  }
-
-  recgate::logging::init(cfg->log);
-  int code = recgate::run_server(*cfg, config_path);
-  recgate::logging::shutdown();
-  return code;
+  return run(options);
 }

@@ -97,14 +97,11 @@ void run_io(net::io_context& ioc, gateway& gw) {
 }
 
 void reload_config(gateway& gw, std::string_view why) {
-  std::string message;
-  if (gw.reload(message)) {
-    logging::info("configuration reloaded (" + std::string(why) + "): " + message);
+  if (auto reloaded = gw.reload(); reloaded.ok()) {
+    logging::info("configuration reloaded (" + std::string(why) + "): " + *reloaded);
   } else {
     logging::error("new configuration rejected (" + std::string(why) +
-                   "), keeping the "
-                   "previous one: " +
-                   message);
+                   "), keeping the previous one: " + reloaded.error());
   }
 }
 
@@ -175,103 +172,109 @@ std::string open_listener(tcp::acceptor& acceptor, const config::endpoint& at) {
          std::to_string(local.port());
 }
 
+// The three listeners (each open only when configured) and where each is bound. The acceptors
+// and the signal handler share a strand: closing the acceptors from the signal handler then
+// never races a pending accept.
+struct listeners {
+  explicit listeners(net::io_context& ioc)
+      : strand(net::make_strand(ioc)), plain(strand), tls(strand), admin(strand) {}
+
+  net::strand<net::io_context::executor_type> strand;
+  tcp::acceptor plain, tls, admin;
+  std::string plain_at, tls_at, admin_at;
+
+  // False when a configured listener could not be opened (logged).
+  bool open(const config::config& cfg) {
+    if (cfg.server.plain && (plain_at = open_listener(plain, cfg.server.listen)).empty())
+      return false;
+    if (cfg.tls.enabled() && (tls_at = open_listener(tls, cfg.tls.listen)).empty()) return false;
+    if (cfg.admin.enabled && (admin_at = open_listener(admin, cfg.admin.listen)).empty())
+      return false;
+    return true;
+  }
+
+  // Scripts and tests read the "listening on" lines to learn the bound ports (the config may
+  // say port 0). One fputs for all lines: the logging thread writes to the same stdout and must
+  // not land inside.
+  void announce(const config::config& cfg, unsigned threads) const {
+    std::string lines;
+    if (!plain_at.empty()) lines += "recgate: listening on " + plain_at + "\n";
+    if (!tls_at.empty()) lines += "recgate: tls listening on " + tls_at + "\n";
+    if (!admin_at.empty()) lines += "recgate: admin listening on " + admin_at + "\n";
+    std::fputs(lines.c_str(), stdout);
+    std::fflush(stdout);
+    logging::info("listening on " + (plain_at.empty() ? std::string("-") : plain_at) +
+                  (tls_at.empty() ? "" : " (TLS on " + tls_at + ")") + " with " +
+                  std::to_string(threads) + " threads; upstream " + cfg.upstream.url.to_string() +
+                  (cfg.cache.enabled() ? "; cache " + cfg.cache.path : "; cache off") +
+                  (admin_at.empty() ? "" : "; admin " + admin_at));
+  }
+
+  void start_accepting(net::io_context& ioc, const std::shared_ptr<gateway>& gw, bool one_thread) {
+    if (!plain_at.empty())
+      net::co_spawn(strand, accept_loop(ioc, plain, gw, run_session, one_thread), log_exception);
+    if (!tls_at.empty())
+      net::co_spawn(strand, accept_loop(ioc, tls, gw, run_tls_session, one_thread), log_exception);
+    if (!admin_at.empty()) {
+      net::co_spawn(strand, accept_loop(ioc, admin, gw, run_admin_session, one_thread),
+                    log_exception);
+    }
+  }
+};
+
+// SIGHUP: the config again, and the audit file at its configured path (logrotate moved it).
+void on_sighup(gateway& gw) {
+  reload_config(gw, "SIGHUP");
+  if (gw.audit) {
+    if (auto reopened = gw.audit->reopen(); reopened.ok())
+      logging::info("audit file reopened");
+    else
+      logging::error(reopened.error() + "; still writing to the previous file");
+  }
+}
+
 }  // namespace
 
 int run_server(const config::config& cfg, const std::string& config_path) {
   unsigned threads = std::max(1u, cfg.server.threads);
   net::io_context ioc(static_cast<int>(threads));
-  std::shared_ptr<gateway> gw;
-  try {
-    gw = std::make_shared<gateway>(cfg, config_path, ioc.get_executor());
-  } catch (const std::exception& e) {
-    logging::error(e.what());
+  auto opened = gateway::open(cfg, config_path, ioc.get_executor());
+  if (!opened.ok()) {
+    logging::error(opened.error());
     return 1;
   }
-
-  // The acceptors and the signal handler share a strand: closing the acceptors from the signal
-  // handler then never races a pending accept.
-  auto accept_strand = net::make_strand(ioc);
-  tcp::acceptor acceptor(accept_strand);
-  tcp::acceptor tls_acceptor(accept_strand);
-  tcp::acceptor admin_acceptor(accept_strand);
-  std::string where, tls_where, admin_where;
-  if (cfg.server.plain) {
-    where = open_listener(acceptor, cfg.server.listen);
-    if (where.empty()) return 1;
-  }
-  if (cfg.tls.enabled()) {
-    tls_where = open_listener(tls_acceptor, cfg.tls.listen);
-    if (tls_where.empty()) return 1;
-  }
-  if (cfg.admin.enabled) {
-    admin_where = open_listener(admin_acceptor, cfg.admin.listen);
-    if (admin_where.empty()) return 1;
-  }
-  // Scripts and tests read these lines to learn the bound ports (the config may say port 0).
-  // One fputs for all lines: the logging thread writes to the same stdout and must not land
-  // inside.
-  std::string announce;
-  if (cfg.server.plain) announce += "recgate: listening on " + where + "\n";
-  if (cfg.tls.enabled()) announce += "recgate: tls listening on " + tls_where + "\n";
-  if (cfg.admin.enabled) announce += "recgate: admin listening on " + admin_where + "\n";
-  std::fputs(announce.c_str(), stdout);
-  std::fflush(stdout);
-  logging::info("listening on " + (cfg.server.plain ? where : std::string("-")) +
-                (cfg.tls.enabled() ? " (TLS on " + tls_where + ")" : "") + " with " +
-                std::to_string(threads) + " threads; upstream " + cfg.upstream.url.to_string() +
-                (cfg.cache.enabled() ? "; cache " + cfg.cache.path : "; cache off") +
-                (cfg.admin.enabled ? "; admin " + admin_where : ""));
+  std::shared_ptr<gateway> gw = std::move(*opened);
+  listeners on(ioc);
+  if (!on.open(cfg)) return 1;
+  on.announce(cfg, threads);
 
   // The consumers file is also reloaded when it changes: checked once a second, so an edit
   // takes effect without a signal (and a file replaced by a rename is seen too).
-  net::steady_timer watch(accept_strand);
+  net::steady_timer watch(on.strand);
   if (!cfg.access.consumers_file.empty()) {
-    net::co_spawn(accept_strand, watch_consumers_file(watch, gw), log_exception);
+    net::co_spawn(on.strand, watch_consumers_file(watch, gw), log_exception);
   }
-
-  if (cfg.server.plain) {
-    net::co_spawn(accept_strand, accept_loop(ioc, acceptor, gw, run_session, threads == 1),
-                  log_exception);
-  }
-  if (cfg.tls.enabled()) {
-    net::co_spawn(accept_strand, accept_loop(ioc, tls_acceptor, gw, run_tls_session, threads == 1),
-                  log_exception);
-  }
-  if (cfg.admin.enabled) {
-    net::co_spawn(accept_strand,
-                  accept_loop(ioc, admin_acceptor, gw, run_admin_session, threads == 1),
-                  log_exception);
-  }
+  on.start_accepting(ioc, gw, threads == 1);
 
   int exit_code = 0;
-  net::signal_set signals(accept_strand, SIGINT, SIGTERM, SIGHUP);
+  net::signal_set signals(on.strand, SIGINT, SIGTERM, SIGHUP);
   std::function<void(const beast::error_code&, int)> on_signal = [&](const beast::error_code& err,
                                                                      int sig) {
     if (err) return;
     if (sig == SIGHUP) {
-      reload_config(*gw, "SIGHUP");
-      // logrotate moved the audit file away: write on in a new one at the configured path.
-      if (gw->audit) {
-        std::string error;
-        if (gw->audit->reopen(error))
-          logging::info("audit file reopened");
-        else
-          logging::error(error + "; still writing to the previous file");
-      }
-      signals.async_wait(on_signal);
-      return;
-    }
-    if (gw->draining.exchange(true)) {
+      on_sighup(*gw);
+    } else if (gw->draining.exchange(true)) {
       logging::warn("second signal: stopping now");
       ioc.stop();
       return;
+    } else {
+      logging::info("signal " + std::to_string(sig) + ": draining, no new connections");
+      on.plain.close();
+      on.tls.close();
+      watch.cancel();
+      // The admin listener stays open while draining: /readyz says so to load balancers.
+      net::co_spawn(on.strand, drain(ioc, gw, exit_code), log_exception);
     }
-    logging::info("signal " + std::to_string(sig) + ": draining, no new connections");
-    acceptor.close();
-    tls_acceptor.close();
-    watch.cancel();
-    // The admin listener stays open while draining: /readyz says so to load balancers.
-    net::co_spawn(accept_strand, drain(ioc, gw, exit_code), log_exception);
     signals.async_wait(on_signal);
   };
   signals.async_wait(on_signal);
@@ -280,7 +283,7 @@ int run_server(const config::config& cfg, const std::string& config_path) {
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc, &gw] { run_io(ioc, *gw); });
   run_io(ioc, *gw);
   for (auto& t : pool) t.join();
-  admin_acceptor.close();
+  on.admin.close();
   gw.reset();  // closes the store before the io_context goes
   return exit_code;
 }

@@ -52,6 +52,26 @@ struct connection_info {
   bool secure = false;  // TLS listener
 };
 
+// What the access policy needs to know of a routed recording request. Views into `req` and
+// `conn`, which outlive it.
+access_request access_request_for(const http::request<http::string_body>& req,
+                                  const recording_request& routed, const connection_info& conn) {
+  auto target = req.target();
+  auto question = target.find('?');
+  access_request ask;
+  ask.authorization = req[http::field::authorization];
+  ask.account_sid = routed.account_sid;
+  ask.metadata = routed.format == recording_format::json;
+  ask.client_address = conn.client;
+  ask.sid = routed.sid;
+  ask.format = extension(routed.format);
+  ask.query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
+  ask.unix_now = unix_now();
+  ask.certificate = conn.has_certificate ? &conn.certificate : nullptr;
+  ask.cookies = req[http::field::cookie];
+  return ask;
+}
+
 net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
                                          client_stream& stream,
                                          const http::request<http::string_body>& req,
@@ -80,33 +100,22 @@ net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
   const reply to{stream, request_id, head, keep_alive, live.server.write_timeout};
   auto routed = route(req.method_string(), req.target());
 
-  if (auto* err = std::get_if<route_error>(&routed)) {
+  if (!routed.ok()) {
+    const auto& err = routed.error();
     header_list extra;
-    if (err->status == 405) extra.emplace_back("Allow", "GET, HEAD");
-    auto w = co_await write_error(to, static_cast<unsigned>(err->status), err->message, extra);
-    co_return out.settle(static_cast<unsigned>(err->status), w, keep_alive);
+    if (err.status == 405) extra.emplace_back("Allow", "GET, HEAD");
+    auto w = co_await write_error(to, static_cast<unsigned>(err.status), err.message, extra);
+    co_return out.settle(static_cast<unsigned>(err.status), w, keep_alive);
   }
 
-  const auto& routed_request = std::get<recording_request>(routed);
+  const auto& routed_request = *routed;
   out.route = routed_request.format == recording_format::json ? "metadata" : "audio";
   if (gw.audit) {  // only the audit trail reads them
     out.account_sid = routed_request.account_sid;
     out.sid = routed_request.sid;
     out.format = std::string(extension(routed_request.format));
   }
-  auto target = req.target();
-  auto question = target.find('?');
-  access_request ask;
-  ask.authorization = req[http::field::authorization];
-  ask.account_sid = routed_request.account_sid;
-  ask.metadata = routed_request.format == recording_format::json;
-  ask.client_address = conn.client;
-  ask.sid = routed_request.sid;
-  ask.format = extension(routed_request.format);
-  ask.query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
-  ask.unix_now = unix_now();
-  ask.certificate = conn.has_certificate ? &conn.certificate : nullptr;
-  ask.cookies = req[http::field::cookie];
+  const auto ask = access_request_for(req, routed_request, conn);
   auto decision = gw.access.load()->decide(ask, std::chrono::steady_clock::now());
   out.consumer = decision.consumer;
   out.key_id = decision.key_id;
@@ -196,6 +205,51 @@ net::awaitable<void> refuse_unread(client_stream& stream, gateway& gw, const con
   co_await linger_close(stream);
 }
 
+// What one answered request leaves behind: its access-log line, its metrics, its audit line.
+// Last, so the outcome's strings move into the audit record instead of being copied.
+void record_request(gateway& gw, const connection_info& conn,
+                    const http::request<http::string_body>& req, const std::string& request_id,
+                    std::chrono::steady_clock::time_point started, request_outcome& outcome) {
+  if (logging::access_enabled()) {
+    auto target = req.target();
+    logging::access_record record;
+    record.request_id = request_id;
+    record.client = conn.client;
+    record.consumer = outcome.consumer;
+    record.key_id = outcome.key_id;
+    record.decision = outcome.decision;
+    record.method = std::string(req.method_string());
+    record.path = std::string(target.substr(0, target.find('?')));
+    record.status = outcome.status;
+    record.bytes = outcome.bytes;
+    record.upstream_status = outcome.upstream_status;
+    record.cache = outcome.cache;
+    record.duration_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count();
+    logging::access(record);
+  }
+  gw.stats.requests.add({outcome.route, std::to_string(outcome.status), outcome.consumer});
+  if (outcome.bytes > 0) gw.stats.bytes_served.add({outcome.cache}, outcome.bytes);
+  if (gw.audit && !outcome.sid.empty()) {
+    // Every routed recording request, denied ones included: who asked for what.
+    audit_record entry;
+    entry.consumer = std::move(outcome.consumer);
+    entry.key_id = std::move(outcome.key_id);
+    entry.account_sid = std::move(outcome.account_sid);
+    entry.recording_sid = std::move(outcome.sid);
+    entry.format = std::move(outcome.format);
+    entry.method = std::string(req.method_string());
+    entry.status = outcome.status;
+    entry.bytes = outcome.bytes;
+    entry.range = std::string(req[http::field::range]);
+    entry.client = conn.client;
+    entry.request_id = request_id;
+    entry.decision = std::move(outcome.decision);
+    gw.audit->append(entry);
+  }
+}
+
 // The request loop shared by both listeners, once the connection is set up.
 net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
                            const connection_info& conn) {
@@ -236,45 +290,7 @@ net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
     bool keep_alive = req.keep_alive() && !last;
     auto outcome = co_await dispatch(*gw, *live, stream, req, request_id, conn, keep_alive);
 
-    if (logging::access_enabled()) {
-      auto target = req.target();
-      logging::access_record record;
-      record.request_id = request_id;
-      record.client = conn.client;
-      record.consumer = outcome.consumer;
-      record.key_id = outcome.key_id;
-      record.decision = outcome.decision;
-      record.method = std::string(req.method_string());
-      record.path = std::string(target.substr(0, target.find('?')));
-      record.status = outcome.status;
-      record.bytes = outcome.bytes;
-      record.upstream_status = outcome.upstream_status;
-      record.cache = outcome.cache;
-      record.duration_ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
-              .count();
-      logging::access(record);
-    }
-    gw->stats.requests.add({outcome.route, std::to_string(outcome.status), outcome.consumer});
-    if (outcome.bytes > 0) gw->stats.bytes_served.add({outcome.cache}, outcome.bytes);
-    if (gw->audit && !outcome.sid.empty()) {
-      // Every routed recording request, denied ones included: who asked for what. Last, so the
-      // outcome's strings move into the record instead of being copied.
-      audit_record entry;
-      entry.consumer = std::move(outcome.consumer);
-      entry.key_id = std::move(outcome.key_id);
-      entry.account_sid = std::move(outcome.account_sid);
-      entry.recording_sid = std::move(outcome.sid);
-      entry.format = std::move(outcome.format);
-      entry.method = std::string(req.method_string());
-      entry.status = outcome.status;
-      entry.bytes = outcome.bytes;
-      entry.range = std::string(req[http::field::range]);
-      entry.client = conn.client;
-      entry.request_id = request_id;
-      entry.decision = std::move(outcome.decision);
-      gw->audit->append(entry);
-    }
+    record_request(*gw, conn, req, request_id, started, outcome);
     if (!outcome.keep_alive) {
       // Closed by the gateway while the client may still be sending (it pipelined more requests,
       // or expected to keep the connection): the answers written so far must reach it whole.

@@ -1,7 +1,6 @@
 #include "proxy/endpoints/admin.hpp"
 
 #include <algorithm>
-#include <variant>
 
 #include <nlohmann/json.hpp>
 
@@ -11,6 +10,7 @@
 #include "proxy/policy/error_body.hpp"
 #include "proxy/telemetry/logging.hpp"
 #include "util/clock.hpp"
+#include "util/result.hpp"
 #include "util/uuid.hpp"
 
 namespace recgate {
@@ -63,41 +63,39 @@ nlohmann::json cache_stats_json(gateway& gw) {
 }
 
 // "{AccountSid}/{Sid}" at the end of an admin path, lower-cased; or the answer to give instead.
-std::variant<std::pair<std::string, std::string>, admin_answer> recording_of(
-    std::string_view rest) {
+result<std::pair<std::string, std::string>, admin_answer> recording_of(std::string_view rest) {
   auto slash = rest.find('/');
-  if (slash == std::string_view::npos) return error_answer(404, "Unknown admin path");
+  if (slash == std::string_view::npos) return fail(error_answer(404, "Unknown admin path"));
   auto account = normalize_uuid(rest.substr(0, slash));
   auto sid = normalize_uuid(rest.substr(slash + 1));
-  if (!account || !sid) return error_answer(400, "AccountSid and Sid must be UUIDs");
+  if (!account || !sid) return fail(error_answer(400, "AccountSid and Sid must be UUIDs"));
   return std::pair{*account, *sid};
 }
 
 admin_answer purge(gateway& gw, std::string_view rest) {
   auto parsed = recording_of(rest);
-  if (auto* a = std::get_if<admin_answer>(&parsed)) return *a;
-  const auto& [account, sid] = std::get<0>(parsed);
+  if (!parsed.ok()) return parsed.error();
+  const auto& [account, sid] = *parsed;
   if (gw.metadata) gw.metadata->erase(account, sid);
   if (!gw.recordings) return error_answer(409, "The cache is off");
-  std::string error;
-  auto n = gw.recordings->purge(account, sid, error);
-  if (!error.empty()) {
-    logging::error("purge of " + sid + " failed: " + error);
+  auto purged = gw.recordings->purge(account, sid);
+  if (!purged.ok()) {
+    logging::error("purge of " + sid + " failed: " + purged.error());
     return error_answer(500, "The purge failed; see the gateway's log");
   }
-  logging::info("purged " + std::to_string(n) + " cached objects of recording " + sid);
-  return {200, nlohmann::json{{"purged", n}}.dump(), {}};
+  logging::info("purged " + std::to_string(*purged) + " cached objects of recording " + sid);
+  return {200, nlohmann::json{{"purged", *purged}}.dump(), {}};
 }
 
 admin_answer revoke(gateway& gw, std::string_view rest) {
   auto parsed = recording_of(rest);
-  if (auto* a = std::get_if<admin_answer>(&parsed)) return *a;
-  const auto& [account, sid] = std::get<0>(parsed);
+  if (!parsed.ok()) return parsed.error();
+  const auto& [account, sid] = *parsed;
   auto now = unix_now();
-  auto error = gw.revocations->revoke(account, sid, now);
-  if (!error.empty()) logging::error("revocation not persisted: " + error);
+  auto persisted = gw.revocations->revoke(account, sid, now);
+  if (!persisted.ok()) logging::error("revocation not persisted: " + persisted.error());
   logging::info("signed URLs for recording " + sid + " issued up to now are revoked");
-  return {200, nlohmann::json{{"revoked_before", now}, {"persisted", error.empty()}}.dump(), {}};
+  return {200, nlohmann::json{{"revoked_before", now}, {"persisted", persisted.ok()}}.dump(), {}};
 }
 
 admin_answer answer(gateway& gw, http::verb method, std::string_view target) {

@@ -1,7 +1,6 @@
 #include "proxy/endpoints/signed_urls.hpp"
 
 #include <chrono>
-#include <variant>
 
 #include <nlohmann/json.hpp>
 
@@ -32,15 +31,18 @@ net::awaitable<endpoint_outcome> serve_signed_url_request(
     auto w = co_await write_error(to, 405, "Use POST", allow);
     co_return finish(405, w);
   }
-  signing_request ask;
-  std::string problem = read_signing_body(req.body(), ask);
-  auto routed = route("GET", ask.path);
-  auto* recording = std::get_if<recording_request>(&routed);
-  if (problem.empty() && recording == nullptr) problem = "path must be a recording's audio path";
-  if (!problem.empty()) {
-    auto w = co_await write_error(to, 400, problem);
+  auto read = read_signing_body(req.body());
+  if (!read.ok()) {
+    auto w = co_await write_error(to, 400, read.error());
     co_return finish(400, w);
   }
+  auto& ask = *read;
+  auto routed = route("GET", ask.path);
+  if (!routed.ok()) {
+    auto w = co_await write_error(to, 400, "path must be a recording's audio path");
+    co_return finish(400, w);
+  }
+  const auto* recording = &*routed;
 
   access_request who;
   who.authorization = req[http::field::authorization];
@@ -61,11 +63,11 @@ net::awaitable<endpoint_outcome> serve_signed_url_request(
   }
   ask.consumer = decision.consumer;
   auto minted = mint_signed_url(policy->consumers(), policy->signing_keys(), ask, who.unix_now);
-  if (auto* e = std::get_if<signing_error>(&minted)) {
-    auto w = co_await write_error(to, e->status, e->message);
-    co_return finish(e->status, w);
+  if (!minted.ok()) {
+    auto w = co_await write_error(to, minted.error().status, minted.error().message);
+    co_return finish(minted.error().status, w);
   }
-  const auto& url = std::get<signed_url>(minted);
+  const auto& url = *minted;
   nlohmann::json answer;
   answer["url"] = url.url;
   answer["expires"] = url.expires;

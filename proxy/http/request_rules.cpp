@@ -41,27 +41,28 @@ std::string grant_cookie(const access_decision& d, std::string_view sid, std::in
          "; Path=/; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "");
 }
 
-std::string read_signing_body(const std::string& text, signing_request& ask) {
+result<signing_request> read_signing_body(const std::string& text) {
   auto body = nlohmann::json::parse(text, nullptr, false);
   if (!body.is_object() || !body.contains("path") || !body["path"].is_string()) {
-    return "The body must be JSON with a \"path\"";
+    return fail("The body must be JSON with a \"path\"");
   }
+  signing_request ask;
   ask.path = body["path"].get<std::string>();
   if (body.contains("ttl")) {
     auto ttl = body["ttl"].is_string() ? config::parse_duration(body["ttl"].get<std::string>())
                                        : std::nullopt;
-    if (!ttl) return "ttl must be a duration such as \"10m\"";
+    if (!ttl) return fail("ttl must be a duration such as \"10m\"");
     ask.ttl = *ttl;
   }
   if (body.contains("client")) {
-    if (!body["client"].is_string()) return "client must be an IP address";
+    if (!body["client"].is_string()) return fail("client must be an IP address");
     ask.client = body["client"].get<std::string>();
   }
   if (body.contains("bind_format")) {
-    if (!body["bind_format"].is_boolean()) return "bind_format must be true or false";
+    if (!body["bind_format"].is_boolean()) return fail("bind_format must be true or false");
     ask.bind_format = body["bind_format"].get<bool>();
   }
-  return "";
+  return ask;
 }
 
 denial denial_for(const access_decision& d) {

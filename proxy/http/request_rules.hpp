@@ -39,8 +39,8 @@ struct denial {
 };
 denial denial_for(const access_decision& d);
 
-// The JSON body of POST /v1/signed-urls ({"path", "ttl", "client", "bind_format"}) into `ask`;
-// what is wrong with it, or "" when it is usable.
-std::string read_signing_body(const std::string& text, signing_request& ask);
+// The JSON body of POST /v1/signed-urls ({"path", "ttl", "client", "bind_format"}), or what is
+// wrong with it.
+result<signing_request> read_signing_body(const std::string& text);
 
 }  // namespace recgate

@@ -45,7 +45,9 @@ bool allowed_path_char(char c) {
          c == '.' || c == '_' || c == '~' || c == '/';
 }
 
-route_error not_found() { return {404, "The requested resource was not found"}; }
+failure<route_error> not_found() {
+  return fail(route_error{404, "The requested resource was not found"});
+}
 
 // Takes the next "/segment" off the front of path; false when path does not start with '/'.
 bool next_segment(std::string_view& path, std::string_view& segment) {
@@ -60,11 +62,11 @@ bool next_segment(std::string_view& path, std::string_view& segment) {
 }  // namespace
 
 route_result route(std::string_view method, std::string_view target) {
-  if (!target.starts_with('/')) return route_error{400, "The request target must be a path"};
+  if (!target.starts_with('/')) return fail(route_error{400, "The request target must be a path"});
   std::string_view path = target.substr(0, target.find('?'));
   for (char c : path) {
     if (!allowed_path_char(c)) {
-      return route_error{400, "The request path contains a character that is not accepted"};
+      return fail(route_error{400, "The request path contains a character that is not accepted"});
     }
   }
 
@@ -96,14 +98,14 @@ route_result route(std::string_view method, std::string_view target) {
   if (account.empty() || sid_text.empty()) return not_found();
 
   auto account_sid = normalize_uuid(account);
-  if (!account_sid) return route_error{400, "The AccountSid is not a valid UUID"};
+  if (!account_sid) return fail(route_error{400, "The AccountSid is not a valid UUID"});
   auto sid = normalize_uuid(sid_text);
-  if (!sid) return route_error{400, "The recording Sid is not a valid UUID"};
+  if (!sid) return fail(route_error{400, "The recording Sid is not a valid UUID"});
 
   if (method == "HEAD")
     req.head = true;
   else if (method != "GET")
-    return route_error{405, "The method is not allowed on recordings"};
+    return fail(route_error{405, "The method is not allowed on recordings"});
   req.account_sid = std::move(*account_sid);
   req.sid = std::move(*sid);
   return req;

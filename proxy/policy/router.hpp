@@ -16,9 +16,9 @@
 
 #include <string>
 #include <string_view>
-#include <variant>
 
 #include "proxy/policy/recording_request.hpp"
+#include "util/result.hpp"
 
 namespace recgate {
 
@@ -27,7 +27,7 @@ struct route_error {
   std::string message;  // for the JSON error body
 };
 
-using route_result = std::variant<recording_request, route_error>;
+using route_result = result<recording_request, route_error>;
 
 route_result route(std::string_view method, std::string_view target);
 

@@ -18,8 +18,7 @@ constexpr const char* tls12_ciphers =
 
 }  // namespace
 
-std::shared_ptr<ssl::context> make_server_tls_context(const config::tls_config& tls,
-                                                      std::string& error) {
+result<std::shared_ptr<ssl::context>> make_server_tls_context(const config::tls_config& tls) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
@@ -27,30 +26,25 @@ std::shared_ptr<ssl::context> make_server_tls_context(const config::tls_config& 
   // TLS 1.2 limited to AEAD suites with forward secrecy (Mozilla's "intermediate" profile): no
   // CBC, no SHA-1 MACs, no static RSA key exchange. TLS 1.3's suites are all of that already.
   if (SSL_CTX_set_cipher_list(ctx->native_handle(), tls12_ciphers) != 1) {
-    error = "OpenSSL refused the TLS 1.2 cipher list";
-    return nullptr;
+    return fail("OpenSSL refused the TLS 1.2 cipher list");
   }
   SSL_CTX_set_options(ctx->native_handle(), SSL_OP_CIPHER_SERVER_PREFERENCE);
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(tls.cert_file, ec);
   if (ec) {
-    error = "cannot load tls.cert_file " + tls.cert_file + ": " + ec.message();
-    return nullptr;
+    return fail("cannot load tls.cert_file " + tls.cert_file + ": " + ec.message());
   }
   ctx->use_private_key_file(tls.key_file, ssl::context::pem, ec);
   if (!ec && SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
-    error = "tls.key_file " + tls.key_file + " does not match the certificate";
-    return nullptr;
+    return fail("tls.key_file " + tls.key_file + " does not match the certificate");
   }
   if (ec) {
-    error = "cannot load tls.key_file " + tls.key_file + ": " + ec.message();
-    return nullptr;
+    return fail("cannot load tls.key_file " + tls.key_file + ": " + ec.message());
   }
   if (!tls.client_ca_file.empty()) {
     ctx->load_verify_file(tls.client_ca_file, ec);
     if (ec) {
-      error = "cannot load tls.client_ca_file " + tls.client_ca_file + ": " + ec.message();
-      return nullptr;
+      return fail("cannot load tls.client_ca_file " + tls.client_ca_file + ": " + ec.message());
     }
     // Ask for a certificate; without require_client_certificate, clients without one may still
     // use keys or signed URLs. A certificate that is sent must verify.
@@ -68,43 +62,57 @@ std::shared_ptr<ssl::context> make_server_tls_context(const config::tls_config& 
   return ctx;
 }
 
-gateway::gateway(const config::config& cfg, std::string config_path, net::any_io_executor io)
+result<std::shared_ptr<gateway>> gateway::open(const config::config& cfg, std::string config_path,
+                                               net::any_io_executor io) {
+  auto trust = upstream_tls_context(cfg.upstream);
+  if (!trust.ok()) return fail(trust.error());
+  std::shared_ptr<gateway> gw(new gateway(cfg, std::move(config_path), io, std::move(*trust)));
+  if (auto opened = gw->open_parts(cfg, io); !opened.ok()) return fail(opened.error());
+  return gw;
+}
+
+gateway::gateway(const config::config& cfg, std::string config_path, net::any_io_executor io,
+                 std::unique_ptr<ssl::context> upstream_tls)
     : fixed(restart_settings::of(cfg)),
       settings(std::make_shared<const live_settings>(live_settings::of(cfg))),
       revocations(std::make_shared<revocation_list>()),
       access(std::make_shared<access_policy>(cfg, revocations)),
-      upstream(cfg.upstream, io),
+      upstream(cfg.upstream, std::move(io), std::move(upstream_tls)),
       config_path_(std::move(config_path)) {
-  if (!cfg.access.revocations_file.empty()) {
-    if (auto error = revocations->load(cfg.access.revocations_file); !error.empty()) {
-      throw std::runtime_error("cannot read the revocations: " + error);
-    }
-  }
   upstream.set_latency_observer([this](double s) { stats.upstream_latency.observe(s); });
+}
+
+result<void> gateway::open_parts(const config::config& cfg, const net::any_io_executor& io) {
+  if (!cfg.access.revocations_file.empty()) {
+    if (auto loaded = revocations->load(cfg.access.revocations_file); !loaded.ok())
+      return fail("cannot read the revocations: " + loaded.error());
+  }
   if (cfg.tls.enabled()) {
-    std::string error;
-    auto ctx = make_server_tls_context(cfg.tls, error);
-    if (!ctx) throw std::runtime_error(error);
-    tls_context.store(std::move(ctx));
+    auto ctx = make_server_tls_context(cfg.tls);
+    if (!ctx.ok()) return fail(ctx.error());
+    tls_context.store(std::move(*ctx));
   }
   if (cfg.audit.enabled()) {
-    std::string error;
-    audit = audit_log::open(cfg.audit, error);
-    if (!audit) throw std::runtime_error(error);
+    auto opened = audit_log::open(cfg.audit);
+    if (!opened.ok()) return fail(opened.error());
+    audit = std::move(*opened);
   }
   if (cfg.cache.metadata_ttl.count() > 0) {
     metadata = std::make_unique<cache::metadata_cache>(cfg.cache.metadata_ttl, 100000,
                                                        cfg.cache.stale_if_error);
   }
-  if (cfg.cache.enabled()) open_cache(cfg, io);
+  if (cfg.cache.enabled()) {
+    if (auto opened = open_cache(cfg, io); !opened.ok()) return opened;
+  }
   // After the cache: prefetching needs it (config validation requires a cache when
   // callbacks.prefetch_formats is set; forwarding alone does not).
   if (cfg.callbacks.enabled()) {
     prefetch = std::make_unique<prefetcher>(cfg.callbacks, recordings.get(), upstream, io);
   }
+  return {};
 }
 
-void gateway::open_cache(const config::config& cfg, net::any_io_executor io) {
+result<void> gateway::open_cache(const config::config& cfg, const net::any_io_executor& io) {
   cache::cache_options options;
   options.storage.path = cfg.cache.path;
   options.storage.block_cache_bytes = cfg.cache.block_cache_bytes;
@@ -155,36 +163,31 @@ void gateway::open_cache(const config::config& cfg, net::any_io_executor io) {
     logging::info("cache: encrypted at rest, new objects under key " +
                   cfg.cache.encryption_keys.front().id);
   }
-  std::string error;
-  recordings = cache::cache::open(options, std::move(io), error);
-  if (!recordings) throw std::runtime_error(error);
+  auto opened = cache::cache::open(options, io);
+  if (!opened.ok()) return fail(opened.error());
+  recordings = std::move(*opened);
   if (auto n = recordings->storage().interrupted_fills_removed()) {
     logging::info("cache: removed " + std::to_string(n) + " interrupted fills");
   }
+  return {};
 }
 
 gateway::~gateway() { upstream.shutdown(); }
 
-bool gateway::reload(std::string& message) {
-  if (config_path_.empty()) {
-    message = "no configuration file to re-read";
-    return false;
-  }
+result<std::string> gateway::reload() {
+  if (config_path_.empty()) return fail("no configuration file to re-read");
   auto loaded = config::load_from_file(config_path_, config::process_env());
-  if (!loaded.value) {
-    message.clear();
-    for (const auto& e : loaded.errors) message += (message.empty() ? "" : "; ") + e.to_string();
-    return false;
+  if (!loaded.ok()) {
+    std::string problems;
+    for (const auto& e : loaded.error()) problems += (problems.empty() ? "" : "; ") + e.to_string();
+    return fail(std::move(problems));
   }
-  const auto& next = *loaded.value;
+  const auto& next = *loaded;
   std::shared_ptr<ssl::context> next_tls;
   if (next.tls.enabled() && fixed.tls) {
-    std::string error;
-    next_tls = make_server_tls_context(next.tls, error);
-    if (!next_tls) {
-      message = error;
-      return false;
-    }
+    auto made = make_server_tls_context(next.tls);
+    if (!made.ok()) return fail(made.error());
+    next_tls = std::move(*made);
   }
   // Everything checked: now apply.
   access.store(std::make_shared<access_policy>(next, revocations, access.load().get()));
@@ -196,14 +199,15 @@ bool gateway::reload(std::string& message) {
   settings.store(std::make_shared<const live_settings>(live_settings::of(next)));
   bool new_certificates = next_tls != nullptr;
   if (new_certificates) tls_context.store(std::move(next_tls));
-  message = std::to_string(next.consumers.size()) + " consumers, " +
-            std::to_string(next.signing_keys.size()) + " signing keys, limits, upstream token" +
-            (new_certificates ? ", TLS certificates" : "");
+  std::string applied = std::to_string(next.consumers.size()) + " consumers, " +
+                        std::to_string(next.signing_keys.size()) +
+                        " signing keys, limits, upstream token" +
+                        (new_certificates ? ", TLS certificates" : "");
   auto restart = needing_restart(fixed, restart_settings::of(next));
   for (std::size_t i = 0; i < restart.size(); ++i) {
-    message += (i == 0 ? "; changed but applied only at a restart: " : ", ") + restart[i];
+    applied += (i == 0 ? "; changed but applied only at a restart: " : ", ") + restart[i];
   }
-  return true;
+  return applied;
 }
 
 }  // namespace recgate

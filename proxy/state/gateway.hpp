@@ -23,16 +23,18 @@ namespace recgate {
 class audit_log;
 class prefetcher;
 
-// The TLS listener's context from its certificate, key and client CA files; null with the
-// reason in `error` when they cannot be loaded.
-std::shared_ptr<ssl::context> make_server_tls_context(const config::tls_config& tls,
-                                                      std::string& error);
+// The TLS listener's context from its certificate, key and client CA files, or why they cannot
+// be loaded.
+result<std::shared_ptr<ssl::context>> make_server_tls_context(const config::tls_config& tls);
 
 struct gateway {
-  // `config_path`: the file reload() re-reads. Throws std::runtime_error when the upstream trust
-  // store, the TLS certificates or the cache cannot be opened.
-  gateway(const config::config& c, std::string config_path, net::any_io_executor io);
+  // `config_path`: the file reload() re-reads. What failed when the upstream trust store, the
+  // revocations, the TLS certificates, the audit file or the cache cannot be opened.
+  static result<std::shared_ptr<gateway>> open(const config::config& c, std::string config_path,
+                                               net::any_io_executor io);
   ~gateway();
+  gateway(const gateway&) = delete;
+  gateway& operator=(const gateway&) = delete;
 
   // What only a restart changes, as started.
   const restart_settings fixed;
@@ -59,13 +61,16 @@ struct gateway {
 
   // SIGHUP, or the consumers file changed: re-reads the config file (and the consumers file) and
   // applies what can change live: live_settings, consumers, signing keys and access.*, the API
-  // token, TLS certificates. False, with the reasons in `message`, when the new config is
-  // invalid: nothing changes then. Settings that need a restart are named in `message` when
-  // they differ (needing_restart()).
-  bool reload(std::string& message);
+  // token, TLS certificates. Says what changed (and names the settings that differ but need a
+  // restart: needing_restart()), or why the new config is refused: nothing changes then.
+  result<std::string> reload();
 
  private:
-  void open_cache(const config::config& c, net::any_io_executor io);  // throws on failure
+  gateway(const config::config& c, std::string config_path, net::any_io_executor io,
+          std::unique_ptr<ssl::context> upstream_tls);
+  // What can fail, after the members are made: revocations, TLS, audit, cache, prefetcher.
+  result<void> open_parts(const config::config& c, const net::any_io_executor& io);
+  result<void> open_cache(const config::config& c, const net::any_io_executor& io);
 
   const std::string config_path_;
 };

@@ -20,9 +20,9 @@ namespace {
 constexpr std::size_t wake_bytes = 256 * 1024;
 constexpr std::size_t hard_limit_bytes = 16 * 1024 * 1024;
 
-int open_for_append(const std::string& path, std::string& error) {
+result<int> open_for_append(const std::string& path) {
   int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) error = "cannot open audit file " + path + ": " + std::strerror(errno);
+  if (fd < 0) return fail("cannot open audit file " + path + ": " + std::strerror(errno));
   return fd;
 }
 
@@ -59,10 +59,10 @@ std::string format_audit_line(const audit_record& r, std::chrono::system_clock::
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
-std::unique_ptr<audit_log> audit_log::open(const config::audit_config& cfg, std::string& error) {
-  int fd = open_for_append(cfg.file, error);
-  if (fd < 0) return nullptr;
-  return std::unique_ptr<audit_log>(new audit_log(cfg, fd));
+result<std::unique_ptr<audit_log>> audit_log::open(const config::audit_config& cfg) {
+  auto fd = open_for_append(cfg.file);
+  if (!fd.ok()) return fail(fd.error());
+  return std::unique_ptr<audit_log>(new audit_log(cfg, *fd));
 }
 
 audit_log::audit_log(const config::audit_config& cfg, int fd) : cfg_(cfg), fd_(fd) {
@@ -126,14 +126,14 @@ void audit_log::flush() {
   write_buffered();
 }
 
-bool audit_log::reopen(std::string& error) {
+result<void> audit_log::reopen() {
   std::lock_guard write_lock(write_mutex_);
   write_buffered();
-  int fd = open_for_append(cfg_.file, error);
-  if (fd < 0) return false;
+  auto fd = open_for_append(cfg_.file);
+  if (!fd.ok()) return fail(fd.error());
   ::close(fd_);
-  fd_ = fd;
-  return true;
+  fd_ = *fd;
+  return {};
 }
 
 void audit_log::run_flusher() {

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "config/config.hpp"
+#include "util/result.hpp"
 
 namespace recgate {
 
@@ -46,8 +47,8 @@ std::string rfc3339_utc(std::chrono::system_clock::time_point when);
 
 class audit_log {
  public:
-  // Opens (creates 0600) path for appending; null with the reason in `error` when it cannot.
-  static std::unique_ptr<audit_log> open(const config::audit_config& cfg, std::string& error);
+  // Opens (creates 0600) path for appending; why not when it cannot.
+  static result<std::unique_ptr<audit_log>> open(const config::audit_config& cfg);
   // Flushes what is buffered, stops the flusher thread, closes the file.
   ~audit_log();
   audit_log(const audit_log&) = delete;
@@ -58,8 +59,8 @@ class audit_log {
   // Writes every buffered line now.
   void flush();
   // Writes what is buffered to the old file, then opens the path again (logrotate moved it).
-  // False, with the reason, when the path cannot be opened: the old file stays in use.
-  bool reopen(std::string& error);
+  // Why not when the path cannot be opened: the old file stays in use.
+  result<void> reopen();
 
   std::uint64_t lines_written() const;
   std::uint64_t write_errors() const;

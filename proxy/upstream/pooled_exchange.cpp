@@ -43,23 +43,23 @@ void pooled_exchange::release() {
   }
 }
 
-net::awaitable<std::optional<upstream_failure>> pooled_exchange::read_head(
-    bool head_request, config::duration timeout) {
+net::awaitable<upstream_step> pooled_exchange::read_head(bool head_request,
+                                                         config::duration timeout) {
   if (head_request) parser_.skip(true);
   beast::error_code ec;
   conn_->tcp().expires_after(timeout);
   co_await conn_->read_header(buffer_, parser_, ec);
   if (!ec) {
     if (parser_.is_done()) release();  // HEAD, or an empty body
-    co_return std::nullopt;
+    co_return upstream_step{};
   }
   failed_ = true;
   // An upstream too slow to answer is not asked again: that would multiply the client's wait
   // and the upstream's load. A connection that broke is.
   bool timed_out = ec == beast::error::timeout;
-  co_return upstream_failure{
+  co_return fail(upstream_failure{
       timed_out ? upstream_failure::kind::timeout : upstream_failure::kind::bad_response,
-      "reading the response head: " + ec.message(), !timed_out};
+      "reading the response head: " + ec.message(), !timed_out});
 }
 
 void pooled_exchange::body_failed(const beast::error_code& ec, std::string_view why) {

@@ -26,8 +26,7 @@ class pooled_exchange final : public upstream_exchange {
   ~pooled_exchange() override;
 
   // The response head, within `timeout`; for a HEAD request the body is not expected.
-  net::awaitable<std::optional<upstream_failure>> read_head(bool head_request,
-                                                            config::duration timeout);
+  net::awaitable<upstream_step> read_head(bool head_request, config::duration timeout);
 
   unsigned status() const override;
   const http::fields& headers() const override;

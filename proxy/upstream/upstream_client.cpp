@@ -74,12 +74,27 @@ std::optional<upstream_error_counts::which> error_kind(const upstream_failure& f
   return std::nullopt;
 }
 
-upstream_client::upstream_client(const config::upstream_config& cfg, net::any_io_executor io)
+result<std::unique_ptr<ssl::context>> upstream_tls_context(const config::upstream_config& cfg) {
+  auto tls = std::make_unique<ssl::context>(ssl::context::tls_client);
+  boost::system::error_code ec;
+  if (cfg.ca_file.empty())
+    tls->set_default_verify_paths(ec);
+  else
+    tls->load_verify_file(cfg.ca_file, ec);
+  if (ec) {
+    return fail("cannot load the upstream trust store" +
+                (cfg.ca_file.empty() ? std::string() : " " + cfg.ca_file) + ": " + ec.message());
+  }
+  return tls;
+}
+
+upstream_client::upstream_client(const config::upstream_config& cfg, net::any_io_executor io,
+                                 std::unique_ptr<ssl::context> tls)
     : cfg_(cfg),
       io_(std::move(io)),
       basic_credentials_(std::make_shared<const std::string>(
           "Basic " + basic_pair(cfg.project_id, cfg.api_token))),
-      tls_(std::make_unique<ssl::context>(ssl::context::tls_client)),
+      tls_(std::move(tls)),
       pool_(std::make_shared<pool>(cfg.pool_size, cfg.idle_timeout)),
       health_(cfg.breaker_failures, cfg.breaker_cooldown) {
   tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
@@ -99,16 +114,6 @@ upstream_client::upstream_client(const config::upstream_config& cfg, net::any_io
       conn->session_sink_->keep_session(conn->key(), copy);
     return 0;
   });
-  boost::system::error_code ec;
-  if (cfg.ca_file.empty())
-    tls_->set_default_verify_paths(ec);
-  else
-    tls_->load_verify_file(cfg.ca_file, ec);
-  if (ec) {
-    throw std::runtime_error("cannot load the upstream trust store" +
-                             (cfg.ca_file.empty() ? std::string() : " " + cfg.ca_file) + ": " +
-                             ec.message());
-  }
 }
 
 upstream_client::~upstream_client() { pool_->close(); }
@@ -142,9 +147,8 @@ void upstream_client::shutdown() { pool_->close(); }
 
 net::awaitable<bool> upstream_client::probe() {
   auto conn = std::make_unique<upstream_connection>(io_, origin_key(cfg_.url));
-  std::optional<upstream_failure> failure;
-  co_await conn->open(cfg_.url, cfg_, tls_.get(), nullptr, failure);
-  co_return !failure;
+  auto opened = co_await conn->open(cfg_.url, cfg_, tls_.get(), nullptr);
+  co_return opened.ok();
 }
 
 net::awaitable<upstream_result> upstream_client::fetch(const recording_request& request,
@@ -152,21 +156,21 @@ net::awaitable<upstream_result> upstream_client::fetch(const recording_request& 
   for (unsigned n = 0;; ++n) {
     if (!health_.allow()) {
       counters_.breaker_rejections.fetch_add(1, std::memory_order_relaxed);
-      co_return upstream_failure{upstream_failure::kind::circuit_open,
-                                 "circuit open: the upstream failed " +
-                                     std::to_string(health_.consecutive_failures()) +
-                                     " times in a row",
-                                 false};
+      co_return fail(upstream_failure{upstream_failure::kind::circuit_open,
+                                      "circuit open: the upstream failed " +
+                                          std::to_string(health_.consecutive_failures()) +
+                                          " times in a row",
+                                      false});
     }
     auto result = co_await attempt(request, request_id);
     bool retry = false;
-    if (auto* f = std::get_if<upstream_failure>(&result)) {
+    if (!result.ok()) {
       health_.record_failure();
       counters_.failures.fetch_add(1, std::memory_order_relaxed);
-      if (auto k = error_kind(*f)) errors_->add(*k);
-      retry = f->transient;
+      if (auto k = error_kind(result.error())) errors_->add(*k);
+      retry = result.error().transient;
     } else {
-      auto status = std::get<std::unique_ptr<upstream_exchange>>(result)->status();
+      auto status = (*result)->status();
       if (status >= 500) errors_->add(upstream_error_counts::http_5xx);
       // Only requests the gateway signs say anything about its credentials.
       if (request.format == recording_format::json && status < 500) observe_credentials(status);
@@ -190,15 +194,14 @@ net::awaitable<upstream_result> upstream_client::fetch(const recording_request& 
   }
 }
 
-net::awaitable<std::unique_ptr<upstream_connection>> upstream_client::connect(
-    const config::base_url& origin, const std::string& key,
-    std::optional<upstream_failure>& failure) {
+net::awaitable<result<std::unique_ptr<upstream_connection>, upstream_failure>>
+upstream_client::connect(const config::base_url& origin, const std::string& key) {
   auto conn = std::make_unique<upstream_connection>(io_, key);
   conn->session_sink_ = pool_.get();
   SSL_SESSION* resume = origin.tls() ? pool_->session(key) : nullptr;
-  co_await conn->open(origin, cfg_, tls_.get(), resume, failure);
+  auto opened = co_await conn->open(origin, cfg_, tls_.get(), resume);
   if (resume != nullptr) SSL_SESSION_free(resume);
-  if (failure) co_return nullptr;
+  if (!opened.ok()) co_return fail(opened.error());
   counters_.connections_opened.fetch_add(1, std::memory_order_relaxed);
   if (conn->ssl_handle() != nullptr && SSL_session_reused(conn->ssl_handle())) {
     counters_.tls_resumed.fetch_add(1, std::memory_order_relaxed);
@@ -217,12 +220,12 @@ net::awaitable<upstream_result> upstream_client::attempt(const recording_request
     std::chrono::steady_clock::time_point sent_at;
     for (;;) {
       bool pooled = conn != nullptr;
-      std::optional<upstream_failure> failure;
       if (pooled) {
         counters_.connections_reused.fetch_add(1, std::memory_order_relaxed);
       } else {
-        conn = co_await connect(where.origin, key, failure);
-        if (failure) co_return *failure;
+        auto connected = co_await connect(where.origin, key);
+        if (!connected.ok()) co_return fail(connected.error());
+        conn = std::move(*connected);
       }
       std::shared_ptr<const std::string> credentials;
       if (request.format == recording_format::json) credentials = basic_credentials_.load();
@@ -233,19 +236,21 @@ net::awaitable<upstream_result> upstream_client::attempt(const recording_request
       beast::error_code ec;
       conn->tcp().expires_after(cfg_.header_timeout);
       co_await conn->write(req, ec);
-      if (ec) {
-        failure = upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
-                                                               : upstream_failure::kind::connect,
-                                   "sending the request: " + ec.message()};
-      }
       answer = std::make_unique<pooled_exchange>(std::move(conn), pool_, cfg_, errors_, request_id);
-      if (!failure) failure = co_await answer->read_head(request.head, cfg_.header_timeout);
-      if (!failure) break;
-      if (pooled && is_stale_connection(*failure)) {
+      upstream_step step;
+      if (ec) {
+        step = fail(upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
+                                                                 : upstream_failure::kind::connect,
+                                     "sending the request: " + ec.message()});
+      } else {
+        step = co_await answer->read_head(request.head, cfg_.header_timeout);
+      }
+      if (step.ok()) break;
+      if (pooled && is_stale_connection(step.error())) {
         answer.reset();
         continue;  // conn is null: a fresh one
       }
-      co_return *failure;
+      co_return fail(step.error());
     }
     if (observe_latency_) {
       observe_latency_(
@@ -256,21 +261,21 @@ net::awaitable<upstream_result> upstream_client::attempt(const recording_request
       co_return std::unique_ptr<upstream_exchange>(std::move(answer));
     }
     if (redirects >= cfg_.max_redirects) {
-      co_return upstream_failure{upstream_failure::kind::bad_response,
-                                 "more than " + std::to_string(cfg_.max_redirects) + " redirects",
-                                 false};
+      co_return fail(upstream_failure{
+          upstream_failure::kind::bad_response,
+          "more than " + std::to_string(cfg_.max_redirects) + " redirects", false});
     }
     auto location = answer->headers().find(http::field::location);
     auto next = location == answer->headers().end()
                     ? std::nullopt
                     : resolve_location(location->value(), where.origin);
     if (!next) {
-      co_return upstream_failure{upstream_failure::kind::bad_response,
-                                 "redirect without a usable Location", false};
+      co_return fail(upstream_failure{upstream_failure::kind::bad_response,
+                                      "redirect without a usable Location", false});
     }
     if (where.origin.tls() && !next->origin.tls()) {
-      co_return upstream_failure{upstream_failure::kind::bad_response,
-                                 "refusing a redirect from https to http", false};
+      co_return fail(upstream_failure{upstream_failure::kind::bad_response,
+                                      "refusing a redirect from https to http", false});
     }
     where = std::move(*next);
   }

@@ -24,6 +24,7 @@
 #include "proxy/policy/recording_request.hpp"
 #include "proxy/upstream/upstream_health.hpp"
 #include "util/net/net.hpp"
+#include "util/result.hpp"
 #include "util/shared_setting.hpp"
 
 namespace recgate {
@@ -38,6 +39,9 @@ struct upstream_failure {
   std::string detail;     // for logs; contains no credentials
   bool transient = true;  // false: retrying cannot help (a redirect policy refused, say)
 };
+
+// One step of an exchange (connecting, the tunnel, the response head): done, or why not.
+using upstream_step = result<void, upstream_failure>;
 
 // Upstream errors by kind, for recgate_upstream_errors_total{kind}: each failed attempt (its
 // failure kind, or http_5xx for a 5xx answer), each response body that broke off (body),
@@ -77,7 +81,7 @@ class upstream_exchange : public body_source {
   virtual const http::fields& headers() const = 0;
 };
 
-using upstream_result = std::variant<std::unique_ptr<upstream_exchange>, upstream_failure>;
+using upstream_result = result<std::unique_ptr<upstream_exchange>, upstream_failure>;
 
 // Counters for metrics; monotonic.
 struct upstream_counters {
@@ -95,12 +99,16 @@ using latency_observer = std::function<void(double seconds)>;
 
 class upstream_connection;
 
+// The client TLS context that verifies the upstream: the system's trust store, or cfg.ca_file;
+// why not when it cannot be loaded (fatal at start-up).
+result<std::unique_ptr<ssl::context>> upstream_tls_context(const config::upstream_config& cfg);
+
 class upstream_client {
  public:
   // Prereq: cfg outlives the client. io: the io_context's executor; each pooled connection
-  // gets a strand of its own on it. Loads the trust store (system or cfg.ca_file); throws
-  // std::runtime_error when it cannot, which is fatal at start-up.
-  upstream_client(const config::upstream_config& cfg, net::any_io_executor io);
+  // gets a strand of its own on it. tls: from upstream_tls_context(cfg).
+  upstream_client(const config::upstream_config& cfg, net::any_io_executor io,
+                  std::unique_ptr<ssl::context> tls);
   ~upstream_client();
 
   // Sends GET (or HEAD) for the recording and reads the response head, retrying what failed
@@ -137,9 +145,8 @@ class upstream_client {
   net::awaitable<upstream_result> attempt(const recording_request& request,
                                           const std::string& request_id);
   // A new connection to origin (pool key `key`), TLS session resumed when the pool has one.
-  net::awaitable<std::unique_ptr<upstream_connection>> connect(
-      const config::base_url& origin, const std::string& key,
-      std::optional<upstream_failure>& failure);
+  net::awaitable<result<std::unique_ptr<upstream_connection>, upstream_failure>> connect(
+      const config::base_url& origin, const std::string& key);
 
   // A signed request's answer: refused (401/403) or accepted (anything else the upstream says).
   void observe_credentials(unsigned status);

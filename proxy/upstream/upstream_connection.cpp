@@ -10,10 +10,10 @@ std::string origin_key(const config::base_url& origin) {
   return origin.scheme + "://" + origin.authority();
 }
 
-net::awaitable<void> upstream_connection::open(const config::base_url& origin,
-                                               const config::upstream_config& cfg,
-                                               ssl::context* tls_context, SSL_SESSION* resume,
-                                               std::optional<upstream_failure>& failure) {
+net::awaitable<upstream_step> upstream_connection::open(const config::base_url& origin,
+                                                        const config::upstream_config& cfg,
+                                                        ssl::context* tls_context,
+                                                        SSL_SESSION* resume) {
   beast::error_code ec;
   // Through an egress proxy the TCP connection goes to the proxy, which opens a tunnel.
   std::optional<config::base_url> proxy;
@@ -23,9 +23,8 @@ net::awaitable<void> upstream_connection::open(const config::base_url& origin,
   auto endpoints = co_await resolver.async_resolve(dial.host, std::to_string(dial.port),
                                                    net::redirect_error(net::use_awaitable, ec));
   if (ec) {
-    failure = upstream_failure{upstream_failure::kind::resolve,
-                               "cannot resolve " + dial.host + ": " + ec.message()};
-    co_return;
+    co_return fail(upstream_failure{upstream_failure::kind::resolve,
+                                    "cannot resolve " + dial.host + ": " + ec.message()});
   }
   if (origin.tls())
     tls_.emplace(ex_, *tls_context);
@@ -36,16 +35,14 @@ net::awaitable<void> upstream_connection::open(const config::base_url& origin,
   tcp().expires_after(cfg.connect_timeout);
   co_await tcp().async_connect(endpoints, net::redirect_error(net::use_awaitable, ec));
   if (ec) {
-    failure = upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
-                                                           : upstream_failure::kind::connect,
-                               "cannot connect to " + dial.authority() + ": " + ec.message()};
-    co_return;
+    co_return fail(upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
+                                                                : upstream_failure::kind::connect,
+                                    "cannot connect to " + dial.authority() + ": " + ec.message()});
   }
   if (proxy) {
-    co_await tunnel(origin, cfg, failure);
-    if (failure) co_return;
+    if (auto tunnelled = co_await tunnel(origin, cfg); !tunnelled.ok()) co_return tunnelled;
   }
-  if (!tls_) co_return;
+  if (!tls_) co_return upstream_step{};
 
   SSL* ssl_handle = tls_->native_handle();
   boost::system::error_code addr_ec;
@@ -71,16 +68,16 @@ net::awaitable<void> upstream_connection::open(const config::base_url& origin,
                                  net::redirect_error(net::use_awaitable, ec));
   if (ec) {
     // A certificate or protocol the gateway refuses is refused again on a retry.
-    failure = upstream_failure{
+    co_return fail(upstream_failure{
         ec == beast::error::timeout ? upstream_failure::kind::timeout : upstream_failure::kind::tls,
         "TLS handshake with " + origin.authority() + " failed: " + ec.message(),
-        ec.category() != net::error::get_ssl_category()};
+        ec.category() != net::error::get_ssl_category()});
   }
+  co_return upstream_step{};
 }
 
-net::awaitable<void> upstream_connection::tunnel(const config::base_url& origin,
-                                                 const config::upstream_config& cfg,
-                                                 std::optional<upstream_failure>& failure) {
+net::awaitable<upstream_step> upstream_connection::tunnel(const config::base_url& origin,
+                                                          const config::upstream_config& cfg) {
   auto& stream = tcp();
   http::request<http::empty_body> req{http::verb::connect,
                                       origin.host + ":" + std::to_string(origin.port), 11};
@@ -97,14 +94,16 @@ net::awaitable<void> upstream_connection::tunnel(const config::base_url& origin,
                                      net::redirect_error(net::use_awaitable, ec));
   }
   if (ec) {
-    failure = upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
-                                                           : upstream_failure::kind::connect,
-                               "egress proxy CONNECT failed: " + ec.message()};
-  } else if (parser.get().result_int() != 200 || buffer.size() != 0) {
-    failure = upstream_failure{upstream_failure::kind::connect,
-                               "egress proxy refused CONNECT to " + origin.authority() + ": " +
-                                   std::to_string(parser.get().result_int())};
+    co_return fail(upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
+                                                                : upstream_failure::kind::connect,
+                                    "egress proxy CONNECT failed: " + ec.message()});
   }
+  if (parser.get().result_int() != 200 || buffer.size() != 0) {
+    co_return fail(upstream_failure{upstream_failure::kind::connect,
+                                    "egress proxy refused CONNECT to " + origin.authority() + ": " +
+                                        std::to_string(parser.get().result_int())});
+  }
+  co_return upstream_step{};
 }
 
 }  // namespace recgate

@@ -51,9 +51,9 @@ class upstream_connection {
 
   // Resolves, connects (through the egress proxy's tunnel when one is configured) and, for
   // https, shakes hands (chain and host name verified, SNI, `resume` offered if not null).
-  net::awaitable<void> open(const config::base_url& origin, const config::upstream_config& cfg,
-                            ssl::context* tls_context, SSL_SESSION* resume,
-                            std::optional<upstream_failure>& failure);
+  net::awaitable<upstream_step> open(const config::base_url& origin,
+                                     const config::upstream_config& cfg, ssl::context* tls_context,
+                                     SSL_SESSION* resume);
 
   template <class Message>
   net::awaitable<void> write(Message& msg, beast::error_code& ec) {
@@ -89,8 +89,8 @@ class upstream_connection {
 
  private:
   // CONNECT host:port through the egress proxy; on 200 the TCP stream is a tunnel to origin.
-  net::awaitable<void> tunnel(const config::base_url& origin, const config::upstream_config& cfg,
-                              std::optional<upstream_failure>& failure);
+  net::awaitable<upstream_step> tunnel(const config::base_url& origin,
+                                       const config::upstream_config& cfg);
 
   net::any_io_executor ex_;
   std::string key_;

@@ -17,17 +17,18 @@ net::awaitable<cache::origin_response> fetch_from_upstream(upstream_client& upst
                                                            const std::string& request_id) {
   cache::origin_response out;
   auto result = co_await upstream.fetch(request, request_id);
-  if (auto* failure = std::get_if<upstream_failure>(&result)) {
-    out.head.timed_out = failure->what == upstream_failure::kind::timeout;
-    out.head.unavailable = failure->what == upstream_failure::kind::circuit_open;
-    out.head.detail = failure->detail;
-    auto kind = error_kind(*failure);
+  if (!result.ok()) {
+    const auto& failure = result.error();
+    out.head.timed_out = failure.what == upstream_failure::kind::timeout;
+    out.head.unavailable = failure.what == upstream_failure::kind::circuit_open;
+    out.head.detail = failure.detail;
+    auto kind = error_kind(failure);
     logging::warn("request_id=" + request_id + " upstream failed [kind=" +
                   std::string(kind ? upstream_error_counts::names[*kind] : "circuit_open") +
-                  "]: " + failure->detail);
+                  "]: " + failure.detail);
     co_return out;
   }
-  auto exchange = std::move(std::get<std::unique_ptr<upstream_exchange>>(result));
+  auto exchange = std::move(*result);
   const auto& fields = exchange->headers();
   out.head.status = exchange->status();
   out.head.length = exchange->content_length();

@@ -95,8 +95,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   recording.sid = fuzz::recording_sid;
   if (f[2] == "sign" || f[2] == "admin") {
     request.scope = f[2];
-  } else if (auto routed = route("GET", f[2]); std::holds_alternative<recording_request>(routed)) {
-    recording = std::get<recording_request>(routed);
+  } else if (auto routed = route("GET", f[2]); routed.ok()) {
+    recording = *routed;
   }
   request.account_sid = recording.account_sid;
   request.sid = recording.sid;

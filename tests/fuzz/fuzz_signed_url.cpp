@@ -40,8 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   recording_request recording;
   recording.account_sid = fuzz::account_a;
   recording.sid = fuzz::recording_sid;
-  if (auto routed = route("GET", f[2]); std::holds_alternative<recording_request>(routed)) {
-    recording = std::get<recording_request>(routed);
+  if (auto routed = route("GET", f[2]); routed.ok()) {
+    recording = *routed;
   }
 
   auto parsed = parse_signed_query(query);

@@ -469,15 +469,15 @@ TEST_CASE("HEAD is answered from the manifest alone; a damaged object is fetched
   s.stop_gateway();
   {
     // Remove the object's chunks behind the gateway's back, keeping its manifest.
-    std::string error;
     recgate::cache::store_options options;
     options.path = (s.dir() / "cache").string();
-    auto st = recgate::cache::store::open(options, error);
-    REQUIRE_MESSAGE(st, error);
+    auto opened = recgate::cache::store::open(options);
+    REQUIRE_MESSAGE(opened.ok(), opened.error());
+    auto st = std::move(*opened);
     recgate::cache::object_key key{project_id, sid, "wav"};
     auto m = st->find(key);
     REQUIRE(m);
-    REQUIRE_FALSE(st->abort_fill(key, m->generation));
+    REQUIRE(st->abort_fill(key, m->generation).ok());
     REQUIRE_FALSE(st->read_chunk(key, m->generation, 0));
   }
   s.restart_gateway();

@@ -138,12 +138,11 @@ std::vector<bool> plaintext_found(const std::filesystem::path& folder,
 
 // Opens the stopped gateway's store directly, without keys: values as stored.
 std::unique_ptr<recgate::cache::store> open_raw(stack& s) {
-  std::string error;
   recgate::cache::store_options options;
   options.path = (s.dir() / "cache").string();
-  auto st = recgate::cache::store::open(options, error);
-  REQUIRE_MESSAGE(st, error);
-  return st;
+  auto st = recgate::cache::store::open(options);
+  REQUIRE_MESSAGE(st.ok(), st.error());
+  return std::move(*st);
 }
 
 recgate::cache::object_key key_of(const std::string& sid, const std::string& format = "wav") {
@@ -228,7 +227,7 @@ TEST_CASE("a tampered chunk is never served: the object is dropped and fetched a
     std::string bad(stored->bytes());
     bad[bad.size() / 3] = static_cast<char>(bad[bad.size() / 3] ^ 0x01);
     stored.reset();
-    REQUIRE_FALSE(st->put_chunk(key_of(sid), m->generation, index, bad));
+    REQUIRE(st->put_chunk(key_of(sid), m->generation, index, bad).ok());
   }
   s.restart_gateway();
   // The manifest is intact, so this is a hit until the bad chunk is read. The first chunk is
@@ -265,7 +264,7 @@ TEST_CASE("without encryption too, a committed object with a missing chunk is fe
     auto st = open_raw(s);
     auto m = st->find(key_of(sid));
     REQUIRE(m);
-    REQUIRE_FALSE(st->abort_fill(key_of(sid), m->generation));  // every chunk, manifest kept
+    REQUIRE(st->abort_fill(key_of(sid), m->generation).ok());  // every chunk, manifest kept
   }
   s.restart_gateway();
   // The first chunk is read before the head goes out: nothing is sent yet, so the request misses

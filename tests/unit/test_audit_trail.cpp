@@ -143,9 +143,9 @@ TEST_CASE("audit_log: appends whole lines to a 0600 file, buffered, reopened aft
   config::audit_config cfg;
   cfg.file = tmp.path.string();
   cfg.flush_interval = std::chrono::hours(1);
-  std::string error;
-  auto log = audit_log::open(cfg, error);
-  REQUIRE_MESSAGE(log, error);
+  auto opened = audit_log::open(cfg);
+  REQUIRE_MESSAGE(opened.ok(), opened.error());
+  auto log = std::move(*opened);
   log->append(sample());
   log->append(sample());
   CHECK(read_all(tmp.path) == "{\"earlier\":true}\n");  // buffered, not written per line
@@ -158,7 +158,7 @@ TEST_CASE("audit_log: appends whole lines to a 0600 file, buffered, reopened aft
   auto rotated = tmp.dir.path / "audit.jsonl.1";
   std::filesystem::rename(tmp.path, rotated);
   log->append(sample("5e5e0001-0000-4000-8000-0000000000ff"));
-  REQUIRE(log->reopen(error));
+  REQUIRE(log->reopen().ok());
   log->append(sample("5e5e0001-0000-4000-8000-0000000000ee"));
   log.reset();  // flushes
   auto old_text = read_all(rotated);
@@ -174,8 +174,9 @@ TEST_CASE("audit_log: appends whole lines to a 0600 file, buffered, reopened aft
   SUBCASE("an unusable path is an error at open") {
     config::audit_config nowhere;
     nowhere.file = (tmp.dir.path / "missing" / "audit.jsonl").string();
-    CHECK_FALSE(audit_log::open(nowhere, error));
-    CHECK(error.find("missing") != std::string::npos);
+    auto refused = audit_log::open(nowhere);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().find("missing") != std::string::npos);
   }
 }
 
@@ -184,9 +185,9 @@ TEST_CASE("audit_log: lines reach the file within flush_interval") {
   config::audit_config cfg;
   cfg.file = tmp.path.string();
   cfg.flush_interval = std::chrono::milliseconds(20);
-  std::string error;
-  auto log = audit_log::open(cfg, error);
-  REQUIRE(log);
+  auto opened = audit_log::open(cfg);
+  REQUIRE(opened.ok());
+  auto log = std::move(*opened);
   log->append(sample());
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (log->lines_written() < 1 && std::chrono::steady_clock::now() < deadline) {
@@ -206,18 +207,17 @@ TEST_CASE("[audit] configuration") {
       "[[consumers]]\nid = \"a\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\nkey_sha256 = \"" +
       std::string(64, 'a') + "\"\n";
   auto off = config::load_from_string(base, "t", env);
-  REQUIRE(off.value);
-  CHECK_FALSE(off.value->audit.enabled());
+  REQUIRE(off.ok());
+  CHECK_FALSE(off->audit.enabled());
   auto on = config::load_from_string(base + "[audit]\nfile = \"/var/lib/recgate/audit.jsonl\"\n",
                                      "t", env);
-  REQUIRE(on.value);
-  CHECK(on.value->audit.file == "/var/lib/recgate/audit.jsonl");
-  CHECK(on.value->audit.flush_interval == std::chrono::seconds(1));
-  CHECK_FALSE(
-      config::load_from_string(base + "[audit]\nflush_interval = \"2s\"\n", "t", env).value);
+  REQUIRE(on.ok());
+  CHECK(on->audit.file == "/var/lib/recgate/audit.jsonl");
+  CHECK(on->audit.flush_interval == std::chrono::seconds(1));
+  CHECK_FALSE(config::load_from_string(base + "[audit]\nflush_interval = \"2s\"\n", "t", env).ok());
   CHECK_FALSE(
       config::load_from_string(base + "[audit]\nfile = \"f\"\nflush_interval = 0\n", "t", env)
-          .value);
+          .ok());
   CHECK_FALSE(
-      config::load_from_string(base + "[audit]\nfile = \"f\"\nrotate = true\n", "t", env).value);
+      config::load_from_string(base + "[audit]\nfile = \"f\"\nrotate = true\n", "t", env).ok());
 }

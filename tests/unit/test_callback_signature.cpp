@@ -43,7 +43,8 @@ callback_verdict judge(const form_params& params, std::string_view url = "http:/
 }
 
 bool has_error(const config::load_result& r, std::string_view key, std::string_view words = "") {
-  for (const auto& e : r.errors) {
+  if (r.ok()) return false;
+  for (const auto& e : r.error()) {
     if (e.key == key && e.message.find(words) != std::string::npos) return true;
   }
   return false;
@@ -185,8 +186,8 @@ TEST_CASE("signed_callback_url: public_url, or the listener's scheme and the Hos
 TEST_CASE("[callbacks] configuration") {
   auto r = load("[callbacks]\npath = \"/callbacks/recording-status\"\nsigning_key_env = \"K\"\n",
                 {{"K", "PSK_secret"}});
-  REQUIRE(r.errors.empty());
-  const auto& c = r.value->callbacks;
+  REQUIRE(r.ok());
+  const auto& c = r->callbacks;
   CHECK(c.enabled());
   CHECK(c.signing_key == "PSK_secret");
   CHECK(c.signing_key_source == "env K");
@@ -194,7 +195,7 @@ TEST_CASE("[callbacks] configuration") {
   CHECK(c.concurrency == 2);
   CHECK(c.queue_limit == 1000);
   CHECK(c.forward_url.empty());
-  CHECK_FALSE(load("").value->callbacks.enabled());
+  CHECK_FALSE(load("")->callbacks.enabled());
 
   auto full = load(
       "[callbacks]\npath = \"/cb\"\nsigning_key_env = \"K\"\n"
@@ -202,8 +203,8 @@ TEST_CASE("[callbacks] configuration") {
       "queue_limit = 0\nforward_url = \"http://10.0.0.5:8000/hooks/rec?x=1\"\n"
       "forward_timeout = \"3s\"\npublic_url = \"https://rec.example.com/\"\n",
       {{"K", "k"}});
-  REQUIRE(full.errors.empty());
-  const auto& f = full.value->callbacks;
+  REQUIRE(full.ok());
+  const auto& f = full->callbacks;
   CHECK(f.prefetch_formats == std::vector<std::string>{"mp3", "wav"});
   CHECK(f.concurrency == 4);
   CHECK(f.queue_limit == 0);
@@ -222,8 +223,8 @@ TEST_CASE("[callbacks] configuration") {
     auto fr =
         load("[callbacks]\npath = \"/cb\"\nsigning_key_file = \"" + std::string(name) + "\"\n");
     std::remove(name);
-    REQUIRE(fr.errors.empty());
-    CHECK(fr.value->callbacks.signing_key == "PSK_from_file");
+    REQUIRE(fr.ok());
+    CHECK(fr->callbacks.signing_key == "PSK_from_file");
   }
   SUBCASE("invalid settings name their key") {
     auto bad = [](const std::string& lines, std::map<std::string, std::string> env = {{"K", "k"}}) {
@@ -251,7 +252,7 @@ TEST_CASE("[callbacks] configuration") {
                     "unknown"));
     // The key's value is never in a message.
     for (const auto& e :
-         bad("path = \"cb\"\nsigning_key_env = \"K\"", {{"K", "PSK_do_not_show"}}).errors) {
+         bad("path = \"cb\"\nsigning_key_env = \"K\"", {{"K", "PSK_do_not_show"}}).error()) {
       CHECK(e.to_string().find("PSK_do_not_show") == std::string::npos);
     }
   }
@@ -269,6 +270,6 @@ TEST_CASE("[callbacks] configuration") {
                     "cache"));
     CHECK(config::load_from_string(
               no_cache + "prefetch_formats = []\nforward_url = \"http://h/x\"\n", "t", env)
-              .errors.empty());
+              .ok());
   }
 }

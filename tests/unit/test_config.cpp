@@ -33,7 +33,8 @@ const env_lookup with_token = env_of({{"SIGNALWIRE_API_TOKEN", "PT-secret"}});
 
 // True when some error names `key` and its message contains `words`.
 bool has_error(const load_result& r, std::string_view key, std::string_view words = "") {
-  for (const auto& e : r.errors) {
+  if (r.ok()) return false;
+  for (const auto& e : r.error()) {
     if (e.key == key && e.message.find(words) != std::string::npos) return true;
   }
   return false;
@@ -43,8 +44,8 @@ bool has_error(const load_result& r, std::string_view key, std::string_view word
 
 TEST_CASE("a minimal configuration loads with defaults") {
   auto r = load_from_string(minimal(), "t.toml", with_token);
-  REQUIRE(r.errors.empty());
-  const auto& c = *r.value;
+  REQUIRE(r.ok());
+  const auto& c = *r;
   CHECK(c.server.listen.host == "127.0.0.1");
   CHECK(c.server.listen.port == 8080);
   CHECK(c.server.threads >= 1);
@@ -66,20 +67,20 @@ TEST_CASE("environment overrides win over the file") {
                                     {"RECGATE_UPSTREAM_URL", "http://127.0.0.1:7000"},
                                     {"SIGNALWIRE_PROJECT_ID", "other"},
                                     {"SIGNALWIRE_API_TOKEN", "tok"}}));
-  REQUIRE(r.errors.empty());
-  CHECK(r.value->server.listen.port == 9000);
-  CHECK(r.value->upstream.url.to_string() == "http://127.0.0.1:7000");
-  CHECK(r.value->upstream.url.authority() == "127.0.0.1:7000");
-  CHECK(r.value->upstream.project_id == "other");
-  CHECK(r.value->upstream.api_token == "tok");
+  REQUIRE(r.ok());
+  CHECK(r->server.listen.port == 9000);
+  CHECK(r->upstream.url.to_string() == "http://127.0.0.1:7000");
+  CHECK(r->upstream.url.authority() == "127.0.0.1:7000");
+  CHECK(r->upstream.project_id == "other");
+  CHECK(r->upstream.api_token == "tok");
 }
 
 TEST_CASE("the token comes from the named variable or a file, never the config text") {
   SUBCASE("a custom variable") {
     auto r = load_from_string(minimal("api_token_env = \"MY_TOKEN\""), "t.toml",
                               env_of({{"MY_TOKEN", "abc"}}));
-    REQUIRE(r.errors.empty());
-    CHECK(r.value->upstream.api_token == "abc");
+    REQUIRE(r.ok());
+    CHECK(r->upstream.api_token == "abc");
   }
   SUBCASE("a file, trailing newline trimmed") {
     char name[] = "/tmp/recgate-token-XXXXXX";
@@ -90,9 +91,9 @@ TEST_CASE("the token comes from the named variable or a file, never the config t
     std::ofstream(path) << "from-file\n";
     auto r = load_from_string(minimal("api_token_file = \"" + path + "\""), "t.toml", env_of({}));
     std::remove(path.c_str());
-    REQUIRE(r.errors.empty());
-    CHECK(r.value->upstream.api_token == "from-file");
-    CHECK(r.value->upstream.api_token_source == "file " + path);
+    REQUIRE(r.ok());
+    CHECK(r->upstream.api_token == "from-file");
+    CHECK(r->upstream.api_token_source == "file " + path);
   }
   SUBCASE("an unreadable file") {
     auto r =
@@ -106,7 +107,7 @@ TEST_CASE("the token comes from the named variable or a file, never the config t
   SUBCASE("a literal token in the file is refused, and not echoed") {
     auto r = load_from_string(minimal("api_token = \"PT-literal-secret\""), "t.toml", with_token);
     CHECK(has_error(r, "upstream.api_token", "not accepted"));
-    for (const auto& e : r.errors)
+    for (const auto& e : r.error())
       CHECK(e.to_string().find("PT-literal-secret") == std::string::npos);
   }
 }
@@ -128,7 +129,7 @@ TEST_CASE("errors name the key and the problem") {
           "\"\n"
           "[log]\nlevel = \"loud\"\nformat = \"xml\"\n[extra]\n",
       "t.toml", with_token);
-  CHECK_FALSE(r.value);
+  CHECK_FALSE(r.ok());
   CHECK(has_error(r, "server.listen", "host:port"));
   CHECK(has_error(r, "server.threads", "between"));
   CHECK(has_error(r, "server.header_timeout", "duration"));
@@ -153,15 +154,15 @@ TEST_CASE("errors name the key and the problem") {
 
 TEST_CASE("the cache section: off by default, validated when present") {
   auto off = load_from_string(minimal(), "t.toml", with_token);
-  REQUIRE(off.value);
-  CHECK_FALSE(off.value->cache.enabled());
+  REQUIRE(off.ok());
+  CHECK_FALSE(off->cache.enabled());
   auto on =
       load_from_string(minimal("", "[cache]\npath = \"/var/cache/recgate\"\nchunk_size = 65536\n"),
                        "t.toml", with_token);
-  REQUIRE(on.value);
-  CHECK(on.value->cache.enabled());
-  CHECK(on.value->cache.chunk_size == 65536);
-  CHECK(on.value->cache.cache_control.find("immutable") != std::string::npos);
+  REQUIRE(on.ok());
+  CHECK(on->cache.enabled());
+  CHECK(on->cache.chunk_size == 65536);
+  CHECK(on->cache.cache_control.find("immutable") != std::string::npos);
   auto bad =
       load_from_string(minimal("", "[cache]\nchunk_size = 10\nsize = 1\n"), "t.toml", with_token);
   CHECK(has_error(bad, "cache.chunk_size", "between"));
@@ -182,9 +183,9 @@ TEST_CASE("consumers: several keys with ids, scopes, accounts, networks, rate li
           "[[consumers.keys]]\nid = \"new\"\nsha256 = \"" +
           std::string(64, 'c') + "\"\n",
       "t.toml", with_token);
-  REQUIRE(r.errors.empty());
-  const auto& c = r.value->consumers.at(0);
-  CHECK(r.value->access.public_audio);
+  REQUIRE(r.ok());
+  const auto& c = r->consumers.at(0);
+  CHECK(r->access.public_audio);
   REQUIRE(c.keys.size() == 2);
   CHECK(c.keys[0].id == "old");
   CHECK(c.keys[1].id == "new");
@@ -209,24 +210,26 @@ TEST_CASE("a consumers file adds consumers; ids and keys stay unique across both
                       << std::string(64, 'd') << "\"\n";
   auto r = load_from_string(minimal("", "[access]\nconsumers_file = \"" + path + "\"\n"), "t.toml",
                             with_token);
-  REQUIRE(r.errors.empty());
-  CHECK(r.value->consumers.size() == 2);
-  CHECK(r.value->own_consumers == 1);
-  CHECK(r.value->consumers[1].id == "filed");
+  REQUIRE(r.ok());
+  CHECK(r->consumers.size() == 2);
+  CHECK(r->own_consumers == 1);
+  CHECK(r->consumers[1].id == "filed");
 
-  auto reload = load_consumers_file(path, {r.value->consumers[0]});
-  CHECK(reload.errors.empty());
-  CHECK(reload.consumers.size() == 2);
+  auto reload = load_consumers_file(path, {r->consumers[0]});
+  CHECK(reload.ok());
+  REQUIRE(reload.ok());
+  CHECK(reload->size() == 2);
 
   std::ofstream(path)
       << "[[consumers]]\nid = \"billing\"\nscopes = [\"audio\"]\naccounts = [\"*\"]\n"
          "key_sha256 = \""
       << hash << "\"\n[server]\n";
-  auto clash = load_consumers_file(path, {r.value->consumers[0]});
-  CHECK(clash.consumers.empty());
-  CHECK(has_error({std::nullopt, clash.errors}, path + ": consumers[0].id", "duplicate"));
-  CHECK(has_error({std::nullopt, clash.errors}, path + ": consumers[0].key_sha256", "twice"));
-  CHECK(has_error({std::nullopt, clash.errors}, path + ": server", "unknown key"));
+  auto clash = load_consumers_file(path, {r->consumers[0]});
+  REQUIRE_FALSE(clash.ok());
+  const load_result refused = recgate::fail(clash.error());
+  CHECK(has_error(refused, path + ": consumers[0].id", "duplicate"));
+  CHECK(has_error(refused, path + ": consumers[0].key_sha256", "twice"));
+  CHECK(has_error(refused, path + ": server", "unknown key"));
   std::remove(path.c_str());
 }
 
@@ -294,19 +297,19 @@ TEST_CASE(
               "[admin]\nrequire_key = true\nexempt_paths = [\"/healthz\", \"/readyz\", "
               "\"/metrics\"]\n"),
       "t.toml", with_token);
-  REQUIRE(ok.errors.empty());
-  CHECK(ok.value->upstream.min_body_rate == 2048);
-  CHECK(ok.value->upstream.body_rate_window == std::chrono::seconds(5));
-  CHECK(ok.value->upstream.body_timeout == std::chrono::minutes(2));
-  CHECK(ok.value->cache.min_free_bytes == 1048576);
-  CHECK(ok.value->admin.exempt_paths.size() == 3);
+  REQUIRE(ok.ok());
+  CHECK(ok->upstream.min_body_rate == 2048);
+  CHECK(ok->upstream.body_rate_window == std::chrono::seconds(5));
+  CHECK(ok->upstream.body_timeout == std::chrono::minutes(2));
+  CHECK(ok->cache.min_free_bytes == 1048576);
+  CHECK(ok->admin.exempt_paths.size() == 3);
 
   // Defaults: a minimum rate, a deadline, probes exempt.
   auto defaults = load_from_string(minimal(), "t.toml", with_token);
-  REQUIRE(defaults.errors.empty());
-  CHECK(defaults.value->upstream.min_body_rate == 4096);
-  CHECK(defaults.value->upstream.body_timeout == std::chrono::minutes(10));
-  CHECK(defaults.value->admin.exempt_paths == std::vector<std::string>{"/healthz", "/readyz"});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->upstream.min_body_rate == 4096);
+  CHECK(defaults->upstream.body_timeout == std::chrono::minutes(10));
+  CHECK(defaults->admin.exempt_paths == std::vector<std::string>{"/healthz", "/readyz"});
 
   // What the parser cannot hold is refused; so are exemptions for what changes state.
   auto big = load_from_string(

@@ -224,7 +224,8 @@ TEST_CASE("cache.encryption_key_file and encryption_key_env in the configuration
     return it->second;
   };
   auto has_error = [](const load_result& r, std::string_view key, std::string_view words) {
-    for (const auto& e : r.errors) {
+    if (r.ok()) return false;
+    for (const auto& e : r.error()) {
       if (e.key == key && e.message.find(words) != std::string::npos) return true;
     }
     return false;
@@ -237,11 +238,11 @@ TEST_CASE("cache.encryption_key_file and encryption_key_env in the configuration
 
   auto r = load_from_string(config("path = \"/tmp/c\"\nencryption_key_file = \"" + file + "\"\n"),
                             "t.toml", env);
-  REQUIRE(r.value);
-  CHECK(r.value->cache.encrypted());
-  CHECK(r.value->cache.encryption_keys.size() == 2);
-  CHECK(r.value->cache.encryption_keys[0].id == "new");
-  CHECK(r.value->cache.encryption_key_source == "file " + file);
+  REQUIRE(r.ok());
+  CHECK(r->cache.encrypted());
+  CHECK(r->cache.encryption_keys.size() == 2);
+  CHECK(r->cache.encryption_keys[0].id == "new");
+  CHECK(r->cache.encryption_key_source == "file " + file);
   CHECK(key_file_permission_warning(file).empty());
   std::filesystem::permissions(file, std::filesystem::perms::group_read,
                                std::filesystem::perm_options::add);
@@ -250,17 +251,16 @@ TEST_CASE("cache.encryption_key_file and encryption_key_env in the configuration
   vars["RECGATE_CACHE_KEYS"] = "k:" + secret;
   r = load_from_string(config("path = \"/tmp/c\"\nencryption_key_env = \"RECGATE_CACHE_KEYS\"\n"),
                        "t.toml", env);
-  REQUIRE(r.value);
-  CHECK(r.value->cache.encryption_keys.at(0).id == "k");
-  CHECK(r.value->cache.encryption_key_source == "env RECGATE_CACHE_KEYS");
+  REQUIRE(r.ok());
+  CHECK(r->cache.encryption_keys.at(0).id == "k");
+  CHECK(r->cache.encryption_key_source == "env RECGATE_CACHE_KEYS");
 
-  CHECK_FALSE(
-      load_from_string(config("path = \"/tmp/c\"\n"), "t.toml", env).value->cache.encrypted());
+  CHECK_FALSE(load_from_string(config("path = \"/tmp/c\"\n"), "t.toml", env)->cache.encrypted());
 
   auto errors_of = [&](const std::string& lines) {
     auto res = load_from_string(config(lines), "t.toml", env);
-    CHECK_FALSE(res.value);
-    for (const auto& e : res.errors)
+    CHECK_FALSE(res.ok());
+    for (const auto& e : res.error())
       CHECK(e.to_string().find(secret.substr(0, 12)) == std::string::npos);
     return res;
   };

@@ -45,21 +45,24 @@ TEST_CASE("the grant cookie: scoped to the recording, HttpOnly, Lax, Secure on T
 }
 
 TEST_CASE("the body of POST /v1/signed-urls") {
-  signing_request ask;
-  CHECK(read_signing_body(R"({"path":"/p","ttl":"5m","client":"10.0.0.1","bind_format":true})",
-                          ask) == "");
-  CHECK(ask.path == "/p");
-  CHECK(ask.ttl == std::chrono::minutes(5));
-  CHECK(ask.client == "10.0.0.1");
-  CHECK(ask.bind_format);
-  signing_request other;
-  CHECK(read_signing_body("not json", other) == "The body must be JSON with a \"path\"");
-  CHECK(read_signing_body(R"({"ttl":"5m"})", other) == "The body must be JSON with a \"path\"");
-  CHECK(read_signing_body(R"({"path":"/p","ttl":"soon"})", other).starts_with("ttl must"));
-  CHECK(read_signing_body(R"({"path":"/p","ttl":5})", other).starts_with("ttl must"));
-  CHECK(read_signing_body(R"({"path":"/p","client":1})", other).starts_with("client must"));
-  CHECK(read_signing_body(R"({"path":"/p","bind_format":"yes"})", other)
-            .starts_with("bind_format must"));
+  auto read =
+      read_signing_body(R"({"path":"/p","ttl":"5m","client":"10.0.0.1","bind_format":true})");
+  REQUIRE(read.ok());
+  CHECK(read->path == "/p");
+  CHECK(read->ttl == std::chrono::minutes(5));
+  CHECK(read->client == "10.0.0.1");
+  CHECK(read->bind_format);
+  CHECK(read_signing_body(R"({"path":"/p"})")->ttl == signing_request{}.ttl);  // the default
+  auto problem = [](const std::string& body) {
+    auto r = read_signing_body(body);
+    return r.ok() ? std::string("(accepted)") : r.error();
+  };
+  CHECK(problem("not json") == "The body must be JSON with a \"path\"");
+  CHECK(problem(R"({"ttl":"5m"})") == "The body must be JSON with a \"path\"");
+  CHECK(problem(R"({"path":"/p","ttl":"soon"})").starts_with("ttl must"));
+  CHECK(problem(R"({"path":"/p","ttl":5})").starts_with("ttl must"));
+  CHECK(problem(R"({"path":"/p","client":1})").starts_with("client must"));
+  CHECK(problem(R"({"path":"/p","bind_format":"yes"})").starts_with("bind_format must"));
 }
 
 TEST_CASE(

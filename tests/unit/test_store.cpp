@@ -18,12 +18,17 @@ using test_support::temp_dir;
 namespace {
 
 std::unique_ptr<store> open_at(const temp_dir& dir, store_options options = {}) {
-  std::string error;
   options.path = dir.path.string();
   options.block_cache_bytes = 8 << 20;
-  auto st = store::open(options, error);
-  REQUIRE_MESSAGE(st, error);
-  return st;
+  auto st = store::open(options);
+  REQUIRE_MESSAGE(st.ok(), st.error());
+  return std::move(*st);
+}
+
+// Why the store cannot serve `m`; "" when it can.
+std::string why_not(const store& st, const object_key& k, const manifest& m) {
+  auto verdict = st.servable(k, m);
+  return verdict.ok() ? std::string() : verdict.error();
 }
 
 const object_key key{"720796a0-8ee9-4350-83bd-2d07a3121f1e", "19e436af-5688-4307-b03b-bdb2b42b8142",
@@ -51,10 +56,10 @@ store_options with_keys(std::vector<cipher_key> keys) {
 
 // A three-chunk object "abcdefghij" committed as generation `generation`.
 void fill_object(store& st, std::uint64_t generation) {
-  REQUIRE_FALSE(st.begin_fill(key, generation));
-  REQUIRE_FALSE(st.put_chunk(key, generation, 0, "abcd"));
-  REQUIRE_FALSE(st.put_chunk(key, generation, 1, "efgh"));
-  REQUIRE_FALSE(st.commit(key, make_manifest(10, generation), "ij"));
+  REQUIRE(st.begin_fill(key, generation).ok());
+  REQUIRE(st.put_chunk(key, generation, 0, "abcd").ok());
+  REQUIRE(st.put_chunk(key, generation, 1, "efgh").ok());
+  REQUIRE(st.commit(key, make_manifest(10, generation), "ij").ok());
 }
 
 }  // namespace
@@ -78,11 +83,11 @@ TEST_CASE("an object is invisible until commit, then whole; it survives a reopen
   temp_dir dir("recgate-store-");
   {
     auto st = open_at(dir);
-    REQUIRE_FALSE(st->begin_fill(key, 5));
-    REQUIRE_FALSE(st->put_chunk(key, 5, 0, "abcd"));
-    REQUIRE_FALSE(st->put_chunk(key, 5, 1, "efgh"));
+    REQUIRE(st->begin_fill(key, 5).ok());
+    REQUIRE(st->put_chunk(key, 5, 0, "abcd").ok());
+    REQUIRE(st->put_chunk(key, 5, 1, "efgh").ok());
     CHECK_FALSE(st->find(key));  // chunks alone are no object
-    REQUIRE_FALSE(st->commit(key, make_manifest(10, 5), "ij"));
+    REQUIRE(st->commit(key, make_manifest(10, 5), "ij").ok());
     auto m = st->find(key);
     REQUIRE(m);
     CHECK(m->length == 10);
@@ -101,9 +106,9 @@ TEST_CASE("an interrupted fill's chunks are found and removed at the next open")
   temp_dir dir("recgate-store-");
   {
     auto st = open_at(dir);
-    REQUIRE_FALSE(st->begin_fill(key, 9));
-    REQUIRE_FALSE(st->put_chunk(key, 9, 0, "abcd"));
-    REQUIRE_FALSE(st->put_chunk(key, 9, 1, "efgh"));
+    REQUIRE(st->begin_fill(key, 9).ok());
+    REQUIRE(st->put_chunk(key, 9, 0, "abcd").ok());
+    REQUIRE(st->put_chunk(key, 9, 1, "efgh").ok());
     // No commit: the process "dies" here.
   }
   auto st = open_at(dir);
@@ -116,15 +121,15 @@ TEST_CASE("an interrupted fill's chunks are found and removed at the next open")
 TEST_CASE("abort and remove leave nothing; a new fill replaces an old object's chunks") {
   temp_dir dir("recgate-store-");
   auto st = open_at(dir);
-  REQUIRE_FALSE(st->begin_fill(key, 1));
-  REQUIRE_FALSE(st->put_chunk(key, 1, 0, "abcd"));
-  REQUIRE_FALSE(st->abort_fill(key, 1));
+  REQUIRE(st->begin_fill(key, 1).ok());
+  REQUIRE(st->put_chunk(key, 1, 0, "abcd").ok());
+  REQUIRE(st->abort_fill(key, 1).ok());
   CHECK_FALSE(st->read_chunk(key, 1, 0));
 
-  REQUIRE_FALSE(st->begin_fill(key, 2));
-  REQUIRE_FALSE(st->commit(key, make_manifest(3, 2), "xyz"));
-  REQUIRE_FALSE(st->begin_fill(key, 3));
-  REQUIRE_FALSE(st->commit(key, make_manifest(2, 3), "uv"));
+  REQUIRE(st->begin_fill(key, 2).ok());
+  REQUIRE(st->commit(key, make_manifest(3, 2), "xyz").ok());
+  REQUIRE(st->begin_fill(key, 3).ok());
+  REQUIRE(st->commit(key, make_manifest(2, 3), "uv").ok());
   CHECK(st->find(key)->generation == 3);
   // The old generation was marked with the commit; it goes once nobody reads it.
   CHECK(st->read_chunk(key, 2, 0) == std::string("xyz"));
@@ -132,14 +137,14 @@ TEST_CASE("abort and remove leave nothing; a new fill replaces an old object's c
   CHECK_FALSE(st->read_chunk(key, 2, 0));
   CHECK(st->read_chunk(key, 3, 0) == std::string("uv"));
 
-  REQUIRE_FALSE(st->remove(key));
+  REQUIRE(st->remove(key).ok());
   CHECK_FALSE(st->find(key));
   // A generation still read (a lease in the cache) keeps its chunks; then they go.
   CHECK(st->remove_stale_fills([](const object_key&, std::uint64_t g) { return g == 3; }) == 0);
   CHECK(st->read_chunk(key, 3, 0) == std::string("uv"));
   CHECK(st->remove_stale_fills({}) == 1);
   CHECK_FALSE(st->read_chunk(key, 3, 0));
-  CHECK_FALSE(st->remove(key));  // absent is fine
+  CHECK(st->remove(key).ok());  // absent is fine
   CHECK(st->count().objects == 0);
 }
 
@@ -148,20 +153,19 @@ TEST_CASE("other formats and recordings are other objects") {
   auto st = open_at(dir);
   object_key mp3 = key;
   mp3.format = "mp3";
-  REQUIRE_FALSE(st->commit(key, make_manifest(1, 1), "w"));
+  REQUIRE(st->commit(key, make_manifest(1, 1), "w").ok());
   CHECK_FALSE(st->find(mp3));
-  REQUIRE_FALSE(st->commit(mp3, make_manifest(1, 2), "m"));
+  REQUIRE(st->commit(mp3, make_manifest(1, 2), "m").ok());
   CHECK(st->read_chunk(key, 1, 0) == std::string("w"));
   CHECK(st->read_chunk(mp3, 2, 0) == std::string("m"));
 }
 
 TEST_CASE("a store that cannot be opened says why") {
-  std::string error;
   store_options options;
   options.path = "/proc/recgate-cannot-be-here";
-  auto st = store::open(options, error);
-  CHECK_FALSE(st);
-  CHECK(error.find("/proc/recgate-cannot-be-here") != std::string::npos);
+  auto st = store::open(options);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().find("/proc/recgate-cannot-be-here") != std::string::npos);
 }
 
 TEST_CASE("expiry: compaction drops objects older than max_age, chunks by key alone") {
@@ -176,12 +180,12 @@ TEST_CASE("expiry: compaction drops objects older than max_age, chunks by key al
   // Generations are fill start times in microseconds.
   std::uint64_t old_generation = std::uint64_t(now - 7200) * 1'000'000;
   std::uint64_t young_generation = std::uint64_t(now - 60) * 1'000'000;
-  REQUIRE_FALSE(st->put_chunk(old, old_generation, 0, "abcd"));
-  REQUIRE_FALSE(st->commit(old, make_manifest(6, old_generation), "ef"));
-  REQUIRE_FALSE(st->put_chunk(young, young_generation, 0, "abcd"));
-  REQUIRE_FALSE(st->commit(young, make_manifest(6, young_generation), "ef"));
+  REQUIRE(st->put_chunk(old, old_generation, 0, "abcd").ok());
+  REQUIRE(st->commit(old, make_manifest(6, old_generation), "ef").ok());
+  REQUIRE(st->put_chunk(young, young_generation, 0, "abcd").ok());
+  REQUIRE(st->commit(young, make_manifest(6, young_generation), "ef").ok());
   REQUIRE(st->find(old));  // remembered now: compaction must make the store forget it
-  REQUIRE_FALSE(st->compact());
+  REQUIRE(st->compact().ok());
   CHECK_FALSE(st->find(old));
   CHECK_FALSE(st->read_chunk(old, old_generation, 0));
   CHECK_FALSE(st->read_chunk(old, old_generation, 1));
@@ -193,8 +197,8 @@ TEST_CASE("access times persist for the next open") {
   temp_dir dir("recgate-store-");
   {
     auto st = open_at(dir);
-    REQUIRE_FALSE(st->commit(key, make_manifest(2, 1), "ab"));
-    REQUIRE_FALSE(st->record_access({{key, 1234567}}));
+    REQUIRE(st->commit(key, make_manifest(2, 1), "ab").ok());
+    REQUIRE(st->record_access({{key, 1234567}}).ok());
   }
   auto st = open_at(dir);
   auto entries = st->scan();
@@ -207,27 +211,27 @@ TEST_CASE("access times persist for the next open") {
 TEST_CASE("find remembers manifests, and never one that was replaced or removed") {
   temp_dir dir("recgate-store-");
   auto st = open_at(dir);
-  REQUIRE_FALSE(st->begin_fill(key, 1));
-  REQUIRE_FALSE(st->commit(key, make_manifest(2, 1), "ab"));
+  REQUIRE(st->begin_fill(key, 1).ok());
+  REQUIRE(st->commit(key, make_manifest(2, 1), "ab").ok());
   for (int i = 0; i < 3; ++i) {  // the first find reads RocksDB, the others the memo
     auto m = st->find(key);
     REQUIRE(m);
     CHECK(m->generation == 1);
   }
   // A new generation replaces the remembered one at once.
-  REQUIRE_FALSE(st->begin_fill(key, 2));
-  REQUIRE_FALSE(st->commit(key, make_manifest(3, 2), "xyz"));
+  REQUIRE(st->begin_fill(key, 2).ok());
+  REQUIRE(st->commit(key, make_manifest(3, 2), "xyz").ok());
   auto m = st->find(key);
   REQUIRE(m);
   CHECK(m->generation == 2);
   CHECK(m->length == 3);
   CHECK(st->read_chunk(key, 2, 0) == std::string("xyz"));
   // Removed: forgotten too.
-  REQUIRE_FALSE(st->remove(key));
+  REQUIRE(st->remove(key).ok());
   CHECK_FALSE(st->find(key));
   // And after a reopen nothing but RocksDB speaks.
-  REQUIRE_FALSE(st->begin_fill(key, 3));
-  REQUIRE_FALSE(st->commit(key, make_manifest(1, 3), "q"));
+  REQUIRE(st->begin_fill(key, 3).ok());
+  REQUIRE(st->commit(key, make_manifest(1, 3), "q").ok());
   REQUIRE(st->find(key));
   st.reset();
   st = open_at(dir);
@@ -253,10 +257,10 @@ TEST_CASE("a find while compaction expires an object remembers nothing of it aft
     }
   });
   while (finds == 0) std::this_thread::yield();
-  auto error = st->compact();
+  auto compacted = st->compact();
   done = true;
   finder.join();
-  REQUIRE_FALSE(error);
+  REQUIRE(compacted.ok());
   CHECK_FALSE(st->find(key));
   CHECK_FALSE(st->read_chunk(key, std::uint64_t(now - 7200) * 1'000'000, 0));
 }
@@ -270,43 +274,42 @@ TEST_CASE("a store with keys seals chunks and manifests, and reads them back") {
     REQUIRE(m);
     CHECK(m->key_id == "a");
     CHECK(m->mac.size() == 64);
-    CHECK_FALSE(st->unreadable_reason(key, *m));
+    CHECK(st->servable(key, *m).ok());
     CHECK(st->read_chunk(key, 5, 0) == std::string("abcd"));
     CHECK(st->read_chunk(key, 5, 1) == std::string("efgh"));
     CHECK(st->read_chunk(key, 5, 2) == std::string("ij"));
     REQUIRE(st->find(key) == m);  // from the memo, the same verdict
-    CHECK_FALSE(st->unreadable_reason(key, *st->find(key)));
+    CHECK(st->servable(key, *st->find(key)).ok());
 
     // The authenticator covers every field, the object and the key id: the remembered verdict
     // is for that manifest alone.
     const std::string not_authentic = "its manifest does not authenticate under key a";
     auto longer = *m;
     longer.length = 12;
-    CHECK(st->unreadable_reason(key, longer) == not_authentic);
+    CHECK(why_not(*st, key, longer) == not_authentic);
     auto other_chunks = *m;
     other_chunks.chunk_size = 2;
-    CHECK(st->unreadable_reason(key, other_chunks) == not_authentic);
+    CHECK(why_not(*st, key, other_chunks) == not_authentic);
     auto older = *m;
     older.generation = 4;
-    CHECK(st->unreadable_reason(key, older) == not_authentic);
-    CHECK(st->unreadable_reason(object_key{key.account_sid, key.sid, "mp3"}, *m) == not_authentic);
+    CHECK(why_not(*st, key, older) == not_authentic);
+    CHECK(why_not(*st, object_key{key.account_sid, key.sid, "mp3"}, *m) == not_authentic);
     auto renamed = *m;
     renamed.key_id = "b-2024";
-    CHECK(st->unreadable_reason(key, renamed) ==
+    CHECK(why_not(*st, key, renamed) ==
           std::string("sealed under key b-2024, which is not configured"));
     auto plain = *m;
     plain.key_id.clear();
     plain.mac.clear();
-    CHECK(st->unreadable_reason(key, plain) ==
-          std::string("stored unencrypted while encryption is on"));
-    CHECK_FALSE(st->unreadable_reason(key, *st->find(key)));
+    CHECK(why_not(*st, key, plain) == std::string("stored unencrypted while encryption is on"));
+    CHECK(st->servable(key, *st->find(key)).ok());
   }
   // Opened without keys, the store hands out what is stored: sealed bytes, and says the object
   // cannot be read (it would be refetched, never served).
   auto raw = open_at(dir);
   auto m = raw->find(key);
   REQUIRE(m);
-  CHECK(raw->unreadable_reason(key, *m) ==
+  CHECK(why_not(*raw, key, *m) ==
         std::string("stored encrypted, under key a, while encryption is off"));
   for (std::uint32_t i = 0; i < 3; ++i) {
     auto c = raw->read_chunk(key, 5, i);
@@ -329,14 +332,14 @@ TEST_CASE("rotation: objects under a key still listed are read, under a dropped 
     auto st = open_at(dir, with_keys({key_b, key_a}));
     auto m = st->find(key);
     REQUIRE(m);
-    CHECK_FALSE(st->unreadable_reason(key, *m));
+    CHECK(st->servable(key, *m).ok());
     CHECK(st->read_chunk(key, 5, 2) == std::string("ij"));
-    REQUIRE_FALSE(st->begin_fill(mp3, 6));
-    REQUIRE_FALSE(st->commit(mp3, make_manifest(3, 6), "xyz"));
+    REQUIRE(st->begin_fill(mp3, 6).ok());
+    REQUIRE(st->commit(mp3, make_manifest(3, 6), "xyz").ok());
     auto fresh = st->find(mp3);
     REQUIRE(fresh);
     CHECK(fresh->key_id == "b-2024");
-    CHECK_FALSE(st->unreadable_reason(mp3, *fresh));
+    CHECK(st->servable(mp3, *fresh).ok());
   }
   // B alone: A's object cannot be read any more, B's can.
   auto st = open_at(dir, with_keys({key_b}));
@@ -344,11 +347,10 @@ TEST_CASE("rotation: objects under a key still listed are read, under a dropped 
     CAPTURE(look);
     auto old = st->find(key);
     REQUIRE(old);
-    CHECK(st->unreadable_reason(key, *old) ==
-          std::string("sealed under key a, which is not configured"));
+    CHECK(why_not(*st, key, *old) == std::string("sealed under key a, which is not configured"));
     auto fresh = st->find(mp3);
     REQUIRE(fresh);
-    CHECK_FALSE(st->unreadable_reason(mp3, *fresh));
+    CHECK(st->servable(mp3, *fresh).ok());
   }
   CHECK(st->read_chunk(mp3, 6, 0) == std::string("xyz"));
 }
@@ -362,13 +364,13 @@ TEST_CASE("a plaintext store's objects are plaintext manifests, readable without
     REQUIRE(m);
     CHECK(m->key_id.empty());
     CHECK(m->mac.empty());
-    CHECK_FALSE(plain->unreadable_reason(key, *m));
+    CHECK(plain->servable(key, *m).ok());
     CHECK(manifest::parse(m->serialize())->key_id.empty());
   }
   auto st = open_at(dir, with_keys({key_a}));
   auto m = st->find(key);
   REQUIRE(m);
-  CHECK(st->unreadable_reason(key, *m) == std::string("stored unencrypted while encryption is on"));
+  CHECK(why_not(*st, key, *m) == std::string("stored unencrypted while encryption is on"));
 }
 
 TEST_CASE("a chunk that does not authenticate is never returned; the damage observer hears of it") {
@@ -383,13 +385,13 @@ TEST_CASE("a chunk that does not authenticate is never returned; the damage obse
     REQUIRE(c);
     std::string bad(c->bytes());
     bad[bad.size() / 2] = static_cast<char>(bad[bad.size() / 2] ^ 0x40);
-    REQUIRE_FALSE(raw->put_chunk(key, 5, 1, bad));  // without keys: stored as given
+    REQUIRE(raw->put_chunk(key, 5, 1, bad).ok());  // without keys: stored as given
   }
   SUBCASE("a chunk moved to another position") {
     auto raw = open_at(dir);
     auto c = raw->read_chunk(key, 5, 0);
     REQUIRE(c);
-    REQUIRE_FALSE(raw->put_chunk(key, 5, 1, c->bytes()));
+    REQUIRE(raw->put_chunk(key, 5, 1, c->bytes()).ok());
   }
   SUBCASE("a chunk from another object") {
     object_key other{key.account_sid, key.sid, "mp3"};
@@ -397,13 +399,13 @@ TEST_CASE("a chunk that does not authenticate is never returned; the damage obse
     auto sealed = seal_chunk(key_ring({key_a}), {other.encoded(), 5, 1}, "EFGH");
     REQUIRE(sealed);
     auto raw = open_at(dir);
-    REQUIRE_FALSE(raw->put_chunk(key, 5, 1, *sealed));
+    REQUIRE(raw->put_chunk(key, 5, 1, *sealed).ok());
   }
   auto st = open_at(dir, with_keys({key_a}));
   std::vector<std::string> told;
   st->on_damaged([&](const object_key& k, std::uint64_t generation, const std::string& why) {
     told.push_back(k.encoded() + " " + std::to_string(generation) + " " + why);
-    st->remove(k, generation);  // as the cache does
+    st->remove(k, generation).ignore();  // as the cache does
   });
   CHECK(st->read_chunk(key, 5, 0) == std::string("abcd"));
   CHECK_FALSE(st->read_chunk(key, 5, 1));
@@ -432,11 +434,11 @@ TEST_CASE("a missing chunk of a committed object is damage, with or without keys
     });
     fill_object(*st, 5);
     // A fill's own chunks (no manifest of that generation) are not the committed object's.
-    REQUIRE_FALSE(st->begin_fill(key, 9));
+    REQUIRE(st->begin_fill(key, 9).ok());
     CHECK_FALSE(st->read_chunk(key, 9, 0));
     CHECK(told.empty());
     // The committed object's chunks, removed behind its manifest's back.
-    REQUIRE_FALSE(st->abort_fill(key, 5));
+    REQUIRE(st->abort_fill(key, 5).ok());
     CHECK_FALSE(st->read_chunk(key, 5, 1));
     CHECK(told == std::vector<std::uint64_t>{5});
     CHECK(st->find(key));  // the store only reports; the cache removes
@@ -468,8 +470,9 @@ TEST_CASE("a store whose folder is deleted fails, says why, and recovers into a 
     REQUIRE(told.size() == 1);
     CHECK_FALSE(told[0].writable);
   }
-  std::string why;
-  REQUIRE_MESSAGE(st->recover(why), why);
+  auto recovered = st->recover();
+  REQUIRE_MESSAGE(recovered.ok(), recovered.error());
+  CHECK(*recovered == store::recovery::reopened);
   CHECK(st->writable());
   CHECK(st->reopens() == 1);
   CHECK(std::filesystem::exists(dir.path / "CURRENT"));
@@ -491,17 +494,17 @@ TEST_CASE(
   store_options options;
   options.path = (fs.path() / "db").string();
   options.block_cache_bytes = 8 << 20;
-  std::string error;
-  auto st = store::open(options, error);
-  REQUIRE_MESSAGE(st, error);
+  auto opened = store::open(options);
+  REQUIRE_MESSAGE(opened.ok(), opened.error());
+  auto st = std::move(*opened);
   fill_object(*st, 1);
   // Chunks until the disk refuses one (the WAL first, then a flush).
   std::string chunk(256 * 1024, 'c');
   object_key big = key;
   big.sid = "00000001-0000-4000-8000-000000000001";
-  REQUIRE_FALSE(st->begin_fill(big, 9));
-  store::result failed;
-  for (std::uint32_t i = 0; i < 400 && !failed; ++i) failed = st->put_chunk(big, 9, i, chunk);
+  REQUIRE(st->begin_fill(big, 9).ok());
+  store::result put;
+  for (std::uint32_t i = 0; i < 400 && put.ok(); ++i) put = st->put_chunk(big, 9, i, chunk);
   for (int i = 0; i < 200 && st->writable(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   REQUIRE_FALSE(st->writable());
@@ -521,9 +524,9 @@ TEST_CASE(
       left -= n;
     }
   }
-  std::string why;
-  REQUIRE_MESSAGE(st->recover(why), why);
-  CHECK(why.starts_with("wiped"));
+  auto recovered = st->recover();
+  REQUIRE_MESSAGE(recovered.ok(), recovered.error());
+  CHECK(*recovered == store::recovery::wiped);
   CHECK(st->writable());
   CHECK_FALSE(st->find(key));
   fill_object(*st, 2);

@@ -1,11 +1,14 @@
-// util/: the codecs and digests every room shares, against published test vectors.
+// util/: the codecs and digests every room shares, against published test vectors; result.
+#include <memory>
 #include <string>
+#include <type_traits>
 
 #include <doctest/doctest.h>
 
 #include "util/clock.hpp"
 #include "util/codec.hpp"
 #include "util/digest.hpp"
+#include "util/result.hpp"
 
 using namespace recgate;
 
@@ -77,4 +80,55 @@ TEST_CASE("SHA-256 and HMACs: FIPS 180-2, RFC 4231 and RFC 2202 vectors") {
 
 TEST_CASE("unix_now is the wall clock in seconds") {
   CHECK(unix_now() > 1'700'000'000);  // after November 2023
+}
+
+namespace {
+
+recgate::result<int> half(int n) {
+  if (n % 2 != 0) return recgate::fail("odd: " + std::to_string(n));
+  return n / 2;
+}
+
+recgate::result<void> even(int n) {
+  if (n % 2 != 0) return recgate::fail("odd");
+  return {};
+}
+
+struct refusal {
+  int status;
+};
+
+}  // namespace
+
+TEST_CASE("result: a value or an error, never both, and ok() says which") {
+  auto good = half(8);
+  REQUIRE(good.ok());
+  CHECK(*good == 4);
+  CHECK(good.value() == 4);
+  auto bad = half(7);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error() == "odd: 7");
+
+  CHECK(even(2).ok());
+  REQUIRE_FALSE(even(3).ok());
+  CHECK(even(3).error() == "odd");
+
+  // A structured error, and a value type that is the same as the error type.
+  recgate::result<std::string, refusal> refused = recgate::fail(refusal{404});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().status == 404);
+  recgate::result<std::string> same = std::string("value");
+  REQUIRE(same.ok());
+  CHECK(same->size() == 5);
+  recgate::result<std::string> same_failed = recgate::fail("error");
+  REQUIRE_FALSE(same_failed.ok());
+  CHECK(same_failed.error() == "error");
+
+  // Moves out a value that cannot be copied.
+  recgate::result<std::unique_ptr<int>> owned = std::make_unique<int>(3);
+  auto taken = std::move(*owned);
+  CHECK(*taken == 3);
+  // No conversion to bool: `if (r)` must not compile, whichever way round it would be read.
+  static_assert(!std::is_convertible_v<recgate::result<void>, bool>);
+  static_assert(!std::is_constructible_v<bool, recgate::result<int>>);
 }
