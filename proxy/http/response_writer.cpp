@@ -129,7 +129,7 @@ net::awaitable<write_result> write_streamed(reply to, unsigned status, const hea
     }
     if (ec) co_return result;  // incomplete upstream body: the caller closes the connection
     if (budget != nullptr && n > 0) {
-      auto wait = budget->take(n, std::chrono::steady_clock::now());
+      auto wait = budget->take(static_cast<double>(n), std::chrono::steady_clock::now());
       if (wait.count() > 0) {
         net::steady_timer pace(stream.get_executor(), wait);
         co_await pace.async_wait(net::redirect_error(net::use_awaitable, ec));
