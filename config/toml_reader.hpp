@@ -86,18 +86,22 @@ class table_reader {
       }
     }
   }
-  // An array of strings (replaces `out` when present).
+  // An array of strings (replaces `out` when present). An item that is not a string is an
+  // error; the strings are kept, so the caller goes on to report what is wrong with them too.
   void read(std::string_view name, std::vector<std::string>& out) {
     auto* n = get(name);
     if (n == nullptr) return;
     auto* arr = n->as_array();
     if (arr == nullptr) return fail(name, "must be an array of strings");
     std::vector<std::string> values;
+    bool all_strings = true;
     for (auto& item : *arr) {
-      auto v = item.value<std::string>();
-      if (!v || !item.is_string()) return fail(name, "must be an array of strings");
-      values.push_back(*v);
+      if (auto v = item.value<std::string>(); v && item.is_string())
+        values.push_back(*v);
+      else
+        all_strings = false;
     }
+    if (!all_strings) fail(name, "must be an array of strings");
     out = std::move(values);
   }
   // A timeout: a duration that must be greater than zero.

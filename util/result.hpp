@@ -10,7 +10,10 @@
 //   if (auto s = flush(); !s.ok()) log(s.error());
 //   return fail("the folder is not writable");     // from any function returning a result
 //
-// [[nodiscard]]: a failure that nobody looks at is a bug the compiler reports. No conversion to
+// [[nodiscard]]: a failure that nobody looks at is a bug the compiler reports. Asking a result for
+// what it does not hold asserts (and throws when asserts are off); `make()->member` and `*make()`
+// are for use within the expression, as with std::optional. When T and E are the same type (a
+// message either way), only fail() makes an error: `return text;` is a success. No conversion to
 // bool: the code this replaced had results whose truth meant failure (an optional error message)
 // beside others whose truth meant success, and `ok()` cannot be read the wrong way round.
 
@@ -101,11 +104,11 @@ class [[nodiscard]] result<void, E> {
 
   const E& error() const& {
     assert(!ok());
-    return *error_;
+    return error_.value();  // throws rather than reads nothing when asserts are off
   }
   E error() && {
     assert(!ok());
-    return std::move(*error_);
+    return std::move(error_.value());
   }
   void ignore() const {}  // as result<T>::ignore
 

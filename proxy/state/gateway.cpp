@@ -64,11 +64,17 @@ result<std::shared_ptr<ssl::context>> make_server_tls_context(const config::tls_
 
 result<std::shared_ptr<gateway>> gateway::open(const config::config& cfg, std::string config_path,
                                                net::any_io_executor io) {
-  auto trust = upstream_tls_context(cfg.upstream);
-  if (!trust.ok()) return fail(trust.error());
-  std::shared_ptr<gateway> gw(new gateway(cfg, std::move(config_path), io, std::move(*trust)));
-  if (auto opened = gw->open_parts(cfg, io); !opened.ok()) return fail(opened.error());
-  return gw;
+  // What the libraries underneath throw stays here: an OpenSSL context that cannot be made, a
+  // thread that cannot be started, memory. The gateway's own failures are results.
+  try {
+    auto trust = upstream_tls_context(cfg.upstream);
+    if (!trust.ok()) return fail(trust.error());
+    std::shared_ptr<gateway> gw(new gateway(cfg, std::move(config_path), io, std::move(*trust)));
+    if (auto opened = gw->open_parts(cfg, io); !opened.ok()) return fail(opened.error());
+    return gw;
+  } catch (const std::exception& e) {
+    return fail(std::string("cannot start: ") + e.what());
+  }
 }
 
 gateway::gateway(const config::config& cfg, std::string config_path, net::any_io_executor io,

@@ -150,6 +150,17 @@ TEST_CASE("errors name the key and the problem") {
   CHECK(has_error(r, "log.level", "one of"));
   CHECK(has_error(r, "log.format", "text"));
   CHECK(has_error(r, "extra", "unknown key"));
+
+  // A list with an item that is not a string: that is one error, and its strings are still
+  // checked, so every problem is reported at once.
+  auto mixed = load_from_string(
+      "[upstream]\nbase_url = \"https://example.signalwire.com\"\nproject_id = \"p\"\n"
+      "[[consumers]]\nid = \"a\"\nscopes = [\"audio\", 1, \"bogus\"]\naccounts = [\"*\"]\n"
+      "key_sha256 = \"" +
+          hash + "\"\n",
+      "t.toml", with_token);
+  CHECK(has_error(mixed, "consumers[0].scopes", "array of strings"));
+  CHECK(has_error(mixed, "consumers[0].scopes", "unknown scope \"bogus\""));
 }
 
 TEST_CASE("the cache section: off by default, validated when present") {
