@@ -1,13 +1,15 @@
 # bench/run's table: reads results.tsv (one row per load and target, tab-separated), prints
-# the markdown rows with a "recgate ÷ best peer" row per load (and "recgate-enc ÷ recgate" when
-# bench/run --encrypt ran recgate-enc: the cost of encryption at rest), then issue 9's targets.
+# the markdown rows with a "recgate ÷ best peer" and a "recgate-keyed ÷ best peer" row per load
+# (and "recgate-enc ÷ recgate" when bench/run --encrypt ran recgate-enc: the cost of encryption
+# at rest), then the targets. Peers are the targets whose name does not start with "recgate".
 # Usage: awk -F'\t' -v hwm=KIB -f table.awk results.tsv   (hwm: recgate's VmHWM in KiB)
 # Columns: 1 load, 2 target, 3 req/s, 4 MiB/s, 5 p50, 6 p99, 7 TTFB, 8 CPU, 9 upstream, 10 errors.
 function better(c, a, b) { return c <= 4 ? a > b : a < b }  # more req/s, MiB/s; less of the rest
-function ratio(load, c) {
-  if (v[load, "recgate", c] == "-" || !((load, c) in best) || best[load, c] == 0) return ""
-  return v[load, "recgate", c] / best[load, c]
+function ratio_of(t, load, c) {
+  if (!((load, t, c) in v) || v[load, t, c] == "-" || !((load, c) in best) || best[load, c] == 0) return ""
+  return v[load, t, c] / best[load, c]
 }
+function ratio(load, c) { return ratio_of("recgate", load, c) }
 function has(load) { return (load, "recgate", 3) in v }
 function has_enc(load) { return (load, "recgate-enc", 3) in v }
 function enc_ratio(load, c) {
@@ -22,7 +24,7 @@ function check(ok, text) { printf "- %s %s\n", ok ? "met:" : "**not met:**", tex
                               "@" $1 "@", $2, $3, $4, $5, $6, $7, $8, $9, $10)
   for (c = 3; c <= 9; c++) {
     v[$1, $2, c] = $c
-    if ($2 != "recgate" && $2 != "recgate-enc" && $c != "-" && (!(($1, c) in best) || better(c, $c + 0, best[$1, c])))
+    if ($2 !~ /^recgate/ && $c != "-" && (!(($1, c) in best) || better(c, $c + 0, best[$1, c])))
       best[$1, c] = $c + 0
   }
 }
@@ -36,12 +38,16 @@ END {
     text = rows[load]
     gsub("@" load "@", name[load], text)
     printf "%s", text
-    r = "| " name[load] " | **recgate ÷ best peer** |"
-    for (c = 3; c <= 9; c++) {
-      x = ratio(load, c)
-      r = r (x == "" ? " – |" : sprintf(" **%.2f×** |", x))
+    for (k = 1; k <= 2; k++) {
+      t = k == 1 ? "recgate" : "recgate-keyed"
+      if (!((load, t, 3) in v)) continue
+      r = "| " name[load] " | **" t " ÷ best peer** |"
+      for (c = 3; c <= 9; c++) {
+        x = ratio_of(t, load, c)
+        r = r (x == "" ? " – |" : sprintf(" **%.2f×** |", x))
+      }
+      print r "  |"
     }
-    print r "  |"
     if (has_enc(load)) {
       r = "| " name[load] " | **recgate-enc ÷ recgate** |"
       for (c = 3; c <= 9; c++) {
@@ -57,6 +63,8 @@ END {
     check(ratio("hit-32k", 8) <= 1.0, sprintf("32 KiB hits, CPU per request ≤ 1.0× the best peer's: %.2f×", ratio("hit-32k", 8)))
     check(ratio("hit-32k", 3) >= 1.0, sprintf("32 KiB hits, requests/s ≥ 1.0×: %.2f×", ratio("hit-32k", 3)))
     check(ratio("hit-32k", 6) <= 1.0, sprintf("32 KiB hits, p99 ≤ 1.0×: %.2f×", ratio("hit-32k", 6)))
+    if (ratio_of("recgate-keyed", "hit-32k", 8) != "")
+      check(ratio_of("recgate-keyed", "hit-32k", 8) <= 1.15, sprintf("32 KiB hits, recgate-keyed's CPU per request ≤ 1.15× the best peer's (issue 16): %.2f×", ratio_of("recgate-keyed", "hit-32k", 8)))
   }
   if (has("hit-1m")) check(ratio("hit-1m", 4) >= 1.0, sprintf("1 MiB hits, MiB/s ≥ 1.0×: %.2f×", ratio("hit-1m", 4)))
   if (has("hit-10m")) check(ratio("hit-10m", 4) >= 1.0, sprintf("10 MiB hits, MiB/s ≥ 1.0×: %.2f×", ratio("hit-10m", 4)))
