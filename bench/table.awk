@@ -2,9 +2,8 @@
 # the markdown rows with a "recgate ÷ best peer" and a "recgate-keyed ÷ best peer" row per load
 # (and "recgate-enc ÷ recgate" when bench/run --encrypt ran recgate-enc: the cost of encryption
 # at rest), then the targets. Peers are the targets whose name does not start with "recgate".
-# Usage: awk -F'\t' -v hwm=KIB -f table.awk results.tsv   (hwm: recgate's VmHWM in KiB)
+# Usage: awk -F'\t' -v hwm=KIB -f loads.awk -f table.awk results.tsv   (hwm: recgate's VmHWM in KiB)
 # Columns: 1 load, 2 target, 3 req/s, 4 MiB/s, 5 p50, 6 p99, 7 TTFB, 8 CPU, 9 upstream, 10 errors.
-function better(c, a, b) { return c <= 4 ? a > b : a < b }  # more req/s, MiB/s; less of the rest
 function ratio_of(t, load, c) {
   if (!((load, t, c) in v) || v[load, t, c] == "-" || !((load, c) in best) || best[load, c] == 0) return ""
   return v[load, t, c] / best[load, c]
@@ -29,10 +28,7 @@ function check(ok, text) { printf "- %s %s\n", ok ? "met:" : "**not met:**", tex
   }
 }
 END {
-  name["hit-32k"] = "hits, 32 KiB"; name["hit-1m"] = "hits, 1 MiB"; name["hit-10m"] = "hits, 10 MiB"
-  name["hit-range"] = "hits, Range 64 KiB in 10 MiB"; name["json"] = ".json pass-through"
-  name["storm"] = "cold storm, 100 × 10 MiB"; name["range-cold"] = "cold Range, 64 KiB at 5 MiB"
-  name["cold-streams"] = "cold streams, 50 × 100 MiB"
+  for (i = 1; i <= n; i++) name[order[i]] = load_name(order[i])
   for (i = 1; i <= n; i++) {
     load = order[i]
     text = rows[load]
