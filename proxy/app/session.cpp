@@ -218,8 +218,8 @@ void record_request(gateway& gw, const connection_info& conn,
     record.consumer = outcome.consumer;
     record.key_id = outcome.key_id;
     record.decision = outcome.decision;
-    record.method = std::string(req.method_string());
-    record.path = std::string(target.substr(0, target.find('?')));
+    record.method = req.method_string();
+    record.path = target.substr(0, target.find('?'));
     record.status = outcome.status;
     record.bytes = outcome.bytes;
     record.upstream_status = outcome.upstream_status;

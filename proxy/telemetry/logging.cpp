@@ -1,10 +1,13 @@
 #include "proxy/telemetry/logging.hpp"
 
 #include <cassert>
-#include <cstdio>
+#include <iterator>
+#include <mutex>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/async.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -12,26 +15,40 @@ namespace recgate::logging {
 namespace {
 
 std::shared_ptr<spdlog::logger> main_logger;
-std::shared_ptr<spdlog::logger> access_logger;
+std::shared_ptr<spdlog::logger> access_logger;   // formats lines into batches
+std::shared_ptr<spdlog::logger> access_batches;  // writes the batches (asynchronous)
 bool json_format = false;
 
-// Text logs quote values that may carry client bytes, escaping anything unprintable.
-std::string escaped(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7f) {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
+// Collects formatted access lines and hands them to `target` (an asynchronous logger that
+// writes its messages as they are) a batch at a time: when the batch is full, and on flush,
+// which spdlog's periodic flusher calls every second.
+class access_batch_sink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit access_batch_sink(std::shared_ptr<spdlog::logger> target) : target_(std::move(target)) {
+    batch_.reserve(access_batch_bytes + 1024);
   }
-  return out + "\"";
-}
+
+ private:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    formatted_.clear();
+    formatter_->format(msg, formatted_);
+    batch_.append(formatted_.data(), formatted_.size());
+    if (batch_.size() >= access_batch_bytes) hand_over();
+  }
+  void flush_() override {
+    hand_over();
+    target_->flush();
+  }
+  void hand_over() {
+    if (batch_.empty()) return;
+    target_->info(std::string_view(batch_));
+    batch_.clear();
+  }
+
+  std::shared_ptr<spdlog::logger> target_;
+  spdlog::memory_buf_t formatted_;
+  std::string batch_;
+};
 
 std::string json_fields(const nlohmann::json& object) {
   std::string s = object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -56,27 +73,37 @@ void init(const config::log_config& cfg) {
   // Blocking when the queue is full keeps every access line; dropping them would hide traffic.
   main_logger = std::make_shared<spdlog::async_logger>("recgate", sink, spdlog::thread_pool(),
                                                        spdlog::async_overflow_policy::block);
-  access_logger = std::make_shared<spdlog::async_logger>("access", sink, spdlog::thread_pool(),
-                                                         spdlog::async_overflow_policy::block);
+  // A sink of its own (formatters belong to sinks) on the same stdout and the same console
+  // mutex: a batch is written as it is, and never inside another line.
+  auto batch_out = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+  batch_out->set_formatter(std::make_unique<spdlog::pattern_formatter>(
+      "%v", spdlog::pattern_time_type::local, std::string()));  // batches end in a newline
+  access_batches = std::make_shared<spdlog::async_logger>(
+      "access-batches", batch_out, spdlog::thread_pool(), spdlog::async_overflow_policy::block);
+  access_batches->set_level(spdlog::level::info);
+  access_logger = std::make_shared<spdlog::logger>(
+      "access", std::make_shared<access_batch_sink>(access_batches));
   auto level = spdlog::level::from_str(cfg.level);
   for (auto& l : {main_logger, access_logger}) {
     l->set_level(level);
     l->set_pattern(json_format ? R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","log":"%n",%v})"
                                : "%Y-%m-%dT%H:%M:%S.%e%z %l %n %v");
-    l->flush_on(spdlog::level::warn);
   }
+  main_logger->flush_on(spdlog::level::warn);
   access_logger->set_level(level <= spdlog::level::info ? spdlog::level::info : level);
-  // stdout to a pipe or file is block-buffered; flush at least once a second.
+  // stdout to a pipe or file is block-buffered, and access lines wait in their batch: both go
+  // out at least once a second.
   spdlog::flush_every(std::chrono::seconds(1));
   spdlog::register_logger(main_logger);
   spdlog::register_logger(access_logger);
 }
 
 void shutdown() {
+  if (access_logger) access_logger->flush();  // its batch, into the queue before the end
   if (main_logger) main_logger->flush();
-  if (access_logger) access_logger->flush();
   main_logger.reset();
   access_logger.reset();
+  access_batches.reset();
   spdlog::shutdown();
 }
 
@@ -85,29 +112,105 @@ void info(std::string_view message) { log(spdlog::level::info, message); }
 void warn(std::string_view message) { log(spdlog::level::warn, message); }
 void error(std::string_view message) { log(spdlog::level::err, message); }
 
-std::string format_access(const access_record& r, bool json) {
-  char duration[32];
-  std::snprintf(duration, sizeof duration, "%.3f", r.duration_ms);
-  if (json) {
-    return json_fields({{"request_id", r.request_id},
-                        {"client", r.client},
-                        {"consumer", r.consumer},
-                        {"key", r.key_id},
-                        {"decision", r.decision},
-                        {"method", r.method},
-                        {"path", r.path},
-                        {"status", r.status},
-                        {"bytes", r.bytes},
-                        {"upstream_status", r.upstream_status},
-                        {"duration_ms", std::stod(duration)},
-                        {"cache", r.cache}});
+namespace {
+
+using line_buffer = spdlog::memory_buf_t;
+
+void append(line_buffer& out, std::string_view s) { out.append(s.data(), s.data() + s.size()); }
+
+// A text value that may carry client bytes: quoted, anything unprintable escaped.
+void append_quoted(line_buffer& out, std::string_view s) {
+  out.push_back('"');
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else if (c < 0x20 || c >= 0x7f) {
+      fmt::format_to(std::back_inserter(out), "\\x{:02x}", c);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
   }
-  return "request_id=" + r.request_id + " client=" + r.client + " consumer=" + escaped(r.consumer) +
-         " key=" + escaped(r.key_id) + " decision=" + escaped(r.decision) +
-         " method=" + escaped(r.method) + " path=" + escaped(r.path) +
-         " status=" + std::to_string(r.status) + " bytes=" + std::to_string(r.bytes) +
-         " upstream_status=" + std::to_string(r.upstream_status) + " duration_ms=" + duration +
-         " cache=" + r.cache;
+  out.push_back('"');
+}
+
+// A JSON string. ASCII is escaped here; a value with other bytes goes through nlohmann, which
+// checks its UTF-8 and replaces what is invalid (rare: client bytes in a path).
+void append_json_string(line_buffer& out, std::string_view s) {
+  for (unsigned char c : s) {
+    if (c >= 0x80) {
+      append(out, nlohmann::json(std::string(s))
+                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      return;
+    }
+  }
+  out.push_back('"');
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else if (c < 0x20 || c == 0x7f) {
+      fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  out.push_back('"');
+}
+
+void format_text(line_buffer& out, const access_record& r) {
+  append(out, "request_id=");
+  append(out, r.request_id);
+  append(out, " client=");
+  append(out, r.client);
+  for (auto [name, value] : {std::pair{" consumer=", r.consumer},
+                             {" key=", r.key_id},
+                             {" decision=", r.decision},
+                             {" method=", r.method},
+                             {" path=", r.path}}) {
+    append(out, name);
+    append_quoted(out, value);
+  }
+  fmt::format_to(std::back_inserter(out),
+                 " status={} bytes={} upstream_status={} duration_ms={:.3f} cache=", r.status,
+                 r.bytes, r.upstream_status, r.duration_ms);
+  append(out, r.cache);
+}
+
+void format_json(line_buffer& out, const access_record& r) {
+  auto field = [&out](std::string_view name, std::string_view value) {
+    out.push_back('"');
+    append(out, name);
+    append(out, "\":");
+    append_json_string(out, value);
+    out.push_back(',');
+  };
+  field("request_id", r.request_id);
+  field("client", r.client);
+  field("consumer", r.consumer);
+  field("key", r.key_id);
+  field("decision", r.decision);
+  field("method", r.method);
+  field("path", r.path);
+  fmt::format_to(std::back_inserter(out),
+                 R"("status":{},"bytes":{},"upstream_status":{},"duration_ms":{:.3f},"cache":)",
+                 r.status, r.bytes, r.upstream_status, r.duration_ms);
+  append_json_string(out, r.cache);
+}
+
+void format_into(line_buffer& out, const access_record& r, bool json) {
+  if (json)
+    format_json(out, r);
+  else
+    format_text(out, r);
+}
+
+}  // namespace
+
+std::string format_access(const access_record& r, bool json) {
+  line_buffer out;
+  format_into(out, r, json);
+  return fmt::to_string(out);
 }
 
 bool access_enabled() { return access_logger && access_logger->should_log(spdlog::level::info); }
@@ -115,9 +218,10 @@ bool access_enabled() { return access_logger && access_logger->should_log(spdlog
 void access(const access_record& record) {
   // Formatted only when it will be written: with access lines off (level warn) a request pays
   // nothing for its log line.
-  if (access_logger && access_logger->should_log(spdlog::level::info)) {
-    access_logger->info(format_access(record, json_format));
-  }
+  if (!access_enabled()) return;
+  line_buffer line;  // on the stack: a line longer than its inline bytes is rare
+  format_into(line, record, json_format);
+  access_logger->info(std::string_view(line.data(), line.size()));
 }
 
 }  // namespace recgate::logging

@@ -248,6 +248,37 @@ TEST_CASE("/metrics parses as Prometheus text and its counters move with request
   CHECK(after["recgate_cache_fills_in_progress"] == 0);
 }
 
+TEST_CASE("access lines: one whole line per request, also across batches, out within seconds") {
+  stack s;
+  // ~400 bytes of JSON each: 200 lines fill more than two 32 KiB batches.
+  constexpr int requests = 200;
+  auto sid = laml_sim::normal_sid(541);
+  for (int i = 0; i < requests; ++i) {
+    auto id = "access-" + std::to_string(i);
+    REQUIRE(s.get(json_path(sid), with_key({{"X-Request-Id", id}})).status == 200);
+  }
+  // No stop, no signal: the last batch goes out by itself (spdlog's flusher, once a second).
+  REQUIRE(s.wait_gateway_output(R"("request_id":"access-)" + std::to_string(requests - 1) + '"'));
+  std::map<std::string, int> seen;
+  for (const auto& line : s.gateway_lines()) {
+    if (line.find(R"("log":"access")") == std::string::npos) continue;
+    auto entry = json::parse(line, nullptr, false);  // a line cut or joined would not parse
+    CAPTURE(line);
+    REQUIRE_FALSE(entry.is_discarded());
+    auto id = entry["request_id"].get<std::string>();
+    if (!id.starts_with("access-")) continue;
+    ++seen[id];
+    CHECK(entry["status"] == 200);
+    CHECK(entry["consumer"] == "billing-service");
+    CHECK(entry["path"] == json_path(sid));
+  }
+  CHECK(seen.size() == requests);
+  for (const auto& [id, n] : seen) {
+    CAPTURE(id);
+    CHECK(n == 1);
+  }
+}
+
 TEST_CASE("/readyz: ready with a reachable upstream, not ready without one; /healthz stays up") {
   stack s;
   auto ready = s.admin("GET", "/readyz");

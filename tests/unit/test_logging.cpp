@@ -52,3 +52,15 @@ TEST_CASE("client bytes in a path cannot forge fields or lines") {
   auto j = nlohmann::json::parse("{" + format_access(r, true) + "}");
   CHECK(j["path"] == "/x\" status=200\n\x01");
 }
+
+TEST_CASE("JSON access lines escape control bytes and replace invalid UTF-8") {
+  access_record r;
+  r.request_id = "id";
+  r.path = "/caf\xc3\xa9/\xff\x7f\t";
+  auto j = nlohmann::json::parse("{" + format_access(r, true) + "}");
+  CHECK(j["path"] == "/caf\xc3\xa9/\xef\xbf\xbd\x7f\t");  // U+FFFD for the stray byte
+  r.path = "/plain\x7f\x1f";
+  auto text = format_access(r, true);
+  CHECK(text.find(R"("path":"/plain\u007f\u001f")") != std::string::npos);
+  CHECK(nlohmann::json::parse("{" + text + "}")["path"] == "/plain\x7f\x1f");
+}
