@@ -1,18 +1,28 @@
 // The listeners and the threading model.
 //
-// Threading: one io_context, run by server.threads threads (default: one per core). Every
-// accepted connection gets its own strand (with one thread: the io_context, which is one), and
-// its session coroutine runs only there, so a session's state needs no locks while connections
-// spread over all threads. State shared across sessions (the gateway) is fixed at start-up
-// (restart_settings), replaced whole by a reload and read as one snapshot per request
-// (live_settings, the access policy, the TLS context), or synchronises itself (the cache).
+// Threading: server.threads io_contexts (default: one per core), each run by one thread of its
+// own (an io_context per thread, as nginx has a worker per core). The accept loop hands each
+// new connection to the next io_context in turn, and the connection lives there to its end:
+// its session needs no strand and no lock, and its operations never wake another thread.
+// The first io_context also runs the listeners, the signals and the gateway's background work.
+// State shared across sessions (the gateway) is fixed at start-up (restart_settings), replaced
+// whole by a reload and read as one snapshot per request (live_settings, the access policy,
+// the TLS context), or synchronises itself (the cache, whose fills run on the first
+// io_context and wake their readers through the readers' own executors).
+//
+// Not SO_REUSEPORT listeners per thread: the kernel's hash spreads few connections unevenly
+// (e.g. 20 and 12 of 32), a config's port 0 would need the first listener's port passed on,
+// and draining would have a listener per thread to close. The hand-over costs one cross-thread
+// post per connection, not per request.
 #include "proxy/app/server.hpp"
 
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "proxy/app/session.hpp"
 #include "proxy/endpoints/admin.hpp"
@@ -35,12 +45,32 @@ void log_exception(std::exception_ptr e) {
   }
 }
 
-// With one thread the io_context itself serialises everything: a strand per connection would
-// only add its cost (a shared state and a queue per handler) to every operation.
-net::any_io_executor session_executor(net::io_context& ioc, bool one_thread) {
-  if (one_thread) return ioc.get_executor();
-  return net::make_strand(ioc);
-}
+// The io_contexts, one per thread; new connections go to each in turn.
+class io_pool {
+ public:
+  explicit io_pool(unsigned threads) {
+    for (unsigned i = 0; i < threads; ++i) {
+      // Concurrency hint 1: each is run by one thread (other threads still post to it).
+      contexts_.push_back(std::make_unique<net::io_context>(1));
+      // Those without a listener would otherwise return from run() at once.
+      if (i > 0) idle_guards_.push_back(net::make_work_guard(*contexts_.back()));
+    }
+  }
+
+  net::io_context& first() { return *contexts_.front(); }
+  net::io_context& at(std::size_t i) { return *contexts_[i]; }
+  std::size_t size() const { return contexts_.size(); }
+  // Only the accept loops call it, all on the listeners' strand.
+  net::io_context& next() { return *contexts_[next_++ % contexts_.size()]; }
+  void stop() {
+    for (auto& c : contexts_) c->stop();
+  }
+
+ private:
+  std::vector<std::unique_ptr<net::io_context>> contexts_;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> idle_guards_;
+  std::size_t next_ = 0;
+};
 
 void start_session(tcp::socket socket, const std::shared_ptr<gateway>& gw, session_fn session) {
   beast::error_code ec;
@@ -49,8 +79,8 @@ void start_session(tcp::socket socket, const std::shared_ptr<gateway>& gw, sessi
   net::co_spawn(ex, session(std::move(socket), gw), log_exception);
 }
 
-net::awaitable<void> accept_loop(net::io_context& ioc, tcp::acceptor& acceptor,
-                                 std::shared_ptr<gateway> gw, session_fn session, bool one_thread) {
+net::awaitable<void> accept_loop(io_pool& pool, tcp::acceptor& acceptor,
+                                 std::shared_ptr<gateway> gw, session_fn session) {
   // Each wake-up takes every connection waiting in the backlog (nginx's multi_accept), at most
   // a bound's worth: under a flood of connections one accept per turn of the I/O loop would
   // leave a normal client queued behind thousands of others.
@@ -59,8 +89,8 @@ net::awaitable<void> accept_loop(net::io_context& ioc, tcp::acceptor& acceptor,
   acceptor.non_blocking(true, ec);
   for (;;) {
     ec = {};
-    tcp::socket socket = co_await acceptor.async_accept(
-        session_executor(ioc, one_thread), net::redirect_error(net::use_awaitable, ec));
+    tcp::socket socket =
+        co_await acceptor.async_accept(pool.next(), net::redirect_error(net::use_awaitable, ec));
     if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
       // Out of descriptors or similar: say so, and give the system a moment before retrying.
@@ -71,7 +101,7 @@ net::awaitable<void> accept_loop(net::io_context& ioc, tcp::acceptor& acceptor,
     }
     start_session(std::move(socket), gw, session);
     for (int i = 1; i < max_batch; ++i) {
-      tcp::socket next = acceptor.accept(session_executor(ioc, one_thread), ec);
+      tcp::socket next = acceptor.accept(pool.next(), ec);
       if (ec) break;  // would_block: the backlog is empty; anything else: the async path says
       start_session(std::move(next), gw, session);
     }
@@ -107,7 +137,7 @@ void reload_config(gateway& gw, std::string_view why) {
 
 // SIGTERM: waits until no request is in flight, or the drain deadline, then stops the
 // io_context. Idle kept-alive connections are simply closed at exit.
-net::awaitable<void> drain(net::io_context& ioc, std::shared_ptr<gateway> gw, int& exit_code) {
+net::awaitable<void> drain(io_pool& pool, std::shared_ptr<gateway> gw, int& exit_code) {
   auto deadline = std::chrono::steady_clock::now() + gw->settings.load()->server.drain_timeout;
   net::steady_timer tick(co_await net::this_coro::executor);
   while (gw->requests_in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
@@ -125,7 +155,7 @@ net::awaitable<void> drain(net::io_context& ioc, std::shared_ptr<gateway> gw, in
                   " requests in flight: they are cut off");
     exit_code = 3;
   }
-  ioc.stop();
+  pool.stop();
 }
 
 std::optional<std::filesystem::file_time_type> modified(const std::string& path) {
@@ -210,15 +240,13 @@ struct listeners {
                   (admin_at.empty() ? "" : "; admin " + admin_at));
   }
 
-  void start_accepting(net::io_context& ioc, const std::shared_ptr<gateway>& gw, bool one_thread) {
+  void start_accepting(io_pool& pool, const std::shared_ptr<gateway>& gw) {
     if (!plain_at.empty())
-      net::co_spawn(strand, accept_loop(ioc, plain, gw, run_session, one_thread), log_exception);
+      net::co_spawn(strand, accept_loop(pool, plain, gw, run_session), log_exception);
     if (!tls_at.empty())
-      net::co_spawn(strand, accept_loop(ioc, tls, gw, run_tls_session, one_thread), log_exception);
-    if (!admin_at.empty()) {
-      net::co_spawn(strand, accept_loop(ioc, admin, gw, run_admin_session, one_thread),
-                    log_exception);
-    }
+      net::co_spawn(strand, accept_loop(pool, tls, gw, run_tls_session), log_exception);
+    if (!admin_at.empty())
+      net::co_spawn(strand, accept_loop(pool, admin, gw, run_admin_session), log_exception);
   }
 };
 
@@ -237,7 +265,8 @@ void on_sighup(gateway& gw) {
 
 int run_server(const config::config& cfg, const std::string& config_path) {
   unsigned threads = std::max(1u, cfg.server.threads);
-  net::io_context ioc(static_cast<int>(threads));
+  io_pool pool(threads);
+  net::io_context& ioc = pool.first();
   auto opened = gateway::open(cfg, config_path, ioc.get_executor());
   if (!opened.ok()) {
     logging::error(opened.error());
@@ -254,7 +283,7 @@ int run_server(const config::config& cfg, const std::string& config_path) {
   if (!cfg.access.consumers_file.empty()) {
     net::co_spawn(on.strand, watch_consumers_file(watch, gw), log_exception);
   }
-  on.start_accepting(ioc, gw, threads == 1);
+  on.start_accepting(pool, gw);
 
   int exit_code = 0;
   net::signal_set signals(on.strand, SIGINT, SIGTERM, SIGHUP);
@@ -265,7 +294,7 @@ int run_server(const config::config& cfg, const std::string& config_path) {
       on_sighup(*gw);
     } else if (gw->draining.exchange(true)) {
       logging::warn("second signal: stopping now");
-      ioc.stop();
+      pool.stop();
       return;
     } else {
       logging::info("signal " + std::to_string(sig) + ": draining, no new connections");
@@ -273,16 +302,18 @@ int run_server(const config::config& cfg, const std::string& config_path) {
       on.tls.close();
       watch.cancel();
       // The admin listener stays open while draining: /readyz says so to load balancers.
-      net::co_spawn(on.strand, drain(ioc, gw, exit_code), log_exception);
+      net::co_spawn(on.strand, drain(pool, gw, exit_code), log_exception);
     }
     signals.async_wait(on_signal);
   };
   signals.async_wait(on_signal);
 
-  std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc, &gw] { run_io(ioc, *gw); });
+  std::vector<std::thread> workers;
+  for (std::size_t i = 1; i < pool.size(); ++i) {
+    workers.emplace_back([&pool, &gw, i] { run_io(pool.at(i), *gw); });
+  }
   run_io(ioc, *gw);
-  for (auto& t : pool) t.join();
+  for (auto& t : workers) t.join();
   on.admin.close();
   gw.reset();  // closes the store before the io_context goes
   return exit_code;
