@@ -46,6 +46,11 @@ class body_source {
   // True when the bytes are at hand (a committed object): reading them never waits on a network.
   virtual bool immediate() const { return false; }
 
+  // True when the first read will not wait (the head of a response can go out with its first
+  // bytes, in one write): always for immediate sources, and for a network body whose first
+  // bytes have arrived with its head.
+  virtual bool first_bytes_at_hand() const { return immediate(); }
+
   // The client reads slowly: from now on, bytes held in stored chunks are copied into the
   // scratch buffer and the chunk is let go, rather than kept (pinned, or copied whole) until
   // the client has taken all of it. Memory per slow reader becomes the scratch buffer alone.

@@ -94,8 +94,10 @@ net::awaitable<write_result> write_streamed(reply to, unsigned status, const hea
   http::response_serializer<http::buffer_body> sr{res};
   beast::error_code ec;
   // The head goes out at once when the body may keep the client waiting (a fill, the upstream);
-  // before bytes already at hand it goes out with the first of them, in one write.
-  if (head || !source.immediate()) {
+  // before bytes already at hand it goes out with the first of them, in one write (one wake-up
+  // of the client, not two).
+  const bool at_hand = source.first_bytes_at_hand();
+  if (head || !at_hand) {
     stream.expires_after(timeout);
     co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
     if (ec) co_return result;
@@ -112,7 +114,7 @@ net::awaitable<write_result> write_streamed(reply to, unsigned status, const hea
   body_scratch scratch(buffer_bytes);
   const std::size_t step =
       budget != nullptr ? buffer_bytes : std::numeric_limits<std::size_t>::max();
-  bool head_sent = !source.immediate();
+  bool head_sent = !at_hand;
   // A client that takes its bytes slowly (or is paced) gets them copied out of stored chunks, a
   // buffer at a time, so it holds no chunk while it reads: memory per slow reader is the buffer.
   constexpr auto slow_write = std::chrono::milliseconds(100);

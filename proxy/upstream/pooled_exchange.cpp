@@ -90,6 +90,11 @@ std::optional<std::uint64_t> pooled_exchange::content_length() const {
   return v;
 }
 
+bool pooled_exchange::first_bytes_at_hand() const {
+  // Chunked: what came with the head may be framing alone, and the first read would wait.
+  return !failed_ && (parser_.is_done() || (buffer_.size() > 0 && !parser_.chunked()));
+}
+
 net::awaitable<std::size_t> pooled_exchange::read_some(net::mutable_buffer buffer,
                                                        beast::error_code& ec) {
   ec = {};

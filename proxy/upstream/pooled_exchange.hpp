@@ -31,6 +31,9 @@ class pooled_exchange final : public upstream_exchange {
   unsigned status() const override;
   const http::fields& headers() const override;
   std::optional<std::uint64_t> content_length() const override;
+  // Body bytes read with the head (a small body usually arrives whole with it; not counted for
+  // a chunked body), or no body at all.
+  bool first_bytes_at_hand() const override;
   net::awaitable<std::size_t> read_some(net::mutable_buffer buffer, beast::error_code& ec) override;
 
  private:
