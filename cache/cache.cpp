@@ -211,6 +211,7 @@ cache_stats cache::stats() {
   s.store = store_->health();
   s.write_failures = store_->write_failures();
   s.blob_garbage_bytes = store_->blobs().garbage;
+  s.held_chunk_bytes = store_->held_chunk_bytes();
   {
     std::lock_guard lock(disk_mutex_);
     s.disk = disk_;

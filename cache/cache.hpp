@@ -81,6 +81,7 @@ struct cache_stats {
   std::optional<disk_usage> disk;        // as last measured by maintenance
   std::uint64_t min_free_bytes = 0;      // the floor in force (automatic or configured)
   std::uint64_t blob_garbage_bytes = 0;  // removed audio still in blob files beside live audio
+  std::uint64_t held_chunk_bytes = 0;    // chunks of recent hits held in memory
 };
 
 class cache {

@@ -60,6 +60,7 @@
 #include <unistd.h>
 
 #include "cache/bytes.hpp"
+#include "cache/hot_chunks.hpp"
 #include "util/clock.hpp"
 
 namespace recgate::cache {
@@ -430,15 +431,24 @@ struct store::impl {
     memo.emplace(encoded, std::move(r));
   }
   void memo_forget(const std::string& encoded) {
-    std::lock_guard lock(memo_mutex);
-    memo.erase(encoded);
-    ++memo_epoch;
+    {
+      std::lock_guard lock(memo_mutex);
+      memo.erase(encoded);
+      ++memo_epoch;
+    }
+    hot->forget(encoded + '\0');  // its chunks, every generation: their memory goes now
   }
   void memo_forget_all() {
-    std::lock_guard lock(memo_mutex);
-    memo.clear();
-    ++memo_epoch;
+    {
+      std::lock_guard lock(memo_mutex);
+      memo.clear();
+      ++memo_epoch;
+    }
+    hot->clear();
   }
+
+  // The chunks of recent hits (committed objects' only: a fill's chunks are read once each).
+  std::unique_ptr<hot_chunks> hot;
 };
 
 store::store(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
@@ -451,6 +461,7 @@ recgate::result<std::unique_ptr<store>> store::open(const store_options& options
 
   auto i = std::make_unique<impl>();
   i->cache = cache;
+  i->hot = std::make_unique<hot_chunks>(options.block_cache_bytes / 4);
   i->path = options.path;
   i->log = options.log;
   i->keys = key_ring(options.encryption_keys);
@@ -551,6 +562,10 @@ std::optional<chunk> store::read_chunk(const object_key& key, std::uint64_t gene
   auto inst = impl_->get();
   if (unavailable != nullptr) *unavailable = !inst;
   if (!inst) return std::nullopt;
+  auto name = chunk_key(key, generation, index);
+  if (keep_in_cache) {
+    if (auto held = impl_->hot->find(name)) return chunk(std::move(held->owner), held->bytes);
+  }
   // The chunk's owner holds the pinned value and the cache it is pinned in (see impl::cache),
   // not the database: a failed database can close while readers still hold chunks.
   struct pinned {
@@ -561,8 +576,7 @@ std::optional<chunk> store::read_chunk(const object_key& key, std::uint64_t gene
   holder->cache = impl_->cache;
   rocksdb::ReadOptions options;
   options.fill_cache = keep_in_cache;
-  auto s =
-      inst->db->Get(options, inst->chunks(), chunk_key(key, generation, index), &holder->value);
+  auto s = inst->db->Get(options, inst->chunks(), name, &holder->value);
   inst.reset();
   if (!s.ok()) {
     // A chunk that is not there, or that RocksDB's checksums reject, damages the object; an I/O
@@ -573,7 +587,9 @@ std::optional<chunk> store::read_chunk(const object_key& key, std::uint64_t gene
   }
   std::string_view bytes(holder->value.data(), holder->value.size());
   if (impl_->keys.empty()) {
-    return chunk(std::shared_ptr<const void>(holder, holder.get()), bytes);
+    chunk read(std::shared_ptr<const void>(holder, holder.get()), bytes);
+    if (keep_in_cache) impl_->hot->insert(name, {read.owner_, read.bytes_});
+    return read;
   }
 
   auto header = parse_sealed(bytes);
@@ -591,7 +607,9 @@ std::optional<chunk> store::read_chunk(const object_key& key, std::uint64_t gene
   }
   holder.reset();  // the ciphertext leaves RocksDB's cache pin; the plaintext is this chunk's own
   std::string_view view(plain.get(), header->plaintext_size);
-  return chunk(std::move(plain), view);
+  chunk read(std::move(plain), view);
+  if (keep_in_cache) impl_->hot->insert(name, {read.owner_, read.bytes_});
+  return read;
 }
 
 void store::report_damaged(const object_key& key, std::uint64_t generation, std::uint32_t index,
@@ -881,6 +899,7 @@ std::uint64_t store::remove_stale_fills(const in_use_check& running) {
       impl_->health->failed(aborted.error());
       break;
     }
+    impl_->hot->forget(generation_prefix(key, generation));
     ++removed;
   }
   return removed;
@@ -919,6 +938,8 @@ std::uint64_t store::write_failures() const {
 std::uint64_t store::reopens() const { return impl_->reopens.load(); }
 
 std::uint64_t store::overhead_bytes() const { return impl_->overhead; }
+
+std::uint64_t store::held_chunk_bytes() const { return impl_->hot->bytes(); }
 
 namespace {
 

@@ -98,6 +98,10 @@ class store {
   // a chunk is never returned. When it is missing, corrupt or not authentic and it belongs to
   // the committed object, that object is damaged: the damage observer is told (the cache removes
   // the object, so it is fetched again).
+  // keep_in_cache true (hits): the chunk is also held in memory (hot_chunks, up to a quarter of
+  // block_cache_bytes, least recently used out first; with encryption, its plaintext), so the
+  // next hit on it reads nothing from RocksDB and decrypts nothing. Removing or replacing the
+  // object lets go of its chunks.
   // keep_in_cache false: read without adding the chunk to the block/blob cache (readers of a
   // fill in progress, which read each chunk once, leave the cache to hits); it is then copied.
   // `unavailable`, when given, is set when the database is being reopened (recover()): the chunk
@@ -184,6 +188,8 @@ class store {
   // Bytes the store may write beyond the audio it holds at any time: its write-ahead log (every
   // chunk is written there first) and memtables on their way to files. Room to keep free.
   std::uint64_t overhead_bytes() const;
+  // Bytes of chunks held in memory for hits (see read_chunk).
+  std::uint64_t held_chunk_bytes() const;
 
   // Whether a generation's chunks are still needed: a fill running, or a response reading them.
   using in_use_check = std::function<bool(const object_key&, std::uint64_t generation)>;

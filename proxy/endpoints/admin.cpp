@@ -41,6 +41,7 @@ nlohmann::json cache_stats_json(gateway& gw) {
     store["min_free"] = s.min_free_bytes;
   }
   store["blob_garbage"] = s.blob_garbage_bytes;
+  store["held_chunks"] = s.held_chunk_bytes;
   return {{"enabled", true},
           {"store", store},
           {"objects", s.objects},

@@ -182,6 +182,10 @@ void write_cache_metrics(std::string& out, const gateway& gw) {
                "Bytes of removed audio still in blob files beside live audio (garbage "
                "collection gives them back)",
                static_cast<double>(s.blob_garbage_bytes));
+  write_single(out, "recgate_cache_held_chunk_bytes", "gauge",
+               "Bytes of the chunks of recent hits held in memory (at most a quarter of "
+               "cache.block_cache_bytes)",
+               static_cast<double>(s.held_chunk_bytes));
 }
 
 }  // namespace

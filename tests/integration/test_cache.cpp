@@ -270,17 +270,22 @@ TEST_CASE("purge removes every format of a recording, from the admin path and th
   for (auto ext : {"wav", "mp3"}) {
     REQUIRE(s.get(recording_path(sid, ext)).ok());
     wait_for_hit(s, recording_path(sid, ext));
+    auto hit = s.get(recording_path(sid, ext));
+    CHECK(hit.header("X-Cache") == std::string("HIT"));
   }
   auto stats = nlohmann::json::parse(s.admin("GET", "/cache/stats").body);
   CHECK(stats["objects"] == 2);
   CHECK(stats["misses"] == 2);
+  CHECK(stats["store"]["held_chunks"] > 0);  // the hits' chunks, in memory
 
   auto purged = s.admin("DELETE", "/cache/recordings/" + std::string(project_id) + "/" + sid);
   CHECK(purged.status == 200);
   CHECK(nlohmann::json::parse(purged.body)["purged"] == 2);
   CHECK(s.get(recording_path(sid, "wav"), with_key(), "HEAD").header("X-Cache") ==
         std::string("MISS"));
-  CHECK(nlohmann::json::parse(s.admin("GET", "/cache/stats").body)["objects"] == 0);
+  auto after = nlohmann::json::parse(s.admin("GET", "/cache/stats").body);
+  CHECK(after["objects"] == 0);
+  CHECK(after["store"]["held_chunks"] == 0);  // purged means gone from memory too
 
   // Bad input on the admin path: clear answers.
   CHECK(s.admin("DELETE", "/cache/recordings/x/y").status == 400);

@@ -148,6 +148,40 @@ TEST_CASE("abort and remove leave nothing; a new fill replaces an old object's c
   CHECK(st->count().objects == 0);
 }
 
+TEST_CASE("hits hold their chunks in memory, up to a quarter of the block cache; removal lets go") {
+  temp_dir dir("recgate-store-");
+  auto st = open_at(dir);  // 8 MiB block cache: 2 MiB of held chunks
+  const std::string part(512 << 10, 'p');
+  REQUIRE(st->begin_fill(key, 1).ok());
+  for (std::uint32_t i = 0; i < 5; ++i) REQUIRE(st->put_chunk(key, 1, i, part).ok());
+  auto m = make_manifest(6 * part.size(), 1);
+  m.chunk_size = static_cast<std::uint32_t>(part.size());
+  REQUIRE(st->commit(key, m, part).ok());
+
+  // A fill's reader holds nothing (each chunk is read once).
+  CHECK((st->read_chunk(key, 1, 0, false) == part));
+  CHECK(st->held_chunk_bytes() == 0);
+
+  // The chunks are in the memtable, whose reads are copies: the second read of a held chunk is
+  // the same bytes in memory, not another copy out of RocksDB.
+  auto first = st->read_chunk(key, 1, 0);
+  auto again = st->read_chunk(key, 1, 0);
+  REQUIRE(first);
+  REQUIRE(again);
+  CHECK(again->bytes().data() == first->bytes().data());
+  auto copy = st->read_chunk(key, 1, 0, false);
+  REQUIRE(copy);
+  CHECK(copy->bytes().data() != first->bytes().data());
+
+  for (std::uint32_t i = 0; i < 6; ++i) CHECK((st->read_chunk(key, 1, i) == part));
+  CHECK(st->held_chunk_bytes() == 4 * part.size());  // the bound, not all six
+
+  REQUIRE(st->remove(key).ok());
+  CHECK(st->held_chunk_bytes() == 0);
+  // Its bytes stay valid for a reader that still has them.
+  CHECK((first->bytes() == part));
+}
+
 TEST_CASE("other formats and recordings are other objects") {
   temp_dir dir("recgate-store-");
   auto st = open_at(dir);
