@@ -50,7 +50,7 @@ class hot_chunks {
 
   const std::uint64_t max_bytes_;
   mutable std::mutex mutex_;
-  list order_;  // most recently used first
+  list order_;                                                  // most recently used first
   std::unordered_map<std::string_view, list::iterator> index_;  // views of the entries' keys
   std::uint64_t bytes_ = 0;
 };

@@ -1,6 +1,7 @@
 #include "proxy/http/request_rules.hpp"
 
 #include <algorithm>
+#include <array>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -29,9 +30,18 @@ std::string request_id_for(std::string_view offered) {
 
 bool valid_host(std::size_t count, std::string_view value, bool http11) {
   if (count > 1 || (count == 0 && http11)) return false;
-  constexpr std::string_view host_chars =
-      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:[]%";
-  return value.find_first_not_of(host_chars) == std::string_view::npos;
+  // RFC 3986's reg-name, IP literal and port characters; a table rather than find_first_not_of,
+  // which searches the set once per character.
+  static constexpr auto allowed = [] {
+    std::array<bool, 256> t{};
+    for (unsigned char c :
+         std::string_view("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                          "-._~!$&'()*+,;=:[]%"))
+      t[c] = true;
+    return t;
+  }();
+  return std::all_of(value.begin(), value.end(),
+                     [](char c) { return allowed[static_cast<unsigned char>(c)]; });
 }
 
 std::string grant_cookie(const access_decision& d, std::string_view sid, std::int64_t now,

@@ -1,10 +1,14 @@
 #include "proxy/http/response_writer.hpp"
 
+#include <algorithm>
+#include <array>
 #include <ctime>
 #include <limits>
 #include <memory>
+#include <span>
 
 #include "proxy/access/token_bucket.hpp"
+#include "proxy/http/response_head.hpp"
 #include "proxy/policy/error_body.hpp"
 
 namespace recgate {
@@ -26,12 +30,21 @@ std::string_view http_date() {
   return std::string_view(text, length);
 }
 
-}  // namespace
-
-void set_common_headers(http::fields& fields, std::string_view request_id) {
-  fields.set(http::field::date, http_date());
-  fields.set("X-Request-Id", request_id);
+// Asio's own completion condition (transfer_all) caps each write_some at 64 KiB: a 256 KiB
+// chunk went in four system calls and four timer updates. This one lets the kernel take as much
+// as its socket buffer holds at each call.
+std::size_t whole_buffers(const boost::system::error_code& ec, std::size_t /*written*/) {
+  return ec ? 0 : std::numeric_limits<std::size_t>::max();
 }
+
+// The head of a response to `to`: status line, Date, X-Request-Id and the caller's fields.
+response_head start_head(const reply& to, unsigned status, const header_list& headers) {
+  response_head head(status, http_date(), to.request_id);
+  for (const auto& [name, value] : headers) head.add(name, value);
+  return head;
+}
+
+}  // namespace
 
 net::awaitable<write_result> write_error(reply to, unsigned status, std::string_view message,
                                          const header_list& extra) {
@@ -39,37 +52,37 @@ net::awaitable<write_result> write_error(reply to, unsigned status, std::string_
 }
 
 net::awaitable<write_result> write_empty(reply to, unsigned status, const header_list& headers) {
-  http::response<http::empty_body> res{static_cast<http::status>(status), 11};
-  set_common_headers(res, to.request_id);
-  for (const auto& [name, value] : headers) res.set(name, value);
-  res.keep_alive(to.keep_alive);
+  auto head = start_head(to, status, headers);
+  head.finish(to.keep_alive);
   beast::error_code ec;
   to.stream.expires_after(to.timeout);
-  co_await http::async_write(to.stream, res, net::redirect_error(net::use_awaitable, ec));
+  co_await net::async_write(to.stream, net::buffer(head.text()), whole_buffers,
+                            net::redirect_error(net::use_awaitable, ec));
   co_return write_result{0, !ec};
 }
 
 net::awaitable<write_result> write_json(reply to, unsigned status, std::string body,
                                         const header_list& extra) {
-  http::response<http::string_body> res{static_cast<http::status>(status), 11};
-  set_common_headers(res, to.request_id);
-  res.set(http::field::content_type, "application/json");
-  res.set(http::field::cache_control, "no-store");
-  for (const auto& [name, value] : extra) res.set(name, value);
-  res.body() = std::move(body);
-  res.keep_alive(to.keep_alive);
-  res.prepare_payload();
+  // The caller's fields, then the defaults it did not replace.
+  auto head = start_head(to, status, extra);
+  auto given = [&](std::string_view field) {
+    return std::any_of(extra.begin(), extra.end(),
+                       [&](const auto& h) { return beast::iequals(h.first, field); });
+  };
+  if (!given("Content-Type")) head.add("Content-Type", "application/json");
+  if (!given("Cache-Control")) head.add("Cache-Control", "no-store");
+  head.content_length(body.size());
+  head.finish(to.keep_alive);
 
   beast::error_code ec;
   // Bounded by the write timeout: a client that stops reading is dropped.
   to.stream.expires_after(to.timeout);
-  http::response_serializer<http::string_body> sr{res};
-  if (to.head) {
-    co_await http::async_write_header(to.stream, sr, net::redirect_error(net::use_awaitable, ec));
-  } else {
-    co_await http::async_write(to.stream, sr, net::redirect_error(net::use_awaitable, ec));
-  }
-  co_return write_result{to.head ? 0 : res.body().size(), !ec};
+  const std::size_t body_bytes = to.head ? 0 : body.size();
+  std::array<net::const_buffer, 2> message{net::buffer(head.text()),
+                                           net::buffer(body.data(), body_bytes)};
+  co_await net::async_write(to.stream, message, whole_buffers,
+                            net::redirect_error(net::use_awaitable, ec));
+  co_return write_result{body_bytes, !ec};
 }
 
 net::awaitable<write_result> write_streamed(reply to, unsigned status, const header_list& headers,
@@ -79,19 +92,15 @@ net::awaitable<write_result> write_streamed(reply to, unsigned status, const hea
   const bool head = to.head;
   const auto timeout = to.timeout;
   write_result result;
-  http::response<http::buffer_body> res{static_cast<http::status>(status), 11};
-  set_common_headers(res, to.request_id);
-  for (const auto& [name, value] : headers) res.set(name, value);
   auto length = source.content_length();
+  auto message_head = start_head(to, status, headers);
   if (length)
-    res.content_length(*length);
+    message_head.content_length(*length);
   else if (!head)
-    res.chunked(true);
-  res.keep_alive(to.keep_alive);
-  res.body().data = nullptr;
-  res.body().more = !head;
+    message_head.chunked();
+  message_head.finish(to.keep_alive);
+  const bool chunked = !length && !head;
 
-  http::response_serializer<http::buffer_body> sr{res};
   beast::error_code ec;
   // The head goes out at once when the body may keep the client waiting (a fill, the upstream);
   // before bytes already at hand it goes out with the first of them, in one write (one wake-up
@@ -99,7 +108,8 @@ net::awaitable<write_result> write_streamed(reply to, unsigned status, const hea
   const bool at_hand = source.first_bytes_at_hand();
   if (head || !at_hand) {
     stream.expires_after(timeout);
-    co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
+    co_await net::async_write(stream, net::buffer(message_head.text()), whole_buffers,
+                              net::redirect_error(net::use_awaitable, ec));
     if (ec) co_return result;
   }
   if (head) {
@@ -120,6 +130,8 @@ net::awaitable<write_result> write_streamed(reply to, unsigned status, const hea
   constexpr auto slow_write = std::chrono::milliseconds(100);
   bool copying = budget != nullptr;
   if (copying) source.prefer_copies();
+  static constexpr std::string_view crlf = "\r\n";
+  static constexpr std::string_view last_chunk = "0\r\n\r\n";
   for (;;) {
     auto view = co_await source.next(scratch, step, ec);
     std::size_t n = view.size();
@@ -138,16 +150,23 @@ net::awaitable<write_result> write_streamed(reply to, unsigned status, const hea
         if (ec) co_return result;
       }
     }
-    // The last bytes of a body of known length end the message in the same write.
+    // The last bytes of a body of known length end the message; an empty read ends a chunked
+    // one with its last chunk. One gather write: the head if not yet sent, the chunk's framing
+    // when chunked, the bytes.
     bool last = n == 0 || (length && result.body_bytes + n == *length);
-    res.body().data = n == 0 ? nullptr : const_cast<void*>(view.data());
-    res.body().size = n;
-    res.body().more = !last;
+    std::array<net::const_buffer, 5> parts;
+    std::size_t count = 0;
+    if (!head_sent) parts[count++] = net::buffer(message_head.text());
+    char size_line[20];
+    if (chunked && n > 0) parts[count++] = net::buffer(chunk_size_line(n, size_line));
+    if (n > 0) parts[count++] = net::buffer(view.data(), n);
+    if (chunked && n > 0) parts[count++] = net::buffer(crlf);
+    if (chunked && n == 0) parts[count++] = net::buffer(last_chunk);
     // Bounded by the write timeout: a client that stops reading is dropped.
     stream.expires_after(timeout);
     auto write_started = std::chrono::steady_clock::now();
-    co_await http::async_write(stream, sr, net::redirect_error(net::use_awaitable, ec));
-    if (ec == http::error::need_buffer) ec = {};
+    co_await net::async_write(stream, std::span<const net::const_buffer>(parts.data(), count),
+                              whole_buffers, net::redirect_error(net::use_awaitable, ec));
     if (ec) co_return result;
     if (!copying && std::chrono::steady_clock::now() - write_started > slow_write) {
       copying = true;

@@ -1,6 +1,8 @@
 #pragma once
 // Writing responses to a client connection: small JSON errors, and bodies streamed from a
-// body_source with a bounded buffer. Include only from .cpp files that already use net.hpp.
+// body_source with a bounded buffer. Every response carries Date and X-Request-Id; its head is
+// rendered by hand (response_head) and goes out with the first body bytes in one gather write.
+// Include only from .cpp files that already use net.hpp.
 
 #include <cstdint>
 #include <string>
@@ -28,9 +30,6 @@ struct write_result {
   // or purged meanwhile). The caller answers the request another way.
   bool unread = false;
 };
-
-// Headers every response carries: Date, X-Request-Id.
-void set_common_headers(http::fields& fields, std::string_view request_id);
 
 // What every answer to one request needs, whatever its body: the connection it goes on, the
 // request's id, whether the request was a HEAD (headers only), whether the connection stays

@@ -1,7 +1,7 @@
-#include <doctest/doctest.h>
-
 #include <memory>
 #include <string>
+
+#include <doctest/doctest.h>
 
 #include "cache/hot_chunks.hpp"
 
