@@ -114,7 +114,16 @@ access_decision access_policy::decide(const access_request& request,
     return decided(access_outcome::unauthenticated, "malformed credential");
   }
 
-  auto digest = sha256(key);
+  sha256_digest digest;
+  if (request.key_memo != nullptr && request.key_memo->authorization == request.authorization) {
+    digest = request.key_memo->digest;
+  } else {
+    digest = sha256(key);
+    if (request.key_memo != nullptr) {
+      request.key_memo->authorization.assign(request.authorization);
+      request.key_memo->digest = digest;
+    }
+  }
   const key_entry* match = nullptr;
   // Every key is compared, without stopping early: timing says nothing about which matched.
   for (const auto& e : keys_) {

@@ -25,6 +25,15 @@
 
 namespace recgate {
 
+// The digest of the key a connection presented last, with the Authorization value it came in:
+// a client sends the same key on every request of a connection, and hashing it is most of the
+// cost of deciding. Only the digest is kept; which consumer it matches is looked up each time,
+// so a reload applies to the next request as before.
+struct key_digest_memo {
+  std::string authorization;
+  sha256_digest digest{};
+};
+
 struct access_request {
   std::string_view authorization;   // the header's value; empty when absent
   std::string_view account_sid;     // from the routed path (lower case)
@@ -40,6 +49,8 @@ struct access_request {
   const std::vector<std::string>* certificate = nullptr;
   // Cookies sent with the request (the Cookie header), for a signed grant kept in a cookie.
   std::string_view cookies{};
+  // The connection's memo of its last key's digest, or null (hash every time).
+  key_digest_memo* key_memo = nullptr;
 };
 
 enum class access_outcome { allow, unauthenticated, forbidden, rate_limited };

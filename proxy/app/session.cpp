@@ -50,6 +50,9 @@ struct connection_info {
   std::vector<std::string> certificate;  // verified client certificate identities
   bool has_certificate = false;
   bool secure = false;  // TLS listener
+  // The digest of the key its requests presented last (mutable: a memo, not a fact about the
+  // connection).
+  mutable key_digest_memo key_memo;
 };
 
 // What the access policy needs to know of a routed recording request. Views into `req` and
@@ -69,6 +72,7 @@ access_request access_request_for(const http::request<http::string_body>& req,
   ask.unix_now = unix_now();
   ask.certificate = conn.has_certificate ? &conn.certificate : nullptr;
   ask.cookies = req[http::field::cookie];
+  ask.key_memo = &conn.key_memo;
   return ask;
 }
 

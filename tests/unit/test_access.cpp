@@ -145,6 +145,36 @@ TEST_CASE("key rotation: both keys valid, each named in the decision") {
   CHECK(new_key.key_id == "k1");
 }
 
+TEST_CASE("a connection's key memo: the decisions of hashing every time, across keys and reloads") {
+  access_policy policy(policy_config());
+  key_digest_memo memo;
+  access_request req{"Bearer key-billing-old", account_a, true, "127.0.0.1"};
+  req.key_memo = &memo;
+  auto first = policy.decide(req, t0);
+  CHECK(first.outcome == access_outcome::allow);
+  CHECK(first.key_id == "k0");
+  CHECK(memo.authorization == "Bearer key-billing-old");
+  CHECK(memo.digest == sha256("key-billing-old"));
+  CHECK(policy.decide(req, t0).key_id == "k0");  // from the memo, the same answer
+
+  // Another key on the same connection is hashed, not mistaken for the last one.
+  req.authorization = "Bearer key-player";
+  auto player = policy.decide(req, t0);
+  CHECK(player.consumer == "player");
+  CHECK(memo.digest == sha256("key-player"));
+  req.authorization = "Bearer not-a-key";
+  CHECK(policy.decide(req, t0).outcome == access_outcome::unauthenticated);
+
+  // A reload that drops the consumer refuses the remembered key at once: only the digest is
+  // remembered, never the match.
+  req.authorization = "Bearer key-billing-old";
+  CHECK(policy.decide(req, t0).outcome == access_outcome::allow);
+  auto cfg = policy_config();
+  cfg.consumers.erase(cfg.consumers.begin() + 1);  // billing
+  access_policy reloaded(cfg, nullptr, &policy);
+  CHECK(reloaded.decide(req, t0).outcome == access_outcome::unauthenticated);
+}
+
 TEST_CASE("rate limit: a burst, then 429 with Retry-After, then recovery") {
   access_policy policy(policy_config());
   access_request req{"Bearer key-report", account_a, true, "127.0.0.1"};
