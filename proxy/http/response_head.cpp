@@ -41,8 +41,7 @@ std::string_view response_head::reason(unsigned status) {
   return {text.data(), text.size()};
 }
 
-response_head::response_head(unsigned status, std::string_view date,
-                             std::string_view request_id) {
+response_head::response_head(unsigned status, std::string_view date, std::string_view request_id) {
   text_.reserve(512);
   char code[4];
   auto end = std::to_chars(code, code + sizeof code, std::min(status, 999u)).ptr;

@@ -10,6 +10,10 @@ bool is_redirect(unsigned status) {
 
 std::optional<redirect_target> resolve_location(std::string_view value,
                                                 const config::base_url& from) {
+  // A target goes into the request line as it is: no space or control character may end it early.
+  for (char c : value) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return std::nullopt;
+  }
   if (value.starts_with('/') && !value.starts_with("//")) {
     return redirect_target{from, std::string(value)};
   }

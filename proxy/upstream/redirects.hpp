@@ -19,7 +19,8 @@ struct redirect_target {
 };
 
 // A Location value resolved against `from`: an absolute http(s) URL, or a path on `from`
-// ("/..."). Anything else (a scheme-relative "//host", a relative path, a malformed URL): nullopt.
+// ("/..."). Anything else (a scheme-relative "//host", a relative path, a malformed URL, a space
+// or control character anywhere): nullopt.
 std::optional<redirect_target> resolve_location(std::string_view value,
                                                 const config::base_url& from);
 

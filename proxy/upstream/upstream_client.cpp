@@ -30,28 +30,31 @@ bool is_stale_connection(const upstream_failure& f) {
 
 // The request sent upstream for `request`, to `where`: built from the validated request alone,
 // never from what the client sent. Credentials go only with metadata requests, which only
-// ever go to the configured origin (json redirects are never followed).
-http::request<http::empty_body> upstream_request(const recording_request& request,
-                                                 const redirect_target& where,
-                                                 const std::string& request_id, bool keep_alive,
-                                                 const std::string* credentials) {
-  http::request<http::empty_body> req{request.head ? http::verb::head : http::verb::get,
-                                      where.target, 11};
-  req.set(http::field::host, where.origin.authority());
-  req.set(http::field::user_agent, upstream_user_agent);
-  if (!keep_alive) req.set(http::field::connection, "close");
-  req.set("X-Request-Id", request_id);
+// ever go to the configured origin (json redirects are never followed). Rendered by hand into
+// one string (every value is the gateway's own or validated: the target by the router or
+// resolve_location, the request id by request_id_for), written in one call.
+std::string upstream_request(const recording_request& request, const redirect_target& where,
+                             const std::string& request_id, bool keep_alive,
+                             const std::string* credentials) {
+  std::string out;
+  out.reserve(256 + where.target.size() + (credentials != nullptr ? credentials->size() : 0));
+  out.append(request.head ? "HEAD " : "GET ").append(where.target).append(" HTTP/1.1\r\n");
+  out.append("Host: ").append(where.origin.authority()).append("\r\n");
+  out.append("User-Agent: ").append(upstream_user_agent).append("\r\n");
+  if (!keep_alive) out.append("Connection: close\r\n");
+  out.append("X-Request-Id: ").append(request_id).append("\r\n");
   if (request.upstream_range) {
     auto [first, last] = *request.upstream_range;
-    std::string range = "bytes=" + std::to_string(first) + "-";
-    if (last != recording_request::open_range_end) range += std::to_string(last);
-    req.set(http::field::range, range);
+    out.append("Range: bytes=").append(std::to_string(first)).append("-");
+    if (last != recording_request::open_range_end) out.append(std::to_string(last));
+    out.append("\r\n");
   }
   if (request.format == recording_format::json && credentials != nullptr) {
-    req.set(http::field::authorization, *credentials);
-    req.set(http::field::accept, "application/json");
+    out.append("Authorization: ").append(*credentials).append("\r\n");
+    out.append("Accept: application/json\r\n");
   }
-  return req;
+  out.append("\r\n");
+  return out;
 }
 
 }  // namespace

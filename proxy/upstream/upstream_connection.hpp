@@ -55,12 +55,14 @@ class upstream_connection {
                                      const config::upstream_config& cfg, ssl::context* tls_context,
                                      SSL_SESSION* resume);
 
-  template <class Message>
-  net::awaitable<void> write(Message& msg, beast::error_code& ec) {
+  // A whole request head, as rendered bytes.
+  net::awaitable<void> write(std::string_view bytes, beast::error_code& ec) {
     if (tls_)
-      co_await http::async_write(*tls_, msg, net::redirect_error(net::use_awaitable, ec));
+      co_await net::async_write(*tls_, net::buffer(bytes),
+                                net::redirect_error(net::use_awaitable, ec));
     else
-      co_await http::async_write(*plain_, msg, net::redirect_error(net::use_awaitable, ec));
+      co_await net::async_write(*plain_, net::buffer(bytes),
+                                net::redirect_error(net::use_awaitable, ec));
   }
 
   template <class Parser>

@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
-
 #include <string>
+
+#include <doctest/doctest.h>
 
 #include "proxy/http/response_head.hpp"
 
@@ -31,7 +31,7 @@ TEST_CASE("response_head renders the status line, the common fields and the fram
 
 TEST_CASE("response_head leaves out framing fields a caller gives and fields that would break it") {
   response_head head(200, "d", "r");
-  head.add("content-length", "5");          // the writer's, from the body
+  head.add("content-length", "5");           // the writer's, from the body
   head.add("Transfer-Encoding", "chunked");  // likewise
   head.add("Connection", "keep-alive");      // likewise, from the request
   head.add("X-Evil", "a\r\nSet-Cookie: x=1");
@@ -43,7 +43,8 @@ TEST_CASE("response_head leaves out framing fields a caller gives and fields tha
   head.content_length(0);
   head.finish(true);
   CHECK(std::string(head.text()) ==
-        "HTTP/1.1 200 OK\r\nDate: d\r\nX-Request-Id: r\r\nETag: \"abc\"\r\nContent-Length: 0\r\n\r\n");
+        "HTTP/1.1 200 OK\r\nDate: d\r\nX-Request-Id: r\r\nETag: \"abc\"\r\nContent-Length: "
+        "0\r\n\r\n");
 }
 
 TEST_CASE("reason phrases and chunk size lines") {

@@ -44,6 +44,10 @@ TEST_CASE("a Location resolves against the origin that answered") {
     CHECK_FALSE(resolve_location("", from));                           // empty
     CHECK_FALSE(resolve_location("ftp://files.example.net/a", from));  // not http(s)
     CHECK_FALSE(resolve_location("https://:99999/a", from));           // malformed
+    // It becomes a request line: a space or control character would end it early.
+    CHECK_FALSE(resolve_location("/a b.wav", from));
+    CHECK_FALSE(resolve_location("/a\tb.wav", from));
+    CHECK_FALSE(resolve_location("https://files.example.net/a\x7f", from));
   }
 }
 
