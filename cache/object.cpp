@@ -4,7 +4,13 @@
 
 namespace recgate::cache {
 
-std::string object_key::encoded() const { return account_sid + "/" + sid + "/" + format; }
+std::string object_key::encoded() const {
+  // One allocation (the chained + made four): this runs several times per hit.
+  std::string out;
+  out.reserve(account_sid.size() + sid.size() + format.size() + 2);
+  out.append(account_sid).append(1, '/').append(sid).append(1, '/').append(format);
+  return out;
+}
 
 std::optional<object_key> object_key::decode(std::string_view text) {
   auto first = text.find('/');

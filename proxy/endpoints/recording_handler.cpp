@@ -257,6 +257,7 @@ class responder {
 
   header_list audio_headers(const std::string& type, const representation& rep) const {
     header_list h;
+    h.reserve(8 + audio_extra_.size());  // every field below and Content-Range: no regrowth
     h.emplace_back("Content-Type",
                    type.empty() ? std::string(content_type(request_.format)) : type);
     if (rep.length) h.emplace_back("Accept-Ranges", "bytes");

@@ -51,20 +51,31 @@ labeled_counter::labeled_counter(std::string name, std::string help,
 
 std::string labeled_counter::series_key(std::initializer_list<std::string_view> values) {
   std::string key;
+  append_series_key(key, values);
+  return key;
+}
+
+void labeled_counter::append_series_key(std::string& key,
+                                        std::initializer_list<std::string_view> values) {
   bool first = true;
   for (auto v : values) {
     if (!first) key += '\x1f';
     first = false;
     key.append(v);
   }
-  return key;
 }
 
 void labeled_counter::add(std::initializer_list<std::string_view> values, std::uint64_t n) {
   if (values.size() != label_names_.size()) throw std::logic_error("metrics: label count");
-  auto key = series_key(values);
+  // Built in this thread's buffer: a series that exists (nearly every call) allocates nothing.
+  thread_local std::string key;
+  key.clear();
+  append_series_key(key, values);
   std::lock_guard lock(mutex_);
-  series_[std::move(key)] += n;
+  if (auto it = series_.find(key); it != series_.end())
+    it->second += n;
+  else
+    series_.emplace(key, n);
 }
 
 std::uint64_t labeled_counter::value(std::initializer_list<std::string_view> values) const {

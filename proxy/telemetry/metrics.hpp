@@ -36,6 +36,7 @@ class labeled_counter {
 
  private:
   static std::string series_key(std::initializer_list<std::string_view> values);
+  static void append_series_key(std::string& key, std::initializer_list<std::string_view> values);
 
   std::string name_;
   std::string help_;
