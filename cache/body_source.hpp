@@ -13,18 +13,30 @@
 namespace recgate {
 
 // A buffer for body bytes that have to be copied somewhere: allocated at its first use (a hit
-// served from cached chunks never needs one), or lent by the caller.
+// served from cached chunks never needs one), or lent by the caller. An owned buffer goes back
+// to its thread's spares when done (at most spares_per_thread, each at most max_spare_bytes),
+// so a pass-through response reuses one rather than allocating and freeing a large block.
 class body_scratch {
  public:
+  static constexpr std::size_t spares_per_thread = 4;
+  static constexpr std::size_t max_spare_bytes = 1 << 20;
+
   explicit body_scratch(std::size_t size) : size_(size) {}
   explicit body_scratch(net::mutable_buffer lent) : lent_(lent), size_(lent.size()) {}
+  ~body_scratch();
+  body_scratch(const body_scratch&) = delete;
+  body_scratch& operator=(const body_scratch&) = delete;
+
   net::mutable_buffer get() {
     if (lent_.size() > 0) return lent_;
-    if (!owned_) owned_ = std::make_unique_for_overwrite<char[]>(size_);  // not zeroed
+    if (!owned_) owned_ = take_spare(size_);
     return net::mutable_buffer(owned_.get(), size_);
   }
 
  private:
+  // A spare of exactly `size` bytes from this thread's, or a new one (not zeroed).
+  static std::unique_ptr<char[]> take_spare(std::size_t size);
+
   net::mutable_buffer lent_;
   std::unique_ptr<char[]> owned_;
   std::size_t size_;

@@ -27,7 +27,9 @@ pooled_exchange::pooled_exchange(std::unique_ptr<upstream_connection> conn,
       request_id_(request_id) {
   // Beast reads at most the buffer's free capacity per call: a small buffer turns a body into
   // thousands of tiny reads, and each one wakes every reader of a fill.
-  buffer_.reserve(cfg.buffer_bytes);
+  // Kept with the connection (in the pool too): allocated once per connection, not per request.
+  if (conn_->read_buffer.capacity() < cfg.buffer_bytes)
+    conn_->read_buffer.reserve(cfg.buffer_bytes);
   parser_.header_limit(upstream_header_limit);
   // Recordings are large; memory is bounded by the caller's buffer, not by a body limit.
   // (Not boost::none: Beast 1.74 compares the length against an empty optional and fails.)
@@ -38,7 +40,7 @@ pooled_exchange::~pooled_exchange() { release(); }
 
 void pooled_exchange::release() {
   if (conn_ && pool_ && !failed_ && parser_.is_done() && parser_.keep_alive() &&
-      buffer_.size() == 0) {
+      conn_->read_buffer.size() == 0) {
     pool_->put(std::move(conn_));
   }
 }
@@ -48,7 +50,7 @@ net::awaitable<upstream_step> pooled_exchange::read_head(bool head_request,
   if (head_request) parser_.skip(true);
   beast::error_code ec;
   conn_->tcp().expires_after(timeout);
-  co_await conn_->read_header(buffer_, parser_, ec);
+  co_await conn_->read_header(conn_->read_buffer, parser_, ec);
   if (!ec) {
     if (parser_.is_done()) release();  // HEAD, or an empty body
     co_return upstream_step{};
@@ -92,7 +94,8 @@ std::optional<std::uint64_t> pooled_exchange::content_length() const {
 
 bool pooled_exchange::first_bytes_at_hand() const {
   // Chunked: what came with the head may be framing alone, and the first read would wait.
-  return !failed_ && (parser_.is_done() || (buffer_.size() > 0 && !parser_.chunked()));
+  return !failed_ &&
+         (parser_.is_done() || (conn_ && conn_->read_buffer.size() > 0 && !parser_.chunked()));
 }
 
 net::awaitable<std::size_t> pooled_exchange::read_some(net::mutable_buffer buffer,
@@ -109,7 +112,7 @@ net::awaitable<std::size_t> pooled_exchange::read_some(net::mutable_buffer buffe
     conn_->tcp().expires_after(
         std::min<std::chrono::steady_clock::duration>(idle_timeout_, pace_.left()));
     auto started = std::chrono::steady_clock::now();
-    co_await conn_->read_some(buffer_, parser_, ec);
+    co_await conn_->read_some(conn_->read_buffer, parser_, ec);
     if (ec == http::error::need_buffer) ec = {};
     std::size_t n = buffer.size() - parser_.get().body().size;
     body_bytes_ += n;

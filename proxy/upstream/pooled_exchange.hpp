@@ -53,7 +53,6 @@ class pooled_exchange final : public upstream_exchange {
   std::string request_id_;
   std::uint64_t body_bytes_ = 0;
   bool failed_ = false;
-  beast::flat_buffer buffer_;
   http::response_parser<http::buffer_body> parser_;
 };
 

@@ -46,6 +46,10 @@ class upstream_connection {
     return index;
   }
 
+  // Response bytes received and not yet parsed. Empty whenever the connection is in the pool; its
+  // capacity (upstream.buffer_bytes) stays with the connection from one request to the next.
+  beast::flat_buffer read_buffer;
+
   bool reused = false;  // taken from the pool: a first failure may just mean the upstream closed it
   std::chrono::steady_clock::time_point idle_since;
 
