@@ -199,7 +199,8 @@ net::awaitable<upstream_result> upstream_client::fetch(const recording_request& 
 
 net::awaitable<result<std::unique_ptr<upstream_connection>, upstream_failure>>
 upstream_client::connect(const config::base_url& origin, const std::string& key) {
-  auto conn = std::make_unique<upstream_connection>(io_, key);
+  // On the requesting coroutine's io_context (see upstream_connection).
+  auto conn = std::make_unique<upstream_connection>(co_await net::this_coro::executor, key);
   conn->session_sink_ = pool_.get();
   SSL_SESSION* resume = origin.tls() ? pool_->session(key) : nullptr;
   auto opened = co_await conn->open(origin, cfg_, tls_.get(), resume);
@@ -215,10 +216,12 @@ upstream_client::connect(const config::base_url& origin, const std::string& key)
 net::awaitable<upstream_result> upstream_client::attempt(const recording_request& request,
                                                          const std::string& request_id) {
   redirect_target where{cfg_.url, upstream_target(request)};
+  const void* home = upstream_connection::home_of(co_await net::this_coro::executor);
   for (unsigned redirects = 0;; ++redirects) {
     auto key = origin_key(where.origin);
     // A pooled connection first; if it turns out the upstream closed it, one fresh try.
-    std::unique_ptr<upstream_connection> conn = cfg_.pool_size > 0 ? pool_->take(key) : nullptr;
+    std::unique_ptr<upstream_connection> conn =
+        cfg_.pool_size > 0 ? pool_->take(key, home) : nullptr;
     std::unique_ptr<pooled_exchange> answer;
     std::chrono::steady_clock::time_point sent_at;
     for (;;) {

@@ -4,12 +4,14 @@
 // upstream room's .cpp files: it brings in Beast, Asio and OpenSSL.
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <openssl/ssl.h>
@@ -26,12 +28,19 @@ inline constexpr std::string_view upstream_user_agent = "recgate/0.1";
 std::string origin_key(const config::base_url& origin);
 
 // One upstream connection, plain or TLS, direct or through an egress proxy's CONNECT tunnel.
-// It has a strand of its own, so it can be kept in the pool and used by any session later.
+// It lives on the io_context of the request that opened it (a strand of it), and the pool hands
+// it only to later requests on that same io_context: its I/O never wakes another thread.
 // Each async step sets its own deadline.
 class upstream_connection {
  public:
   upstream_connection(net::any_io_executor io, std::string origin_key)
-      : ex_(net::make_strand(io)), key_(std::move(origin_key)) {}
+      : ex_(net::make_strand(io)), home_(home_of(io)), key_(std::move(origin_key)) {}
+
+  // Which io_context an executor runs on: the pool's second key.
+  static const void* home_of(const net::any_io_executor& io) {
+    return &net::query(io, net::execution::context);
+  }
+  const void* home() const { return home_; }
 
   beast::tcp_stream& tcp() { return tls_ ? tls_->next_layer() : *plain_; }
   const std::string& key() const { return key_; }
@@ -99,6 +108,7 @@ class upstream_connection {
                                        const config::upstream_config& cfg);
 
   net::any_io_executor ex_;
+  const void* home_;
   std::string key_;
   std::optional<beast::tcp_stream> plain_;
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
@@ -111,12 +121,13 @@ struct upstream_client::pool {
       : max_idle_(max_idle), idle_timeout_(idle_timeout) {}
   ~pool() { close(); }
 
-  std::unique_ptr<upstream_connection> take(const std::string& key) {
+  // An idle connection to origin `key` that lives on io_context `home`, or null.
+  std::unique_ptr<upstream_connection> take(const std::string& key, const void* home) {
     std::vector<std::unique_ptr<upstream_connection>> expired;  // destroyed outside the lock
     std::unique_ptr<upstream_connection> found;
     {
       std::lock_guard lock(mutex_);
-      auto it = idle_.find(key);
+      auto it = idle_.find(idle_key{home, key});
       auto now = std::chrono::steady_clock::now();
       while (it != idle_.end() && !it->second.empty() && !found) {
         auto c = std::move(it->second.back());
@@ -133,7 +144,7 @@ struct upstream_client::pool {
 
   void put(std::unique_ptr<upstream_connection> c) {
     std::lock_guard lock(mutex_);
-    auto& list = idle_[c->key()];
+    auto& list = idle_[idle_key{c->home(), c->key()}];
     if (closed_ || list.size() >= max_idle_) return;  // c closes as it goes
     c->idle_since = std::chrono::steady_clock::now();
     c->reused = true;
@@ -157,7 +168,7 @@ struct upstream_client::pool {
   }
 
   void close() {
-    std::unordered_map<std::string, std::vector<std::unique_ptr<upstream_connection>>> idle;
+    decltype(idle_) idle;
     std::lock_guard lock(mutex_);
     closed_ = true;
     idle.swap(idle_);
@@ -170,7 +181,9 @@ struct upstream_client::pool {
   bool closed_ = false;
   unsigned max_idle_;
   config::duration idle_timeout_;
-  std::unordered_map<std::string, std::vector<std::unique_ptr<upstream_connection>>> idle_;
+  // Idle connections per io_context and origin: at most max_idle_ each.
+  using idle_key = std::pair<const void*, std::string>;
+  std::map<idle_key, std::vector<std::unique_ptr<upstream_connection>>> idle_;
   std::unordered_map<std::string, SSL_SESSION*> sessions_;
 };
 

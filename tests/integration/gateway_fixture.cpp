@@ -92,7 +92,7 @@ stack::stack(stack_options options) : tls_(options.tls), gateway_prefix_(options
     options.extra_config.replace(at, 10, std::to_string(sim_port_));
   }
   std::ofstream(dir_ / "recgate.toml")
-      << "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 2\n"
+      << "[server]\nlisten = \"127.0.0.1:0\"\nthreads = " << options.threads << "\n"
       << options.extra_server << "\n"
       << "[upstream]\nbase_url = \"" << upstream << "\"\nproject_id = \"" << project_id
       << "\"\napi_token_env = \"RECGATE_TEST_UNSET_TOKEN\"\napi_token_file = \""

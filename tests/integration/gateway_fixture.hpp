@@ -33,6 +33,7 @@ std::string sha256_hex(std::string_view key);
 headers with_key(headers extra = {});
 
 struct stack_options {
+  unsigned threads = 2;                      // server.threads
   std::string extra_server;                  // TOML lines appended to [server]
   std::string extra_upstream;                // TOML lines appended to [upstream]
   std::string upstream_idle_timeout = "2s";  // upstream.idle_timeout (also a stalled body's limit)

@@ -115,6 +115,7 @@ TEST_CASE("upstream connections are kept alive and reused; pool_size = 0 opens o
     CAPTURE(pool);
     stack_options options;
     options.extra_upstream = "pool_size = " + std::to_string(pool) + "\n";
+    options.threads = 1;  // one I/O thread: one pool (pools are per thread)
     stack s(options);
     for (int i = 0; i < 10; ++i) {
       auto r = s.get(json_path(laml_sim::normal_sid(500 + i)));
@@ -131,6 +132,21 @@ TEST_CASE("upstream connections are kept alive and reused; pool_size = 0 opens o
       CHECK(m["recgate_upstream_connections_reused_total"] == 0);
     }
   }
+}
+
+TEST_CASE(
+    "each I/O thread keeps its own upstream connections: no request waits on another thread") {
+  stack_options options;
+  options.threads = 2;
+  stack s(options);
+  // Client connections go to the two threads in turn: one upstream connection per thread
+  // serves all of that thread's requests.
+  for (int i = 0; i < 10; ++i)
+    REQUIRE(s.get(json_path(laml_sim::normal_sid(520 + i))).status == 200);
+  auto stats = s.sim_stats();
+  CHECK(stats["total"] == 10);
+  CHECK(stats["connections"] == 2);
+  CHECK(scrape(s)["recgate_upstream_connections_reused_total"] == 8);
 }
 
 TEST_CASE("a failure before any byte reached the client is retried, with backoff") {

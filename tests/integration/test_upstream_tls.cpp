@@ -144,7 +144,9 @@ TEST_CASE("verify_tls = false accepts a certificate for another name (the escape
 
 TEST_CASE("https upstream: kept-alive connections are reused; new ones resume the TLS session") {
   {
-    stack s(tls_stack(pki().localhost, "https://localhost", ca_file_line()));
+    auto options = tls_stack(pki().localhost, "https://localhost", ca_file_line());
+    options.threads = 1;  // one pool (pools are per I/O thread)
+    stack s(options);
     for (int i = 0; i < 3; ++i)
       CHECK(s.get(recording_path(laml_sim::normal_sid(90 + i), "json")).status == 200);
     const json stats = sim_tls_stats(s);

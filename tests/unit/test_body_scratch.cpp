@@ -1,7 +1,7 @@
-#include <doctest/doctest.h>
-
 #include <memory>
 #include <vector>
+
+#include <doctest/doctest.h>
 
 #include "cache/body_source.hpp"
 
