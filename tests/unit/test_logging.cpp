@@ -64,3 +64,23 @@ TEST_CASE("JSON access lines escape control bytes and replace invalid UTF-8") {
   CHECK(text.find(R"("path":"/plain\u007f\u001f")") != std::string::npos);
   CHECK(nlohmann::json::parse("{" + text + "}")["path"] == "/plain\x7f\x1f");
 }
+
+TEST_CASE("durations are milliseconds with three decimals; escapes amid plain runs keep both") {
+  access_record r;
+  r.request_id = "id";
+  for (auto [ms, shown] :
+       {std::pair{0.0, "0.000"}, std::pair{0.0004, "0.000"}, std::pair{12.3456, "12.346"},
+        std::pair{1000.5, "1000.500"}, std::pair{-1.0, "0.000"}}) {
+    CAPTURE(ms);
+    r.duration_ms = ms;
+    CHECK(format_access(r, false).find(std::string("duration_ms=") + shown + " ") !=
+          std::string::npos);
+    auto j = nlohmann::json::parse("{" + format_access(r, true) + "}");
+    CHECK(j["duration_ms"].get<double>() == doctest::Approx(std::stod(shown)));
+  }
+  r.path =
+      "/ab\"cd\x01"
+      "ef";
+  CHECK(format_access(r, false).find(R"(path="/ab\"cd\x01ef")") != std::string::npos);
+  CHECK(format_access(r, true).find(R"("path":"/ab\"cd\u0001ef")") != std::string::npos);
+}
