@@ -5,15 +5,11 @@
 
 #include <boost/beast/http/status.hpp>
 
+#include "util/codec.hpp"
+
 namespace recgate {
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return (x | 0x20) == (y | 0x20);
-         });
-}
 
 // Set by the writer from the body and the connection, never by a caller.
 bool framing_field(std::string_view name) {
