@@ -28,13 +28,14 @@ inline constexpr std::string_view upstream_user_agent = "recgate/0.1";
 std::string origin_key(const config::base_url& origin);
 
 // One upstream connection, plain or TLS, direct or through an egress proxy's CONNECT tunnel.
-// It lives on the io_context of the request that opened it (a strand of it), and the pool hands
-// it only to later requests on that same io_context: its I/O never wakes another thread.
+// It lives on the io_context of the request that opened it, and the pool hands it only to later
+// requests on that same io_context: its I/O never wakes another thread. No strand: each
+// io_context is run by one thread (proxy/app/server.cpp), and one request at a time uses it.
 // Each async step sets its own deadline.
 class upstream_connection {
  public:
   upstream_connection(net::any_io_executor io, std::string origin_key)
-      : ex_(net::make_strand(io)), home_(home_of(io)), key_(std::move(origin_key)) {}
+      : ex_(io), home_(home_of(io)), key_(std::move(origin_key)) {}
 
   // Which io_context an executor runs on: the pool's second key.
   static const void* home_of(const net::any_io_executor& io) {
