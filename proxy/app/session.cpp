@@ -19,6 +19,7 @@
 #include "proxy/telemetry/audit_log.hpp"
 #include "proxy/telemetry/logging.hpp"
 #include "util/clock.hpp"
+#include "util/codec.hpp"
 
 namespace recgate {
 namespace {
@@ -55,14 +56,74 @@ struct connection_info {
   mutable key_digest_memo key_memo;
 };
 
-// What the access policy needs to know of a routed recording request. Views into `req` and
-// `conn`, which outlive it.
+// The request's fields the session reads, found in one pass over them (a search per field walks
+// the whole set case-insensitively each time). Views into the request; the first of each
+// counts, as Beast's operator[] has it.
+struct request_fields {
+  std::size_t host_count = 0;
+  std::string_view host;
+  std::string_view authorization;
+  std::string_view cookie;
+  std::string_view if_none_match;
+  std::string_view range;
+  std::string_view if_range;
+  std::string_view request_id;  // X-Request-Id
+  bool transfer_encoding = false;
+};
+
+request_fields scan_fields(const http::fields& fields) {
+  request_fields out;
+  auto first = [](std::string_view& to, std::string_view value) {
+    if (to.data() == nullptr) to = value.empty() ? std::string_view("", 0) : value;
+  };
+  for (const auto& f : fields) {
+    const auto value = f.value();
+    const std::string_view text(value.data(), value.size());
+    switch (f.name()) {
+      case http::field::host:
+        if (out.host_count++ == 0) out.host = text;
+        break;
+      case http::field::authorization:
+        first(out.authorization, text);
+        break;
+      case http::field::cookie:
+        first(out.cookie, text);
+        break;
+      case http::field::if_none_match:
+        first(out.if_none_match, text);
+        break;
+      case http::field::range:
+        first(out.range, text);
+        break;
+      case http::field::if_range:
+        first(out.if_range, text);
+        break;
+      case http::field::transfer_encoding:
+        out.transfer_encoding = true;
+        break;
+      case http::field::unknown: {
+        const auto name = f.name_string();
+        if (iequals(std::string_view(name.data(), name.size()), "X-Request-Id")) {
+          first(out.request_id, text);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
+// What the access policy needs to know of a routed recording request. Views into `req`,
+// `fields` and `conn`, which outlive it.
 access_request access_request_for(const http::request<http::string_body>& req,
-                                  const recording_request& routed, const connection_info& conn) {
+                                  const request_fields& fields, const recording_request& routed,
+                                  const connection_info& conn) {
   auto target = req.target();
   auto question = target.find('?');
   access_request ask;
-  ask.authorization = req[http::field::authorization];
+  ask.authorization = fields.authorization;
   ask.account_sid = routed.account_sid;
   ask.metadata = routed.format == recording_format::json;
   ask.client_address = conn.client;
@@ -71,7 +132,7 @@ access_request access_request_for(const http::request<http::string_body>& req,
   ask.query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
   ask.unix_now = unix_now();
   ask.certificate = conn.has_certificate ? &conn.certificate : nullptr;
-  ask.cookies = req[http::field::cookie];
+  ask.cookies = fields.cookie;
   ask.key_memo = &conn.key_memo;
   return ask;
 }
@@ -79,9 +140,10 @@ access_request access_request_for(const http::request<http::string_body>& req,
 net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
                                          client_stream& stream,
                                          const http::request<http::string_body>& req,
+                                         const request_fields& fields,
                                          const std::string& request_id, const connection_info& conn,
                                          bool keep_alive) {
-  if (!valid_host(req.count(http::field::host), req[http::field::host], req.version() >= 11)) {
+  if (!valid_host(fields.host_count, fields.host, req.version() >= 11)) {
     request_outcome refused;
     reply to{stream, request_id, req.method() == http::verb::head, false,
              live.server.write_timeout};
@@ -119,7 +181,7 @@ net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
     out.sid = routed_request.sid;
     out.format = std::string(extension(routed_request.format));
   }
-  const auto ask = access_request_for(req, routed_request, conn);
+  const auto ask = access_request_for(req, fields, routed_request, conn);
   auto decision = gw.access.load()->decide(ask, std::chrono::steady_clock::now());
   out.consumer = decision.consumer;
   out.key_id = decision.key_id;
@@ -135,8 +197,7 @@ net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
     audio_extra.emplace_back("Set-Cookie",
                              grant_cookie(decision, routed_request.sid, ask.unix_now, conn.secure));
   }
-  conditional_headers conditions{req[http::field::if_none_match], req[http::field::range],
-                                 req[http::field::if_range]};
+  conditional_headers conditions{fields.if_none_match, fields.range, fields.if_range};
   auto handled = co_await serve_recording(gw, live, stream, routed_request, conditions, request_id,
                                           keep_alive, decision.budget.get(), audio_extra);
   out.status = handled.status;
@@ -212,8 +273,9 @@ net::awaitable<void> refuse_unread(client_stream& stream, gateway& gw, const con
 // What one answered request leaves behind: its access-log line, its metrics, its audit line.
 // Last, so the outcome's strings move into the audit record instead of being copied.
 void record_request(gateway& gw, const connection_info& conn,
-                    const http::request<http::string_body>& req, const std::string& request_id,
-                    std::chrono::steady_clock::time_point started, request_outcome& outcome) {
+                    const http::request<http::string_body>& req, const request_fields& fields,
+                    const std::string& request_id, std::chrono::steady_clock::time_point started,
+                    request_outcome& outcome) {
   if (logging::access_enabled()) {
     auto target = req.target();
     logging::access_record record;
@@ -246,7 +308,7 @@ void record_request(gateway& gw, const connection_info& conn,
     entry.method = std::string(req.method_string());
     entry.status = outcome.status;
     entry.bytes = outcome.bytes;
-    entry.range = std::string(req[http::field::range]);
+    entry.range = std::string(fields.range);
     entry.client = conn.client;
     entry.request_id = request_id;
     entry.decision = std::move(outcome.decision);
@@ -267,11 +329,12 @@ net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
                        limits.header_timeout};
     http::request_parser<http::string_body> parser;
     auto got = co_await reader.read(stream, parser, bounds, first);
+    request_fields fields;
+    if (got.status == read_status::ok) fields = scan_fields(parser.get().base());
     // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has no knowable
     // length. Beast reads it as bodiless and would parse its body as the next request, which a
     // front end may see otherwise (request smuggling): refused like a parse error, and closed.
-    if (got.status == read_status::ok && parser.get().count(http::field::transfer_encoding) > 0 &&
-        !parser.chunked()) {
+    if (got.status == read_status::ok && fields.transfer_encoding && !parser.chunked()) {
       got = {read_status::invalid,
              http::make_error_code(http::error::bad_transfer_encoding).message()};
     }
@@ -286,15 +349,15 @@ net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
     ++served;
     auto started = std::chrono::steady_clock::now();
     const auto& req = parser.get();
-    std::string request_id = request_id_for(req["X-Request-Id"]);
+    std::string request_id = request_id_for(fields.request_id);
     // The connection's last request says so: at the per-connection limit, or while draining.
     bool last =
         (limits.max_requests_per_connection != 0 && served >= limits.max_requests_per_connection) ||
         gw->draining.load(std::memory_order_relaxed);
     bool keep_alive = req.keep_alive() && !last;
-    auto outcome = co_await dispatch(*gw, *live, stream, req, request_id, conn, keep_alive);
+    auto outcome = co_await dispatch(*gw, *live, stream, req, fields, request_id, conn, keep_alive);
 
-    record_request(*gw, conn, req, request_id, started, outcome);
+    record_request(*gw, conn, req, fields, request_id, started, outcome);
     if (!outcome.keep_alive) {
       // Closed by the gateway while the client may still be sending (it pipelined more requests,
       // or expected to keep the connection): the answers written so far must reach it whole.

@@ -83,13 +83,11 @@ unsigned pooled_exchange::status() const { return parser_.get().result_int(); }
 const http::fields& pooled_exchange::headers() const { return parser_.get().base(); }
 
 std::optional<std::uint64_t> pooled_exchange::content_length() const {
-  auto it = parser_.get().find(http::field::content_length);
-  if (it == parser_.get().end()) return std::nullopt;
-  std::uint64_t v = 0;
-  auto text = it->value();
-  auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (err != std::errc{} || end != text.data() + text.size()) return std::nullopt;
-  return v;
+  // The parser validated and kept it while reading the head: no second search of the fields.
+  if (!parser_.is_header_done()) return std::nullopt;
+  auto length = parser_.content_length();
+  if (!length) return std::nullopt;
+  return *length;
 }
 
 bool pooled_exchange::first_bytes_at_hand() const {

@@ -34,12 +34,12 @@ bool is_stale_connection(const upstream_failure& f) {
 // one string (every value is the gateway's own or validated: the target by the router or
 // resolve_location, the request id by request_id_for), written in one call.
 std::string upstream_request(const recording_request& request, const redirect_target& where,
-                             const std::string& request_id, bool keep_alive,
-                             const std::string* credentials) {
+                             std::string_view authority, const std::string& request_id,
+                             bool keep_alive, const std::string* credentials) {
   std::string out;
   out.reserve(256 + where.target.size() + (credentials != nullptr ? credentials->size() : 0));
   out.append(request.head ? "HEAD " : "GET ").append(where.target).append(" HTTP/1.1\r\n");
-  out.append("Host: ").append(where.origin.authority()).append("\r\n");
+  out.append("Host: ").append(authority).append("\r\n");
   out.append("User-Agent: ").append(upstream_user_agent).append("\r\n");
   if (!keep_alive) out.append("Connection: close\r\n");
   out.append("X-Request-Id: ").append(request_id).append("\r\n");
@@ -94,6 +94,8 @@ result<std::unique_ptr<ssl::context>> upstream_tls_context(const config::upstrea
 upstream_client::upstream_client(const config::upstream_config& cfg, net::any_io_executor io,
                                  std::unique_ptr<ssl::context> tls)
     : cfg_(cfg),
+      configured_key_(origin_key(cfg.url)),
+      configured_authority_(cfg.url.authority()),
       io_(std::move(io)),
       basic_credentials_(std::make_shared<const std::string>(
           "Basic " + basic_pair(cfg.project_id, cfg.api_token))),
@@ -217,8 +219,15 @@ net::awaitable<upstream_result> upstream_client::attempt(const recording_request
                                                          const std::string& request_id) {
   redirect_target where{cfg_.url, upstream_target(request)};
   const void* home = upstream_connection::home_of(co_await net::this_coro::executor);
+  std::string redirected_key;
+  std::string redirected_authority;
   for (unsigned redirects = 0;; ++redirects) {
-    auto key = origin_key(where.origin);
+    if (redirects > 0) {
+      redirected_key = origin_key(where.origin);
+      redirected_authority = where.origin.authority();
+    }
+    const std::string& key = redirects == 0 ? configured_key_ : redirected_key;
+    const std::string& authority = redirects == 0 ? configured_authority_ : redirected_authority;
     // A pooled connection first; if it turns out the upstream closed it, one fresh try.
     std::unique_ptr<upstream_connection> conn =
         cfg_.pool_size > 0 ? pool_->take(key, home) : nullptr;
@@ -235,8 +244,8 @@ net::awaitable<upstream_result> upstream_client::attempt(const recording_request
       }
       std::shared_ptr<const std::string> credentials;
       if (request.format == recording_format::json) credentials = basic_credentials_.load();
-      auto req =
-          upstream_request(request, where, request_id, cfg_.pool_size > 0, credentials.get());
+      auto req = upstream_request(request, where, authority, request_id, cfg_.pool_size > 0,
+                                  credentials.get());
       counters_.attempts.fetch_add(1, std::memory_order_relaxed);
       sent_at = std::chrono::steady_clock::now();
       beast::error_code ec;

@@ -152,6 +152,9 @@ class upstream_client {
   void observe_credentials(unsigned status);
 
   const config::upstream_config& cfg_;
+  // The configured origin's pool key and Host value, rendered once rather than per request.
+  const std::string configured_key_;
+  const std::string configured_authority_;
   net::any_io_executor io_;
   // "Basic base64(project_id:api_token)"; never logged. Replaced whole by a reload.
   shared_setting<const std::string> basic_credentials_;
