@@ -27,6 +27,7 @@
 #include "proxy/app/server.hpp"
 #include "proxy/telemetry/audit_query.hpp"
 #include "proxy/telemetry/logging.hpp"
+#include "util/build_info.hpp"
 #include "util/clock.hpp"
 #include "util/codec.hpp"
 #include "util/uuid.hpp"
@@ -332,7 +333,8 @@ int run(const command_line& o) {
 
 int main(int argc, char** argv) {
   CLI::App app{"recgate: a caching, authenticated gateway for SignalWire call recordings"};
-  app.set_version_flag("--version", "recgate 0.1.0");
+  app.set_version_flag("--version", "recgate " + std::string(recgate::build::version()) + " (" +
+                                        std::string(recgate::build::revision()) + ")");
   app.require_subcommand(1);
   command_line options;
   add_serve_and_check(app, options);

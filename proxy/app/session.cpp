@@ -272,10 +272,11 @@ net::awaitable<void> refuse_unread(client_stream& stream, gateway& gw, const con
 
 // What one answered request leaves behind: its access-log line, its metrics, its audit line.
 // Last, so the outcome's strings move into the audit record instead of being copied.
-void record_request(gateway& gw, const connection_info& conn,
+void record_request(gateway& gw, const client_stream& stream, const connection_info& conn,
                     const http::request<http::string_body>& req, const request_fields& fields,
                     const std::string& request_id, std::chrono::steady_clock::time_point started,
                     request_outcome& outcome) {
+  const auto ended = std::chrono::steady_clock::now();
   if (logging::access_enabled()) {
     auto target = req.target();
     logging::access_record record;
@@ -290,12 +291,16 @@ void record_request(gateway& gw, const connection_info& conn,
     record.bytes = outcome.bytes;
     record.upstream_status = outcome.upstream_status;
     record.cache = outcome.cache;
-    record.duration_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
-            .count();
+    record.duration_ms = std::chrono::duration<double, std::milli>(ended - started).count();
     logging::access(record);
   }
   gw.stats.requests.add({outcome.route, std::to_string(outcome.status), outcome.consumer});
+  gw.stats.request_latency.observe({outcome.route, outcome.cache},
+                                   std::chrono::duration<double>(ended - started).count());
+  if (const auto first = stream.first_write(); first != std::chrono::steady_clock::time_point{}) {
+    gw.stats.first_byte_latency.observe({outcome.route, outcome.cache},
+                                        std::chrono::duration<double>(first - started).count());
+  }
   if (outcome.bytes > 0) gw.stats.bytes_served.add({outcome.cache}, outcome.bytes);
   if (gw.audit && !outcome.sid.empty()) {
     // Every routed recording request, denied ones included: who asked for what.
@@ -348,6 +353,7 @@ net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
     in_flight counted(*gw);
     ++served;
     auto started = std::chrono::steady_clock::now();
+    stream.start_answer();
     const auto& req = parser.get();
     std::string request_id = request_id_for(fields.request_id);
     // The connection's last request says so: at the per-connection limit, or while draining.
@@ -357,7 +363,7 @@ net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
     bool keep_alive = req.keep_alive() && !last;
     auto outcome = co_await dispatch(*gw, *live, stream, req, fields, request_id, conn, keep_alive);
 
-    record_request(*gw, conn, req, fields, request_id, started, outcome);
+    record_request(*gw, stream, conn, req, fields, request_id, started, outcome);
     if (!outcome.keep_alive) {
       // Closed by the gateway while the client may still be sending (it pipelined more requests,
       // or expected to keep the connection): the answers written so far must reach it whole.

@@ -2,6 +2,8 @@
 
 #include "proxy/callbacks/prefetcher.hpp"
 #include "proxy/telemetry/audit_log.hpp"
+#include "proxy/telemetry/process_metrics.hpp"
+#include "util/build_info.hpp"
 #include "util/net/net.hpp"
 
 namespace recgate {
@@ -21,6 +23,8 @@ void write_request_metrics(std::string& out, const gateway& gw) {
                static_cast<double>(gw.stats.bytes_served.value({"HIT"}) +
                                    gw.stats.bytes_served.value({"STREAM"}) +
                                    gw.stats.bytes_served.value({"STALE"})));
+  gw.stats.first_byte_latency.write(out);
+  gw.stats.request_latency.write(out);
   gw.stats.upstream_latency.write(out);
 }
 
@@ -199,6 +203,8 @@ std::string render_metrics(gateway& gw) {
   write_callback_metrics(out, gw);
   write_audit_metrics(out, gw);
   write_cache_metrics(out, gw);
+  metrics::write_process_metrics(out, metrics::read_process());
+  metrics::write_build_info(out, build::version(), build::revision());
   return out;
 }
 

@@ -4,6 +4,7 @@
 // the lowest read and write calls choose. It models Beast's AsyncReadStream and
 // AsyncWriteStream. Include only from .cpp files that already use net.hpp.
 
+#include <chrono>
 #include <utility>
 #include <variant>
 
@@ -30,6 +31,11 @@ class client_stream {
   tls_stream* tls() { return std::get_if<1>(&stream_); }
   bool secure() const { return stream_.index() == 1; }
 
+  // When the current answer's first byte was handed to the socket (the clock's epoch: not yet).
+  // The session starts the clock anew for every request.
+  void start_answer() { first_write_ = {}; }
+  std::chrono::steady_clock::time_point first_write() const { return first_write_; }
+
   // The deadline for the reads and writes that follow (Beast's tcp_stream timeout).
   void expires_after(config::duration d) { lowest().expires_after(d); }
 
@@ -43,6 +49,9 @@ class client_stream {
 
   template <class ConstBufferSequence, class WriteHandler>
   auto async_write_some(const ConstBufferSequence& buffers, WriteHandler&& handler) {
+    if (first_write_ == std::chrono::steady_clock::time_point{}) {
+      first_write_ = std::chrono::steady_clock::now();
+    }
     if (auto* t = std::get_if<1>(&stream_)) {
       return t->async_write_some(buffers, std::forward<WriteHandler>(handler));
     }
@@ -51,6 +60,7 @@ class client_stream {
 
  private:
   std::variant<beast::tcp_stream, tls_stream> stream_;
+  std::chrono::steady_clock::time_point first_write_{};
 };
 
 }  // namespace recgate

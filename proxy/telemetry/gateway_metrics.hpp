@@ -4,10 +4,22 @@
 
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "proxy/telemetry/metrics.hpp"
 
 namespace recgate {
+
+// The request latency histograms' labels: route (as recgate_requests_total has it) and cache
+// outcome (X-Cache; "-" when the cache was not involved).
+inline std::vector<metrics::labeled_histogram::label> request_latency_labels() {
+  return {{"route", {"audio", "metadata", "sign", "callback", "other"}},
+          {"cache", {"HIT", "MISS", "STREAM", "RANGE", "STALE", "NEGATIVE", "BYPASS", "-"}}};
+}
+inline std::vector<double> request_latency_bounds() {
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
+}
 
 struct gateway_metrics {
   metrics::labeled_counter requests{"recgate_requests_total",
@@ -16,6 +28,20 @@ struct gateway_metrics {
   metrics::labeled_counter bytes_served{"recgate_response_body_bytes_total",
                                         "Body bytes sent to clients, by cache outcome",
                                         {"cache"}};
+  // Client-side latency, by route and cache outcome (the labels' values are all named here: a
+  // new route or outcome must be added to its list, or it counts under the last value). From the
+  // request's head having been read to the first byte of its answer being written, and to the
+  // answer's last byte. Buckets resolve 0.1 ms to 10 s.
+  metrics::labeled_histogram first_byte_latency{
+      "recgate_request_first_byte_seconds",
+      "Seconds from a request's head read to its answer's first byte written, by route and "
+      "cache outcome",
+      request_latency_labels(), request_latency_bounds()};
+  metrics::labeled_histogram request_latency{
+      "recgate_request_duration_seconds",
+      "Seconds from a request's head read to its answer's last byte written, by route and cache "
+      "outcome",
+      request_latency_labels(), request_latency_bounds()};
   metrics::histogram upstream_latency{
       "recgate_upstream_response_seconds",
       "Seconds from sending a request upstream to its response head",

@@ -45,25 +45,67 @@ class labeled_counter {
   std::unordered_map<std::string, std::uint64_t> series_;  // key: values joined by '\x1f'
 };
 
+// A histogram's counts: per bucket (not cumulative), their total and their sum. Lock-free.
+struct histogram_cells {
+  static constexpr std::size_t max_buckets = 16;
+
+  // bounds: ascending, at most max_buckets; +Inf is implied.
+  void observe(const std::vector<double>& bounds, double v);
+  // "_bucket", "_sum" and "_count" lines; `labels`: "name=\"value\"," pairs (with the trailing
+  // comma) to put before le, or empty.
+  void write(std::string& out, std::string_view name, std::string_view labels,
+             const std::vector<double>& bounds) const;
+
+  std::array<std::atomic<std::uint64_t>, max_buckets + 1> buckets{};
+  std::atomic<std::uint64_t> count{0};
+  std::atomic<std::uint64_t> sum_micros{0};  // sum in millionths, to stay atomic
+};
+
 // A histogram with fixed upper bounds (seconds, bytes...); lock-free observations.
 class histogram {
  public:
-  static constexpr std::size_t max_buckets = 16;
+  static constexpr std::size_t max_buckets = histogram_cells::max_buckets;
 
   // bounds: ascending, at most max_buckets; +Inf is implied.
   histogram(std::string name, std::string help, std::vector<double> bounds);
 
-  void observe(double v);
-  std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  void observe(double v) { cells_.observe(bounds_, v); }
+  std::uint64_t count() const { return cells_.count.load(std::memory_order_relaxed); }
   void write(std::string& out) const;
 
  private:
   std::string name_;
   std::string help_;
   std::vector<double> bounds_;
-  std::array<std::atomic<std::uint64_t>, max_buckets + 1> buckets_{};  // not cumulative
-  std::atomic<std::uint64_t> count_{0};
-  std::atomic<std::uint64_t> sum_micros_{0};  // sum in millionths, to stay atomic
+  histogram_cells cells_;
+};
+
+// Histograms with labels whose values are all named up front (a label's value outside its list
+// counts under the list's last value), so every series exists from the start and an
+// observation takes no lock and allocates nothing. Only series with observations are written.
+class labeled_histogram {
+ public:
+  struct label {
+    std::string name;
+    std::vector<std::string> values;  // the last one also takes any value not listed
+  };
+
+  labeled_histogram(std::string name, std::string help, std::vector<label> labels,
+                    std::vector<double> bounds);
+
+  // values: one per label, in the same order.
+  void observe(std::initializer_list<std::string_view> values, double v);
+  std::uint64_t count(std::initializer_list<std::string_view> values) const;
+  void write(std::string& out) const;
+
+ private:
+  std::size_t series_index(std::initializer_list<std::string_view> values) const;
+
+  std::string name_;
+  std::string help_;
+  std::vector<label> labels_;
+  std::vector<double> bounds_;
+  std::vector<histogram_cells> series_;  // row-major over labels_
 };
 
 }  // namespace recgate::metrics

@@ -1,6 +1,7 @@
 // What an operator relies on: the upstream connection pool, retries, the circuit breaker,
 // stale metadata while the upstream fails, /metrics and /readyz.
 #include <atomic>
+#include <ctime>
 #include <thread>
 
 #include <arpa/inet.h>
@@ -262,6 +263,71 @@ TEST_CASE("/metrics parses as Prometheus text and its counters move with request
   CHECK(after["recgate_upstream_response_seconds_count"] == 2);  // the wav fill and the json
   CHECK(after[R"(recgate_upstream_response_seconds_bucket{le="+Inf"})"] == 2);
   CHECK(after["recgate_cache_fills_in_progress"] == 0);
+}
+
+TEST_CASE("/metrics: latency by route and cache outcome, the process_* metrics, build info") {
+  stack_options options;
+  options.cache = true;
+  stack s(options);
+  auto sid = laml_sim::normal_sid(543);
+  auto fill = s.get(recording_path(sid, "wav"));
+  auto hit = s.get(recording_path(sid, "wav"));
+  auto meta = s.get(json_path(sid));
+  REQUIRE(fill.status == 200);
+  REQUIRE(hit.status == 200);
+  REQUIRE(meta.status == 200);
+  REQUIRE(hit.header("X-Cache") == std::string("HIT"));
+  const std::string fill_cache = fill.header("X-Cache").value_or("?");
+  const std::string meta_cache = meta.header("X-Cache").value_or("-");
+  auto series = [](const std::string& name, const std::string& route, const std::string& cache) {
+    return name + "{route=\"" + route + "\",cache=\"" + cache + "\"}";
+  };
+  const std::string duration = "recgate_request_duration_seconds";
+  const std::string first_byte = "recgate_request_first_byte_seconds";
+  // Counted just after the answer's last byte: wait for the last request's.
+  REQUIRE(wait_metric(s, series(duration + "_count", "metadata", meta_cache),
+                      [](double v) { return v == 1; }));
+  auto m = scrape(s);
+  CAPTURE(fill_cache);
+  const double hits = fill_cache == "HIT" ? 2 : 1;
+  CHECK(m[series(duration + "_count", "audio", "HIT")] == hits);
+  CHECK(m[series(first_byte + "_count", "audio", "HIT")] == hits);
+  if (fill_cache != "HIT") CHECK(m[series(duration + "_count", "audio", fill_cache)] == 1);
+  CHECK(m[series(first_byte + "_count", "metadata", meta_cache)] == 1);
+  // Buckets: cumulative up to +Inf, which is the count; the first byte comes before the last.
+  const std::string hit_labels = R"(route="audio",cache="HIT",)";
+  CHECK(m[duration + "_bucket{" + hit_labels + R"(le="+Inf"})"] == hits);
+  CHECK(m[duration + "_bucket{" + hit_labels + R"(le="0.0001"})"] <=
+        m[duration + "_bucket{" + hit_labels + R"(le="10"})"]);
+  CHECK(m[duration + "_bucket{" + hit_labels + R"(le="10"})"] == hits);
+  CHECK(m[series(first_byte + "_sum", "audio", "HIT")] <=
+        m[series(duration + "_sum", "audio", "HIT")]);
+  CHECK(m[series(duration + "_sum", "audio", "HIT")] > 0);
+  // Nothing was asked of a route that did not answer.
+  CHECK(m.count(series(duration + "_count", "sign", "-")) == 0);
+
+  // The process: some memory, some CPU, a few descriptors, started moments ago.
+  CHECK(m["process_resident_memory_bytes"] > 1e6);
+  CHECK(m["process_virtual_memory_bytes"] >= m["process_resident_memory_bytes"]);
+  CHECK(m["process_cpu_seconds_total"] > 0);
+  CHECK(m["process_open_fds"] >= 4);
+  CHECK(m["process_max_fds"] >= m["process_open_fds"]);
+  const double now = static_cast<double>(std::time(nullptr));
+  CHECK(m["process_start_time_seconds"] <= now + 1);
+  CHECK(m["process_start_time_seconds"] > now - 600);
+
+  // recgate_build_info: the version --version prints, and a revision.
+  std::string info;
+  for (const auto& [key, value] : m) {
+    if (key.starts_with("recgate_build_info{")) {
+      info = key;
+      CHECK(value == 1);
+    }
+  }
+  CAPTURE(info);
+  CHECK(info.starts_with(R"(recgate_build_info{version=")"));
+  CHECK(info.find(R"(",revision=")") != std::string::npos);
+  CHECK(info.find(R"(revision=""})") == std::string::npos);
 }
 
 TEST_CASE("access lines: one whole line per request, also across batches, out within seconds") {
