@@ -12,6 +12,7 @@ void request_stats::record(const request_record& r) {
   ++paths_[r.path];
   ++methods_[r.method];
   ranges_ += r.has_range ? 1 : 0;
+  conditionals_ += r.has_conditions ? 1 : 0;
   authorized_json_ += r.authorized_json ? 1 : 0;
   media_with_authorization_ += r.media_with_authorization ? 1 : 0;
   with_authorization_ += r.has_authorization ? 1 : 0;
@@ -52,6 +53,7 @@ void request_stats::reset() {
   paths_.clear();
   methods_.clear();
   ranges_ = 0;
+  conditionals_ = 0;
   authorized_json_ = 0;
   media_with_authorization_ = 0;
   with_authorization_ = 0;
@@ -71,6 +73,7 @@ std::string request_stats::to_json(bool tls) const {
   j["methods"] = nlohmann::ordered_json::object();
   for (const auto& [method, n] : methods_) j["methods"][method] = n;
   j["ranges"] = ranges_;
+  j["conditionals"] = conditionals_;
   j["authorized_json"] = authorized_json_;
   j["media_with_authorization"] = media_with_authorization_;
   j["requests_with_authorization"] = with_authorization_;

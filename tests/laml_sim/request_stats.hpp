@@ -14,6 +14,7 @@ struct request_record {
   std::string path;    // target without query string
   std::string method;  // as sent
   bool has_range = false;
+  bool has_conditions = false;  // If-None-Match, If-Modified-Since or If-Range
   bool has_authorization = false;
   bool authorization_valid = false;       // Basic credentials equal project_id:api_token
   bool authorized_json = false;           // a .json request with valid credentials
@@ -36,7 +37,8 @@ class request_stats {
   void audio_finished(bool whole);
   std::uint64_t audio_completed() const;
   void reset();
-  // {"total":N,"paths":{path:n},"methods":{method:n},"ranges":n,"authorized_json":n,
+  // {"total":N,"paths":{path:n},"methods":{method:n},"ranges":n,"conditionals":n,
+  //  "authorized_json":n,
   //  "media_with_authorization":n,"requests_with_authorization":n,
   //  "requests_with_valid_authorization":n}
   // With `tls` (the listener speaks TLS), also "sni":{name:n} (the requests per SNI host name,
@@ -49,6 +51,7 @@ class request_stats {
   std::map<std::string, std::uint64_t> paths_;
   std::map<std::string, std::uint64_t> methods_;
   std::uint64_t ranges_ = 0;
+  std::uint64_t conditionals_ = 0;
   std::uint64_t authorized_json_ = 0;
   std::uint64_t media_with_authorization_ = 0;
   std::uint64_t with_authorization_ = 0;

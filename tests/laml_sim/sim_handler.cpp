@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <optional>
+#include <string>
 
 #include "basic_auth.hpp"
 #include "error_body.hpp"
@@ -103,6 +105,12 @@ void count(sim_state& state, const request_view& request, const route& r) {
   record.path = r.path;
   record.method = std::string(request.method);
   record.has_range = request.range.has_value();
+  for (const auto& [name, value] : request.headers) {
+    if (iequals(name, "If-None-Match") || iequals(name, "If-Modified-Since") ||
+        iequals(name, "If-Range")) {
+      record.has_conditions = true;
+    }
+  }
   record.has_authorization = request.authorization.has_value();
   record.authorization_valid =
       request.authorization &&
@@ -114,6 +122,39 @@ void count(sim_state& state, const request_view& request, const route& r) {
   record.new_connection = request.first_on_connection;
   record.tls_resumed = request.tls_resumed;
   state.stats.record(record);
+}
+
+// A recording's audio never changes, so its validators are fixed: an entity tag per recording
+// and format, and one Last-Modified for all.
+std::string audio_etag(const std::string& sid, audio_format format) {
+  return "\"sim-" + sid + (format == audio_format::mp3 ? "-mp3" : "-wav") + "\"";
+}
+constexpr std::string_view audio_last_modified = "Wed, 01 Jan 2025 00:00:00 GMT";
+
+std::string_view trimmed(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::optional<std::string_view> header_of(const request_view& request, std::string_view name) {
+  for (const auto& [key, value] : request.headers)
+    if (iequals(key, name)) return value;
+  return std::nullopt;
+}
+
+// If-None-Match: "*" or a listed tag equal to `etag` (weak comparison: W/ ignored).
+bool tag_listed(std::string_view list, std::string_view etag) {
+  if (trimmed(list) == "*") return true;
+  while (!list.empty()) {
+    auto comma = list.find(',');
+    auto tag = trimmed(list.substr(0, comma));
+    if (tag.starts_with("W/")) tag.remove_prefix(2);
+    if (tag == etag) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
 }
 
 response_plan audio_plan(sim_state& state, const request_view& request, const route& r,
@@ -130,10 +171,28 @@ response_plan audio_plan(sim_state& state, const request_view& request, const ro
     return plan;
   }
 
+  // Conditional requests (RFC 9110 13): If-None-Match, else If-Modified-Since (equal to our
+  // Last-Modified: the sim's one date), answer 304; an If-Range that names neither validator
+  // (strongly) makes a Range ask for the whole body.
+  const std::string etag = audio_etag(sid, format);
+  const auto if_none_match = header_of(request, "If-None-Match");
+  const auto if_modified_since = header_of(request, "If-Modified-Since");
+  if (if_none_match ? tag_listed(*if_none_match, etag)
+                    : (if_modified_since && trimmed(*if_modified_since) == audio_last_modified)) {
+    response_plan plan = start_plan(state, request, 304);
+    plan.headers.emplace_back("ETag", etag);
+    plan.headers.emplace_back("Last-Modified", std::string(audio_last_modified));
+    plan.send_body = false;
+    return plan;
+  }
+  const auto if_range = header_of(request, "If-Range");
+  const bool range_applies = request.range && (!if_range || trimmed(*if_range) == etag ||
+                                               trimmed(*if_range) == audio_last_modified);
+
   recording rec(sid, format, state.config.duration);
   const std::uint64_t size = rec.size();
   const range_result range =
-      request.range ? parse_range(*request.range, size) : range_result{range_kind::none};
+      range_applies ? parse_range(*request.range, size) : range_result{range_kind::none};
   if (range.kind == range_kind::unsatisfiable) {
     response_plan plan =
         text_plan(state, request, 416, error_json(20416, "Requested range not satisfiable", 416));
@@ -146,6 +205,8 @@ response_plan audio_plan(sim_state& state, const request_view& request, const ro
   response_plan plan = start_plan(state, request, partial ? 206 : 200);
   plan.headers.emplace_back("Content-Type", std::string(content_type));
   plan.headers.emplace_back("Accept-Ranges", "bytes");
+  plan.headers.emplace_back("ETag", etag);
+  plan.headers.emplace_back("Last-Modified", std::string(audio_last_modified));
   if (partial) {
     plan.headers.emplace_back("Content-Range", "bytes " + std::to_string(range.first) + "-" +
                                                    std::to_string(range.last) + "/" +

@@ -54,7 +54,7 @@ struct response_plan {
   unsigned status = 200;
   // Every header but Content-Length: Server, Set-Cookie, Content-Type, Content-Range, ...
   std::vector<std::pair<std::string, std::string>> headers;
-  std::optional<std::uint64_t> content_length;  // nullopt only for 204
+  std::optional<std::uint64_t> content_length;  // nullopt only for 204 and 304
   bool send_body = true;                        // false for HEAD
   std::string text;                             // the body, unless `audio` is set
   std::optional<recording> audio;               // the body's source when set

@@ -115,6 +115,37 @@ TEST_CASE("handler answers") {
     CHECK(none.header("Content-Range") == "bytes */160044");
     CHECK(call(state, "GET", recording_target(sid), {}, "bytes=0-1,4-5").status == 200);
   }
+  SUBCASE("audio validators: ETag and Last-Modified, 304, If-Range") {
+    const auto target = recording_target(sid, ".wav");
+    auto with = [&](std::vector<std::pair<std::string_view, std::string_view>> headers,
+                    std::optional<std::string_view> range = std::nullopt) {
+      request_view v{"GET", target, std::nullopt, range, {}};
+      v.headers = std::move(headers);
+      return handle_request(state, v);
+    };
+    const response_plan wav = call(state, "GET", target);
+    const std::string etag(wav.header("ETag"));
+    const std::string modified(wav.header("Last-Modified"));
+    CHECK(etag == "\"sim-" + sid + "-wav\"");
+    CHECK(modified == "Wed, 01 Jan 2025 00:00:00 GMT");
+    CHECK(call(state, "GET", recording_target(sid, ".mp3")).header("ETag") != etag);
+
+    const response_plan same = with({{"If-None-Match", "\"x\", W/" + etag}});
+    CHECK(same.status == 304);
+    CHECK_FALSE(same.send_body);
+    CHECK(same.header("ETag") == etag);
+    CHECK(with({{"If-None-Match", "\"other\""}}).status == 200);
+    CHECK(with({{"if-modified-since", modified}}).status == 304);
+    CHECK(with({{"If-Modified-Since", "Tue, 31 Dec 2024 00:00:00 GMT"}}).status == 200);
+    // If-None-Match wins over If-Modified-Since (RFC 9110 13.1.3).
+    CHECK(with({{"If-None-Match", "\"other\""}, {"If-Modified-Since", modified}}).status == 200);
+
+    CHECK(with({{"If-Range", etag}}, "bytes=0-9").status == 206);
+    CHECK(with({{"If-Range", modified}}, "bytes=0-9").status == 206);
+    const response_plan stale = with({{"If-Range", "\"old\""}}, "bytes=0-9");
+    CHECK(stale.status == 200);
+    CHECK(stale.content_length == body_size(sid, audio_format::wav, 10));
+  }
   SUBCASE("json needs the project's Basic credentials") {
     const response_plan denied = call(state, "GET", recording_target(sid, ".json"));
     CHECK(denied.status == 401);
