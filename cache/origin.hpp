@@ -21,7 +21,8 @@ struct origin_head {
   std::string content_type;
   std::string last_modified;
   std::string etag;           // the origin's own, passed on only when the cache is not in the way
-  std::string content_range;  // for a 206: which bytes the origin says it sent
+  std::string content_range;  // for a 206 or 416: which bytes the origin says it sent or has
+  std::string accept_ranges;  // passed on only when the cache is not in the way
   // For status != 200: the origin's (bounded) error body, passed on to every waiting reader.
   std::string error_body;
   std::string error_content_type;

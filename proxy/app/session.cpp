@@ -67,6 +67,7 @@ struct request_fields {
   std::string_view if_none_match;
   std::string_view range;
   std::string_view if_range;
+  std::string_view if_modified_since;
   std::string_view request_id;  // X-Request-Id
   bool transfer_encoding = false;
 };
@@ -97,6 +98,9 @@ request_fields scan_fields(const http::fields& fields) {
         break;
       case http::field::if_range:
         first(out.if_range, text);
+        break;
+      case http::field::if_modified_since:
+        first(out.if_modified_since, text);
         break;
       case http::field::transfer_encoding:
         out.transfer_encoding = true;
@@ -197,7 +201,8 @@ net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
     audio_extra.emplace_back("Set-Cookie",
                              grant_cookie(decision, routed_request.sid, ask.unix_now, conn.secure));
   }
-  conditional_headers conditions{fields.if_none_match, fields.range, fields.if_range};
+  conditional_headers conditions{fields.if_none_match, fields.range, fields.if_range,
+                                 fields.if_modified_since};
   auto handled = co_await serve_recording(gw, live, stream, routed_request, conditions, request_id,
                                           keep_alive, decision.budget.get(), audio_extra);
   out.status = handled.status;

@@ -77,13 +77,42 @@ class responder {
 
  private:
   // Straight from the upstream: metadata always, audio when there is no cache (or a HEAD that
-  // the cache cannot answer).
+  // the cache cannot answer). For audio, the client's Range and validators go upstream (as
+  // forwardable_conditions checked and rebuilt them) and the upstream's 206, 304 or 416 comes
+  // back, so a player can seek without a cache too.
   net::awaitable<endpoint_outcome> respond_passthrough() {
-    auto response = co_await fetch_from_upstream(gw_.upstream, request_, request_id_);
+    const bool metadata = request_.format == recording_format::json;
+    std::optional<recording_request> conditional;
+    if (!metadata && !request_.upstream_range) {
+      auto forwarded = forwardable_conditions(conditions_);
+      if (!forwarded.empty()) {
+        conditional.emplace(request_);
+        conditional->forwarded = std::move(forwarded);
+      }
+    }
+    const recording_request& asked = conditional ? *conditional : request_;
+    auto response = co_await fetch_from_upstream(gw_.upstream, asked, request_id_);
     const auto& head = response.head;
     out_.upstream_status = head.status;
-    if (head.status != 200) co_return co_await respond_origin_error(head);
-    bool metadata = request_.format == recording_format::json;
+    if (conditional && head.status == 304) {
+      if (!conditional->forwarded.if_none_match.empty() ||
+          !conditional->forwarded.if_modified_since.empty()) {
+        co_return co_await respond_not_modified(head);
+      }
+    }
+    if (conditional && head.status == 416 && !conditional->forwarded.range.empty()) {
+      header_list extra;
+      if (head.content_range.starts_with("bytes */")) {
+        extra.emplace_back("Content-Range", head.content_range);
+      }
+      co_return co_await respond_error(416, "The requested range is not satisfiable", extra);
+    }
+    const bool partial = head.status == 206 && response.body != nullptr;
+    if (head.status != 200 && !partial) co_return co_await respond_origin_error(head);
+    if (partial && (!head.length || !content_range_matches(head.content_range, *head.length))) {
+      co_return co_await respond_error(
+          502, "The upstream answered a range with a Content-Range that does not match its body");
+    }
     if (metadata && !is_json_type(head.content_type)) {
       co_return co_await respond_error(502, "The upstream answered metadata that is not JSON");
     }
@@ -93,11 +122,26 @@ class responder {
     headers.emplace_back("Content-Type", head.content_type.empty()
                                              ? std::string(content_type(request_.format))
                                              : head.content_type);
+    if (!metadata && (head.accept_ranges == "bytes" || head.accept_ranges == "none")) {
+      headers.emplace_back("Accept-Ranges", head.accept_ranges);
+    }
+    if (partial) headers.emplace_back("Content-Range", head.content_range);
     if (!head.etag.empty()) headers.emplace_back("ETag", head.etag);
     if (!head.last_modified.empty()) headers.emplace_back("Last-Modified", head.last_modified);
     if (out_.cache != "-") headers.emplace_back("X-Cache", out_.cache);
     if (!metadata) headers.insert(headers.end(), audio_extra_.begin(), audio_extra_.end());
-    co_return co_await respond_body(200, headers, *response.body);
+    co_return co_await respond_body(partial ? 206 : 200, headers, *response.body);
+  }
+
+  // The upstream's 304 to validators the client sent: its validators, no body.
+  net::awaitable<endpoint_outcome> respond_not_modified(const cache::origin_head& head) {
+    header_list headers;
+    if (!head.etag.empty()) headers.emplace_back("ETag", head.etag);
+    if (!head.last_modified.empty()) headers.emplace_back("Last-Modified", head.last_modified);
+    if (out_.cache != "-") headers.emplace_back("X-Cache", out_.cache);
+    headers.insert(headers.end(), audio_extra_.begin(), audio_extra_.end());
+    auto w = co_await write_empty(reply_to(request_.head), 304, headers);
+    co_return finish(304, w);
   }
 
   // Metadata kept for metadata_ttl, per account; a miss reads the (small) body whole to keep it.

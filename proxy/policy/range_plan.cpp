@@ -21,7 +21,120 @@ std::string_view opaque_tag(std::string_view tag) {
   return tag;
 }
 
+constexpr std::size_t max_forwarded_value = 256;
+
+// RFC 9110 8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text.
+bool is_entity_tag(std::string_view tag) {
+  if (tag.starts_with("W/")) tag.remove_prefix(2);
+  if (tag.size() < 2 || tag.front() != '"' || tag.back() != '"') return false;
+  for (char c : tag.substr(1, tag.size() - 2)) {
+    auto u = static_cast<unsigned char>(c);
+    if (!(u == 0x21 || (u >= 0x23 && u <= 0x7E) || u >= 0x80)) return false;
+  }
+  return true;
+}
+
+// "*" or a comma-separated list of entity tags (empty elements allowed, as 5.6.1 has it).
+bool is_tag_list(std::string_view list) {
+  list = trim(list);
+  if (list == "*") return true;
+  bool any = false;
+  while (true) {
+    auto comma = list.find(',');
+    auto tag = trim(list.substr(0, comma));
+    if (!tag.empty()) {
+      if (!is_entity_tag(tag)) return false;
+      any = true;
+    }
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return any;
+}
+
+// IMF-fixdate (RFC 9110 5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT".
+bool is_imf_fixdate(std::string_view d) {
+  constexpr std::string_view days[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+  constexpr std::string_view months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  if (d.size() != 29 || d.substr(3, 2) != ", " || d[7] != ' ' || d[11] != ' ' || d[16] != ' ' ||
+      d[19] != ':' || d[22] != ':' || d.substr(25) != " GMT") {
+    return false;
+  }
+  auto one_of = [](std::string_view v, const auto& list) {
+    for (auto x : list)
+      if (v == x) return true;
+    return false;
+  };
+  auto digits = [&](std::size_t at, std::size_t n) {
+    for (std::size_t i = at; i < at + n; ++i)
+      if (d[i] < '0' || d[i] > '9') return false;
+    return true;
+  };
+  return one_of(d.substr(0, 3), days) && one_of(d.substr(8, 3), months) && digits(5, 2) &&
+         digits(12, 4) && digits(17, 2) && digits(20, 2) && digits(23, 2);
+}
+
+// One byte range in the request's own syntax, rebuilt from its numbers; empty when the header
+// is not one (several ranges, another unit, malformed, a > b).
+std::string forwardable_range(std::string_view header) {
+  header = trim(header);
+  constexpr std::string_view unit = "bytes=";
+  if (!header.starts_with(unit)) return {};
+  auto spec = trim(header.substr(unit.size()));
+  if (spec.find(',') != std::string_view::npos) return {};
+  auto dash = spec.find('-');
+  if (dash == std::string_view::npos) return {};
+  auto first_text = trim(spec.substr(0, dash));
+  auto last_text = trim(spec.substr(dash + 1));
+  if (first_text.empty()) {
+    auto n = parse_number(last_text);
+    return n ? "bytes=-" + std::to_string(*n) : std::string();
+  }
+  auto first = parse_number(first_text);
+  if (!first) return {};
+  if (last_text.empty()) return "bytes=" + std::to_string(*first) + "-";
+  auto last = parse_number(last_text);
+  if (!last || *last < *first) return {};
+  return "bytes=" + std::to_string(*first) + "-" + std::to_string(*last);
+}
+
 }  // namespace
+
+forwarded_conditions forwardable_conditions(const conditional_headers& request) {
+  forwarded_conditions out;
+  auto fits = [](std::string_view v) { return !v.empty() && v.size() <= max_forwarded_value; };
+  if (fits(request.range)) out.range = forwardable_range(request.range);
+  if (auto inm = trim(request.if_none_match); fits(inm) && is_tag_list(inm)) {
+    out.if_none_match = std::string(inm);
+  }
+  if (auto ims = trim(request.if_modified_since); fits(ims) && is_imf_fixdate(ims)) {
+    out.if_modified_since = std::string(ims);
+  }
+  if (auto ir = trim(request.if_range);
+      !out.range.empty() && fits(ir) && (is_entity_tag(ir) || is_imf_fixdate(ir))) {
+    out.if_range = std::string(ir);
+  }
+  return out;
+}
+
+bool content_range_matches(std::string_view content_range, std::uint64_t body_length) {
+  constexpr std::string_view unit = "bytes ";
+  if (!content_range.starts_with(unit)) return false;
+  auto spec = content_range.substr(unit.size());
+  auto dash = spec.find('-');
+  auto slash = spec.find('/');
+  if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) {
+    return false;
+  }
+  auto first = parse_number(spec.substr(0, dash));
+  auto last = parse_number(spec.substr(dash + 1, slash - dash - 1));
+  auto total_text = spec.substr(slash + 1);
+  if (!first || !last || *last < *first || *last - *first + 1 != body_length) return false;
+  if (total_text == "*") return true;
+  auto total = parse_number(total_text);
+  return total && *last < *total;
+}
 
 parsed_range parse_range(std::string_view header, std::uint64_t length) {
   header = trim(header);

@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/policy/recording_request.hpp"
+
 namespace recgate {
 
 struct byte_range {
@@ -38,6 +40,7 @@ struct conditional_headers {
   std::string_view if_none_match;
   std::string_view range;
   std::string_view if_range;
+  std::string_view if_modified_since = {};  // forwarded in pass-through only
 };
 
 struct response_plan {
@@ -53,6 +56,19 @@ response_plan plan_response(const representation& rep, const conditional_headers
 // length (no If-Range, no suffix range), so it can be asked of the upstream before the length is
 // known; "a-" comes back with last = open_end - 1. nullopt for anything else.
 std::optional<byte_range> plain_range(const conditional_headers& request, std::uint64_t open_end);
+
+// What of a request's conditions may go upstream when nothing is cached (pass-through): one
+// byte range (a Range the upstream cannot be given as one, such as several ranges, is dropped:
+// the whole body is a valid answer to it, RFC 9110 14.2), rebuilt from its numbers; and
+// If-None-Match ("*" or entity tags), If-Range (an entity tag or an HTTP-date) and
+// If-Modified-Since (an HTTP-date) when well-formed and at most 256 bytes, else dropped as RFC
+// 9110 13.1 has a recipient ignore them. HTTP-dates in the IMF-fixdate form only
+// ("Sun, 06 Nov 1994 08:49:37 GMT"). If-Range only with a Range.
+forwarded_conditions forwardable_conditions(const conditional_headers& request);
+
+// True for "bytes a-b/n" (or "bytes a-b/*") with a <= b < n and b - a + 1 == body_length: a
+// 206's Content-Range that describes the body it comes with.
+bool content_range_matches(std::string_view content_range, std::uint64_t body_length);
 
 // The complete length in a 206's "bytes a-b/length"; nullopt for "*" or anything malformed.
 std::optional<std::uint64_t> content_range_length(std::string_view content_range);

@@ -16,6 +16,20 @@ enum class recording_format { wav, mp3, json };
 std::string_view extension(recording_format f);     // "wav", "mp3", "json"
 std::string_view content_type(recording_format f);  // the upstream's media type
 
+// A client's Range and validators as the pass-through path sends them upstream: rebuilt or
+// checked by forwardable_conditions (range_plan.hpp), never the client's text unexamined.
+// Empty strings: not sent.
+struct forwarded_conditions {
+  std::string range;  // "bytes=a-b", "bytes=a-" or "bytes=-n"
+  std::string if_range;
+  std::string if_none_match;
+  std::string if_modified_since;
+
+  bool empty() const {
+    return range.empty() && if_range.empty() && if_none_match.empty() && if_modified_since.empty();
+  }
+};
+
 struct recording_request {
   std::string account_sid;  // lower-case 8-4-4-4-12 UUID
   std::string sid;          // lower-case 8-4-4-4-12 UUID
@@ -25,6 +39,9 @@ struct recording_request {
   // end). Never set by the router: only the handler sets it, to fetch a range ahead of a fill.
   static constexpr std::uint64_t open_range_end = ~std::uint64_t(0);
   std::optional<std::pair<std::uint64_t, std::uint64_t>> upstream_range;
+  // Pass-through audio only (no cache in the way): the client's own Range and validators, for
+  // the upstream to answer (206, 304, 416). Never set together with upstream_range.
+  forwarded_conditions forwarded;
 
   bool is_audio() const { return format != recording_format::json; }
 };

@@ -48,6 +48,18 @@ std::string upstream_request(const recording_request& request, const redirect_ta
     out.append("Range: bytes=").append(std::to_string(first)).append("-");
     if (last != recording_request::open_range_end) out.append(std::to_string(last));
     out.append("\r\n");
+  } else if (!request.forwarded.range.empty()) {
+    out.append("Range: ").append(request.forwarded.range).append("\r\n");
+  }
+  // Pass-through validators, checked by forwardable_conditions (well-formed, no CR/LF).
+  const auto& forwarded = request.forwarded;
+  if (!forwarded.if_range.empty())
+    out.append("If-Range: ").append(forwarded.if_range).append("\r\n");
+  if (!forwarded.if_none_match.empty()) {
+    out.append("If-None-Match: ").append(forwarded.if_none_match).append("\r\n");
+  }
+  if (!forwarded.if_modified_since.empty()) {
+    out.append("If-Modified-Since: ").append(forwarded.if_modified_since).append("\r\n");
   }
   if (request.format == recording_format::json && credentials != nullptr) {
     out.append("Authorization: ").append(*credentials).append("\r\n");

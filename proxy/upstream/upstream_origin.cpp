@@ -8,7 +8,7 @@ namespace {
 // The four fields a fill keeps, taken in one pass over the upstream's head (a search per field
 // costs a case-insensitive walk of the whole set each time). The first of each counts.
 void take_head_fields(const http::fields& fields, cache::origin_head& head) {
-  bool type = false, modified = false, etag = false, range = false;
+  bool type = false, modified = false, etag = false, range = false, ranges = false;
   auto take = [](bool& seen, std::string& to, std::string_view value) {
     if (seen) return;
     seen = true;
@@ -27,6 +27,9 @@ void take_head_fields(const http::fields& fields, cache::origin_head& head) {
         break;
       case http::field::content_range:
         take(range, head.content_range, f.value());
+        break;
+      case http::field::accept_ranges:
+        take(ranges, head.accept_ranges, f.value());
         break;
       default:
         break;
@@ -57,7 +60,8 @@ net::awaitable<cache::origin_response> fetch_from_upstream(upstream_client& upst
   out.head.status = exchange->status();
   out.head.length = exchange->content_length();
   take_head_fields(fields, out.head);
-  if (out.head.status == 200 || (out.head.status == 206 && request.upstream_range)) {
+  const bool asked_range = request.upstream_range || !request.forwarded.range.empty();
+  if (out.head.status == 200 || (out.head.status == 206 && asked_range)) {
     out.body = std::move(exchange);
     co_return out;
   }

@@ -60,6 +60,87 @@ TEST_CASE("HEAD answers the headers without a body") {
   CHECK(s.sim_stats()["methods"]["HEAD"] == 1);
 }
 
+TEST_CASE("without a cache, Range and validators go upstream and its 206, 304, 416 come back") {
+  stack s;  // no cache: pass-through
+  auto sid = laml_sim::normal_sid(13);
+  const auto path = recording_path(sid, "wav");
+  const auto whole = expected_body(sid, "wav");
+
+  auto first = s.get(path);
+  REQUIRE(first.status == 200);
+  CHECK(first.header("Accept-Ranges") == std::string("bytes"));
+  const auto etag = first.header("ETag");
+  const auto modified = first.header("Last-Modified");
+  REQUIRE(etag);
+  REQUIRE(modified);
+
+  SUBCASE("one range: 206 with the upstream's bytes and Content-Range") {
+    auto r = s.get(path, with_key({{"Range", "bytes=100-199"}}));
+    CHECK(r.status == 206);
+    CHECK(r.body == whole.substr(100, 100));
+    CHECK(r.header("Content-Range") == "bytes 100-199/" + std::to_string(whole.size()));
+    CHECK(r.header("Content-Length") == std::string("100"));
+    CHECK(r.header("Accept-Ranges") == std::string("bytes"));
+    CHECK(r.header("ETag") == etag);
+    auto tail = s.get(path, with_key({{"Range", "bytes=-10"}}));
+    CHECK(tail.status == 206);
+    CHECK(tail.body == whole.substr(whole.size() - 10));
+    auto open =
+        s.get(path, with_key({{"Range", "bytes=" + std::to_string(whole.size() - 5) + "-"}}));
+    CHECK(open.status == 206);
+    CHECK(open.body == whole.substr(whole.size() - 5));
+    CHECK(s.sim_stats()["ranges"] == 3);
+  }
+  SUBCASE("several ranges: the whole body, and the upstream is asked for no range") {
+    auto r = s.get(path, with_key({{"Range", "bytes=0-1,4-5"}}));
+    CHECK(r.status == 200);
+    CHECK(r.body == whole);
+    CHECK(s.sim_stats()["ranges"] == 0);
+  }
+  SUBCASE("beyond the end: 416 with the complete length") {
+    auto r = s.get(path, with_key({{"Range", "bytes=" + std::to_string(whole.size()) + "-"}}));
+    CHECK(r.status == 416);
+    CHECK(r.header("Content-Range") == "bytes */" + std::to_string(whole.size()));
+    check_json_error(r, 416);
+  }
+  SUBCASE("If-None-Match and If-Modified-Since: 304 with the validators, no body") {
+    auto r = s.get(path, with_key({{"If-None-Match", *etag}}));
+    CHECK(r.status == 304);
+    CHECK(r.body.empty());
+    CHECK(r.header("ETag") == etag);
+    CHECK(s.get(path, with_key({{"If-Modified-Since", *modified}})).status == 304);
+    auto changed = s.get(path, with_key({{"If-None-Match", "\"other\""}}));
+    CHECK(changed.status == 200);
+    CHECK(changed.body == whole);
+    CHECK(s.sim_stats()["conditionals"] == 3);
+    // The connection stays usable after a 304 (no body was expected on it).
+    CHECK(s.get(path, with_key({{"Range", "bytes=0-9"}})).status == 206);
+  }
+  SUBCASE("If-Range: the range when the validator matches, else the whole body") {
+    auto match = s.get(path, with_key({{"Range", "bytes=0-9"}, {"If-Range", *etag}}));
+    CHECK(match.status == 206);
+    CHECK(match.body == whole.substr(0, 10));
+    auto stale = s.get(path, with_key({{"Range", "bytes=0-9"}, {"If-Range", "\"stale\""}}));
+    CHECK(stale.status == 200);
+    CHECK(stale.body == whole);
+  }
+  SUBCASE("malformed validators are not sent upstream") {
+    auto r =
+        s.get(path, with_key({{"If-None-Match", "not-a-tag"}, {"If-Modified-Since", "yesterday"}}));
+    CHECK(r.status == 200);
+    CHECK(s.sim_stats()["conditionals"] == 0);
+  }
+  SUBCASE("metadata: no Range or validator goes upstream") {
+    auto r = s.get(recording_path(sid, "json"),
+                   with_key({{"Range", "bytes=0-9"}, {"If-None-Match", "*"}}));
+    CHECK(r.status == 200);
+    CHECK(r.body == expected_body(sid, "json"));
+    auto stats = s.sim_stats();
+    CHECK(stats["ranges"] == 0);
+    CHECK(stats["conditionals"] == 0);
+  }
+}
+
 TEST_CASE("metadata gets the project's credentials from the gateway, never from the client") {
   stack s;
   auto sid = laml_sim::normal_sid(13);

@@ -116,3 +116,57 @@ TEST_CASE("plain_range: what may be asked of the upstream before the length is k
   CHECK_FALSE(plain_range({"", "bytes=0-9,20-29", ""}, open));   // several ranges
   CHECK_FALSE(plain_range({"", "bytes=9-0", ""}, open));         // malformed
 }
+
+TEST_CASE("pass-through: what of a request's conditions may go upstream") {
+  auto fwd = [](std::string_view range, std::string_view if_range = {}, std::string_view inm = {},
+                std::string_view ims = {}) {
+    return forwardable_conditions({inm, range, if_range, ims});
+  };
+  // One range, rebuilt from its numbers.
+  CHECK(fwd("bytes=100-199").range == "bytes=100-199");
+  CHECK(fwd("  bytes= 100 - 199 ").range == "bytes=100-199");
+  CHECK(fwd("bytes=100-").range == "bytes=100-");
+  CHECK(fwd("bytes=-500").range == "bytes=-500");
+  CHECK(fwd("bytes=0-0").range == "bytes=0-0");
+  // Not one range: dropped (the whole body answers it).
+  CHECK(fwd("bytes=0-1,4-5").range.empty());
+  CHECK(fwd("items=0-1").range.empty());
+  CHECK(fwd("bytes=5-4").range.empty());
+  CHECK(fwd("bytes=abc").range.empty());
+  CHECK(fwd("bytes=1-2\r\nX-Evil: 1").range.empty());
+  CHECK(fwd("bytes=99999999999999999999-").range.empty());
+  CHECK(fwd("bytes=" + std::string(300, '1') + "-").range.empty());
+
+  // Validators: well-formed ones pass as they are, anything else is dropped.
+  const std::string date = "Wed, 01 Jan 2025 00:00:00 GMT";
+  auto ok = fwd("bytes=0-9", "\"abc\"", "W/\"x\", \"y\"", date);
+  CHECK(ok.if_range == "\"abc\"");
+  CHECK(ok.if_none_match == "W/\"x\", \"y\"");
+  CHECK(ok.if_modified_since == date);
+  CHECK(fwd("bytes=0-9", date).if_range == date);
+  CHECK(fwd({}, {}, "*").if_none_match == "*");
+  CHECK(fwd({}, {}, "abc").if_none_match.empty());                 // unquoted
+  CHECK(fwd({}, {}, "\"a\"\r\nX-Evil: 1").if_none_match.empty());  // a CR/LF: not a tag
+  CHECK(fwd({}, {}, "\"a\" \"b\"").if_none_match.empty());         // no comma
+  CHECK(fwd({}, {}, {}, "yesterday").if_modified_since.empty());
+  CHECK(fwd({}, {}, {}, "Wed, 1 Jan 2025 00:00:00 GMT").if_modified_since.empty());
+  CHECK(fwd({}, {}, {}, "Xyz, 01 Jan 2025 00:00:00 GMT").if_modified_since.empty());
+  CHECK(fwd({}, {}, {}, "Wed, 01 Jan 2025 00:00:00 UTC").if_modified_since.empty());
+  // If-Range means nothing without a Range it applies to.
+  CHECK(fwd({}, "\"abc\"").if_range.empty());
+  CHECK(fwd("bytes=0-9", "abc").if_range.empty());
+  CHECK(fwd({}).empty());
+  CHECK_FALSE(fwd("bytes=0-9").empty());
+}
+
+TEST_CASE("a 206's Content-Range must describe its body") {
+  CHECK(content_range_matches("bytes 100-199/1000", 100));
+  CHECK(content_range_matches("bytes 0-0/1", 1));
+  CHECK(content_range_matches("bytes 100-199/*", 100));
+  CHECK_FALSE(content_range_matches("bytes 100-199/1000", 99));
+  CHECK_FALSE(content_range_matches("bytes 100-199/150", 100));  // beyond the complete length
+  CHECK_FALSE(content_range_matches("bytes 199-100/1000", 100));
+  CHECK_FALSE(content_range_matches("bytes */1000", 0));
+  CHECK_FALSE(content_range_matches("items 0-9/10", 10));
+  CHECK_FALSE(content_range_matches("bytes 0-9", 10));
+}
