@@ -68,10 +68,11 @@ stack::stack(stack_options options) : tls_(options.tls), gateway_prefix_(options
          ("recgate-test-" + std::to_string(rd()) + std::to_string(rd()));
   std::filesystem::create_directories(dir_);
 
-  std::vector<std::string> sim_argv{LAML_SIM_BIN,   "--listen",   "127.0.0.1:0",
-                                    "--project-id", project_id,   "--api-token",
-                                    api_token,      "--duration", std::to_string(sim_duration),
-                                    "--quiet"};
+  std::vector<std::string> sim_argv{
+      LAML_SIM_BIN,   "--listen",   "127.0.0.1:0",
+      "--project-id", project_id,   "--api-token",
+      api_token,      "--duration", std::to_string(options.sim_seconds),
+      "--quiet"};
   sim_argv.insert(sim_argv.end(), options.sim_args.begin(), options.sim_args.end());
   sim_ = std::make_unique<test_support::child_process>(std::move(sim_argv));
   sim_port_ = port_from_line(

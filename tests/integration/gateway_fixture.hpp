@@ -38,8 +38,9 @@ struct stack_options {
   std::string extra_upstream;                // TOML lines appended to [upstream]
   std::string upstream_idle_timeout = "2s";  // upstream.idle_timeout (also a stalled body's limit)
   std::string upstream_header_timeout =
-      "1s";                           // upstream.header_timeout (the response head's limit)
-  std::vector<std::string> sim_args;  // more laml-sim arguments, e.g. --tls-cert F --tls-key F
+      "1s";                             // upstream.header_timeout (the response head's limit)
+  std::vector<std::string> sim_args;    // more laml-sim arguments, e.g. --tls-cert F --tls-key F
+  unsigned sim_seconds = sim_duration;  // laml-sim --duration (expected_body assumes the default)
   // When set (e.g. "https://localhost"), base_url is this + ":" + the simulator's port.
   std::string upstream_scheme_host;
   // When set, the whole base_url (e.g. "http://recgate-test.invalid:1"): an upstream other than
