@@ -65,6 +65,7 @@ response_plan handle_control(sim_state& state, const request_view& request, cons
     state.stats.reset();
     state.faults.clear();
     state.sink.clear();
+    state.deleted.clear();
     return no_content(state, request);
   }
   if (r.kind == route_kind::callbacks && m == "POST") {
@@ -247,7 +248,8 @@ response_plan handle_request(sim_state& state, const request_view& request) {
   count(state, request, r);
   if (r.kind == route_kind::unknown)
     return text_plan(state, request, 404, not_found_json(r.resource));
-  if (request.method != "GET" && request.method != "HEAD")
+  const bool remove = request.method == "DELETE" && r.kind == route_kind::recording;
+  if (request.method != "GET" && request.method != "HEAD" && !remove)
     return text_plan(state, request, 405, method_not_allowed_json());
   if (!r.sid_valid) return text_plan(state, request, 404, not_found_json(r.resource));
 
@@ -255,14 +257,25 @@ response_plan handle_request(sim_state& state, const request_view& request) {
   response_plan plan = [&] {
     if (r.kind == route_kind::recording && !iequals(r.account, state.config.project_id))
       return text_plan(state, request, 404, not_found_json(r.resource));
-    if (parse_sid_mode(r.sid).kind == sid_kind::absent)
+    if (parse_sid_mode(r.sid).kind == sid_kind::absent || state.deleted.contains(to_lower(r.sid)))
       return text_plan(state, request, 404, not_found_json(r.resource));
     if (rule.status)
       return text_plan(state, request, *rule.status, forced_status_json(*rule.status, r.resource));
+    const bool authorized =
+        request.authorization &&
+        basic_auth_matches(*request.authorization, state.config.project_id, state.config.api_token);
+    if (remove) {
+      // Delete a Recording: Basic auth, then 204; the Sid is absent in every form afterwards.
+      if (!authorized) {
+        response_plan denied = text_plan(state, request, 401, unauthorized_json());
+        denied.headers.emplace_back("WWW-Authenticate", "Basic realm=\"SignalWire\"");
+        return denied;
+      }
+      state.deleted.add(to_lower(r.sid));
+      return no_content(state, request);
+    }
     if (r.ext != recording_ext::json) return audio_plan(state, request, r, rule);
-    if (!request.authorization ||
-        !basic_auth_matches(*request.authorization, state.config.project_id,
-                            state.config.api_token)) {
+    if (!authorized) {
       response_plan denied = text_plan(state, request, 401, unauthorized_json());
       denied.headers.emplace_back("WWW-Authenticate", "Basic realm=\"SignalWire\"");
       return denied;

@@ -6,7 +6,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -27,6 +29,28 @@ struct sim_config {
   bool tls = false;             // the listener speaks TLS: /__sim/requests adds the TLS counters
 };
 
+// Recordings removed by DELETE (lower-case Sids): absent in every form from then on, until
+// POST /__sim/reset. Thread-safe.
+class deleted_recordings {
+ public:
+  bool contains(const std::string& sid) const {
+    std::lock_guard lock(mutex_);
+    return sids_.count(sid) > 0;
+  }
+  void add(const std::string& sid) {
+    std::lock_guard lock(mutex_);
+    sids_.insert(sid);
+  }
+  void clear() {
+    std::lock_guard lock(mutex_);
+    sids_.clear();
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::set<std::string> sids_;
+};
+
 // Shared by every connection. Thread-safe.
 struct sim_state {
   explicit sim_state(sim_config c) : config(std::move(c)) {}
@@ -34,6 +58,7 @@ struct sim_state {
   fault_registry faults;
   request_stats stats;
   callback_sink sink;  // callbacks POSTed to /__sim/callback-sink
+  deleted_recordings deleted;
   std::atomic<std::uint64_t> next_cookie{1};
 };
 

@@ -198,7 +198,23 @@ TEST_CASE("server: not found and method errors") {
   check_error(sim.get(rec("not-a-sid", ".wav")), 404);
   check_error(sim.get("/nothing/here"), 404);
   check_error(sim.get(rec(normal_sid(1), ".wav"), {}, "POST"), 405);
-  check_error(sim.get(rec(normal_sid(1), ".wav"), {}, "DELETE"), 405);
+  check_error(sim.get("/__sim/media/" + normal_sid(1) + ".wav", {}, "DELETE"), 405);
+}
+
+TEST_CASE("server: DELETE removes a recording in every form, with the project's credentials") {
+  const sim_process sim;
+  const std::string sid = normal_sid(5);
+  check_error(sim.get(rec(sid, ".json"), {}, "DELETE"), 401);
+  CHECK(sim.get(rec(sid, ".wav")).status == 200);
+  const http_result deleted = sim.get(rec(sid, ""), {{"Authorization", auth()}}, "DELETE");
+  CHECK(deleted.status == 204);
+  CHECK(deleted.body.empty());
+  for (const char* ext : {"", ".wav", ".mp3"}) check_error(sim.get(rec(sid, ext)), 404);
+  check_error(sim.get(rec(sid, ".json"), {{"Authorization", auth()}}), 404);
+  check_error(sim.get(rec(sid, ".json"), {{"Authorization", auth()}}, "DELETE"), 404);
+  CHECK(sim.get(rec(normal_sid(6), ".wav")).status == 200);  // only that one
+  CHECK(sim.get("/__sim/reset", {}, "POST").status == 204);
+  CHECK(sim.get(rec(sid, ".wav")).status == 200);
 }
 
 TEST_CASE("server: request counters") {
