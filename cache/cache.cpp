@@ -141,6 +141,10 @@ cache::lookup cache::get(const object_key& key, const origin_fetch& fetch) {
     ++counters_.negative_hits;
     return {source::negative, std::nullopt, nullptr, std::move(head), nullptr, nullptr};
   }
+  if (store_->tombstoned(key.account_sid, key.sid)) {
+    ++counters_.negative_hits;
+    return deleted_lookup();
+  }
   if (!store_->writable()) {
     // Nothing could be stored: the caller fetches and streams the origin's answer itself.
     ++counters_.bypasses;
@@ -174,14 +178,39 @@ cache::lookup cache::get(const object_key& key, const origin_fetch& fetch) {
   return {source::miss, std::nullopt, f, std::nullopt, nullptr, std::move(mark)};
 }
 
+cache::lookup cache::deleted_lookup() {
+  origin_head gone;
+  gone.status = 404;
+  return {source::negative, std::nullopt, nullptr, std::move(gone), nullptr, nullptr, true};
+}
+
 std::optional<cache::lookup> cache::peek(const object_key& key) {
   if (auto m = find_fresh(key)) {
     return lookup{source::hit, std::move(m), nullptr, std::nullopt, nullptr, nullptr};
   }
-  std::lock_guard lock(mutex_);
-  auto it = fills_.find(key.encoded());
-  if (it == fills_.end()) return std::nullopt;
-  return lookup{source::stream, std::nullopt, it->second, std::nullopt, nullptr, nullptr};
+  {
+    std::lock_guard lock(mutex_);
+    auto it = fills_.find(key.encoded());
+    if (it != fills_.end()) {
+      return lookup{source::stream, std::nullopt, it->second, std::nullopt, nullptr, nullptr};
+    }
+  }
+  if (store_->tombstoned(key.account_sid, key.sid)) return deleted_lookup();
+  return std::nullopt;
+}
+
+result<std::uint64_t> cache::remove_deleted(const std::string& account_sid,
+                                            const std::string& sid) {
+  auto purged = purge(account_sid, sid);
+  if (!purged.ok()) return purged;
+  if (auto kept = store_->put_tombstone(account_sid, sid, unix_now()); !kept.ok()) {
+    return fail(kept.error());
+  }
+  return purged;
+}
+
+bool cache::deleted(const std::string& account_sid, const std::string& sid) {
+  return store_->tombstoned(account_sid, sid);
 }
 
 result<std::uint64_t> cache::purge(const std::string& account_sid, const std::string& sid) {
@@ -212,6 +241,7 @@ cache_stats cache::stats() {
   s.write_failures = store_->write_failures();
   s.blob_garbage_bytes = store_->blobs().garbage;
   s.held_chunk_bytes = store_->held_chunk_bytes();
+  s.tombstones = store_->tombstones();
   {
     std::lock_guard lock(disk_mutex_);
     s.disk = disk_;

@@ -82,6 +82,7 @@ struct cache_stats {
   std::uint64_t min_free_bytes = 0;      // the floor in force (automatic or configured)
   std::uint64_t blob_garbage_bytes = 0;  // removed audio still in blob files beside live audio
   std::uint64_t held_chunk_bytes = 0;    // chunks of recent hits held in memory
+  std::uint64_t tombstones = 0;          // recordings deleted upstream, answered 404 here
 };
 
 class cache {
@@ -105,6 +106,7 @@ class cache {
     // moment it joined, so a relay keeps every byte until it reads (pass it to read_fill), or
     // lets go (reset it) when it will not.
     fill::reader_mark mark;
+    bool deleted = false;  // negative because the recording was deleted (a tombstone)
   };
 
   // Opens the store. io runs the fills (each on a strand of its own). What failed when the store
@@ -125,6 +127,13 @@ class cache {
   // a fill in progress is not committed (its readers get the rest of it all the same). When the
   // store fails the removal, the error says so and every stored format stays (and stays counted).
   result<std::uint64_t> purge(const std::string& account_sid, const std::string& sid);
+
+  // The recording was deleted upstream: purges it (as purge) and keeps a tombstone, so that get
+  // and peek answer `negative` with `deleted` for every format from now on, across restarts,
+  // without a fill. What failed when the store could not write the tombstone.
+  result<std::uint64_t> remove_deleted(const std::string& account_sid, const std::string& sid);
+  // Whether the recording has a tombstone (one store read; for misses, not for every hit).
+  bool deleted(const std::string& account_sid, const std::string& sid);
 
   cache_stats stats();
   store& storage() { return *store_; }
@@ -178,6 +187,7 @@ class cache {
   lease take_lease(const object_key& key, std::uint64_t generation);
   // A hit on `m` under a lease, when `m` is still the object's generation; nullopt otherwise.
   std::optional<lookup> leased_hit(const object_key& key, manifest m);
+  static lookup deleted_lookup();   // negative, deleted: the answer for a tombstone
   std::uint64_t next_generation();  // Prereq: mutex_ held
 
   cache_options options_;

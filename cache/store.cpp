@@ -12,6 +12,9 @@
 // - The manifest is written last, in the same WriteBatch as the final chunk and the removal of the
 //   fill marker: atomic, so no reader ever sees a partial object, and a marker left by a crash
 //   names exactly the chunks to remove at the next open.
+// - A fifth family, "tombstones", keeps the recordings deleted upstream ({account}/{sid} -> the
+//   unix time of the deletion), so the cache answers 404 for them without asking the upstream,
+//   across restarts. Never expired: a few dozen bytes per deleted recording.
 // - A fourth family, "access", keeps last-access times, written in batches (never on every hit)
 //   for least-recently-used eviction across restarts.
 // - Expiry (cache.max_age) is a compaction filter: chunks are judged by their key alone
@@ -70,6 +73,11 @@ constexpr const char* cf_manifests = "manifests";
 constexpr const char* cf_chunks = "chunks";
 constexpr const char* cf_fills = "fills";
 constexpr const char* cf_access = "access";
+constexpr const char* cf_tombstones = "tombstones";
+
+std::string tombstone_key(const std::string& account_sid, const std::string& sid) {
+  return account_sid + "/" + sid;
+}
 
 // {key}\0{generation}: the prefix of one fill's chunks, and its marker key.
 std::string generation_prefix(const object_key& key, std::uint64_t generation) {
@@ -280,12 +288,15 @@ class health_listener final : public rocksdb::EventListener {
 // so a database replaced by a reopen closes only once nothing uses it.
 struct instance {
   std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, manifests, chunks, fills, access
+  // default, manifests, chunks, fills, access, tombstones
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  std::atomic<std::uint64_t> tombstones{0};  // keys in the tombstones family (counted at open)
   rocksdb::ColumnFamilyHandle* defaults() const { return handles[0]; }
   rocksdb::ColumnFamilyHandle* manifests() const { return handles[1]; }
   rocksdb::ColumnFamilyHandle* chunks() const { return handles[2]; }
   rocksdb::ColumnFamilyHandle* fills() const { return handles[3]; }
   rocksdb::ColumnFamilyHandle* access() const { return handles[4]; }
+  rocksdb::ColumnFamilyHandle* tombstone_family() const { return handles[5]; }
 
   ~instance() {
     for (auto* h : handles) {
@@ -318,6 +329,7 @@ std::vector<std::pair<object_key, std::uint64_t>> fill_markers(const instance& i
 struct store::impl {
   std::string path;
   std::function<void(store_log_level, std::string_view)> log;  // store_options::log
+  std::mutex tombstone_mutex;                                  // put_tombstone's check and write
   // The block and blob cache every database of this store uses. Values pinned from it need only
   // it (RocksDB 7.8: a pinned block or blob releases a handle of this cache, nothing of the
   // database), so a chunk outlives a database that is closed and reopened under it.
@@ -375,6 +387,12 @@ struct store::impl {
       return nullptr;
     }
     inst->db.reset(raw);
+    {
+      std::unique_ptr<rocksdb::Iterator> it(inst->db->NewIterator({}, inst->tombstone_family()));
+      std::uint64_t n = 0;
+      for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+      inst->tombstones = n;
+    }
     auto interrupted = fill_markers(*inst, error);
     if (!error.empty()) return nullptr;
     removed = 0;
@@ -532,6 +550,7 @@ recgate::result<std::unique_ptr<store>> store::open(const store_options& options
       {cf_chunks, audio},
       {cf_fills, small},
       {cf_access, small},
+      {cf_tombstones, small},
   };
   std::uint64_t removed = 0;
   std::string error;
@@ -752,6 +771,32 @@ recgate::result<std::uint64_t> store::remove_recording(const std::string& accoun
   for (const auto& k : removed) impl_->memo_forget(k);
   if (auto w = impl_->written(s, "purge"); !w.ok()) return fail(w.error());
   return std::uint64_t{removed.size()};
+}
+
+store::result store::put_tombstone(const std::string& account_sid, const std::string& sid,
+                                   std::int64_t unix_time) {
+  auto inst = impl_->get();
+  if (!inst) return impl_->no_database("tombstone");
+  const auto key = tombstone_key(account_sid, sid);
+  std::lock_guard lock(impl_->tombstone_mutex);  // so a tombstone written twice counts once
+  std::string existing;
+  const bool had = inst->db->Get({}, inst->tombstone_family(), key, &existing).ok();
+  auto w = impl_->written(
+      inst->db->Put({}, inst->tombstone_family(), key, std::to_string(unix_time)), "tombstone");
+  if (w.ok() && !had) ++inst->tombstones;
+  return w;
+}
+
+bool store::tombstoned(const std::string& account_sid, const std::string& sid) {
+  auto inst = impl_->get();
+  if (!inst || inst->tombstones.load(std::memory_order_relaxed) == 0) return false;
+  std::string value;
+  return inst->db->Get({}, inst->tombstone_family(), tombstone_key(account_sid, sid), &value).ok();
+}
+
+std::uint64_t store::tombstones() const {
+  auto inst = impl_->get();
+  return inst ? inst->tombstones.load(std::memory_order_relaxed) : 0;
 }
 
 std::vector<store::entry> store::scan() {

@@ -147,6 +147,15 @@ class store {
   recgate::result<std::uint64_t> remove_recording(const std::string& account_sid,
                                                   const std::string& sid);
 
+  // Tombstones: recordings deleted upstream (DELETE through the gateway), kept so that no request
+  // for them goes upstream again. Writing one that exists already just updates its time.
+  result put_tombstone(const std::string& account_sid, const std::string& sid,
+                       std::int64_t unix_time);
+  // Whether the recording has a tombstone. One RocksDB read (none while there are none at all):
+  // for misses, not for every hit.
+  bool tombstoned(const std::string& account_sid, const std::string& sid);
+  std::uint64_t tombstones() const;
+
   struct totals {
     std::uint64_t objects = 0;
     std::uint64_t bytes = 0;
