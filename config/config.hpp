@@ -118,11 +118,12 @@ inline constexpr const char* scope_audio = "audio";
 inline constexpr const char* scope_metadata = "metadata";
 inline constexpr const char* scope_sign = "sign";
 inline constexpr const char* scope_admin = "admin";
+inline constexpr const char* scope_delete = "delete";
 
 struct consumer_config {
   std::string id;
   std::vector<consumer_key> keys;     // several during a rotation: all valid
-  std::vector<std::string> scopes;    // audio, metadata, sign, admin
+  std::vector<std::string> scopes;    // audio, metadata, sign, admin, delete
   std::vector<std::string> accounts;  // lower-case AccountSids, or "*" for every account
   std::vector<cidr> networks;         // allowed client networks; empty: any
   bool enabled = true;

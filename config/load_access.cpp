@@ -57,13 +57,14 @@ void read_consumer_keys(const toml::table& t, table_reader& r, consumer_config& 
 // What a consumer may do and from where: scopes, AccountSids, networks, client certificates.
 void read_consumer_reach(const toml::table& t, table_reader& r, consumer_config& c) {
   if (t.get("scopes") == nullptr) {
-    r.fail("scopes", "is required: any of \"audio\", \"metadata\", \"sign\", \"admin\"");
+    r.fail("scopes",
+           "is required: any of \"audio\", \"metadata\", \"sign\", \"admin\", \"delete\"");
   }
   r.read("scopes", c.scopes);
   for (const auto& scope : c.scopes) {
     if (scope != scope_audio && scope != scope_metadata && scope != scope_sign &&
-        scope != scope_admin) {
-      r.fail("scopes", "unknown scope \"" + scope + "\" (audio, metadata, sign, admin)");
+        scope != scope_admin && scope != scope_delete) {
+      r.fail("scopes", "unknown scope \"" + scope + "\" (audio, metadata, sign, admin, delete)");
     }
   }
   if (t.get("accounts") == nullptr) {

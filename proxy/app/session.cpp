@@ -138,6 +138,8 @@ access_request access_request_for(const http::request<http::string_body>& req,
   ask.certificate = conn.has_certificate ? &conn.certificate : nullptr;
   ask.cookies = fields.cookie;
   ask.key_memo = &conn.key_memo;
+  // Deleting needs its own scope, and a key: a signed URL or its cookie never grants it.
+  if (routed.remove) ask.scope = config::scope_delete;
   return ask;
 }
 
@@ -173,7 +175,7 @@ net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
   if (!routed.ok()) {
     const auto& err = routed.error();
     header_list extra;
-    if (err.status == 405) extra.emplace_back("Allow", "GET, HEAD");
+    if (err.status == 405) extra.emplace_back("Allow", "GET, HEAD, DELETE");
     auto w = co_await write_error(to, static_cast<unsigned>(err.status), err.message, extra);
     co_return out.settle(static_cast<unsigned>(err.status), w, keep_alive);
   }

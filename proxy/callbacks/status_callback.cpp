@@ -65,6 +65,8 @@ callback_verdict evaluate_callback(const config::callbacks_config& cfg, std::str
   v.recording_sid = *sid;
   v.recording_status = std::string(form_value(*params, "RecordingStatus").value_or(""));
   v.prefetch = v.recording_status == "completed";
+  v.gone = v.recording_status == "absent" || v.recording_status == "failed" ||
+           v.recording_status == "deleted";
   v.reason = v.prefetch ? "accepted" : "ignored";
   return v;
 }

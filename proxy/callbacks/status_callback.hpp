@@ -3,8 +3,9 @@
 // parts in, a verdict out; the endpoint (callback_endpoint.cpp) answers it and queues the work.
 //
 // Order: signature header present (403), form body (400), signature (403), RecordingSid and
-// AccountSid (400), then RecordingStatus: "completed" prefetches, anything else is only
-// acknowledged. Nothing is believed before the signature has been checked.
+// AccountSid (400), then RecordingStatus: "completed" prefetches; "absent", "failed" and "deleted"
+// purge (the recording is gone upstream); anything else is only acknowledged. Nothing is believed
+// before the signature has been checked.
 
 #include <string>
 #include <string_view>
@@ -27,7 +28,10 @@ struct callback_verdict {
   // For the log and metrics: "accepted", "ignored", "no signature", "bad signature",
   // "not a form", "bad RecordingSid", "unknown AccountSid".
   std::string reason;
-  bool prefetch = false;      // RecordingStatus completed: fetch the recording into the cache
+  bool prefetch = false;  // RecordingStatus completed: fetch the recording into the cache
+  // RecordingStatus absent, failed or deleted: the recording is gone for good upstream; purge it
+  // and keep a tombstone.
+  bool gone = false;
   std::string account_sid;    // lower case, once verified and valid
   std::string recording_sid;  // lower case, once verified and valid
   std::string recording_status;

@@ -45,6 +45,7 @@ nlohmann::json cache_stats_json(gateway& gw) {
   return {{"enabled", true},
           {"store", store},
           {"objects", s.objects},
+          {"tombstones", s.tombstones},
           {"bytes", s.bytes},
           {"max_bytes", s.max_bytes},
           {"fills_in_progress", s.fills_in_progress},

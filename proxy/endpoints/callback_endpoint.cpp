@@ -69,6 +69,17 @@ net::awaitable<endpoint_outcome> serve_status_callback(gateway& gw, const live_s
       co_return finish(503, w);
     }
   }
+  // A recording gone for good upstream leaves the cache, and is not asked for again.
+  if (verdict.gone) {
+    if (gw.metadata) gw.metadata->erase(verdict.account_sid, verdict.recording_sid);
+    if (gw.recordings) {
+      if (auto removed = gw.recordings->remove_deleted(verdict.account_sid, verdict.recording_sid);
+          !removed.ok()) {
+        logging::error("request_id=" + request_id + " could not purge recording " +
+                       verdict.recording_sid + " after its status callback: " + removed.error());
+      }
+    }
+  }
   // RecordingStatus is the sender's text: only a plain word of it reaches the log.
   std::string status_word;
   for (char c : verdict.recording_status.substr(0, 32)) {

@@ -190,6 +190,9 @@ void write_cache_metrics(std::string& out, const gateway& gw) {
                "Bytes of the chunks of recent hits held in memory (at most a quarter of "
                "cache.block_cache_bytes)",
                static_cast<double>(s.held_chunk_bytes));
+  write_single(out, "recgate_cache_tombstones", "gauge",
+               "Recordings deleted through the gateway, answered 404 without the upstream",
+               static_cast<double>(s.tombstones));
 }
 
 }  // namespace

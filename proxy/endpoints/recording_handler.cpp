@@ -68,6 +68,14 @@ class responder {
         keep_alive_(keep_alive) {}
 
   net::awaitable<endpoint_outcome> run() {
+    if (request_.remove) co_return co_await respond_delete();
+    // A recording deleted through the gateway: no metadata request goes upstream for it again
+    // (audio: the cache's lookup answers the same).
+    if (!request_.is_audio() && gw_.recordings &&
+        gw_.recordings->deleted(request_.account_sid, request_.sid)) {
+      out_.cache = "NEGATIVE";
+      co_return co_await respond_error(404, "The recording was deleted");
+    }
     if (request_.is_audio() && gw_.recordings) co_return co_await respond_cached();
     if (!request_.is_audio() && gw_.metadata && !request_.head) {
       co_return co_await respond_metadata_cached();
@@ -133,6 +141,39 @@ class responder {
     co_return co_await respond_body(partial ? 206 : 200, headers, *response.body);
   }
 
+  // DELETE: SignalWire's Delete a Recording, with the project's credentials (sent as a .json
+  // request: signed, never redirected). On its 204, or a 404 (already gone there), every format
+  // and the metadata are purged here and a tombstone kept, so nothing asks the upstream for it
+  // again; the client gets 204 (or the 404). Without a cache there is nothing to purge.
+  net::awaitable<endpoint_outcome> respond_delete() {
+    recording_request upstream_request = request_;
+    upstream_request.format = recording_format::json;
+    auto response = co_await fetch_from_upstream(gw_.upstream, upstream_request, request_id_);
+    const auto& head = response.head;
+    out_.upstream_status = head.status;
+    if (head.status != 204 && head.status != 200 && head.status != 404) {
+      co_return co_await respond_origin_error(head);
+    }
+    if (gw_.metadata) gw_.metadata->erase(request_.account_sid, request_.sid);
+    if (gw_.recordings) {
+      auto removed = gw_.recordings->remove_deleted(request_.account_sid, request_.sid);
+      if (!removed.ok()) {
+        logging::error(
+            "request_id=" + request_id_ + " recording " + request_.sid +
+            " was deleted upstream, but the cache could not record it: " + removed.error());
+        co_return co_await respond_error(
+            503,
+            "The recording was deleted upstream, but the gateway could not record the "
+            "deletion; send the DELETE again");
+      }
+    }
+    if (head.status == 404) {
+      co_return co_await respond_error(404, "The recording does not exist upstream");
+    }
+    auto w = co_await write_empty(reply_to(false), 204, {});
+    co_return finish(204, w);
+  }
+
   // The upstream's 304 to validators the client sent: its validators, no body.
   net::awaitable<endpoint_outcome> respond_not_modified(const cache::origin_head& head) {
     header_list headers;
@@ -194,6 +235,7 @@ class responder {
       found = gw_.recordings->get(key, upstream_origin(gw_.upstream, request_id_));
     }
     out_.cache = cache_label(found.from);
+    if (found.deleted) co_return co_await respond_error(404, "The recording was deleted");
     if (found.remembered) co_return co_await respond_origin_error(*found.remembered);
     // The store takes no writes now: straight from the upstream, as without a cache.
     if (found.from == cache::cache::source::bypass) co_return co_await respond_passthrough();

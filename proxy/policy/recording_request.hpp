@@ -34,7 +34,8 @@ struct recording_request {
   std::string account_sid;  // lower-case 8-4-4-4-12 UUID
   std::string sid;          // lower-case 8-4-4-4-12 UUID
   recording_format format = recording_format::wav;
-  bool head = false;  // HEAD rather than GET
+  bool head = false;    // HEAD rather than GET
+  bool remove = false;  // DELETE: the recording, every format, upstream and here
   // A byte range to ask the upstream for (first, last inclusive; last = open_range_end: to the
   // end). Never set by the router: only the handler sets it, to fetch a range ahead of a fill.
   static constexpr std::uint64_t open_range_end = ~std::uint64_t(0);

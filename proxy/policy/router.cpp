@@ -112,6 +112,8 @@ route_result route(std::string_view method, std::string_view target) {
 
   if (method == "HEAD")
     req.head = true;
+  else if (method == "DELETE")
+    req.remove = true;
   else if (method != "GET")
     return fail(route_error{405, "The method is not allowed on recordings"});
   req.account_sid = std::move(*account_sid);

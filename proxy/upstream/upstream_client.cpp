@@ -38,7 +38,11 @@ std::string upstream_request(const recording_request& request, const redirect_ta
                              bool keep_alive, const std::string* credentials) {
   std::string out;
   out.reserve(256 + where.target.size() + (credentials != nullptr ? credentials->size() : 0));
-  out.append(request.head ? "HEAD " : "GET ").append(where.target).append(" HTTP/1.1\r\n");
+  out.append(request.remove ? "DELETE "
+             : request.head ? "HEAD "
+                            : "GET ")
+      .append(where.target)
+      .append(" HTTP/1.1\r\n");
   out.append("Host: ").append(authority).append("\r\n");
   out.append("User-Agent: ").append(upstream_user_agent).append("\r\n");
   if (!keep_alive) out.append("Connection: close\r\n");
@@ -256,6 +260,7 @@ net::awaitable<upstream_result> upstream_client::attempt(const recording_request
       }
       std::shared_ptr<const std::string> credentials;
       if (request.format == recording_format::json) credentials = basic_credentials_.load();
+      // (A DELETE goes as a .json request: signed, never redirected.)
       auto req = upstream_request(request, where, authority, request_id, cfg_.pool_size > 0,
                                   credentials.get());
       counters_.attempts.fetch_add(1, std::memory_order_relaxed);

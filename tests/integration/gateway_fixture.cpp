@@ -265,6 +265,12 @@ std::vector<std::string> stack::stop_gateway() {
   return gateway_->lines();
 }
 
+std::string consumer_entry(const std::string& id, const std::string& scope,
+                           const std::string& key) {
+  return "[[consumers]]\nid = \"" + id + "\"\nscopes = [\"" + scope +
+         "\"]\naccounts = [\"*\"]\nkey_sha256 = \"" + sha256_hex(key) + "\"\n";
+}
+
 void check_json_error(const test_support::http_result& r, unsigned status) {
   CHECK(r.status == status);
   CHECK(r.header("Content-Type") == std::string("application/json"));

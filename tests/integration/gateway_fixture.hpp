@@ -32,6 +32,10 @@ std::string sha256_hex(std::string_view key);
 // The Bearer header of the configured consumer.
 headers with_key(headers extra = {});
 
+// One more [[consumers]] entry (for stack_options::extra_consumers): every account, `scope`,
+// the key `key` (Bearer key).
+std::string consumer_entry(const std::string& id, const std::string& scope, const std::string& key);
+
 struct stack_options {
   unsigned threads = 2;                      // server.threads
   std::string extra_server;                  // TOML lines appended to [server]

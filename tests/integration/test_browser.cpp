@@ -39,10 +39,7 @@ playback seek_and_play(bool cache) {
   o.cache = cache;
   o.sim_seconds = 600;  // 10 minutes: 9.6 MB of WAV
   o.extra_config = "[[signing_keys]]\nid = \"s1\"\nsecret_env = \"RECGATE_TEST_SIGNING_KEY\"\n";
-  o.extra_consumers =
-      "[[consumers]]\nid = \"portal\"\nscopes = [\"sign\"]\naccounts = [\"*\"]\n"
-      "key_sha256 = \"" +
-      sha256_hex("rgk_portal") + "\"\n";
+  o.extra_consumers = consumer_entry("portal", "sign", "rgk_portal");
   stack s(o);
   auto sid = laml_sim::normal_sid(700);
   s.sim_fault({{"sid", sid}, {"bytes_per_second", 256 * 1024}});
@@ -55,7 +52,8 @@ playback seek_and_play(bool cache) {
   REQUIRE(url.starts_with("/"));
 
   const std::string media = "http://127.0.0.1:" + std::to_string(s.gateway_port()) + url;
-  const std::string sink = "http://127.0.0.1:" + std::to_string(s.sim_port()) + "/__sim/callback-sink";
+  const std::string sink =
+      "http://127.0.0.1:" + std::to_string(s.sim_port()) + "/__sim/callback-sink";
   const auto page = s.dir() / "player.html";
   std::ofstream(page) << R"(<!doctype html><html><body>
 <audio id="a" preload="auto" src=")"
@@ -86,11 +84,10 @@ setTimeout(() => report('gave up: readyState=' + a.readyState + ' currentTime=' 
 </script></body></html>
 )";
 
-  test_support::child_process browser({chromium_binary(), "--headless=new", "--no-sandbox",
-                                       "--disable-gpu", "--no-first-run",
-                                       "--autoplay-policy=no-user-gesture-required",
-                                       "--user-data-dir=" + (s.dir() / "chromium").string(),
-                                       "file://" + page.string()});
+  test_support::child_process browser(
+      {chromium_binary(), "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+       "--autoplay-policy=no-user-gesture-required",
+       "--user-data-dir=" + (s.dir() / "chromium").string(), "file://" + page.string()});
   playback out;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (out.report.empty() && std::chrono::steady_clock::now() < deadline) {

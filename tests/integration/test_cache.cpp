@@ -656,3 +656,56 @@ TEST_CASE("a signed URL plays in a browser: Range requests, no key, one cache en
   }
   std::filesystem::remove(revocations);
 }
+
+TEST_CASE("DELETE through the gateway: deleted upstream, purged here, 404 from a tombstone") {
+  stack_options o;
+  o.cache = true;
+  o.extra_consumers = consumer_entry("retention", "delete", "rgk_retention");
+  stack s(o);
+  const headers retention{{"Authorization", "Bearer rgk_retention"}};
+  auto sid = laml_sim::normal_sid(800);
+  REQUIRE(s.get(recording_path(sid, "wav")).status == 200);
+  REQUIRE(s.get(recording_path(sid, "mp3")).status == 200);
+  REQUIRE(s.get(recording_path(sid, "json")).status == 200);
+  wait_for_hit(s, recording_path(sid, "wav"));
+  wait_for_hit(s, recording_path(sid, "mp3"));
+
+  // Consumers without the delete scope cannot, and reach nothing upstream.
+  auto before = s.sim_stats()["total"].get<long>();
+  check_json_error(s.get(recording_path(sid, "json"), with_key(), "DELETE"), 403);
+  CHECK(s.sim_stats()["total"].get<long>() == before);
+
+  auto deleted = s.get(recording_path(sid, "", ""), retention, "DELETE");  // the SDKs' prefix
+  CHECK(deleted.status == 204);
+  CHECK(deleted.body.empty());
+  auto stats = s.sim_stats();
+  CHECK(stats["methods"]["DELETE"] == 1);
+  CHECK(stats["requests_with_valid_authorization"].get<long>() >= 2);  // the .json and the DELETE
+  CHECK(s.sim_get(recording_path(sid, "wav")).status == 404);          // gone upstream
+
+  // Every form is 404 now, without an upstream request: the tombstone answers.
+  auto after_delete = stats["total"].get<long>();
+  for (const char* ext : {"", "wav", "mp3", "json"}) {
+    CAPTURE(ext);
+    check_json_error(s.get(recording_path(sid, ext)), 404);
+    CHECK(s.get(recording_path(sid, ext), with_key(), "HEAD").status == 404);
+  }
+  CHECK(s.sim_stats()["total"].get<long>() == after_delete + 1);  // only the sim_get above
+  auto m = scrape(s);
+  CHECK(m["recgate_cache_tombstones"] == 1);
+  CHECK(m["recgate_cache_objects"] == 0);
+  CHECK(nlohmann::json::parse(s.admin("GET", "/cache/stats").body)["tombstones"] == 1);
+
+  // Across a restart too.
+  s.restart_gateway();
+  check_json_error(s.get(recording_path(sid, "wav")), 404);
+  check_json_error(s.get(recording_path(sid, "json")), 404);
+  CHECK(s.sim_stats()["total"].get<long>() == after_delete + 1);
+
+  // Deleting again: the upstream says 404, the client hears it; still one tombstone.
+  auto again = s.get(recording_path(sid, "json"), retention, "DELETE");
+  check_json_error(again, 404);
+  CHECK(scrape(s)["recgate_cache_tombstones"] == 1);
+  // Other recordings are untouched.
+  CHECK(s.get(recording_path(laml_sim::normal_sid(801), "wav")).status == 200);
+}

@@ -190,9 +190,11 @@ TEST_CASE("bad requests are answered by the gateway alone: 400, 404, 405") {
       s.get("/api/laml/2010-04-01/Accounts//" + std::string(project_id) + "/Recordings/" + sid),
       404);
   check_json_error(s.get("/__sim/requests"), 404);
-  auto r = s.get(recording_path(sid, "wav"), with_key(), "DELETE");
+  auto r = s.get(recording_path(sid, "wav"), with_key(), "PUT");
   check_json_error(r, 405);
-  CHECK(r.header("Allow") == std::string("GET, HEAD"));
+  CHECK(r.header("Allow") == std::string("GET, HEAD, DELETE"));
+  // The test consumer has no delete scope: 403, and nothing goes upstream.
+  check_json_error(s.get(recording_path(sid, "wav"), with_key(), "DELETE"), 403);
   CHECK(sim_total(s) == 0);
 }
 

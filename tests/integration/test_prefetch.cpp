@@ -330,3 +330,30 @@ TEST_CASE("the signing key appears nowhere in the gateway's output") {
   }
   CHECK(logged_callback);
 }
+
+TEST_CASE("a callback saying a recording is gone (absent, failed, deleted) purges it for good") {
+  stack s(with_callbacks());
+  auto sid = laml_sim::normal_sid(820);
+  REQUIRE(s.get(recording_path(sid, "wav")).status == 200);
+  REQUIRE(wait_metric(s, "recgate_cache_objects", at_least(1)));
+  auto fetches = upstream_fetches(s, recording_path(sid, "wav"));
+
+  for (const char* status : {"absent", "failed", "deleted"}) {
+    CAPTURE(status);
+    CHECK(send_callback(s, sid, {{"status", status}})["status"] == 204);
+  }
+  CHECK(scrape(s)["recgate_cache_tombstones"] == 1);
+  CHECK(scrape(s)["recgate_cache_objects"] == 0);
+  // Gone from the cache, and never asked of the upstream again.
+  check_json_error(s.get(recording_path(sid, "wav")), 404);
+  check_json_error(s.get(recording_path(sid, "json")), 404);
+  CHECK(upstream_fetches(s, recording_path(sid, "wav")) == fetches);
+  CHECK(upstream_fetches(s, recording_path(sid, "json")) == 0);
+
+  // Other statuses only acknowledge.
+  auto other = laml_sim::normal_sid(821);
+  REQUIRE(s.get(recording_path(other, "wav")).status == 200);
+  CHECK(send_callback(s, other, {{"status", "in-progress"}})["status"] == 204);
+  CHECK(scrape(s)["recgate_cache_tombstones"] == 1);
+  CHECK(s.get(recording_path(other, "wav")).header("X-Cache") == std::string("HIT"));
+}

@@ -82,7 +82,14 @@ TEST_CASE("router: query strings are ignored and never reach the request") {
 
 TEST_CASE("router: methods") {
   CHECK(status_of(route("POST", path("/api/laml", sid))) == 405);
-  CHECK(status_of(route("DELETE", path("", std::string(sid) + ".json"))) == 405);
+  // DELETE is a request of its own (the delete scope), on every form of the path.
+  for (const char* ext : {"", ".wav", ".mp3", ".json"}) {
+    auto deleting = route("DELETE", path("", std::string(sid) + ext));
+    REQUIRE(deleting.ok());
+    CHECK(deleting->remove);
+    CHECK_FALSE(deleting->head);
+  }
+  CHECK_FALSE(route("GET", path("", sid))->remove);
   CHECK(status_of(route("OPTIONS", path("", sid))) == 405);
   CHECK(status_of(route("POST", "/nope")) == 404);  // unknown path first
 }
