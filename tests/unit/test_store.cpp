@@ -242,6 +242,25 @@ TEST_CASE("access times persist for the next open") {
   CHECK(entries[0].last_access == 1234567);
 }
 
+TEST_CASE("tombstones: kept per recording, counted once, across a reopen") {
+  temp_dir dir("recgate-store-");
+  {
+    auto st = open_at(dir);
+    CHECK_FALSE(st->tombstoned(key.account_sid, key.sid));
+    CHECK(st->tombstones() == 0);
+    REQUIRE(st->put_tombstone(key.account_sid, key.sid, 1000).ok());
+    REQUIRE(st->put_tombstone(key.account_sid, key.sid, 2000).ok());  // again: still one
+    CHECK(st->tombstoned(key.account_sid, key.sid));
+    CHECK_FALSE(st->tombstoned(key.account_sid, "another-sid"));
+    CHECK_FALSE(st->tombstoned("another-account", key.sid));
+    CHECK(st->tombstones() == 1);
+  }
+  auto st = open_at(dir);
+  CHECK(st->tombstoned(key.account_sid, key.sid));
+  CHECK(st->tombstones() == 1);
+  CHECK(st->count().objects == 0);  // not objects
+}
+
 TEST_CASE("find remembers manifests, and never one that was replaced or removed") {
   temp_dir dir("recgate-store-");
   auto st = open_at(dir);
