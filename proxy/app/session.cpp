@@ -28,7 +28,8 @@ constexpr std::uint64_t max_request_body = 8 * 1024;
 
 // What the loop records of one request: the endpoint's outcome, and where it was routed.
 struct request_outcome : endpoint_outcome {
-  std::string_view route = "other";  // for metrics: audio, metadata, sign, callback, other
+  // For metrics: audio, metadata, delete, sign, callback, other.
+  std::string_view route = "other";
   // The recording asked for, once routed, with an audit trail; empty otherwise.
   std::string account_sid, sid, format;
 
@@ -181,7 +182,9 @@ net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
   }
 
   const auto& routed_request = *routed;
-  out.route = routed_request.format == recording_format::json ? "metadata" : "audio";
+  out.route = routed_request.remove                             ? "delete"
+              : routed_request.format == recording_format::json ? "metadata"
+                                                                : "audio";
   if (gw.audit) {  // only the audit trail reads them
     out.account_sid = routed_request.account_sid;
     out.sid = routed_request.sid;
