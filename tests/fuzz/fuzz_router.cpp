@@ -37,7 +37,7 @@ bool same(const route_result& a, const route_result& b) {
   const auto& ra = *a;
   const auto& rb = *b;
   return ra.account_sid == rb.account_sid && ra.sid == rb.sid && ra.format == rb.format &&
-         ra.head == rb.head;
+         ra.head == rb.head && ra.remove == rb.remove;
 }
 
 }  // namespace
@@ -59,12 +59,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto& error = result.error();
     FUZZ_CHECK(error.status == 400 || error.status == 404 || error.status == 405);
     FUZZ_CHECK(!error.message.empty());
-    if (error.status == 405) FUZZ_CHECK(method != "GET" && method != "HEAD");
+    if (error.status == 405) {
+      FUZZ_CHECK(method != "GET" && method != "HEAD" && method != "DELETE");
+    }
     return 0;
   }
   const auto& request = *result;
-  FUZZ_CHECK(method == "GET" || method == "HEAD");
+  FUZZ_CHECK(method == "GET" || method == "HEAD" || method == "DELETE");
   FUZZ_CHECK(request.head == (method == "HEAD"));
+  FUZZ_CHECK(request.remove == (method == "DELETE"));
   FUZZ_CHECK(!request.upstream_range);
   check_uuid(request.account_sid);
   FUZZ_CHECK(normalize_uuid(request.account_sid) == request.account_sid);
