@@ -74,7 +74,7 @@ class responder {
     if (!request_.is_audio() && gw_.recordings &&
         gw_.recordings->deleted(request_.account_sid, request_.sid)) {
       out_.cache = "NEGATIVE";
-      co_return co_await respond_error(404, "The recording was deleted");
+      co_return co_await respond_deleted();
     }
     if (request_.is_audio() && gw_.recordings) co_return co_await respond_cached();
     if (!request_.is_audio() && gw_.metadata && !request_.head) {
@@ -102,11 +102,11 @@ class responder {
     auto response = co_await fetch_from_upstream(gw_.upstream, asked, request_id_);
     const auto& head = response.head;
     out_.upstream_status = head.status;
-    if (conditional && head.status == 304) {
-      if (!conditional->forwarded.if_none_match.empty() ||
-          !conditional->forwarded.if_modified_since.empty()) {
-        co_return co_await respond_not_modified(head);
-      }
+    // A 304 answers only the validators the client sent (If-Range alone never gets one).
+    if (conditional && head.status == 304 &&
+        (!conditional->forwarded.if_none_match.empty() ||
+         !conditional->forwarded.if_modified_since.empty())) {
+      co_return co_await respond_not_modified(head);
     }
     if (conditional && head.status == 416 && !conditional->forwarded.range.empty()) {
       header_list extra;
@@ -174,6 +174,11 @@ class responder {
     co_return finish(204, w);
   }
 
+  // A recording with a tombstone: deleted through the gateway or reported gone by a callback.
+  net::awaitable<endpoint_outcome> respond_deleted() {
+    co_return co_await respond_error(404, "The recording was deleted");
+  }
+
   // The upstream's 304 to validators the client sent: its validators, no body.
   net::awaitable<endpoint_outcome> respond_not_modified(const cache::origin_head& head) {
     header_list headers;
@@ -235,7 +240,7 @@ class responder {
       found = gw_.recordings->get(key, upstream_origin(gw_.upstream, request_id_));
     }
     out_.cache = cache_label(found.from);
-    if (found.deleted) co_return co_await respond_error(404, "The recording was deleted");
+    if (found.deleted) co_return co_await respond_deleted();
     if (found.remembered) co_return co_await respond_origin_error(*found.remembered);
     // The store takes no writes now: straight from the upstream, as without a cache.
     if (found.from == cache::cache::source::bypass) co_return co_await respond_passthrough();
