@@ -178,6 +178,13 @@ struct cache_config {
   duration metadata_ttl{0};  // .json bodies kept this long, per account; 0: always fresh
   // Kept metadata may be served this long past metadata_ttl while the upstream fails.
   duration stale_if_error{0};
+  // Revalidation of existence: a hit on a recording last confirmed upstream (its fill, or the
+  // last check) longer ago than this asks the upstream (a HEAD) whether it still exists; gone
+  // there: purged, with a tombstone. 0: never (cached audio is immutable and served as is).
+  duration revalidate_after{0};
+  // cache.revalidate = "before-serving": the due hit waits for the check's answer;
+  // "background" (false, the default): it is served and the check runs beside it.
+  bool revalidate_before_serving = false;
   // Encryption at rest, from encryption_key_file or the variable encryption_key_env: the first
   // key seals new objects, every one reads. Empty: audio is stored as it came.
   std::vector<encryption_key> encryption_keys;

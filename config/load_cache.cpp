@@ -47,7 +47,8 @@ void load_cache(const toml::table* t, cache_config& c, const env_lookup& env,
   table_reader r(t, "cache", errors);
   r.reject_unknown({"path", "chunk_size", "block_cache_bytes", "cache_control", "max_bytes",
                     "min_free_bytes", "max_age", "negative_ttl", "metadata_ttl", "stale_if_error",
-                    "encryption_key_file", "encryption_key_env", "encryption_key"});
+                    "revalidate_after", "revalidate", "encryption_key_file", "encryption_key_env",
+                    "encryption_key"});
   r.read("path", c.path);
   r.read_int("max_bytes", c.max_bytes, 0, std::numeric_limits<std::int64_t>::max());
   r.read_int("min_free_bytes", c.min_free_bytes, 0, std::numeric_limits<std::int64_t>::max());
@@ -57,6 +58,19 @@ void load_cache(const toml::table* t, cache_config& c, const env_lookup& env,
   r.read("stale_if_error", c.stale_if_error);
   if (c.stale_if_error.count() > 0 && c.metadata_ttl.count() == 0) {
     r.fail("stale_if_error", "needs metadata_ttl: only kept metadata can be served stale");
+  }
+  r.read("revalidate_after", c.revalidate_after);
+  std::string revalidate = c.revalidate_before_serving ? "before-serving" : "background";
+  r.read("revalidate", revalidate);
+  if (revalidate != "background" && revalidate != "before-serving") {
+    r.fail("revalidate", "must be \"background\" or \"before-serving\"");
+  }
+  c.revalidate_before_serving = revalidate == "before-serving";
+  if (c.revalidate_before_serving && c.revalidate_after.count() == 0) {
+    r.fail("revalidate", "needs revalidate_after: how old a confirmation may be before a check");
+  }
+  if (c.revalidate_after.count() > 0 && c.path.empty()) {
+    r.fail("revalidate_after", "needs the cache (cache.path): only cached audio is revalidated");
   }
   if (c.max_age.count() > 0 && c.max_age < std::chrono::seconds(1)) {
     r.fail("max_age", "must be at least 1s (or 0 for no limit)");

@@ -7,6 +7,7 @@
 #include "proxy/endpoints/metrics_page.hpp"
 #include "proxy/http/request_reader.hpp"
 #include "proxy/http/response_writer.hpp"
+#include "proxy/lifecycle/revalidator.hpp"
 #include "proxy/policy/error_body.hpp"
 #include "proxy/telemetry/logging.hpp"
 #include "util/clock.hpp"
@@ -42,26 +43,36 @@ nlohmann::json cache_stats_json(gateway& gw) {
   }
   store["blob_garbage"] = s.blob_garbage_bytes;
   store["held_chunks"] = s.held_chunk_bytes;
-  return {{"enabled", true},
-          {"store", store},
-          {"objects", s.objects},
-          {"tombstones", s.tombstones},
-          {"bytes", s.bytes},
-          {"max_bytes", s.max_bytes},
-          {"fills_in_progress", s.fills_in_progress},
-          {"hits", c.hits.load()},
-          {"misses", c.misses.load()},
-          {"streams", c.streams.load()},
-          {"negative_hits", c.negative_hits.load()},
-          {"fills_committed", c.fills_committed.load()},
-          {"fills_failed", c.fills_failed.load()},
-          {"bytes_from_origin", c.bytes_from_origin.load()},
-          {"evictions", c.evictions.load()},
-          {"expirations", c.expirations.load()},
-          {"unreadable", c.unreadable.load()},
-          {"bypasses", c.bypasses.load()},
-          {"relays", c.relays.load()},
-          {"evictions_for_space", c.evictions_for_space.load()}};
+  nlohmann::json out{{"enabled", true},
+                     {"store", store},
+                     {"objects", s.objects},
+                     {"tombstones", s.tombstones},
+                     {"bytes", s.bytes},
+                     {"max_bytes", s.max_bytes},
+                     {"fills_in_progress", s.fills_in_progress},
+                     {"hits", c.hits.load()},
+                     {"misses", c.misses.load()},
+                     {"streams", c.streams.load()},
+                     {"negative_hits", c.negative_hits.load()},
+                     {"fills_committed", c.fills_committed.load()},
+                     {"fills_failed", c.fills_failed.load()},
+                     {"bytes_from_origin", c.bytes_from_origin.load()},
+                     {"evictions", c.evictions.load()},
+                     {"expirations", c.expirations.load()},
+                     {"unreadable", c.unreadable.load()},
+                     {"bypasses", c.bypasses.load()},
+                     {"relays", c.relays.load()},
+                     {"evictions_for_space", c.evictions_for_space.load()}};
+  if (gw.revalidation) {
+    const auto& r = gw.revalidation->counters();
+    out["revalidations"] = {{"confirmed", r.confirmed.load()},
+                            {"gone", r.gone.load()},
+                            {"error", r.failed.load()},
+                            {"skipped", r.skipped.load()},
+                            {"running", gw.revalidation->running()},
+                            {"tracked", gw.revalidation->tracked()}};
+  }
+  return out;
 }
 
 // "{AccountSid}/{Sid}" at the end of an admin path, lower-cased; or the answer to give instead.

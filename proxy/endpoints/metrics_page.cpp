@@ -1,6 +1,7 @@
 #include "proxy/endpoints/metrics_page.hpp"
 
 #include "proxy/callbacks/prefetcher.hpp"
+#include "proxy/lifecycle/revalidator.hpp"
 #include "proxy/telemetry/audit_log.hpp"
 #include "proxy/telemetry/process_metrics.hpp"
 #include "util/build_info.hpp"
@@ -118,6 +119,24 @@ void write_audit_metrics(std::string& out, const gateway& gw) {
   }
 }
 
+// cache.revalidate_after: checks of cached recordings' existence upstream, by answer.
+void write_revalidation_metrics(std::string& out, const revalidator& r) {
+  const auto& c = r.counters();
+  metrics::labeled_counter checks(
+      "recgate_cache_revalidations_total",
+      "Checks of a cached recording's existence upstream (cache.revalidate_after), by result: "
+      "confirmed, gone (purged, tombstone kept), error (no answer; served as cached), skipped "
+      "(due, but too many checks ran)",
+      {"result"});
+  checks.add({"confirmed"}, c.confirmed.load(std::memory_order_relaxed));
+  checks.add({"gone"}, c.gone.load(std::memory_order_relaxed));
+  checks.add({"error"}, c.failed.load(std::memory_order_relaxed));
+  checks.add({"skipped"}, c.skipped.load(std::memory_order_relaxed));
+  checks.write(out);
+  write_single(out, "recgate_cache_revalidations_running", "gauge",
+               "Existence checks in flight now", static_cast<double>(r.running()));
+}
+
 void write_cache_metrics(std::string& out, const gateway& gw) {
   write_single(out, "recgate_cache_enabled", "gauge", "1 when the audio cache is on",
                gw.recordings ? 1 : 0);
@@ -193,6 +212,7 @@ void write_cache_metrics(std::string& out, const gateway& gw) {
   write_single(out, "recgate_cache_tombstones", "gauge",
                "Recordings deleted through the gateway, answered 404 without the upstream",
                static_cast<double>(s.tombstones));
+  if (gw.revalidation) write_revalidation_metrics(out, *gw.revalidation);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include "cache/readers.hpp"
 #include "proxy/http/response_writer.hpp"
+#include "proxy/lifecycle/revalidator.hpp"
 #include "proxy/telemetry/logging.hpp"
 #include "proxy/upstream/upstream_origin.hpp"
 
@@ -245,6 +246,13 @@ class responder {
     // The store takes no writes now: straight from the upstream, as without a cache.
     if (found.from == cache::cache::source::bypass) co_return co_await respond_passthrough();
 
+    // Last confirmed upstream longer ago than cache.revalidate_after: asked again (beside this
+    // hit, or before it with revalidate = "before-serving"); gone there, it is purged now.
+    if (found.committed && gw_.revalidation && gw_.revalidation->due(key, *found.committed) &&
+        !co_await gw_.revalidation->revalidate(key, request_id_)) {
+      out_.cache = "NEGATIVE";
+      co_return co_await respond_deleted();
+    }
     if (found.committed) co_return co_await respond_committed(key, *found.committed);
     co_return co_await respond_filling(found);
   }

@@ -3,6 +3,8 @@
 #include "config/encryption_keys.hpp"
 #include "config/load.hpp"
 #include "proxy/callbacks/prefetcher.hpp"
+#include "proxy/lifecycle/revalidator.hpp"
+#include "proxy/lifecycle/upstream_existence.hpp"
 #include "proxy/telemetry/audit_log.hpp"
 #include "proxy/telemetry/logging.hpp"
 #include "util/net/net.hpp"
@@ -109,6 +111,14 @@ result<void> gateway::open_parts(const config::config& cfg, const net::any_io_ex
   }
   if (cfg.cache.enabled()) {
     if (auto opened = open_cache(cfg, io); !opened.ok()) return opened;
+    if (cfg.cache.revalidate_after.count() > 0) {
+      revalidation_options options;
+      options.after =
+          std::chrono::duration_cast<std::chrono::milliseconds>(cfg.cache.revalidate_after);
+      options.before_serving = cfg.cache.revalidate_before_serving;
+      revalidation =
+          std::make_unique<revalidator>(options, *recordings, upstream_existence(upstream), io);
+    }
   }
   // After the cache: prefetching needs it (config validation requires a cache when
   // callbacks.prefetch_formats is set; forwarding alone does not).

@@ -22,6 +22,7 @@ namespace recgate {
 
 class audit_log;
 class prefetcher;
+class revalidator;
 
 // The TLS listener's context from its certificate, key and client CA files, or why they cannot
 // be loaded.
@@ -49,6 +50,7 @@ struct gateway {
   std::unique_ptr<cache::cache> recordings;         // null when the cache is off
   std::unique_ptr<cache::metadata_cache> metadata;  // null when cache.metadata_ttl is 0
   std::unique_ptr<prefetcher> prefetch;             // null without [callbacks]
+  std::unique_ptr<revalidator> revalidation;        // null unless cache.revalidate_after
   std::unique_ptr<audit_log> audit;                 // null without [audit]
   gateway_metrics stats;
   std::atomic<std::uint64_t> connections{0};  // client connections open now

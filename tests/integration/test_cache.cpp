@@ -712,3 +712,104 @@ TEST_CASE("DELETE through the gateway: deleted upstream, purged here, 404 from a
   // Other recordings are untouched.
   CHECK(s.get(recording_path(laml_sim::normal_sid(801), "wav")).status == 200);
 }
+
+namespace {
+
+// Deletes a recording at the simulator itself, behind the gateway's back (as a retention policy
+// or another tool would at SignalWire).
+void delete_at_sim(stack& s, const std::string& sid) {
+  auto r = test_support::request(
+      "127.0.0.1", s.sim_port(), "DELETE", recording_path(sid, "json"),
+      {{"Authorization", test_support::basic_authorization(project_id, api_token)}});
+  REQUIRE(r.status == 204);
+}
+
+long sim_heads(stack& s) { return s.sim_stats()["methods"].value("HEAD", 0L); }
+
+// A cache with revalidate_after = 3s (and `mode`); the object's confirmation (its fill's
+// completion, kept in whole seconds) is certainly older than that 4 s after the fill.
+stack_options revalidating(const std::string& mode) {
+  stack_options o;
+  o.cache = true;
+  o.extra_cache = "revalidate_after = \"3s\"\nrevalidate = \"" + mode + "\"\n";
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "revalidation: a recording deleted at SignalWire leaves the cache after revalidate_after") {
+  stack s(revalidating("background"));
+  const auto gone = laml_sim::normal_sid(820);
+  const auto kept = laml_sim::normal_sid(821);
+  REQUIRE(s.get(recording_path(gone, "wav")).status == 200);
+  REQUIRE(s.get(recording_path(kept, "mp3")).status == 200);
+  wait_for_hit(s, recording_path(gone, "wav"));
+  wait_for_hit(s, recording_path(kept, "mp3"));
+  const auto filled = std::chrono::steady_clock::now();
+  const long heads = sim_heads(s);
+
+  delete_at_sim(s, gone);
+  // Confirmed by its fill less than revalidate_after ago: served from the cache, nothing asked.
+  auto fresh = s.get(recording_path(gone, "wav"));
+  CHECK(fresh.status == 200);
+  CHECK(fresh.header("X-Cache") == "HIT");
+  CHECK(sim_heads(s) == heads);
+
+  std::this_thread::sleep_until(filled + std::chrono::seconds(4));
+  // Due: this hit is served as cached, and one HEAD goes upstream beside it...
+  auto due = s.get(recording_path(gone, "wav"));
+  CHECK(due.status == 200);
+  CHECK(due.body == expected_body(gone, "wav"));
+  REQUIRE(wait_metric(s, R"(recgate_cache_revalidations_total{result="gone"})", exactly(1)));
+  // ...which found it gone: every form is 404 from the tombstone, without the upstream.
+  const auto total = s.sim_stats()["total"].get<long>();
+  for (const char* ext : {"", "wav", "mp3", "json"}) {
+    CAPTURE(ext);
+    check_json_error(s.get(recording_path(gone, ext)), 404);
+  }
+  CHECK(s.sim_stats()["total"].get<long>() == total);
+  CHECK(sim_heads(s) == heads + 1);
+
+  // A recording still there: several due hits, one check, confirmed, still served.
+  for (int i = 0; i < 5; ++i) {
+    auto hit = s.get(recording_path(kept, "mp3"));
+    CHECK(hit.status == 200);
+    CHECK(hit.header("X-Cache") == "HIT");
+  }
+  REQUIRE(wait_metric(s, R"(recgate_cache_revalidations_total{result="confirmed"})", exactly(1)));
+  CHECK(s.get(recording_path(kept, "mp3")).status == 200);
+  CHECK(sim_heads(s) == heads + 2);
+  auto m = scrape(s);
+  CHECK(m["recgate_cache_tombstones"] == 1);
+  CHECK(m[R"(recgate_cache_revalidations_total{result="error"})"] == 0);
+  auto stats = nlohmann::json::parse(s.admin("GET", "/cache/stats").body);
+  CHECK(stats["revalidations"]["gone"] == 1);
+  CHECK(stats["revalidations"]["confirmed"] == 1);
+  CHECK(stats["revalidations"]["tracked"] == 1);  // the kept one's confirmation
+}
+
+TEST_CASE("revalidation before serving: the first due hit on a deleted recording is already 404") {
+  stack s(revalidating("before-serving"));
+  const auto gone = laml_sim::normal_sid(822);
+  REQUIRE(s.get(recording_path(gone, "wav")).status == 200);
+  wait_for_hit(s, recording_path(gone, "wav"));
+  const auto filled = std::chrono::steady_clock::now();
+  const long heads = sim_heads(s);
+  delete_at_sim(s, gone);
+  std::this_thread::sleep_until(filled + std::chrono::seconds(4));
+  check_json_error(s.get(recording_path(gone, "wav")), 404);
+  CHECK(sim_heads(s) == heads + 1);
+  CHECK(scrape(s)[R"(recgate_cache_revalidations_total{result="gone"})"] == 1);
+  // The upstream unreachable: a due hit is served as cached (counted as an error), not refused.
+  const auto other = laml_sim::normal_sid(823);
+  REQUIRE(s.get(recording_path(other, "wav")).status == 200);
+  wait_for_hit(s, recording_path(other, "wav"));
+  const auto other_filled = std::chrono::steady_clock::now();
+  s.stop_sim();
+  std::this_thread::sleep_until(other_filled + std::chrono::seconds(4));
+  auto served = s.get(recording_path(other, "wav"));
+  CHECK(served.status == 200);
+  CHECK(served.body == expected_body(other, "wav"));
+  CHECK(scrape(s)[R"(recgate_cache_revalidations_total{result="error"})"] == 1);
+}

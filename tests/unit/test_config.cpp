@@ -180,6 +180,31 @@ TEST_CASE("the cache section: off by default, validated when present") {
   CHECK(has_error(bad, "cache.size", "unknown key"));
 }
 
+TEST_CASE("cache.revalidate_after and cache.revalidate") {
+  auto off = load_from_string(minimal("", "[cache]\npath = \"/c\"\n"), "t.toml", with_token);
+  REQUIRE(off.ok());
+  CHECK(off->cache.revalidate_after.count() == 0);
+  CHECK_FALSE(off->cache.revalidate_before_serving);
+  auto on = load_from_string(minimal("",
+                                     "[cache]\npath = \"/c\"\nrevalidate_after = \"1h\"\n"
+                                     "revalidate = \"before-serving\"\n"),
+                             "t.toml", with_token);
+  REQUIRE(on.ok());
+  CHECK(on->cache.revalidate_after == std::chrono::hours(1));
+  CHECK(on->cache.revalidate_before_serving);
+  auto bad_mode = load_from_string(
+      minimal("", "[cache]\npath = \"/c\"\nrevalidate_after = \"1h\"\nrevalidate = \"now\"\n"),
+      "t.toml", with_token);
+  CHECK(has_error(bad_mode, "cache.revalidate", "\"background\" or \"before-serving\""));
+  auto no_after =
+      load_from_string(minimal("", "[cache]\npath = \"/c\"\nrevalidate = \"before-serving\"\n"),
+                       "t.toml", with_token);
+  CHECK(has_error(no_after, "cache.revalidate", "needs revalidate_after"));
+  auto no_cache =
+      load_from_string(minimal("", "[cache]\nrevalidate_after = \"1h\"\n"), "t.toml", with_token);
+  CHECK(has_error(no_cache, "cache.revalidate_after", "needs the cache"));
+}
+
 TEST_CASE("consumers: several keys with ids, scopes, accounts, networks, rate limits") {
   auto r = load_from_string(
       "[upstream]\nbase_url = \"http://127.0.0.1:1\"\nproject_id = \"p\"\n"

@@ -1,0 +1,29 @@
+#include "proxy/lifecycle/upstream_existence.hpp"
+
+#include "proxy/upstream/upstream_origin.hpp"
+#include "util/net/net.hpp"
+
+namespace recgate {
+
+existence_probe upstream_existence(upstream_client& upstream) {
+  return [&upstream](const cache::object_key& key,
+                     const std::string& request_id) -> net::awaitable<existence> {
+    recording_request request;
+    request.account_sid = key.account_sid;
+    request.sid = key.sid;
+    request.format = key.format == "mp3" ? recording_format::mp3 : recording_format::wav;
+    request.head = true;
+    auto response = co_await fetch_from_upstream(upstream, request, request_id);
+    switch (response.head.status) {
+      case 200:
+        co_return existence::present;
+      case 404:
+      case 410:
+        co_return existence::gone;
+      default:
+        co_return existence::unknown;
+    }
+  };
+}
+
+}  // namespace recgate
