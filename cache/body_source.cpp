@@ -1,6 +1,7 @@
 #include "cache/body_source.hpp"
 
 #include <array>
+#include <cstring>
 #include <utility>
 
 namespace recgate {
@@ -42,6 +43,32 @@ body_scratch::~body_scratch() {
       return;
     }
   }
+}
+
+namespace {
+
+class string_source final : public body_source {
+ public:
+  explicit string_source(std::string bytes) : bytes_(std::move(bytes)) {}
+  std::optional<std::uint64_t> content_length() const override { return bytes_.size(); }
+  bool immediate() const override { return true; }
+  net::awaitable<std::size_t> read_some(net::mutable_buffer buffer,
+                                        boost::system::error_code&) override {
+    std::size_t n = std::min(buffer.size(), bytes_.size() - offset_);
+    std::memcpy(buffer.data(), bytes_.data() + offset_, n);
+    offset_ += n;
+    co_return n;
+  }
+
+ private:
+  std::string bytes_;
+  std::size_t offset_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<body_source> string_body(std::string bytes) {
+  return std::make_unique<string_source>(std::move(bytes));
 }
 
 }  // namespace recgate

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "util/net/async.hpp"
 
@@ -78,5 +79,8 @@ class body_source {
     co_return net::const_buffer(buffer.data(), n);
   }
 };
+
+// A body held whole in memory (a derived object computed here, e.g. waveform peaks).
+std::unique_ptr<body_source> string_body(std::string bytes);
 
 }  // namespace recgate

@@ -217,19 +217,19 @@ result<std::uint64_t> cache::purge(const std::string& account_sid, const std::st
   {
     // First stop fills running now: one would commit the recording again after the purge. A
     // fill checks this after its commit, so whichever comes second removes the object.
+    // Every format and every derived object (peaks): the keys under the recording's prefix.
+    const std::string prefix = account_sid + "/" + sid + "/";
     std::lock_guard lock(mutex_);
-    for (const char* format : {"wav", "mp3"}) {
-      auto encoded = object_key{account_sid, sid, format}.encoded();
-      if (auto it = fills_.find(encoded); it != fills_.end()) it->second->cancel();
-      negative_.erase(encoded);
+    for (auto& [encoded, f] : fills_) {
+      if (encoded.starts_with(prefix)) f->cancel();
     }
+    std::erase_if(negative_, [&](const auto& kv) { return kv.first.starts_with(prefix); });
   }
-  // Every format in one write: all go, or (the store failed) all stay, and stay counted.
+  // Every object in one write: all go, or (the store failed) all stay, and stay counted.
   auto removed = store_->remove_recording(account_sid, sid);
-  if (!removed.ok()) return removed;
-  for (const char* format : {"wav", "mp3"})
-    lru_.erase(object_key{account_sid, sid, format}.encoded());
-  return removed;
+  if (!removed.ok()) return fail(removed.error());
+  for (const auto& encoded : *removed) lru_.erase(encoded);
+  return std::uint64_t{removed->size()};
 }
 
 cache_stats cache::stats() {

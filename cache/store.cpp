@@ -747,30 +747,42 @@ store::result store::remove(const object_key& key, std::optional<std::uint64_t> 
   return impl_->written(s, "remove");
 }
 
-recgate::result<std::uint64_t> store::remove_recording(const std::string& account_sid,
-                                                       const std::string& sid) {
+recgate::result<std::vector<std::string>> store::remove_recording(const std::string& account_sid,
+                                                                  const std::string& sid) {
   auto inst = impl_->get();
   if (!inst) return fail(impl_->no_database("purge").error());
+  // The recording's objects: the keys under its prefix (fixed-width UUIDs, so no other
+  // recording's key shares it).
+  const std::string prefix = account_sid + "/" + sid + "/";
+  std::vector<std::pair<std::string, manifest>> objects;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(inst->db->NewIterator({}, inst->manifests()));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      auto m = manifest::parse(std::string_view(it->value().data(), it->value().size()));
+      if (m) objects.emplace_back(it->key().ToString(), std::move(*m));
+    }
+    if (!it->status().ok())
+      return fail("cannot scan the recording's objects: " + it->status().ToString());
+  }
   rocksdb::WriteBatch batch;
   rocksdb::Status s;
   std::vector<std::string> removed;
-  for (const char* format : {"wav", "mp3"}) {
-    object_key key{account_sid, sid, format};
-    auto m = find(key);
-    if (!m) continue;
-    s = batch.Delete(inst->manifests(), key.encoded());
-    if (s.ok()) s = batch.Delete(inst->access(), key.encoded());
+  for (const auto& [encoded, m] : objects) {
+    auto key = object_key::decode(encoded);
+    if (!key) continue;
+    s = batch.Delete(inst->manifests(), encoded);
+    if (s.ok()) s = batch.Delete(inst->access(), encoded);
     if (s.ok())
-      s = batch.Put(inst->fills(), generation_prefix(key, m->generation), "");  // as remove
+      s = batch.Put(inst->fills(), generation_prefix(*key, m.generation), "");  // as remove
     if (!s.ok()) break;
-    removed.push_back(key.encoded());
+    removed.push_back(encoded);
   }
-  if (removed.empty() && s.ok()) return std::uint64_t{0};
+  if (removed.empty() && s.ok()) return removed;
   for (const auto& k : removed) impl_->memo_forget(k);
   if (s.ok()) s = inst->db->Write({}, &batch);
   for (const auto& k : removed) impl_->memo_forget(k);
   if (auto w = impl_->written(s, "purge"); !w.ok()) return fail(w.error());
-  return std::uint64_t{removed.size()};
+  return removed;
 }
 
 store::result store::put_tombstone(const std::string& account_sid, const std::string& sid,

@@ -142,10 +142,12 @@ class store {
   // only when the object is still that generation.
   result remove(const object_key& key, std::optional<std::uint64_t> only_generation = std::nullopt);
 
-  // Removes committed objects of every format of one recording, all in one write: every format
-  // or none (chunks as remove). Returns how many there were; on failure nothing changed.
-  recgate::result<std::uint64_t> remove_recording(const std::string& account_sid,
-                                                  const std::string& sid);
+  // Removes every committed object of one recording (each audio format and anything derived
+  // from it, e.g. waveform peaks: every key under "{account_sid}/{sid}/"), all in one write:
+  // every one or none (chunks as remove). Returns the encoded keys removed; on failure nothing
+  // changed.
+  recgate::result<std::vector<std::string>> remove_recording(const std::string& account_sid,
+                                                             const std::string& sid);
 
   // Tombstones: recordings deleted upstream (DELETE through the gateway), kept so that no request
   // for them goes upstream again. Writing one that exists already just updates its time.

@@ -40,7 +40,7 @@ struct access_request {
   bool metadata = false;            // .json needs the metadata scope, audio the audio scope
   std::string_view client_address;  // the peer's IP address as text
   std::string_view sid{};           // from the routed path (lower case)
-  std::string_view format{};        // "wav", "mp3" or "json"
+  std::string_view format{};        // "wav", "mp3" or "json"; "" for peaks (derived from audio)
   std::string_view query{};         // the target's query string, for signed URLs
   std::int64_t unix_now = 0;        // for signed URLs' expiry
   // The scope needed, when it is neither audio nor metadata (e.g. "sign"); no signed URLs then.

@@ -33,7 +33,7 @@ access_decision access_policy::decide_signed_query(const access_request& request
     return decided(access_outcome::forbidden, "revoked");
   }
   if (request.metadata) return decided(access_outcome::forbidden, "signed URLs are for audio");
-  if (!grant.format.empty() && grant.format != request.format) {
+  if (!grant.format.empty() && !request.format.empty() && grant.format != request.format) {
     return decided(access_outcome::forbidden, "signed for another format");
   }
   if (!grant.client.empty()) {

@@ -34,7 +34,10 @@ result<signed_url, signing_error> mint_signed_url(
   signed_grant grant;
   grant.account_sid = recording->account_sid;
   grant.sid = recording->sid;
-  grant.format = request.bind_format ? std::string(extension(recording->format)) : "";
+  // A grant minted on a peaks path covers the recording's audio and peaks (no audio format).
+  grant.format = request.bind_format && recording->format != recording_format::peaks
+                     ? std::string(extension(recording->format))
+                     : "";
   grant.issued = unix_now;
   grant.expires = unix_now + std::chrono::duration_cast<std::chrono::seconds>(request.ttl).count();
   grant.client = request.client;

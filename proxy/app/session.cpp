@@ -133,7 +133,8 @@ access_request access_request_for(const http::request<http::string_body>& req,
   ask.metadata = routed.format == recording_format::json;
   ask.client_address = conn.client;
   ask.sid = routed.sid;
-  ask.format = extension(routed.format);
+  // Peaks are derived from the audio: any grant for the recording covers them (format "").
+  ask.format = routed.format == recording_format::peaks ? "" : extension(routed.format);
   ask.query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
   ask.unix_now = unix_now();
   ask.certificate = conn.has_certificate ? &conn.certificate : nullptr;
@@ -176,15 +177,16 @@ net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
   if (!routed.ok()) {
     const auto& err = routed.error();
     header_list extra;
-    if (err.status == 405) extra.emplace_back("Allow", "GET, HEAD, DELETE");
+    if (err.status == 405) extra.emplace_back("Allow", err.allow);
     auto w = co_await write_error(to, static_cast<unsigned>(err.status), err.message, extra);
     co_return out.settle(static_cast<unsigned>(err.status), w, keep_alive);
   }
 
   const auto& routed_request = *routed;
-  out.route = routed_request.remove                             ? "delete"
-              : routed_request.format == recording_format::json ? "metadata"
-                                                                : "audio";
+  out.route = routed_request.remove                              ? "delete"
+              : routed_request.format == recording_format::json  ? "metadata"
+              : routed_request.format == recording_format::peaks ? "peaks"
+                                                                 : "audio";
   if (gw.audit) {  // only the audit trail reads them
     out.account_sid = routed_request.account_sid;
     out.sid = routed_request.sid;

@@ -2,6 +2,7 @@
 
 #include "cache/readers.hpp"
 #include "proxy/http/response_writer.hpp"
+#include "proxy/lifecycle/peaks_origin.hpp"
 #include "proxy/lifecycle/revalidator.hpp"
 #include "proxy/telemetry/logging.hpp"
 #include "proxy/upstream/upstream_origin.hpp"
@@ -77,6 +78,7 @@ class responder {
       out_.cache = "NEGATIVE";
       co_return co_await respond_deleted();
     }
+    if (request_.format == recording_format::peaks) co_return co_await respond_peaks();
     if (request_.is_audio() && gw_.recordings) co_return co_await respond_cached();
     if (!request_.is_audio() && gw_.metadata && !request_.head) {
       co_return co_await respond_metadata_cached();
@@ -241,17 +243,51 @@ class responder {
       found = gw_.recordings->get(key, upstream_origin(gw_.upstream, request_id_));
     }
     out_.cache = cache_label(found.from);
-    if (found.deleted) co_return co_await respond_deleted();
-    if (found.remembered) co_return co_await respond_origin_error(*found.remembered);
     // The store takes no writes now: straight from the upstream, as without a cache.
     if (found.from == cache::cache::source::bypass) co_return co_await respond_passthrough();
+    co_return co_await respond_found(key, found);
+  }
 
+  // Waveform peaks: a derived object in the cache (computed by its first request, through the
+  // WAV's fill when the WAV is not cached yet), HEAD included (the answer is small). Without a
+  // cache, or while the store takes no writes, computed for this request alone.
+  net::awaitable<endpoint_outcome> respond_peaks() {
+    cache::object_key key{request_.account_sid, request_.sid,
+                          peaks_format(request_.samples_per_pixel)};
+    auto origin = peaks_origin(gw_.recordings.get(), gw_.upstream, request_id_);
+    cache::cache::lookup found;
+    if (gw_.recordings) {
+      found = gw_.recordings->get(key, origin);
+      out_.cache = cache_label(found.from);
+    }
+    if (gw_.recordings && found.from != cache::cache::source::bypass) {
+      co_return co_await respond_found(key, found);
+    }
+    auto response = co_await origin(key);
+    if (response.head.status != 200) co_return co_await respond_origin_error(response.head);
+    header_list headers;
+    headers.emplace_back("Content-Type", response.head.content_type);
+    if (out_.cache != "-") headers.emplace_back("X-Cache", out_.cache);
+    headers.insert(headers.end(), audio_extra_.begin(), audio_extra_.end());
+    co_return co_await respond_body(200, headers, *response.body);
+  }
+
+  // What the cache's lookup found (never a bypass): a tombstone, a remembered error, a committed
+  // object or a fill in progress.
+  net::awaitable<endpoint_outcome> respond_found(const cache::object_key& key,
+                                                 cache::cache::lookup& found) {
+    if (found.deleted) co_return co_await respond_deleted();
+    if (found.remembered) co_return co_await respond_origin_error(*found.remembered);
     // Last confirmed upstream longer ago than cache.revalidate_after: asked again (beside this
     // hit, or before it with revalidate = "before-serving"); gone there, it is purged now.
-    if (found.committed && gw_.revalidation && gw_.revalidation->due(key, *found.committed) &&
-        !co_await gw_.revalidation->revalidate(key, request_id_)) {
-      out_.cache = "NEGATIVE";
-      co_return co_await respond_deleted();
+    // The co_await stays out of the condition: inside a && chain here g++ 12 built a frame that
+    // crashed on its first resume.
+    if (found.committed && gw_.revalidation && gw_.revalidation->due(key, *found.committed)) {
+      const bool exists = co_await gw_.revalidation->revalidate(key, request_id_);
+      if (!exists) {
+        out_.cache = "NEGATIVE";
+        co_return co_await respond_deleted();
+      }
     }
     if (found.committed) co_return co_await respond_committed(key, *found.committed);
     co_return co_await respond_filling(found);
@@ -277,8 +313,11 @@ class responder {
   // A fill in progress (this request's miss, or another's it joins): streamed as it arrives,
   // except a Range far ahead of it, which is asked of the upstream directly.
   net::awaitable<endpoint_outcome> respond_filling(cache::cache::lookup& found) {
+    // Audio only: peaks have no upstream to ask a range of.
+    const bool ranges_upstream = request_.format != recording_format::peaks;
     if (auto range = plain_range(conditions_, recording_request::open_range_end);
-        range && range->first >= found.filling->snapshot().available + far_ahead_bytes) {
+        ranges_upstream && range &&
+        range->first >= found.filling->snapshot().available + far_ahead_bytes) {
       // A seek far into a recording whose fill has just begun: ask the upstream for that range at
       // once, beside the fill, rather than wait for the fill's head and then for its bytes.
       if (auto done = co_await respond_range_early(*range, found.mark)) co_return *done;
@@ -292,7 +331,8 @@ class responder {
     representation rep{head.length, "", head.last_modified};
     auto plan = plan_response(rep, conditions_);
     if (plan.status == 416) co_return co_await respond_unsatisfiable(plan);
-    if (plan.status == 206 && plan.begin >= found.filling->snapshot().available + far_ahead_bytes) {
+    if (ranges_upstream && plan.status == 206 &&
+        plan.begin >= found.filling->snapshot().available + far_ahead_bytes) {
       // A seek far beyond what has arrived (a player jumping to the end on first play): fetch
       // that range directly while the fill goes on, rather than wait for the fill to get there.
       if (auto done = co_await respond_range_ahead(head, rep, plan, found.mark)) co_return *done;

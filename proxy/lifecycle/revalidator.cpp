@@ -148,8 +148,7 @@ void revalidator::remember_locked(const std::string& sid, entry e, std::int64_t 
     // Entries that no longer spare a check (confirmed too long ago, no retry pending) go first.
     last_sweep_ms_ = now;
     std::erase_if(tracked_, [&](const auto& kv) {
-      return now - kv.second.confirmed_ms >= options_.after.count() &&
-             now >= kv.second.retry_at_ms;
+      return now - kv.second.confirmed_ms >= options_.after.count() && now >= kv.second.retry_at_ms;
     });
   }
   // Still full: not remembered, so the recording is checked again on its next due hit.

@@ -10,11 +10,12 @@
 
 namespace recgate {
 
-// No extension and ".wav" are the same object upstream, so they are one format here.
-enum class recording_format { wav, mp3, json };
+// No extension and ".wav" are the same object upstream, so they are one format here. peaks:
+// the recording's waveform (min/max pairs) computed here from its WAV, never asked upstream.
+enum class recording_format { wav, mp3, json, peaks };
 
-std::string_view extension(recording_format f);     // "wav", "mp3", "json"
-std::string_view content_type(recording_format f);  // the upstream's media type
+std::string_view extension(recording_format f);     // "wav", "mp3", "json", "peaks.json"
+std::string_view content_type(recording_format f);  // the upstream's media type (peaks: JSON)
 
 // A client's Range and validators as the pass-through path sends them upstream: rebuilt or
 // checked by forwardable_conditions (range_plan.hpp), never the client's text unexamined.
@@ -36,6 +37,8 @@ struct recording_request {
   recording_format format = recording_format::wav;
   bool head = false;    // HEAD rather than GET
   bool remove = false;  // DELETE: the recording, every format, upstream and here
+  // peaks only: audio samples (per channel) per min/max pair, a power of two from 64 to 65536.
+  std::uint32_t samples_per_pixel = 0;
   // A byte range to ask the upstream for (first, last inclusive; last = open_range_end: to the
   // end). Never set by the router: only the handler sets it, to fetch a range ahead of a fill.
   static constexpr std::uint64_t open_range_end = ~std::uint64_t(0);
@@ -44,6 +47,7 @@ struct recording_request {
   // the upstream to answer (206, 304, 416). Never set together with upstream_range.
   forwarded_conditions forwarded;
 
+  // Audio and what is derived from it (peaks): the audio scope, signed URLs, the audio cache.
   bool is_audio() const { return format != recording_format::json; }
 };
 

@@ -1,6 +1,8 @@
 #include "proxy/policy/router.hpp"
 
 #include <array>
+#include <cstdint>
+#include <optional>
 
 #include "util/uuid.hpp"
 
@@ -14,6 +16,8 @@ std::string_view extension(recording_format f) {
       return "mp3";
     case recording_format::json:
       return "json";
+    case recording_format::peaks:
+      return "peaks.json";
   }
   return "wav";
 }
@@ -25,6 +29,7 @@ std::string_view content_type(recording_format f) {
     case recording_format::mp3:
       return "audio/mpeg";
     case recording_format::json:
+    case recording_format::peaks:
       return "application/json";
   }
   return "application/octet-stream";
@@ -67,17 +72,85 @@ bool next_segment(std::string_view& path, std::string_view& segment) {
   return true;
 }
 
+// The method of a recording request (GET, HEAD, or DELETE when `removable`), set on req.
+bool take_method(std::string_view method, bool removable, recording_request& req) {
+  if (method == "HEAD")
+    req.head = true;
+  else if (removable && method == "DELETE")
+    req.remove = true;
+  else if (method != "GET")
+    return false;
+  return true;
+}
+
+constexpr std::uint32_t default_samples_per_pixel = 256;
+
+// samples_per_pixel from the query (the first one counts); nullopt when it is not a power of
+// two from 64 to 65536.
+std::optional<std::uint32_t> samples_per_pixel(std::string_view query) {
+  constexpr std::string_view name = "samples_per_pixel=";
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (!param.starts_with(name)) continue;
+    auto digits = param.substr(name.size());
+    if (digits.empty() || digits.size() > 5) return std::nullopt;
+    std::uint32_t n = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return std::nullopt;
+      n = n * 10 + static_cast<std::uint32_t>(c - '0');
+    }
+    if (n < 64 || n > 65536 || (n & (n - 1)) != 0) return std::nullopt;
+    return n;
+  }
+  return default_samples_per_pixel;
+}
+
+// /v1/recordings/{AccountSid}/{Sid}/peaks.json, `path` after "/v1/recordings".
+route_result route_peaks(std::string_view method, std::string_view path, std::string_view query) {
+  std::string_view account, sid_text, name;
+  if (!next_segment(path, account) || !next_segment(path, sid_text) || !next_segment(path, name) ||
+      !path.empty() || name != "peaks.json" || account.empty() || sid_text.empty()) {
+    return not_found();
+  }
+  recording_request req;
+  req.format = recording_format::peaks;
+  auto account_sid = normalize_uuid(account);
+  if (!account_sid) return fail(route_error{400, "The AccountSid is not a valid UUID"});
+  auto sid = normalize_uuid(sid_text);
+  if (!sid) return fail(route_error{400, "The recording Sid is not a valid UUID"});
+  if (!take_method(method, false, req)) {
+    return fail(route_error{405, "The method is not allowed on waveform peaks", "GET, HEAD"});
+  }
+  auto spp = samples_per_pixel(query);
+  if (!spp) {
+    return fail(route_error{400, "samples_per_pixel must be a power of two from 64 to 65536"});
+  }
+  req.samples_per_pixel = *spp;
+  req.account_sid = std::move(*account_sid);
+  req.sid = std::move(*sid);
+  return req;
+}
+
 }  // namespace
 
 route_result route(std::string_view method, std::string_view target) {
   if (!target.starts_with('/')) return fail(route_error{400, "The request target must be a path"});
-  std::string_view path = target.substr(0, target.find('?'));
+  const auto question = target.find('?');
+  std::string_view path = target.substr(0, question);
   for (char c : path) {
     if (!allowed_path_char(c)) {
       return fail(route_error{400, "The request path contains a character that is not accepted"});
     }
   }
 
+  constexpr std::string_view peaks_prefix = "/v1/recordings";
+  if (path.starts_with(peaks_prefix)) {
+    return route_peaks(
+        method, path.substr(peaks_prefix.size()),
+        question == std::string_view::npos ? std::string_view{} : target.substr(question + 1));
+  }
   constexpr std::string_view laml_prefix = "/api/laml";
   if (path.starts_with(laml_prefix) && path.substr(laml_prefix.size()).starts_with('/')) {
     path.remove_prefix(laml_prefix.size());
@@ -110,12 +183,9 @@ route_result route(std::string_view method, std::string_view target) {
   auto sid = normalize_uuid(sid_text);
   if (!sid) return fail(route_error{400, "The recording Sid is not a valid UUID"});
 
-  if (method == "HEAD")
-    req.head = true;
-  else if (method == "DELETE")
-    req.remove = true;
-  else if (method != "GET")
+  if (!take_method(method, true, req)) {
     return fail(route_error{405, "The method is not allowed on recordings"});
+  }
   req.account_sid = std::move(*account_sid);
   req.sid = std::move(*sid);
   return req;

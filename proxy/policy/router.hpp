@@ -5,8 +5,12 @@
 // Accepted: GET and HEAD on
 //   /api/laml/2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}[.wav|.mp3|.json]
 //   /2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}[.wav|.mp3|.json]   (the SDKs' form)
+// and GET and HEAD on
+//   /v1/recordings/{AccountSid}/{Sid}/peaks.json[?samples_per_pixel=N]   (waveform peaks)
+// where N is a power of two from 64 to 65536 (default 256; anything else is 400).
 // The path is matched exactly as sent and never normalised:
-//   - a query string is ignored (it never reaches the upstream or any key);
+//   - a query string is ignored (it never reaches the upstream or any key), but for peaks'
+//     samples_per_pixel;
 //   - characters outside [A-Za-z0-9-._~/], '%' included, are 400: no percent-decoding, so no
 //     encoded slash or dot can change what the path means;
 //   - "//", dot segments, a trailing '/', other extensions ("x.wav.mp3", ".WAV") are 404;
@@ -23,8 +27,9 @@
 namespace recgate {
 
 struct route_error {
-  int status;           // 400, 404 or 405
-  std::string message;  // for the JSON error body
+  int status;                                    // 400, 404 or 405
+  std::string message;                           // for the JSON error body
+  std::string_view allow = "GET, HEAD, DELETE";  // with 405: the Allow header
 };
 
 using route_result = result<recording_request, route_error>;

@@ -13,7 +13,7 @@ namespace recgate {
 // The request latency histograms' labels: route (as recgate_requests_total has it) and cache
 // outcome (X-Cache; "-" when the cache was not involved).
 inline std::vector<metrics::labeled_histogram::label> request_latency_labels() {
-  return {{"route", {"audio", "metadata", "delete", "sign", "callback", "other"}},
+  return {{"route", {"audio", "peaks", "metadata", "delete", "sign", "callback", "other"}},
           {"cache", {"HIT", "MISS", "STREAM", "RANGE", "STALE", "NEGATIVE", "BYPASS", "-"}}};
 }
 inline std::vector<double> request_latency_bounds() {

@@ -51,17 +51,34 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view target = space == std::string_view::npos ? text : text.substr(space + 1);
   auto result = route(method, target);
   std::string_view path = target.substr(0, target.find('?'));
+  const bool peaks = path.starts_with("/v1/recordings");
 
-  // The query string never changes the answer.
-  FUZZ_CHECK(same(result, route(method, path)));
+  // The query string never changes the answer, but for the peaks' samples_per_pixel.
+  if (!peaks || target.find("samples_per_pixel=") == std::string_view::npos) {
+    FUZZ_CHECK(same(result, route(method, path)));
+  }
 
   if (!result.ok()) {
     const auto& error = result.error();
     FUZZ_CHECK(error.status == 400 || error.status == 404 || error.status == 405);
     FUZZ_CHECK(!error.message.empty());
     if (error.status == 405) {
-      FUZZ_CHECK(method != "GET" && method != "HEAD" && method != "DELETE");
+      FUZZ_CHECK(method != "GET" && method != "HEAD" && (method != "DELETE" || peaks));
     }
+    return 0;
+  }
+  if (peaks) {
+    // Waveform peaks: GET or HEAD on /v1/recordings/{uuid}/{uuid}/peaks.json, a power of two
+    // from 64 to 65536 samples per pixel, never a DELETE and never anything upstream.
+    const auto& peaks_request = *result;
+    FUZZ_CHECK(method == "GET" || method == "HEAD");
+    FUZZ_CHECK(peaks_request.format == recording_format::peaks && !peaks_request.remove);
+    const auto n = peaks_request.samples_per_pixel;
+    FUZZ_CHECK(n >= 64 && n <= 65536 && (n & (n - 1)) == 0);
+    FUZZ_CHECK(normalize_uuid(peaks_request.account_sid) == peaks_request.account_sid);
+    FUZZ_CHECK(normalize_uuid(peaks_request.sid) == peaks_request.sid);
+    FUZZ_CHECK(path.size() == std::string_view("/v1/recordings///peaks.json").size() + 72);
+    FUZZ_CHECK(path.ends_with("/peaks.json"));
     return 0;
   }
   const auto& request = *result;

@@ -161,7 +161,7 @@ TEST_CASE("revalidator: before serving: every hit waits for the one check, and h
   std::optional<bool> first, second;
   f.start(first);
   f.io.poll();
-  CHECK_FALSE(first.has_value());  // waits for the answer
+  CHECK_FALSE(first.has_value());                      // waits for the answer
   CHECK(f.checks->due(f.key, f.filled(2 * hour_ms)));  // due: a hit now joins the check
   f.start(second);
   f.io.poll();
@@ -215,7 +215,7 @@ TEST_CASE("revalidator: at most max_tracked confirmations are remembered") {
       net::detached);
   f.io.restart();
   f.io.run();
-  CHECK(f.checks->tracked() == 1);  // full: the second is not remembered...
+  CHECK(f.checks->tracked() == 1);                         // full: the second is not remembered...
   CHECK(f.checks->due(other_key, f.filled(2 * hour_ms)));  // ...so it is checked again
   CHECK_FALSE(f.checks->due(f.key, f.filled(2 * hour_ms)));
   // Once the first one's confirmation has aged out, it makes room.

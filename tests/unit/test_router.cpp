@@ -159,3 +159,34 @@ TEST_CASE("router: paths are matched exactly, never normalised") {
     CHECK(status_of(route("GET", "")) == 400);
   }
 }
+
+TEST_CASE("router: waveform peaks, their samples_per_pixel and methods") {
+  const std::string peaks = std::string("/v1/recordings/") + account + "/" + sid + "/peaks.json";
+  auto r = route("GET", peaks);
+  REQUIRE(r.ok());
+  CHECK(r->format == recording_format::peaks);
+  CHECK(r->is_audio());  // the audio scope and signed URLs
+  CHECK(r->samples_per_pixel == 256);
+  CHECK(r->account_sid == account);
+  CHECK(r->sid == sid);
+  CHECK(route("HEAD", peaks)->head);
+  for (const char* n : {"64", "1024", "65536"}) {
+    CAPTURE(n);
+    auto sized = route("GET", peaks + "?rg_x=1&samples_per_pixel=" + n + "&samples_per_pixel=3");
+    REQUIRE(sized.ok());
+    CHECK(sized->samples_per_pixel == std::stoul(n));
+  }
+  for (const char* n : {"0", "32", "100", "131072", "", "-64", "256x", "0256000"}) {
+    CAPTURE(n);
+    auto bad = route("GET", peaks + "?samples_per_pixel=" + n);
+    CHECK(status_of(bad) == 400);
+  }
+  CHECK(status_of(route("DELETE", peaks)) == 405);
+  CHECK(route("DELETE", peaks).error().allow == "GET, HEAD");
+  CHECK(status_of(route("GET", peaks + "/")) == 404);
+  CHECK(status_of(route("GET", std::string("/v1/recordings/") + account + "/" + sid)) == 404);
+  CHECK(status_of(route(
+            "GET", std::string("/v1/recordings/") + account + "/" + sid + "/peaks.dat")) == 404);
+  CHECK(status_of(route("GET", std::string("/v1/recordings/x/") + sid + "/peaks.json")) == 400);
+  CHECK(status_of(route("GET", "/v1/recordings")) == 404);
+}

@@ -1,0 +1,35 @@
+#pragma once
+// Waveform peaks as the cache's origin: a derived object of a recording, keyed "peaks-N" beside
+// its audio formats (so it is filled once per recording and resolution, single flight, kept,
+// evicted and expired like audio, and purged and tombstoned with the recording). Fetching it
+// reads the recording's WAV (from the cache, through a fill when it is not there yet; straight
+// from the upstream without a cache or while the store takes no writes), computes the peaks as
+// the WAV streams past (waveform_peaks: bounded memory) and answers them as one JSON body.
+// Include from .cpp files that already use net.hpp.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "cache/origin.hpp"
+
+namespace recgate {
+
+class upstream_client;
+namespace cache {
+class cache;
+}
+
+// Pairs (pixels times channels) a peaks object may have: 2 hours of 8 kHz mono at 64 samples
+// per pixel fit; beyond it the answer is 400 (ask for fewer, wider pixels).
+inline constexpr std::size_t max_peak_pairs = 1 << 20;
+
+// The cache format of peaks at this resolution: "peaks-256".
+std::string peaks_format(std::uint32_t samples_per_pixel);
+
+// Prereq: recordings (null: no cache) and upstream outlive every fetch.
+cache::origin_fetch peaks_origin(cache::cache* recordings, upstream_client& upstream,
+                                 std::string request_id);
+
+}  // namespace recgate
