@@ -100,6 +100,22 @@ struct upstream_config {
   bool operator==(const upstream_config&) const = default;
 };
 
+// One SignalWire project the gateway serves ([[projects]], or [upstream]'s own base_url,
+// project_id and token: the project "default"). Requests are routed to it by AccountSid; its
+// credentials are never sent for another project's recordings. The connection settings
+// (timeouts, pool, retries, breaker, trust) are [upstream]'s, common to every project.
+struct project_config {
+  std::string id;          // a name for logs, metrics and the audit trail
+  base_url url;            // its space, e.g. https://support.signalwire.com
+  std::string project_id;  // the AccountSid its recordings are under
+  // Resolved from api_token_env or api_token_file. Never logged or printed.
+  std::string api_token;
+  std::string api_token_source;  // e.g. "env SUPPORT_SIGNALWIRE_TOKEN"
+  // For its status callbacks (callback_signing_key_env / _file); empty: callbacks.signing_key.
+  std::string callback_signing_key;
+  bool operator==(const project_config&) const = default;
+};
+
 struct consumer_key {
   std::string id;      // names the key in logs and for rotation ("default" for key_sha256)
   std::string sha256;  // 64 lower-case hex characters: only the hash is ever configured
@@ -249,6 +265,9 @@ struct config {
   server_config server;
   tls_config tls;
   upstream_config upstream;
+  // Every project served: [upstream]'s ("default", when it has a base_url) first, then
+  // [[projects]]. Never empty in a loaded config.
+  std::vector<project_config> projects;
   std::vector<consumer_config> consumers;  // the main file's first, then the consumers file's
   std::size_t own_consumers = 0;           // how many came from the main file
   access_config access;

@@ -42,7 +42,7 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
     std::string_view name = k.str();
     if (name != "server" && name != "tls" && name != "upstream" && name != "consumers" &&
         name != "access" && name != "signing_keys" && name != "cache" && name != "admin" &&
-        name != "log" && name != "callbacks" && name != "audit") {
+        name != "log" && name != "callbacks" && name != "audit" && name != "projects") {
       errors.push_back({std::string(name), "unknown key"});
     }
   }
@@ -52,7 +52,9 @@ load_result load_from_string(std::string_view toml_text, std::string_view file_n
   if (!c.server.plain && !c.tls.enabled()) {
     errors.push_back({"server.plain", "false needs a [tls] listener: otherwise nothing listens"});
   }
-  load_upstream(sub_table(root, "upstream", errors), c.upstream, env, errors);
+  load_upstream(sub_table(root, "upstream", errors), c.upstream, env, errors,
+                root.contains("projects"));
+  load_projects(root, c.upstream, c.projects, env, errors);
   load_consumers(root, c.consumers, errors);
   c.own_consumers = c.consumers.size();
   load_access(sub_table(root, "access", errors), c.access, errors);

@@ -94,9 +94,9 @@ void read_connection_limits(table_reader& r, upstream_config& u) {
 }  // namespace
 
 void load_upstream(const toml::table* t, upstream_config& u, const env_lookup& env,
-                   std::vector<error>& errors) {
+                   std::vector<error>& errors, bool with_projects) {
   table_reader r(t, "upstream", errors);
-  if (t == nullptr) errors.push_back({"upstream", "missing table [upstream]"});
+  if (t == nullptr && !with_projects) errors.push_back({"upstream", "missing table [upstream]"});
   for (auto secret : {"api_token", "token", "password"}) {
     if (r.get(secret)) {
       r.fail(secret,
@@ -128,8 +128,17 @@ void load_upstream(const toml::table* t, upstream_config& u, const env_lookup& e
                     "api_token",
                     "token",
                     "password"});
-  read_origin(r, u, env);
-  read_api_token(r, u, env);
+  // With [[projects]], [upstream] may hold only the settings common to them all.
+  const bool names_a_project = r.get("base_url") || r.get("project_id") ||
+                               env("RECGATE_UPSTREAM_URL") || env("SIGNALWIRE_PROJECT_ID");
+  if (!with_projects || names_a_project) {
+    read_origin(r, u, env);
+    read_api_token(r, u, env);
+  } else if (r.get("api_token_env") || r.get("api_token_file")) {
+    r.fail(r.get("api_token_env") ? "api_token_env" : "api_token_file",
+           "with [[projects]], each project names its own token (or give [upstream] a base_url "
+           "and project_id: the project \"default\")");
+  }
   read_connection_limits(r, u);
 }
 

@@ -22,7 +22,14 @@ void load_admin(const toml::table* t, admin_config& a, std::vector<error>& error
 
 void load_log(const toml::table* t, log_config& l, std::vector<error>& errors);
 
+// with_projects: [[projects]] name the projects, so [upstream]'s base_url, project_id and token
+// are optional (given, they are one more project, "default").
 void load_upstream(const toml::table* t, upstream_config& u, const env_lookup& env,
+                   std::vector<error>& errors, bool with_projects = false);
+// [[projects]] (root: the whole document), after [upstream]: the projects served, [upstream]'s
+// own one first when it names one (u.url set).
+void load_projects(const toml::table& root, const upstream_config& u,
+                   std::vector<project_config>& out, const env_lookup& env,
                    std::vector<error>& errors);
 
 void load_consumers(const toml::table& root, std::vector<consumer_config>& out,

@@ -210,10 +210,13 @@ int check_config(const recgate::config::config& cfg) {
   std::cout << "recgate: configuration OK\n"
             << "  listen      " << cfg.server.listen.to_string() << " (" << cfg.server.threads
             << " threads)\n"
-            << "  upstream    " << cfg.upstream.url.to_string() << "\n"
-            << "  project id  " << cfg.upstream.project_id << "\n"
-            << "  api token   from " << cfg.upstream.api_token_source << "\n"
-            << "  consumers   " << cfg.consumers.size() << "\n";
+            << "  projects    " << cfg.projects.size() << "\n";
+  for (const auto& p : cfg.projects) {
+    std::cout << "    " << p.id << ": " << p.url.to_string() << ", project id " << p.project_id
+              << ", api token from " << p.api_token_source
+              << (p.callback_signing_key.empty() ? "" : ", its own callback key") << "\n";
+  }
+  std::cout << "  consumers   " << cfg.consumers.size() << "\n";
   if (cfg.callbacks.enabled()) {
     std::cout << "  callbacks   " << cfg.callbacks.path << " (signing key from "
               << cfg.callbacks.signing_key_source << ")\n";

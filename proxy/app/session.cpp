@@ -217,6 +217,7 @@ net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
   out.upstream_status = handled.upstream_status;
   out.keep_alive = handled.keep_alive;
   out.cache = std::move(handled.cache);
+  out.project = std::move(handled.project);
   co_return out;
 }
 
@@ -303,6 +304,7 @@ void record_request(gateway& gw, const client_stream& stream, const connection_i
     record.bytes = outcome.bytes;
     record.upstream_status = outcome.upstream_status;
     record.cache = outcome.cache;
+    record.project = outcome.project;
     record.duration_ms = std::chrono::duration<double, std::milli>(ended - started).count();
     logging::access(record);
   }
@@ -329,6 +331,7 @@ void record_request(gateway& gw, const client_stream& stream, const connection_i
     entry.client = conn.client;
     entry.request_id = request_id;
     entry.decision = std::move(outcome.decision);
+    if (outcome.project != "-") entry.project = std::move(outcome.project);
     gw.audit->append(entry);
   }
 }

@@ -7,13 +7,15 @@
 #include "proxy/telemetry/logging.hpp"
 #include "proxy/upstream/upstream_client.hpp"
 #include "proxy/upstream/upstream_origin.hpp"
+#include "proxy/upstream/upstream_projects.hpp"
 #include "util/net/net.hpp"
 
 namespace recgate {
 
 prefetcher::prefetcher(const config::callbacks_config& cfg, cache::cache* recordings,
-                       upstream_client& upstream, net::any_io_executor io)
-    : cfg_(cfg), recordings_(recordings), upstream_(upstream), io_(std::move(io)) {
+                       const shared_setting<const upstream_projects>& projects,
+                       net::any_io_executor io)
+    : cfg_(cfg), recordings_(recordings), projects_(projects), io_(std::move(io)) {
   assert(recordings_ != nullptr || cfg_.prefetch_formats.empty());
 }
 
@@ -96,7 +98,13 @@ net::awaitable<prefetcher::fetched> prefetcher::fetch(const prefetch_job& job,
                                                       const std::string& format) {
   std::string where = "request_id=" + job.request_id + " prefetch sid=" + job.sid + "." + format;
   cache::object_key key{job.account_sid, job.sid, format};
-  auto found = recordings_->get(key, upstream_origin(upstream_, job.request_id));
+  auto project = projects_.load()->find(job.account_sid);
+  if (!project) {  // removed by a reload since the callback was accepted
+    ++counters_.failed;
+    logging::warn(where + ": no project serves this AccountSid any more");
+    co_return fetched::failed;
+  }
+  auto found = recordings_->get(key, upstream_origin(std::move(project), job.request_id));
   found.mark.reset();  // the job waits for the fill's end, it reads nothing
   if (found.from == cache::cache::source::hit) {
     ++counters_.skipped;

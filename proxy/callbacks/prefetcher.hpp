@@ -22,7 +22,9 @@
 
 namespace recgate {
 
-class upstream_client;
+class upstream_projects;
+template <class T>
+class shared_setting;
 namespace cache {
 class cache;
 }
@@ -48,9 +50,10 @@ struct prefetch_counters {
 class prefetcher {
  public:
   // Prereq: `recordings` (not null whenever cfg has prefetch_formats: config validation) and
-  // upstream outlive every job; cfg is copied.
+  // projects outlive every job; cfg is copied. Each job fetches from the project serving its
+  // AccountSid.
   prefetcher(const config::callbacks_config& cfg, cache::cache* recordings,
-             upstream_client& upstream, net::any_io_executor io);
+             const shared_setting<const upstream_projects>& projects, net::any_io_executor io);
 
   // Starts the job now when fewer than `concurrency` run, else queues it; false (counted in
   // `refused`, logged) when the queue is full.
@@ -68,7 +71,7 @@ class prefetcher {
 
   const config::callbacks_config cfg_;
   cache::cache* const recordings_;
-  upstream_client& upstream_;
+  const shared_setting<const upstream_projects>& projects_;
   net::any_io_executor io_;
   prefetch_counters counters_;
   mutable std::mutex mutex_;

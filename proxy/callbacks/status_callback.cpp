@@ -36,7 +36,8 @@ std::string signed_callback_url(const config::callbacks_config& cfg, bool secure
   return std::string(secure ? "https://" : "http://") + std::string(host) + std::string(target);
 }
 
-callback_verdict evaluate_callback(const config::callbacks_config& cfg, std::string_view project_id,
+callback_verdict evaluate_callback(const config::callbacks_config& cfg,
+                                   const std::vector<callback_account>& served,
                                    const callback_input& input) {
   assert(!cfg.signing_key.empty());
   if (input.signature.empty()) {
@@ -47,16 +48,22 @@ callback_verdict evaluate_callback(const config::callbacks_config& cfg, std::str
   }
   auto params = parse_form(input.body);
   if (!params) return refuse(400, "The callback's form body is malformed", "not a form");
-  if (!callback_signature_valid(cfg.signing_key, input.url, *params, input.signature)) {
+  // The key of the project the callback names (verified by the signature it checks), else the
+  // common one.
+  auto account = normalize_uuid(form_value(*params, "AccountSid").value_or(""));
+  const callback_account* project = nullptr;
+  for (const auto& a : served) {
+    if (account && a.account_sid == *account) project = &a;
+  }
+  const std::string& key =
+      project && !project->signing_key.empty() ? project->signing_key : cfg.signing_key;
+  if (!callback_signature_valid(key, input.url, *params, input.signature)) {
     return refuse(403, "The callback's signature does not match", "bad signature");
   }
 
   auto sid = normalize_uuid(form_value(*params, "RecordingSid").value_or(""));
   if (!sid) return refuse(400, "RecordingSid must be a recording Sid", "bad RecordingSid");
-  auto account = normalize_uuid(form_value(*params, "AccountSid").value_or(""));
-  auto served = normalize_uuid(project_id);
-  bool ours = account && (served ? *account == *served : *account == project_id);
-  if (!ours)
+  if (project == nullptr)
     return refuse(400, "AccountSid is not an account this gateway serves", "unknown AccountSid");
 
   callback_verdict v;

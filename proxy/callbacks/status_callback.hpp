@@ -9,6 +9,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.hpp"
 #include "proxy/callbacks/callback_signature.hpp"
@@ -43,8 +44,18 @@ struct callback_verdict {
 std::string signed_callback_url(const config::callbacks_config& cfg, bool secure,
                                 std::string_view host, std::string_view target);
 
-// Prereq: cfg.signing_key is set. project_id: the account the gateway serves.
-callback_verdict evaluate_callback(const config::callbacks_config& cfg, std::string_view project_id,
+// An account the gateway serves (a project), and the key its callbacks are signed with (empty:
+// callbacks.signing_key).
+struct callback_account {
+  std::string account_sid;  // lower case when a UUID
+  std::string signing_key;
+};
+
+// Prereq: cfg.signing_key is set. served: the accounts of the projects the gateway serves; the
+// signature is checked with the key of the callback's AccountSid's project, else
+// callbacks.signing_key.
+callback_verdict evaluate_callback(const config::callbacks_config& cfg,
+                                   const std::vector<callback_account>& served,
                                    const callback_input& input);
 
 }  // namespace recgate

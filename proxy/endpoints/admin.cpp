@@ -138,9 +138,9 @@ admin_answer answer(gateway& gw, http::verb method, std::string_view target) {
   return purge(gw, path.substr(purge_prefix.size()));
 }
 
-// Ready when the store is open (or the cache is off), the gateway is not draining, and the
-// upstream answered recently: a response head within the last 30 s, or else a connection made
-// by an active probe, which is repeated at most every 5 s.
+// Ready when the gateway is not draining and a project's upstream answered recently: a response
+// head within the last 30 s and no failure since, or else a connection made by an active probe,
+// which is repeated at most every 5 s per project.
 net::awaitable<admin_answer> readiness(gateway& gw) {
   using clock = std::chrono::steady_clock;
   auto now = clock::now();
@@ -149,34 +149,56 @@ net::awaitable<admin_answer> readiness(gateway& gw) {
   // of its balancer would answer nothing at all. The body says so for monitoring.
   bool store_ok =
       !gw.fixed.cache.enabled() || (gw.recordings && gw.recordings->storage().writable());
-  bool upstream_ok = gw.upstream.health().reached_within(std::chrono::seconds(30), now);
-  if (!upstream_ok && !gw.upstream.health().open(now)) {
-    auto last = gw.probed_at.load();
-    if (last == 0 ||
-        now.time_since_epoch().count() - last >
-            std::chrono::duration_cast<clock::duration>(std::chrono::seconds(5)).count()) {
-      gw.probe_ok = co_await gw.upstream.probe();
-      gw.probed_at = clock::now().time_since_epoch().count();
+  // Each project on its own: its upstream answered within 30 s, or else an active probe (at most
+  // every 5 s) connected. Ready while any project is reachable (the others' requests fail on
+  // their own; a replica taken out of the balancer would serve none); degraded while one is not.
+  const auto served = gw.projects.load();
+  nlohmann::json projects = nlohmann::json::object();
+  std::size_t reachable = 0, refused = 0, accepted = 0;
+  for (const auto& p : served->all()) {
+    auto& health = p->client().health();
+    // A failure since the last answer: asked again rather than taken on trust for 30 s.
+    bool ok =
+        health.reached_within(std::chrono::seconds(30), now) && health.consecutive_failures() == 0;
+    if (!ok && !health.open(now)) {
+      auto last = p->probed_at.load();
+      if (last == 0 ||
+          now.time_since_epoch().count() - last >
+              std::chrono::duration_cast<clock::duration>(std::chrono::seconds(5)).count()) {
+        p->probe_ok = co_await p->client().probe();
+        p->probed_at = clock::now().time_since_epoch().count();
+      }
+      ok = p->probe_ok.load();
     }
-    upstream_ok = gw.probe_ok.load();
+    auto credentials = p->client().credentials();
+    reachable += ok ? 1 : 0;
+    refused += credentials == upstream_client::credentials_state::refused ? 1 : 0;
+    accepted += credentials == upstream_client::credentials_state::accepted ? 1 : 0;
+    projects[p->id()] = {
+        {"upstream", ok ? "reachable" : "unreachable"},
+        {"credentials", credentials == upstream_client::credentials_state::refused    ? "refused"
+                        : credentials == upstream_client::credentials_state::accepted ? "accepted"
+                                                                                      : "untried"}};
   }
+  const bool all_reachable = reachable == served->all().size();
   bool draining = gw.draining.load();
-  bool ready = upstream_ok && !draining;
+  bool ready = reachable > 0 && !draining;
   // Refused credentials leave audio working and metadata failing: degraded, shown, not unready.
-  auto credentials = gw.upstream.credentials();
-  bool credentials_ok = credentials != upstream_client::credentials_state::refused;
-  nlohmann::json body{
-      {"status", !ready                       ? "not ready"
-                 : store_ok && credentials_ok ? "ready"
-                                              : "degraded"},
-      {"credentials", credentials == upstream_client::credentials_state::refused    ? "refused"
-                      : credentials == upstream_client::credentials_state::accepted ? "accepted"
-                                                                                    : "untried"},
-      {"store", !gw.fixed.cache.enabled() ? "off"
-                : store_ok                ? "writable"
-                                          : "failing"},
-      {"upstream", upstream_ok ? "reachable" : "unreachable"},
-      {"draining", draining}};
+  bool credentials_ok = refused == 0;
+  nlohmann::json body{{"status", !ready                                        ? "not ready"
+                                 : store_ok && credentials_ok && all_reachable ? "ready"
+                                                                               : "degraded"},
+                      {"credentials", refused > 0    ? "refused"
+                                      : accepted > 0 ? "accepted"
+                                                     : "untried"},
+                      {"store", !gw.fixed.cache.enabled() ? "off"
+                                : store_ok                ? "writable"
+                                                          : "failing"},
+                      {"upstream", all_reachable   ? "reachable"
+                                   : reachable > 0 ? "partly reachable"
+                                                   : "unreachable"},
+                      {"projects", projects},
+                      {"draining", draining}};
   co_return admin_answer{ready ? 200u : 503u, body.dump(), {}};
 }
 

@@ -43,7 +43,11 @@ net::awaitable<endpoint_outcome> serve_status_callback(gateway& gw, const live_s
   if (signature.empty()) signature = req["X-Twilio-Signature"];
   std::string url = signed_callback_url(cfg, stream.secure(), req[http::field::host], req.target());
   callback_input input{req[http::field::content_type], req.body(), signature, url};
-  auto verdict = evaluate_callback(cfg, gw.fixed.upstream.project_id, input);
+  std::vector<callback_account> served;
+  for (const auto& p : gw.projects.load()->all()) {
+    served.push_back({p->account_sid(), p->callback_signing_key()});
+  }
+  auto verdict = evaluate_callback(cfg, served, input);
   out.decision = verdict.reason;
 
   if (verdict.status != 204) {

@@ -16,6 +16,7 @@ struct endpoint_outcome {
   std::string consumer = "-";    // who asked, once a key or grant matched
   std::string key_id;            // which of the consumer's keys
   std::string decision = "-";    // the access decision's reason, or the endpoint's verdict
+  std::string project = "-";     // the SignalWire project that served it (its id), if any
 };
 
 }  // namespace recgate

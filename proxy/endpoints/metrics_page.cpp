@@ -1,5 +1,7 @@
 #include "proxy/endpoints/metrics_page.hpp"
 
+#include <functional>
+
 #include "proxy/callbacks/prefetcher.hpp"
 #include "proxy/lifecycle/revalidator.hpp"
 #include "proxy/telemetry/audit_log.hpp"
@@ -29,43 +31,70 @@ void write_request_metrics(std::string& out, const gateway& gw) {
   gw.stats.upstream_latency.write(out);
 }
 
+// One family, one series per project (label project="id").
+void write_per_project(std::string& out, std::string_view name, std::string_view type,
+                       std::string_view help, const upstream_projects& served,
+                       const std::function<double(const upstream_project&)>& value_of) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
+  out.append(name).append(" ").append(type).append("\n");
+  for (const auto& p : served.all()) {
+    out.append(name).append("{project=\"").append(metrics::escape_label(p->id())).append("\"} ");
+    out.append(metrics::number(value_of(*p))).append("\n");
+  }
+}
+
 void write_upstream_metrics(std::string& out, const gateway& gw) {
-  const auto& u = gw.upstream.counters();
-  write_single(out, "recgate_upstream_attempts_total", "counter",
-               "Requests sent upstream, retries included", value(u.attempts));
-  write_single(out, "recgate_upstream_failures_total", "counter",
-               "Upstream attempts that failed: unreachable, timeout, bad response, 502/503/504",
-               value(u.failures));
+  const auto served = gw.projects.load();
+  auto counter = [&](std::string_view name, std::string_view help,
+                     std::atomic<std::uint64_t> upstream_counters::*field) {
+    write_per_project(out, name, "counter", help, *served, [field](const upstream_project& p) {
+      return value(p.client().counters().*field);
+    });
+  };
+  counter("recgate_upstream_attempts_total", "Requests sent upstream, retries included",
+          &upstream_counters::attempts);
+  counter("recgate_upstream_failures_total",
+          "Upstream attempts that failed: unreachable, timeout, bad response, 502/503/504",
+          &upstream_counters::failures);
   // Every kind, zeros included: a dashboard's rate() needs the series before the first error.
   out +=
       "# HELP recgate_upstream_errors_total Upstream errors by kind: resolve, connect, tls, "
       "timeout (connect, head or a stalled body), bad_response, http_5xx (a 5xx answer), body "
       "(a body cut short), slow (a body below min_body_rate or past body_timeout), credentials "
       "(the gateway's own credentials refused)\n# TYPE recgate_upstream_errors_total counter\n";
-  const auto& errors = gw.upstream.errors();
-  for (std::size_t k = 0; k < upstream_error_counts::count; ++k) {
-    out.append("recgate_upstream_errors_total{kind=\"")
-        .append(upstream_error_counts::names[k])
-        .append("\"} ")
-        .append(std::to_string(errors.value(static_cast<upstream_error_counts::which>(k))))
-        .append("\n");
+  for (const auto& p : served->all()) {
+    const auto& errors = p->client().errors();
+    for (std::size_t k = 0; k < upstream_error_counts::count; ++k) {
+      out.append("recgate_upstream_errors_total{project=\"")
+          .append(metrics::escape_label(p->id()))
+          .append("\",kind=\"")
+          .append(upstream_error_counts::names[k])
+          .append("\"} ")
+          .append(std::to_string(errors.value(static_cast<upstream_error_counts::which>(k))))
+          .append("\n");
+    }
   }
-  write_single(out, "recgate_upstream_retries_total", "counter",
-               "Upstream attempts that were retries", value(u.retries));
-  write_single(out, "recgate_upstream_breaker_rejections_total", "counter",
-               "Requests failed fast because the circuit was open", value(u.breaker_rejections));
-  write_single(out, "recgate_upstream_credentials_refused", "gauge",
-               "1 while the upstream refuses the gateway's credentials (metadata answers 502)",
-               gw.upstream.credentials() == upstream_client::credentials_state::refused ? 1 : 0);
-  write_single(out, "recgate_upstream_circuit_open", "gauge", "1 while the circuit breaker is open",
-               gw.upstream.health().open() ? 1 : 0);
-  write_single(out, "recgate_upstream_connections_opened_total", "counter",
-               "Upstream connections opened", value(u.connections_opened));
-  write_single(out, "recgate_upstream_connections_reused_total", "counter",
-               "Upstream requests sent on a kept-alive pooled connection",
-               value(u.connections_reused));
-  write_single(out, "recgate_upstream_tls_resumed_total", "counter",
-               "Upstream TLS handshakes that resumed a session", value(u.tls_resumed));
+  counter("recgate_upstream_retries_total", "Upstream attempts that were retries",
+          &upstream_counters::retries);
+  counter("recgate_upstream_breaker_rejections_total",
+          "Requests failed fast because the circuit was open",
+          &upstream_counters::breaker_rejections);
+  write_per_project(
+      out, "recgate_upstream_credentials_refused", "gauge",
+      "1 while the upstream refuses the project's credentials (its metadata answers 502)", *served,
+      [](const upstream_project& p) {
+        return p.client().credentials() == upstream_client::credentials_state::refused ? 1 : 0;
+      });
+  write_per_project(out, "recgate_upstream_circuit_open", "gauge",
+                    "1 while the project's circuit breaker is open", *served,
+                    [](const upstream_project& p) { return p.client().health().open() ? 1 : 0; });
+  counter("recgate_upstream_connections_opened_total", "Upstream connections opened",
+          &upstream_counters::connections_opened);
+  counter("recgate_upstream_connections_reused_total",
+          "Upstream requests sent on a kept-alive pooled connection",
+          &upstream_counters::connections_reused);
+  counter("recgate_upstream_tls_resumed_total", "Upstream TLS handshakes that resumed a session",
+          &upstream_counters::tls_resumed);
 }
 
 void write_connection_metrics(std::string& out, const gateway& gw) {

@@ -70,6 +70,13 @@ class responder {
         keep_alive_(keep_alive) {}
 
   net::awaitable<endpoint_outcome> run() {
+    // The project serving the AccountSid: its client, its credentials. None: 404 here, nothing
+    // sent upstream (no project's credentials go out for another's recordings).
+    project_ = gw_.projects.load()->find(request_.account_sid);
+    if (!project_) {
+      co_return co_await respond_error(404, "No project of this gateway serves this AccountSid");
+    }
+    out_.project = project_->id();
     if (request_.remove) co_return co_await respond_delete();
     // A recording deleted through the gateway: no metadata request goes upstream for it again
     // (audio: the cache's lookup answers the same).
@@ -102,7 +109,7 @@ class responder {
       }
     }
     const recording_request& asked = conditional ? *conditional : request_;
-    auto response = co_await fetch_from_upstream(gw_.upstream, asked, request_id_);
+    auto response = co_await fetch_from_upstream(project_->client(), asked, request_id_);
     const auto& head = response.head;
     out_.upstream_status = head.status;
     // A 304 answers only the validators the client sent (If-Range alone never gets one).
@@ -151,7 +158,7 @@ class responder {
   net::awaitable<endpoint_outcome> respond_delete() {
     recording_request upstream_request = request_;
     upstream_request.format = recording_format::json;
-    auto response = co_await fetch_from_upstream(gw_.upstream, upstream_request, request_id_);
+    auto response = co_await fetch_from_upstream(project_->client(), upstream_request, request_id_);
     const auto& head = response.head;
     out_.upstream_status = head.status;
     if (head.status != 204 && head.status != 200 && head.status != 404) {
@@ -200,7 +207,7 @@ class responder {
     auto found = gw_.metadata->find(request_.account_sid, request_.sid, now);
     out_.cache = found ? "HIT" : "MISS";
     if (!found) {
-      auto response = co_await fetch_from_upstream(gw_.upstream, request_, request_id_);
+      auto response = co_await fetch_from_upstream(project_->client(), request_, request_id_);
       const auto& head = response.head;
       out_.upstream_status = head.status;
       if (head.status == 0 || head.status >= 500 || head.status == 401 || head.status == 403) {
@@ -240,7 +247,7 @@ class responder {
       }
       found = std::move(*peeked);
     } else {
-      found = gw_.recordings->get(key, upstream_origin(gw_.upstream, request_id_));
+      found = gw_.recordings->get(key, upstream_origin(project_, request_id_));
     }
     out_.cache = cache_label(found.from);
     // The store takes no writes now: straight from the upstream, as without a cache.
@@ -254,7 +261,7 @@ class responder {
   net::awaitable<endpoint_outcome> respond_peaks() {
     cache::object_key key{request_.account_sid, request_.sid,
                           peaks_format(request_.samples_per_pixel)};
-    auto origin = peaks_origin(gw_.recordings.get(), gw_.upstream, request_id_);
+    auto origin = peaks_origin(gw_.recordings.get(), project_, request_id_);
     cache::cache::lookup found;
     if (gw_.recordings) {
       found = gw_.recordings->get(key, origin);
@@ -352,7 +359,7 @@ class responder {
       cache::fill::reader_mark& mark) {
     recording_request ranged = request_;
     ranged.upstream_range.emplace(plan.begin, *plan.end - 1);
-    auto response = co_await fetch_from_upstream(gw_.upstream, ranged, request_id_);
+    auto response = co_await fetch_from_upstream(project_->client(), ranged, request_id_);
     // Exactly the bytes asked for, or nothing: a 206 for another range is not this answer.
     if (response.head.status != 206 || response.head.length != *plan.end - plan.begin ||
         response.head.content_range != plan.content_range) {
@@ -376,7 +383,7 @@ class responder {
                              ? recording_request::open_range_end
                              : range.last;
     ranged.upstream_range.emplace(range.first, last);
-    auto response = co_await fetch_from_upstream(gw_.upstream, ranged, request_id_);
+    auto response = co_await fetch_from_upstream(project_->client(), ranged, request_id_);
     if (response.head.status != 206) co_return std::nullopt;
     auto total = content_range_length(response.head.content_range);
     if (!total) co_return std::nullopt;
@@ -503,7 +510,8 @@ class responder {
   const conditional_headers& conditions_;
   const std::string& request_id_;
   bool keep_alive_;
-  bool retried_ = false;  // respond_unreadable went through the cache once
+  bool retried_ = false;                       // respond_unreadable went through the cache once
+  std::shared_ptr<upstream_project> project_;  // the AccountSid's, once found
   endpoint_outcome out_;
 };
 

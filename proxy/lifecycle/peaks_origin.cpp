@@ -23,8 +23,7 @@ cache::origin_response failed(unsigned status, std::string_view message) {
 }
 
 // Peaks from a WAV body, read to its end.
-net::awaitable<cache::origin_response> compute(body_source& wav,
-                                               std::uint32_t samples_per_pixel) {
+net::awaitable<cache::origin_response> compute(body_source& wav, std::uint32_t samples_per_pixel) {
   waveform_peaks peaks(samples_per_pixel, max_peak_pairs);
   std::vector<char> buffer(64 * 1024);
   for (;;) {
@@ -37,8 +36,9 @@ net::awaitable<cache::origin_response> compute(body_source& wav,
   auto json = peaks.finish();
   if (!json) {
     if (peaks.failed() == waveform_peaks::failure::too_many_pairs) {
-      co_return failed(400, "The recording is too long for this samples_per_pixel; ask for a "
-                            "larger one");
+      co_return failed(400,
+                       "The recording is too long for this samples_per_pixel; ask for a "
+                       "larger one");
     }
     co_return failed(422, "No peaks can be computed from this recording: " + peaks.why());
   }
@@ -56,9 +56,10 @@ std::string peaks_format(std::uint32_t samples_per_pixel) {
   return "peaks-" + std::to_string(samples_per_pixel);
 }
 
-cache::origin_fetch peaks_origin(cache::cache* recordings, upstream_client& upstream,
+cache::origin_fetch peaks_origin(cache::cache* recordings,
+                                 std::shared_ptr<upstream_project> project,
                                  std::string request_id) {
-  return [recordings, &upstream, request_id = std::move(request_id)](
+  return [recordings, project = std::move(project), request_id = std::move(request_id)](
              const cache::object_key& key) -> net::awaitable<cache::origin_response> {
     std::uint32_t samples_per_pixel = 0;
     const std::string_view digits = std::string_view(key.format).substr(6);  // after "peaks-"
@@ -69,7 +70,7 @@ cache::origin_fetch peaks_origin(cache::cache* recordings, upstream_client& upst
       request.account_sid = key.account_sid;
       request.sid = key.sid;
       request.format = recording_format::wav;
-      co_return co_await fetch_from_upstream(upstream, request, request_id);
+      co_return co_await fetch_from_upstream(project->client(), request, request_id);
     };
     if (recordings == nullptr) {
       auto response = co_await from_upstream();
@@ -77,7 +78,7 @@ cache::origin_fetch peaks_origin(cache::cache* recordings, upstream_client& upst
       co_return co_await compute(*response.body, samples_per_pixel);
     }
     // The WAV through the cache: a hit reads it from the store, a miss fills it on the way.
-    auto found = recordings->get(wav, upstream_origin(upstream, request_id));
+    auto found = recordings->get(wav, upstream_origin(project, request_id));
     if (found.deleted) co_return failed(404, "The recording was deleted");
     if (found.remembered) {
       cache::origin_response out;

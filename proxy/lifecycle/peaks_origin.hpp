@@ -8,6 +8,7 @@
 // Include from .cpp files that already use net.hpp.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,7 +17,7 @@
 
 namespace recgate {
 
-class upstream_client;
+class upstream_project;
 namespace cache {
 class cache;
 }
@@ -28,8 +29,8 @@ inline constexpr std::size_t max_peak_pairs = 1 << 20;
 // The cache format of peaks at this resolution: "peaks-256".
 std::string peaks_format(std::uint32_t samples_per_pixel);
 
-// Prereq: recordings (null: no cache) and upstream outlive every fetch.
-cache::origin_fetch peaks_origin(cache::cache* recordings, upstream_client& upstream,
-                                 std::string request_id);
+// Prereq: recordings (null: no cache) outlives every fetch; each holds the project.
+cache::origin_fetch peaks_origin(cache::cache* recordings,
+                                 std::shared_ptr<upstream_project> project, std::string request_id);
 
 }  // namespace recgate

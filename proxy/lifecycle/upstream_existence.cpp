@@ -1,19 +1,22 @@
 #include "proxy/lifecycle/upstream_existence.hpp"
 
 #include "proxy/upstream/upstream_origin.hpp"
+#include "proxy/upstream/upstream_projects.hpp"
 #include "util/net/net.hpp"
 
 namespace recgate {
 
-existence_probe upstream_existence(upstream_client& upstream) {
-  return [&upstream](const cache::object_key& key,
+existence_probe upstream_existence(const shared_setting<const upstream_projects>& projects) {
+  return [&projects](const cache::object_key& key,
                      const std::string& request_id) -> net::awaitable<existence> {
+    auto project = projects.load()->find(key.account_sid);
+    if (!project) co_return existence::unknown;  // a project removed by a reload
     recording_request request;
     request.account_sid = key.account_sid;
     request.sid = key.sid;
     request.format = key.format == "mp3" ? recording_format::mp3 : recording_format::wav;
     request.head = true;
-    auto response = co_await fetch_from_upstream(upstream, request, request_id);
+    auto response = co_await fetch_from_upstream(project->client(), request, request_id);
     switch (response.head.status) {
       case 200:
         co_return existence::present;

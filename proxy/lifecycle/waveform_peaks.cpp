@@ -112,7 +112,8 @@ bool waveform_peaks::feed(std::string_view bytes) {
 
 void waveform_peaks::take_samples(std::string_view bytes) {
   if (data_left_ != to_the_end) {
-    bytes = bytes.substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(bytes.size(), data_left_)));
+    bytes = bytes.substr(
+        0, static_cast<std::size_t>(std::min<std::uint64_t>(bytes.size(), data_left_)));
     data_left_ -= bytes.size();
   }
   const std::size_t frame = static_cast<std::size_t>(channels_) * bytes_per_sample_;
@@ -134,7 +135,8 @@ void waveform_peaks::take_frames(std::string_view frames) {
   const std::size_t frame = static_cast<std::size_t>(channels_) * bytes_per_sample_;
   for (std::size_t at = 0; at + frame <= frames.size(); at += frame) {
     for (std::uint16_t c = 0; c < channels_; ++c) {
-      const std::int16_t v = sample16(frames.data() + at + c * bytes_per_sample_, bytes_per_sample_);
+      const std::int16_t v =
+          sample16(frames.data() + at + c * bytes_per_sample_, bytes_per_sample_);
       min_[c] = std::min(min_[c], v);
       max_[c] = std::max(max_[c], v);
     }

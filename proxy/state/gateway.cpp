@@ -69,9 +69,10 @@ result<std::shared_ptr<gateway>> gateway::open(const config::config& cfg, std::s
   // What the libraries underneath throw stays here: an OpenSSL context that cannot be made, a
   // thread that cannot be started, memory. The gateway's own failures are results.
   try {
-    auto trust = upstream_tls_context(cfg.upstream);
-    if (!trust.ok()) return fail(trust.error());
-    std::shared_ptr<gateway> gw(new gateway(cfg, std::move(config_path), io, std::move(*trust)));
+    std::shared_ptr<gateway> gw(new gateway(cfg, std::move(config_path), io, nullptr));
+    auto served = upstream_projects::build(cfg, io, nullptr, gw->observe_upstream_latency());
+    if (!served.ok()) return fail(served.error());
+    gw->projects.store(std::move(*served));
     if (auto opened = gw->open_parts(cfg, io); !opened.ok()) return fail(opened.error());
     return gw;
   } catch (const std::exception& e) {
@@ -80,14 +81,17 @@ result<std::shared_ptr<gateway>> gateway::open(const config::config& cfg, std::s
 }
 
 gateway::gateway(const config::config& cfg, std::string config_path, net::any_io_executor io,
-                 std::unique_ptr<ssl::context> upstream_tls)
+                 std::shared_ptr<const upstream_projects> served)
     : fixed(restart_settings::of(cfg)),
       settings(std::make_shared<const live_settings>(live_settings::of(cfg))),
       revocations(std::make_shared<revocation_list>()),
       access(std::make_shared<access_policy>(cfg, revocations)),
-      upstream(cfg.upstream, std::move(io), std::move(upstream_tls)),
-      config_path_(std::move(config_path)) {
-  upstream.set_latency_observer([this](double s) { stats.upstream_latency.observe(s); });
+      projects(std::move(served)),
+      config_path_(std::move(config_path)),
+      io_(std::move(io)) {}
+
+latency_observer gateway::observe_upstream_latency() {
+  return [this](double s) { stats.upstream_latency.observe(s); };
 }
 
 result<void> gateway::open_parts(const config::config& cfg, const net::any_io_executor& io) {
@@ -117,13 +121,13 @@ result<void> gateway::open_parts(const config::config& cfg, const net::any_io_ex
           std::chrono::duration_cast<std::chrono::milliseconds>(cfg.cache.revalidate_after);
       options.before_serving = cfg.cache.revalidate_before_serving;
       revalidation =
-          std::make_unique<revalidator>(options, *recordings, upstream_existence(upstream), io);
+          std::make_unique<revalidator>(options, *recordings, upstream_existence(projects), io);
     }
   }
   // After the cache: prefetching needs it (config validation requires a cache when
   // callbacks.prefetch_formats is set; forwarding alone does not).
   if (cfg.callbacks.enabled()) {
-    prefetch = std::make_unique<prefetcher>(cfg.callbacks, recordings.get(), upstream, io);
+    prefetch = std::make_unique<prefetcher>(cfg.callbacks, recordings.get(), projects, io);
   }
   return {};
 }
@@ -188,7 +192,9 @@ result<void> gateway::open_cache(const config::config& cfg, const net::any_io_ex
   return {};
 }
 
-gateway::~gateway() { upstream.shutdown(); }
+gateway::~gateway() {
+  if (auto served = projects.load()) served->shutdown();
+}
 
 result<std::string> gateway::reload() {
   if (config_path_.empty()) return fail("no configuration file to re-read");
@@ -205,19 +211,45 @@ result<std::string> gateway::reload() {
     if (!made.ok()) return fail(made.error());
     next_tls = std::move(*made);
   }
+  // The projects: unchanged ones keep their clients (tokens rotated: the next metadata request
+  // says whether the new one is accepted), new ones get clients, removed ones leave once the
+  // requests holding them finish.
+  const auto previous = projects.load();
+  // The connection settings common to every project ([upstream]'s timeouts, pool, trust...) stay
+  // as started (a restart applies them); the projects themselves change now.
+  config::config effective = next;
+  effective.upstream = fixed.upstream;
+  auto served =
+      upstream_projects::build(effective, io_, previous.get(), observe_upstream_latency());
+  if (!served.ok()) return fail(served.error());
   // Everything checked: now apply.
   access.store(std::make_shared<access_policy>(next, revocations, access.load().get()));
-  // The API token may have been rotated (a token file re-read): the next metadata request says.
-  // (Another project id needs a restart, below.)
-  if (next.upstream.project_id == fixed.upstream.project_id) {
-    upstream.set_credentials(next.upstream.project_id, next.upstream.api_token);
+  std::vector<std::string> added, removed;
+  for (const auto& p : (*served)->all()) {
+    if (!previous->find(p->account_sid()) || previous->find(p->account_sid()) != p) {
+      added.push_back(p->id());
+    }
   }
+  for (const auto& p : previous->all()) {
+    if ((*served)->find(p->account_sid()) != p) {
+      removed.push_back(p->id());
+      p->client().shutdown();
+    }
+  }
+  projects.store(std::move(*served));
   settings.store(std::make_shared<const live_settings>(live_settings::of(next)));
   bool new_certificates = next_tls != nullptr;
   if (new_certificates) tls_context.store(std::move(next_tls));
+  auto names = [](const std::vector<std::string>& ids) {
+    std::string out;
+    for (const auto& id : ids) out += (out.empty() ? "" : " ") + id;
+    return out;
+  };
   std::string applied = std::to_string(next.consumers.size()) + " consumers, " +
-                        std::to_string(next.signing_keys.size()) +
-                        " signing keys, limits, upstream token" +
+                        std::to_string(next.signing_keys.size()) + " signing keys, limits, " +
+                        std::to_string(next.projects.size()) + " projects and their tokens" +
+                        (added.empty() ? "" : " (new or changed: " + names(added) + ")") +
+                        (removed.empty() ? "" : " (removed: " + names(removed) + ")") +
                         (new_certificates ? ", TLS certificates" : "");
   auto restart = needing_restart(fixed, restart_settings::of(next));
   for (std::size_t i = 0; i < restart.size(); ++i) {

@@ -15,7 +15,7 @@
 #include "proxy/access/access.hpp"
 #include "proxy/state/settings.hpp"
 #include "proxy/telemetry/gateway_metrics.hpp"
-#include "proxy/upstream/upstream_client.hpp"
+#include "proxy/upstream/upstream_projects.hpp"
 #include "util/shared_setting.hpp"
 
 namespace recgate {
@@ -46,7 +46,9 @@ struct gateway {
   // loaded. The policy synchronises its own rate-limit state.
   std::shared_ptr<revocation_list> revocations;  // of signed URLs; outlives policy reloads
   shared_setting<access_policy> access;
-  upstream_client upstream;
+  // The SignalWire projects served, each with its own client; a reload replaces the set (projects
+  // added, removed, tokens rotated), requests in flight keep the projects they found.
+  shared_setting<const upstream_projects> projects;
   std::unique_ptr<cache::cache> recordings;         // null when the cache is off
   std::unique_ptr<cache::metadata_cache> metadata;  // null when cache.metadata_ttl is 0
   std::unique_ptr<prefetcher> prefetch;             // null without [callbacks]
@@ -57,24 +59,26 @@ struct gateway {
   std::atomic<std::uint64_t> connections_rejected{0};
   std::atomic<bool> draining{false};  // SIGTERM: finish what runs, take nothing new
   std::atomic<std::uint64_t> requests_in_flight{0};
-  // /readyz's last active probe of the upstream (steady-clock ticks; 0: none yet) and result.
-  std::atomic<std::int64_t> probed_at{0};
-  std::atomic<bool> probe_ok{false};
 
   // SIGHUP, or the consumers file changed: re-reads the config file (and the consumers file) and
-  // applies what can change live: live_settings, consumers, signing keys and access.*, the API
-  // token, TLS certificates. Says what changed (and names the settings that differ but need a
-  // restart: needing_restart()), or why the new config is refused: nothing changes then.
+  // applies what can change live: live_settings, consumers, signing keys and access.*, the
+  // projects (added, removed, their tokens), TLS certificates. Says what changed (and names the
+  // settings that differ but need a restart: needing_restart()), or why the new config is refused:
+  // nothing changes then.
   result<std::string> reload();
 
  private:
   gateway(const config::config& c, std::string config_path, net::any_io_executor io,
-          std::unique_ptr<ssl::context> upstream_tls);
+          std::shared_ptr<const upstream_projects> served);
   // What can fail, after the members are made: revocations, TLS, audit, cache, prefetcher.
   result<void> open_parts(const config::config& c, const net::any_io_executor& io);
   result<void> open_cache(const config::config& c, const net::any_io_executor& io);
 
+  // Every new upstream client's latencies go to the metrics.
+  latency_observer observe_upstream_latency();
+
   const std::string config_path_;
+  net::any_io_executor io_;  // new projects' clients run on it
 };
 
 }  // namespace recgate

@@ -15,7 +15,11 @@ restart_settings restart_settings::of(const config::config& c) {
   r.threads = c.server.threads;
   r.tls = c.tls.enabled();
   r.tls_listen = c.tls.listen;
+  // [upstream]'s connection settings; its project (space, id, token) is one of the projects,
+  // which a reload replaces.
   r.upstream = c.upstream;
+  r.upstream.url = {};
+  r.upstream.project_id.clear();
   r.upstream.api_token.clear();
   r.upstream.api_token_source.clear();
   r.cache = c.cache;
@@ -51,8 +55,6 @@ std::vector<std::string> needing_restart(const restart_settings& running,
       {"server.plain", same([](r s) { return s.plain; })},
       {"tls", same([](r s) { return s.tls; })},
       {"tls.listen", same([](r s) { return s.tls_listen; })},
-      {"upstream.base_url", same([](r s) { return s.upstream.url; })},
-      {"upstream.project_id", same([](r s) { return s.upstream.project_id; })},
       {"upstream.ca_file", same([](r s) { return s.upstream.ca_file; })},
       {"upstream.verify_tls", same([](r s) { return s.upstream.verify_tls; })},
       {"upstream.connect_timeout", same([](r s) { return s.upstream.connect_timeout; })},

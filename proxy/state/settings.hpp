@@ -30,7 +30,7 @@ struct restart_settings {
   unsigned threads = 0;
   bool tls = false;
   config::endpoint tls_listen;
-  config::upstream_config upstream;  // without the API token, which a reload re-reads
+  config::upstream_config upstream;  // the common settings: no project (space, id, token)
   config::cache_config cache;        // without cache_control (live)
   bool admin = true;
   config::endpoint admin_listen;

@@ -55,6 +55,7 @@ std::string format_audit_line(const audit_record& r, std::chrono::system_clock::
   j["client"] = r.client;
   j["request_id"] = r.request_id;
   j["decision"] = r.decision;
+  if (!r.project.empty()) j["project"] = r.project;
   // Invalid UTF-8 (a client's odd Range header) is replaced, never a reason to lose the line.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }

@@ -36,6 +36,7 @@ struct audit_record {
   std::string client;       // the peer's address
   std::string request_id;
   std::string decision;  // the access decision's reason ("allowed", "bad signature", ...)
+  std::string project;   // the SignalWire project's id; "" when none was involved (denied)
 };
 
 // The JSON line for a record (with '\n'), time in RFC 3339 UTC with milliseconds.

@@ -196,6 +196,8 @@ void format_text(line_buffer& out, const access_record& r) {
   append_millis(out, r.duration_ms);
   append(out, " cache=");
   append(out, r.cache);
+  append(out, " project=");
+  append_quoted(out, r.project);
 }
 
 void format_json(line_buffer& out, const access_record& r) {
@@ -219,6 +221,8 @@ void format_json(line_buffer& out, const access_record& r) {
   append_millis(out, r.duration_ms);
   append(out, ",\"cache\":");
   append_json_string(out, r.cache);
+  append(out, ",\"project\":");
+  append_json_string(out, r.project);
 }
 
 void format_into(line_buffer& out, const access_record& r, bool json) {

@@ -28,7 +28,8 @@ struct access_record {
   std::uint64_t bytes = 0;       // body bytes sent to the client
   unsigned upstream_status = 0;  // 0: no upstream response
   double duration_ms = 0;
-  std::string_view cache = "-";  // HIT, MISS, STREAM, BYPASS, STALE, or "-": no cache involved
+  std::string_view cache = "-";    // HIT, MISS, STREAM, BYPASS, STALE, or "-": no cache involved
+  std::string_view project = "-";  // the SignalWire project's id, "-" when none was involved
 };
 
 // Prereq: called once, before any other function here. Sets level and format from cfg.

@@ -6,7 +6,6 @@
 #include <stdexcept>
 
 namespace recgate::metrics {
-namespace {
 
 std::string number(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
@@ -15,6 +14,8 @@ std::string number(double v) {
   std::snprintf(buf, sizeof buf, "%.15g", v);  // enough digits for a Unix time with fractions
   return buf;
 }
+
+namespace {
 
 void write_head(std::string& out, std::string_view name, std::string_view type,
                 std::string_view help) {

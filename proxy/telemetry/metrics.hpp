@@ -20,6 +20,9 @@ namespace recgate::metrics {
 // A label value as the text format wants it: backslash, double quote and newline escaped.
 std::string escape_label(std::string_view value);
 
+// A sample value as the text format writes it: integers without a fraction, else %.15g.
+std::string number(double v);
+
 // "# HELP" and "# TYPE" lines, then one sample.
 void write_single(std::string& out, std::string_view name, std::string_view type,
                   std::string_view help, double value);

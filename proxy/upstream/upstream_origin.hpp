@@ -8,6 +8,7 @@
 #include "cache/origin.hpp"
 #include "proxy/policy/recording_request.hpp"
 #include "proxy/upstream/upstream_client.hpp"
+#include "proxy/upstream/upstream_projects.hpp"
 
 namespace recgate {
 
@@ -19,8 +20,9 @@ net::awaitable<cache::origin_response> fetch_from_upstream(upstream_client& upst
                                                            const recording_request& request,
                                                            const std::string& request_id);
 
-// An origin_fetch for the cache: fetches GET of the object's audio format.
-// Prereq: upstream outlives every fill started with it.
-cache::origin_fetch upstream_origin(upstream_client& upstream, std::string request_id);
+// An origin_fetch for the cache: fetches GET of the object's audio format from the project's
+// space (the fill holds the project: a reload that removes it does not cut the fill short).
+cache::origin_fetch upstream_origin(std::shared_ptr<upstream_project> project,
+                                    std::string request_id);
 
 }  // namespace recgate

@@ -20,7 +20,7 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-const std::string slow_series = "recgate_upstream_errors_total{kind=\"slow\"}";
+const std::string slow_series = "recgate_upstream_errors_total{project=\"default\",kind=\"slow\"}";
 
 stack_options trickle_options() {
   stack_options o;
@@ -115,8 +115,8 @@ TEST_CASE(
   }
   CHECK(logged == 1);
   auto m = scrape(s);
-  CHECK(m["recgate_upstream_credentials_refused"] == 1);
-  CHECK(m["recgate_upstream_errors_total{kind=\"credentials\"}"] == 3);
+  CHECK(m[R"(recgate_upstream_credentials_refused{project="default"})"] == 1);
+  CHECK(m["recgate_upstream_errors_total{project=\"default\",kind=\"credentials\"}"] == 3);
   auto ready = json::parse(s.admin("GET", "/readyz").body);
   CHECK(ready["credentials"] == "refused");
   CHECK(ready["status"] == "degraded");
@@ -127,7 +127,7 @@ TEST_CASE(
   auto fixed = s.get(recording_path(sid, "json"));
   CHECK(fixed.status == 200);
   CHECK(fixed.body == expected_body(sid, "json"));
-  CHECK(scrape(s)["recgate_upstream_credentials_refused"] == 0);
+  CHECK(scrape(s)[R"(recgate_upstream_credentials_refused{project="default"})"] == 0);
   ready = json::parse(s.admin("GET", "/readyz").body);
   CHECK(ready["credentials"] == "accepted");
   CHECK(ready["status"] == "ready");

@@ -31,7 +31,7 @@ using steady = std::chrono::steady_clock;
 namespace {
 
 std::string errors_series(const std::string& kind) {
-  return "recgate_upstream_errors_total{kind=\"" + kind + "\"}";
+  return "recgate_upstream_errors_total{project=\"default\",kind=\"" + kind + "\"}";
 }
 
 json cache_stats(stack& s) { return json::parse(s.admin("GET", "/cache/stats").body); }

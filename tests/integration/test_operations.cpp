@@ -127,10 +127,10 @@ TEST_CASE("upstream connections are kept alive and reused; pool_size = 0 opens o
     auto m = scrape(s);
     if (pool > 0) {
       CHECK(stats["connections"] == 1);  // one request at a time: one connection serves all
-      CHECK(m["recgate_upstream_connections_reused_total"] == 9);
+      CHECK(m[R"(recgate_upstream_connections_reused_total{project="default"})"] == 9);
     } else {
       CHECK(stats["connections"] == 10);
-      CHECK(m["recgate_upstream_connections_reused_total"] == 0);
+      CHECK(m[R"(recgate_upstream_connections_reused_total{project="default"})"] == 0);
     }
   }
 }
@@ -147,7 +147,7 @@ TEST_CASE(
   auto stats = s.sim_stats();
   CHECK(stats["total"] == 10);
   CHECK(stats["connections"] == 2);
-  CHECK(scrape(s)["recgate_upstream_connections_reused_total"] == 8);
+  CHECK(scrape(s)[R"(recgate_upstream_connections_reused_total{project="default"})"] == 8);
 }
 
 TEST_CASE("a failure before any byte reached the client is retried, with backoff") {
@@ -158,8 +158,8 @@ TEST_CASE("a failure before any byte reached the client is retried, with backoff
   CHECK(r.status == 200);
   CHECK(upstream_fetches(s, json_path(sid)) == 3);
   auto m = scrape(s);
-  CHECK(m["recgate_upstream_retries_total"] == 2);
-  CHECK(m["recgate_upstream_failures_total"] == 2);
+  CHECK(m[R"(recgate_upstream_retries_total{project="default"})"] == 2);
+  CHECK(m[R"(recgate_upstream_failures_total{project="default"})"] == 2);
   // Backoff 100 ms then 200 ms, each jittered into its upper half: at least 150 ms in all.
   CHECK(r.total_time >= std::chrono::milliseconds(150));
 
@@ -186,8 +186,8 @@ TEST_CASE("the circuit breaker fails fast while the upstream is down and probes 
   CHECK(fast.total_time < std::chrono::milliseconds(500));
   CHECK(upstream_fetches(s, json_path(healthy)) == 0);
   auto m = scrape(s);
-  CHECK(m["recgate_upstream_circuit_open"] == 1);
-  CHECK(m["recgate_upstream_breaker_rejections_total"] >= 1);
+  CHECK(m[R"(recgate_upstream_circuit_open{project="default"})"] == 1);
+  CHECK(m[R"(recgate_upstream_breaker_rejections_total{project="default"})"] >= 1);
   CHECK(s.admin("GET", "/readyz").status == 503);
 
   // The upstream recovers: after the cooldown one probe goes through and closes the circuit.
@@ -199,7 +199,7 @@ TEST_CASE("the circuit breaker fails fast while the upstream is down and probes 
     if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   CHECK(status == 200);
-  CHECK(scrape(s)["recgate_upstream_circuit_open"] == 0);
+  CHECK(scrape(s)[R"(recgate_upstream_circuit_open{project="default"})"] == 0);
   CHECK(s.get(json_path(failing)).status == 200);
 }
 

@@ -87,10 +87,14 @@ TEST_CASE("peaks: computed from the WAV, cached as their own object, a few KB fo
   CHECK(coarse.header("X-Cache") == std::string("MISS"));  // computed from the cached WAV
   CHECK(s.sim_stats()["total"].get<long>() == total);
   REQUIRE(wait_metric(s, "recgate_cache_objects", exactly(3)));  // the WAV, two resolutions
-  CHECK(scrape(s)[R"(recgate_requests_total{route="peaks",status="200",consumer="billing-service"})"] >= 4);
+  CHECK(
+      scrape(
+          s)[R"(recgate_requests_total{route="peaks",status="200",consumer="billing-service"})"] >=
+      4);
 
   // Bad resolutions: 400, nothing upstream, nothing stored.
-  for (const char* q : {"?samples_per_pixel=100", "?samples_per_pixel=32", "?samples_per_pixel=x"}) {
+  for (const char* q :
+       {"?samples_per_pixel=100", "?samples_per_pixel=32", "?samples_per_pixel=x"}) {
     CAPTURE(q);
     check_json_error(s.get(peaks_path(sid, q)), 400);
   }
@@ -137,8 +141,8 @@ TEST_CASE("peaks: the audio's access rules, a signed URL for the recording, the 
 
   // Deleted through the gateway: the peaks go with it and stay 404.
   REQUIRE(s.get(peaks_path(sid)).status == 200);
-  auto deleted = s.get(recording_path(sid, "json"), {{"Authorization", "Bearer rgk_retention"}},
-                       "DELETE");
+  auto deleted =
+      s.get(recording_path(sid, "json"), {{"Authorization", "Bearer rgk_retention"}}, "DELETE");
   CHECK(deleted.status == 204);
   const auto total = s.sim_stats()["total"].get<long>();
   check_json_error(s.get(peaks_path(sid)), 404);

@@ -160,5 +160,5 @@ TEST_CASE("https upstream: kept-alive connections are reused; new ones resume th
   const json stats = sim_tls_stats(s);
   CHECK(stats.at("connections") == 3);
   CHECK(stats.at("tls_resumed") == 2);
-  CHECK(scrape(s)["recgate_upstream_tls_resumed_total"] == 2);
+  CHECK(scrape(s)[R"(recgate_upstream_tls_resumed_total{project="default"})"] == 2);
 }

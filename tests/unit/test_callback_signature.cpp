@@ -17,6 +17,9 @@ namespace {
 
 const std::string twilio_url = "https://mycompany.com/myapp.php?foo=1&bar=2";
 const std::string project = "720796a0-8ee9-4350-83bd-2d07a3121f1e";
+// The gateway's projects: this one on callbacks.signing_key, a second one with a key of its own.
+const std::string second_project = "2b0e1d5c-3f4a-4b6c-8d7e-9f0a1b2c3d4e";
+const std::vector<callback_account> served{{project, ""}, {second_project, "PSK_second"}};
 const std::string sid = "5e5e0001-0000-4000-8000-000000000001";
 
 config::callbacks_config callbacks(std::string public_url = "") {
@@ -39,7 +42,7 @@ callback_verdict judge(const form_params& params, std::string_view url = "http:/
   auto cfg = callbacks();
   if (signature.empty()) signature = callback_signature(cfg.signing_key, url, params);
   auto body = laml_sim::form_encode(params);
-  return evaluate_callback(cfg, project, {content_type, body, signature, "http://gw:8080/cb"});
+  return evaluate_callback(cfg, served, {content_type, body, signature, "http://gw:8080/cb"});
 }
 
 bool has_error(const config::load_result& r, std::string_view key, std::string_view words = "") {
@@ -136,7 +139,7 @@ TEST_CASE("evaluate_callback: signature first, then the recording, then the stat
     auto cfg = callbacks();
     auto body = laml_sim::form_encode(completed());
     auto none = evaluate_callback(
-        cfg, project, {"application/x-www-form-urlencoded", body, "", "http://gw:8080/cb"});
+        cfg, served, {"application/x-www-form-urlencoded", body, "", "http://gw:8080/cb"});
     CHECK(none.status == 403);
     CHECK(none.reason == "no signature");
     CHECK(judge(completed(), "http://gw:8080/cb", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=").status == 403);
@@ -152,7 +155,7 @@ TEST_CASE("evaluate_callback: signature first, then the recording, then the stat
   SUBCASE("signed, but not a form or not about a recording of ours: 400") {
     CHECK(judge(completed(), "http://gw:8080/cb", "", "application/json").status == 400);
     auto cfg = callbacks();
-    CHECK(evaluate_callback(cfg, project,
+    CHECK(evaluate_callback(cfg, served,
                             {"application/x-www-form-urlencoded; charset=utf-8", "a=%zz", "sig",
                              "http://gw:8080/cb"})
               .status == 400);
@@ -163,6 +166,15 @@ TEST_CASE("evaluate_callback: signature first, then the recording, then the stat
     other_account[0].second = "00000000-0000-4000-8000-000000000000";
     CHECK(judge(other_account).status == 400);
     CHECK(judge(other_account).reason == "unknown AccountSid");
+  }
+  SUBCASE("a project with a callback key of its own: its callbacks verify with that key only") {
+    auto params = completed();
+    params[0].second = second_project;
+    auto with_own = judge(params, "http://gw:8080/cb",
+                          callback_signature("PSK_second", "http://gw:8080/cb", params));
+    CHECK(with_own.status == 204);
+    CHECK(with_own.account_sid == second_project);
+    CHECK(judge(params).status == 403);  // signed with the common key: refused
   }
   SUBCASE("any other RecordingStatus is acknowledged without a prefetch") {
     for (std::string status : {"in-progress", "absent", "failed", "Completed", ""}) {

@@ -358,3 +358,64 @@ TEST_CASE(
   auto zero = load_from_string(minimal("body_timeout = \"0s\"\n"), "t.toml", with_token);
   CHECK(has_error(zero, "upstream.body_timeout", "greater than zero"));
 }
+
+TEST_CASE("[[projects]]: several projects, [upstream]'s own first as \"default\", validated") {
+  const std::string consumers =
+      "\n[[consumers]]\nid = \"billing\"\nscopes = [\"audio\"]\n"
+      "accounts = [\"*\"]\nkey_sha256 = \"" +
+      hash + "\"\n";
+  auto project = [](const std::string& id, const std::string& account,
+                    const std::string& token = "api_token_env = \"SUPPORT_TOKEN\"\n") {
+    return "[[projects]]\nid = \"" + id + "\"\nspace_url = \"https://" + id +
+           ".signalwire.com\"\nproject_id = \"" + account + "\"\n" + token;
+  };
+  const auto env = env_of({{"SIGNALWIRE_API_TOKEN", "PT-default"}, {"SUPPORT_TOKEN", "PT-s"}});
+  const std::string a = "2b0e1d5c-3f4a-4b6c-8d7e-9f0a1b2c3d4e";
+  const std::string b = "3C1F2E6D-4A5B-4C7D-9E8F-0A1B2C3D4E5F";
+
+  auto with_default = load_from_string(minimal("", project("support", a)), "t.toml", env);
+  REQUIRE(with_default.ok());
+  REQUIRE(with_default->projects.size() == 2);
+  CHECK(with_default->projects[0].id == "default");
+  CHECK(with_default->projects[0].api_token == "PT-default");
+  CHECK(with_default->projects[1].id == "support");
+  CHECK(with_default->projects[1].url.host == "support.signalwire.com");
+  CHECK(with_default->projects[1].api_token == "PT-s");  // not SIGNALWIRE_API_TOKEN
+  CHECK(with_default->projects[1].api_token_source == "env SUPPORT_TOKEN");
+
+  // [upstream] with the common settings only: the projects are all there is.
+  auto only = load_from_string("[upstream]\nheader_timeout = \"3s\"\n" + project("support", a) +
+                                   project("sales", b) + consumers,
+                               "t.toml", env);
+  REQUIRE_MESSAGE(only.ok(), (only.ok() ? "" : only.error()[0].to_string()));
+  REQUIRE(only->projects.size() == 2);
+  CHECK(only->projects[1].id == "sales");
+  CHECK(only->upstream.header_timeout == std::chrono::seconds(3));
+  CHECK(load_from_string(project("support", a) + consumers, "t.toml", env).ok());  // no [upstream]
+
+  auto twice =
+      load_from_string(project("support", a) + project("support", b) + consumers, "t.toml", env);
+  CHECK(has_error(twice, "projects[1].id", "duplicate project id"));
+  auto same_account = load_from_string(
+      project("support", a) + project("sales", "2B0E1D5C-3F4A-4B6C-8D7E-9F0A1B2C3D4E") + consumers,
+      "t.toml", env);
+  CHECK(has_error(same_account, "projects[1].project_id", "another project"));
+  auto bad = load_from_string(
+      "[[projects]]\nid = \"\"\nspace_url = \"ftp://x\"\nproject_id = \"not-a-uuid\"\n" + consumers,
+      "t.toml", env);
+  CHECK(has_error(bad, "projects[0].space_url", "http:// or https://"));
+  CHECK(has_error(bad, "projects[0].id", "is required"));
+  CHECK(has_error(bad, "projects[0].project_id", "UUID"));
+  CHECK(has_error(bad, "projects[0].api_token_env", "is required"));
+  auto secret =
+      load_from_string(project("support", a, "api_token = \"PT-x\"\n") + consumers, "t.toml", env);
+  CHECK(has_error(secret, "projects[0].api_token", "not accepted"));
+  auto unset = load_from_string(project("support", a, "api_token_env = \"NOPE\"\n") + consumers,
+                                "t.toml", env);
+  CHECK(has_error(unset, "projects[0].api_token_env", "NOPE is not set"));
+  auto stray_token = load_from_string(
+      "[upstream]\napi_token_env = \"X\"\n" + project("support", a) + consumers, "t.toml", env);
+  CHECK(has_error(stray_token, "upstream.api_token_env", "each project names its own token"));
+  CHECK(has_error(load_from_string("[upstream]\n" + consumers, "t.toml", env), "upstream.base_url",
+                  "is required"));
+}

@@ -23,6 +23,12 @@ config::config base() {
   c.upstream.project_id = "project";
   c.upstream.api_token = "token";
   c.upstream.api_token_source = "env SIGNALWIRE_API_TOKEN";
+  c.projects.push_back({"support",
+                        {"https", "support.signalwire.com", 443},
+                        "720796a0-8ee9-4350-83bd-2d07a3121f1e",
+                        "token",
+                        "env T",
+                        ""});
   c.tls.cert_file = "cert.pem";
   c.tls.key_file = "key.pem";
   c.cache.path = "/var/cache/recgate";
@@ -70,6 +76,15 @@ const std::map<std::string, change>& changes() {
          c.upstream.api_token = "rotated";
          c.upstream.api_token_source = "file /run/secrets/token";
        }},
+      {"`[[projects]]` `id`", [](config::config& c) { c.projects[0].id = "other"; }},
+      {"`[[projects]]` `space_url`",
+       [](config::config& c) { c.projects[0].url.host = "other.signalwire.com"; }},
+      {"`[[projects]]` `project_id`",
+       [](config::config& c) { c.projects[0].project_id = "2b0e1d5c-3f4a-4b6c-8d7e-9f0a1b2c3d4e"; }},
+      {"`[[projects]]` `api_token_env` / `api_token_file`",
+       [](config::config& c) { c.projects[0].api_token = "rotated"; }},
+      {"`[[projects]]` `callback_signing_key_env` / `callback_signing_key_file`",
+       [](config::config& c) { c.projects[0].callback_signing_key = "rotated"; }},
       {"`upstream.ca_file`", [](config::config& c) { c.upstream.ca_file = "ca.pem"; }},
       {"`upstream.verify_tls`", [](config::config& c) { c.upstream.verify_tls = false; }},
       {"`upstream.connect_timeout`", [](config::config& c) { c.upstream.connect_timeout *= 2; }},
