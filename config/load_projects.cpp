@@ -87,17 +87,17 @@ void load_projects(const toml::table& root, const upstream_config& u,
       r.fail("project_id", "is required: the project's id (its AccountSid), a UUID");
     }
     p.api_token = read_secret(r, "api_token_env", "api_token_file", true, env, &p.api_token_source);
-    p.callback_signing_key = read_secret(r, "callback_signing_key_env",
-                                         "callback_signing_key_file", false, env, nullptr);
+    p.callback_signing_key = read_secret(r, "callback_signing_key_env", "callback_signing_key_file",
+                                         false, env, nullptr);
     out.push_back(std::move(p));
   }
   std::set<std::string> ids, accounts;
   for (std::size_t i = 0; i < out.size(); ++i) {
     const auto& p = out[i];
-    const std::string where = p.id == "default" && i == 0 && !u.url.host.empty()
-                                  ? std::string("upstream")
-                                  : "projects[" + std::to_string(i - (u.url.host.empty() ? 0 : 1)) +
-                                        "]";
+    const std::string where =
+        p.id == "default" && i == 0 && !u.url.host.empty()
+            ? std::string("upstream")
+            : "projects[" + std::to_string(i - (u.url.host.empty() ? 0 : 1)) + "]";
     if (!p.id.empty() && !ids.insert(p.id).second) {
       errors.push_back({where + ".id", "duplicate project id \"" + p.id + "\""});
     }

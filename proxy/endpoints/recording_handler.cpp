@@ -85,8 +85,8 @@ class responder {
       out_.cache = "NEGATIVE";
       co_return co_await respond_deleted();
     }
-    if (request_.format == recording_format::peaks) co_return co_await respond_peaks();
     if (request_.is_audio() && gw_.recordings) co_return co_await respond_cached();
+    if (request_.format == recording_format::peaks) co_return co_await respond_peaks_uncached();
     if (!request_.is_audio() && gw_.metadata && !request_.head) {
       co_return co_await respond_metadata_cached();
     }
@@ -234,12 +234,17 @@ class responder {
     co_return finish(200, w);
   }
 
+  // Audio and peaks through the cache. One coroutine from the lookup to the answer: a hit costs
+  // no frame beyond respond_committed's.
   net::awaitable<endpoint_outcome> respond_cached() {
-    cache::object_key key{request_.account_sid, request_.sid,
-                          std::string(extension(request_.format))};
+    const bool peaks = request_.format == recording_format::peaks;
+    cache::object_key key{
+        request_.account_sid, request_.sid,
+        peaks ? peaks_format(request_.samples_per_pixel) : std::string(extension(request_.format))};
     cache::cache::lookup found;
-    if (request_.head) {
+    if (request_.head && !peaks) {
       // HEAD never starts a fill: a whole recording is not fetched to answer with headers.
+      // (Peaks are small: a HEAD computes them like a GET.)
       auto peeked = gw_.recordings->peek(key);
       if (!peeked) {
         out_.cache = "MISS";
@@ -247,47 +252,20 @@ class responder {
       }
       found = std::move(*peeked);
     } else {
-      found = gw_.recordings->get(key, upstream_origin(project_, request_id_));
+      found =
+          gw_.recordings->get(key, peaks ? peaks_origin(gw_.recordings.get(), project_, request_id_)
+                                         : upstream_origin(project_, request_id_));
     }
     out_.cache = cache_label(found.from);
     // The store takes no writes now: straight from the upstream, as without a cache.
-    if (found.from == cache::cache::source::bypass) co_return co_await respond_passthrough();
-    co_return co_await respond_found(key, found);
-  }
-
-  // Waveform peaks: a derived object in the cache (computed by its first request, through the
-  // WAV's fill when the WAV is not cached yet), HEAD included (the answer is small). Without a
-  // cache, or while the store takes no writes, computed for this request alone.
-  net::awaitable<endpoint_outcome> respond_peaks() {
-    cache::object_key key{request_.account_sid, request_.sid,
-                          peaks_format(request_.samples_per_pixel)};
-    auto origin = peaks_origin(gw_.recordings.get(), project_, request_id_);
-    cache::cache::lookup found;
-    if (gw_.recordings) {
-      found = gw_.recordings->get(key, origin);
-      out_.cache = cache_label(found.from);
+    if (found.from == cache::cache::source::bypass) {
+      co_return co_await (peaks ? respond_peaks_uncached() : respond_passthrough());
     }
-    if (gw_.recordings && found.from != cache::cache::source::bypass) {
-      co_return co_await respond_found(key, found);
-    }
-    auto response = co_await origin(key);
-    if (response.head.status != 200) co_return co_await respond_origin_error(response.head);
-    header_list headers;
-    headers.emplace_back("Content-Type", response.head.content_type);
-    if (out_.cache != "-") headers.emplace_back("X-Cache", out_.cache);
-    headers.insert(headers.end(), audio_extra_.begin(), audio_extra_.end());
-    co_return co_await respond_body(200, headers, *response.body);
-  }
-
-  // What the cache's lookup found (never a bypass): a tombstone, a remembered error, a committed
-  // object or a fill in progress.
-  net::awaitable<endpoint_outcome> respond_found(const cache::object_key& key,
-                                                 cache::cache::lookup& found) {
     if (found.deleted) co_return co_await respond_deleted();
     if (found.remembered) co_return co_await respond_origin_error(*found.remembered);
     // Last confirmed upstream longer ago than cache.revalidate_after: asked again (beside this
     // hit, or before it with revalidate = "before-serving"); gone there, it is purged now.
-    // The co_await stays out of the condition: inside a && chain here g++ 12 built a frame that
+    // The co_await stays out of the condition: inside a && chain g++ 12 built a frame that
     // crashed on its first resume.
     if (found.committed && gw_.revalidation && gw_.revalidation->due(key, *found.committed)) {
       const bool exists = co_await gw_.revalidation->revalidate(key, request_id_);
@@ -298,6 +276,21 @@ class responder {
     }
     if (found.committed) co_return co_await respond_committed(key, *found.committed);
     co_return co_await respond_filling(found);
+  }
+
+  // Waveform peaks without a cache, or while the store takes no writes: computed from the
+  // upstream's WAV for this request alone.
+  net::awaitable<endpoint_outcome> respond_peaks_uncached() {
+    cache::object_key key{request_.account_sid, request_.sid,
+                          peaks_format(request_.samples_per_pixel)};
+    auto origin = peaks_origin(nullptr, project_, request_id_);
+    auto response = co_await origin(key);
+    if (response.head.status != 200) co_return co_await respond_origin_error(response.head);
+    header_list headers;
+    headers.emplace_back("Content-Type", response.head.content_type);
+    if (out_.cache != "-") headers.emplace_back("X-Cache", out_.cache);
+    headers.insert(headers.end(), audio_extra_.begin(), audio_extra_.end());
+    co_return co_await respond_body(200, headers, *response.body);
   }
 
   // A whole object in the store: 304, 416, 206 or 200 by the request's conditions.

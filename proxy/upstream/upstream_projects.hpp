@@ -58,9 +58,10 @@ class upstream_projects {
   // with the same id, space, project id and callback key (its token updated), and new clients
   // for the rest; `observe` gets every new client's upstream latencies. What failed when a
   // client's TLS trust store cannot be loaded.
-  static result<std::shared_ptr<const upstream_projects>> build(
-      const config::config& cfg, const net::any_io_executor& io, const upstream_projects* previous,
-      const latency_observer& observe);
+  static result<std::shared_ptr<const upstream_projects>> build(const config::config& cfg,
+                                                                const net::any_io_executor& io,
+                                                                const upstream_projects* previous,
+                                                                const latency_observer& observe);
 
   // The project serving this AccountSid (as routed: lower case); null for none.
   project_ptr find(std::string_view account_sid) const;
