@@ -279,7 +279,7 @@ net::awaitable<void> refuse_unread(client_stream& stream, gateway& gw, const con
   std::string id = request_id_for({});
   co_await write_error({stream, id, false, false, write_timeout}, status, message);
   log_unparsed(id, conn.client, status);
-  gw.stats.requests.add({"other", std::to_string(status), "-"});
+  gw.stats.requests.add({"other", std::to_string(status), "-", "-"});
   co_await linger_close(stream);
 }
 
@@ -308,7 +308,8 @@ void record_request(gateway& gw, const client_stream& stream, const connection_i
     record.duration_ms = std::chrono::duration<double, std::milli>(ended - started).count();
     logging::access(record);
   }
-  gw.stats.requests.add({outcome.route, std::to_string(outcome.status), outcome.consumer});
+  gw.stats.requests.add(
+      {outcome.route, std::to_string(outcome.status), outcome.consumer, outcome.project});
   gw.stats.request_latency.observe({outcome.route, outcome.cache},
                                    std::chrono::duration<double>(ended - started).count());
   if (const auto first = stream.first_write(); first != std::chrono::steady_clock::time_point{}) {

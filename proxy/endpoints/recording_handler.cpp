@@ -258,9 +258,11 @@ class responder {
     }
     out_.cache = cache_label(found.from);
     // The store takes no writes now: straight from the upstream, as without a cache.
-    if (found.from == cache::cache::source::bypass) {
-      co_return co_await (peaks ? respond_peaks_uncached() : respond_passthrough());
+    // (Two statements: g++ 12 mishandles a co_await of a conditional expression's awaitable.)
+    if (found.from == cache::cache::source::bypass && peaks) {
+      co_return co_await respond_peaks_uncached();
     }
+    if (found.from == cache::cache::source::bypass) co_return co_await respond_passthrough();
     if (found.deleted) co_return co_await respond_deleted();
     if (found.remembered) co_return co_await respond_origin_error(*found.remembered);
     // Last confirmed upstream longer ago than cache.revalidate_after: asked again (beside this

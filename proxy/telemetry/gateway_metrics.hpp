@@ -22,9 +22,10 @@ inline std::vector<double> request_latency_bounds() {
 }
 
 struct gateway_metrics {
-  metrics::labeled_counter requests{"recgate_requests_total",
-                                    "Requests answered, by route, status and consumer",
-                                    {"route", "status", "consumer"}};
+  metrics::labeled_counter requests{
+      "recgate_requests_total",
+      "Requests answered, by route, status, consumer and SignalWire project (\"-\": none)",
+      {"route", "status", "consumer", "project"}};
   metrics::labeled_counter bytes_served{"recgate_response_body_bytes_total",
                                         "Body bytes sent to clients, by cache outcome",
                                         {"cache"}};

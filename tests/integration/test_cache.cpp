@@ -678,9 +678,10 @@ TEST_CASE("DELETE through the gateway: deleted upstream, purged here, 404 from a
   auto deleted = s.get(recording_path(sid, "", ""), retention, "DELETE");  // the SDKs' prefix
   CHECK(deleted.status == 204);
   CHECK(deleted.body.empty());
-  REQUIRE(wait_metric(s,
-                      R"(recgate_requests_total{route="delete",status="204",consumer="retention"})",
-                      [](double v) { return v == 1; }));
+  REQUIRE(wait_metric(
+      s,
+      R"(recgate_requests_total{route="delete",status="204",consumer="retention",project="default"})",
+      [](double v) { return v == 1; }));
   auto stats = s.sim_stats();
   CHECK(stats["methods"]["DELETE"] == 1);
   CHECK(stats["requests_with_valid_authorization"].get<long>() >= 2);  // the .json and the DELETE

@@ -247,13 +247,14 @@ TEST_CASE("/metrics parses as Prometheus text and its counters move with request
   CHECK(s.get(recording_path(sid, "wav"), {}).status == 401);
   auto after = scrape(s);
   const std::string audio_ok =
-      R"(recgate_requests_total{route="audio",status="200",consumer="billing-service"})";
+      R"(recgate_requests_total{route="audio",status="200",consumer="billing-service",project="default"})";
   CHECK(after[audio_ok] - before[audio_ok] == 2);
   CHECK(
       after
-          [R"(recgate_requests_total{route="metadata",status="200",consumer="billing-service"})"] ==
+          [R"(recgate_requests_total{route="metadata",status="200",consumer="billing-service",project="default"})"] ==
       1);
-  CHECK(after[R"(recgate_requests_total{route="audio",status="401",consumer="-"})"] == 1);
+  CHECK(after[R"(recgate_requests_total{route="audio",status="401",consumer="-",project="-"})"] ==
+        1);
   CHECK(after["recgate_cache_misses_total"] - before["recgate_cache_misses_total"] == 1);
   CHECK(after["recgate_cache_hits_total"] - before["recgate_cache_hits_total"] == 1);
   CHECK(after[R"(recgate_response_body_bytes_total{cache="HIT"})"] == b.body.size());

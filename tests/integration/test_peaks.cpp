@@ -88,8 +88,8 @@ TEST_CASE("peaks: computed from the WAV, cached as their own object, a few KB fo
   CHECK(s.sim_stats()["total"].get<long>() == total);
   REQUIRE(wait_metric(s, "recgate_cache_objects", exactly(3)));  // the WAV, two resolutions
   CHECK(
-      scrape(
-          s)[R"(recgate_requests_total{route="peaks",status="200",consumer="billing-service"})"] >=
+      scrape(s)
+          [R"(recgate_requests_total{route="peaks",status="200",consumer="billing-service",project="default"})"] >=
       4);
 
   // Bad resolutions: 400, nothing upstream, nothing stored.

@@ -122,6 +122,12 @@ TEST_CASE("two projects on two spaces: each AccountSid to its own space and cred
   CHECK(m[R"(recgate_upstream_attempts_total{project="default"})"] == 2);
   CHECK(m[R"(recgate_upstream_attempts_total{project="support"})"] == 2);
   CHECK(m[R"(recgate_upstream_circuit_open{project="support"})"] == 0);
+  CHECK(
+      m[R"(recgate_requests_total{route="metadata",status="200",consumer="everywhere",project="support"})"] ==
+      1);
+  CHECK(
+      m[R"(recgate_requests_total{route="audio",status="404",consumer="everywhere",project="-"})"] ==
+      1);
   auto ready = nlohmann::json::parse(s.admin("GET", "/readyz").body);
   CHECK(ready["status"] == "ready");
   CHECK(ready["projects"]["default"]["upstream"] == "reachable");
@@ -188,4 +194,50 @@ TEST_CASE("SIGHUP adds and removes projects; requests for a removed one are 404 
   CHECK(support.stats()["total"] == 1);
   CHECK(s.get(path_in(project_id, sid, "json"), everywhere).status == 200);
   CHECK(scrape(s).count(R"(recgate_upstream_attempts_total{project="support"})") == 0);
+}
+
+TEST_CASE(
+    "status callbacks of two projects: each verified with its project's key, prefetched "
+    "from its own space") {
+  second_space support;
+  setenv("RECGATE_TEST_SECOND_TOKEN", second_token, 1);
+  const char* common_key = "PSK_common-callback-key-0b1c2d3e4f";
+  const char* support_key = "PSK_support-callback-key-5a6b7c8d9e";
+  setenv("RECGATE_TEST_CALLBACK_KEY", common_key, 1);
+  setenv("RECGATE_TEST_SUPPORT_CALLBACK_KEY", support_key, 1);
+  test_support::artifacts::add_secret(common_key);
+  test_support::artifacts::add_secret(support_key);
+  stack_options o;
+  o.cache = true;
+  o.extra_config =
+      "[callbacks]\npath = \"/callbacks/recording-status\"\n"
+      "signing_key_env = \"RECGATE_TEST_CALLBACK_KEY\"\n" +
+      support.project_table() +
+      "callback_signing_key_env = \"RECGATE_TEST_SUPPORT_CALLBACK_KEY\"\n";
+  o.extra_consumers = consumer_entry("everywhere", "audio\", \"metadata", "rgk_everywhere");
+  stack s(o);
+  const std::string url =
+      "http://127.0.0.1:" + std::to_string(s.gateway_port()) + "/callbacks/recording-status";
+  auto send = [&](unsigned short sim_port, const std::string& sid, const char* key) {
+    nlohmann::json ask{{"url", url}, {"sid", sid}, {"signing_key", key}};
+    auto r = test_support::request("127.0.0.1", sim_port, "POST", "/__sim/callbacks",
+                                   {{"Content-Type", "application/json"}}, ask.dump());
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    return nlohmann::json::parse(r.body)["status"].get<int>();
+  };
+  const auto first_sid = laml_sim::normal_sid(970);
+  const auto second_sid = laml_sim::normal_sid(971);
+
+  // The second space's callback, signed with its project's own key: accepted, and the recording
+  // is prefetched from that space.
+  CHECK(send(support.port, second_sid, support_key) == 204);
+  CHECK(send(support.port, second_sid, common_key) == 403);  // not its project's key
+  CHECK(send(s.sim_port(), first_sid, common_key) == 204);   // the first: the common key
+  CHECK(send(s.sim_port(), first_sid, support_key) == 403);
+  REQUIRE(wait_metric(s, "recgate_prefetches_done_total", exactly(2)));
+  CHECK(support.stats()["paths"].contains(path_in(second_project, second_sid, "wav")));
+  CHECK_FALSE(s.sim_stats()["paths"].contains(path_in(second_project, second_sid, "wav")));
+  CHECK(s.sim_stats()["paths"].contains(path_in(project_id, first_sid, "wav")));
+  auto cached = s.get(path_in(second_project, second_sid, "wav"), everywhere, "HEAD");
+  CHECK(cached.header("X-Cache") == std::string("HIT"));
 }
