@@ -27,6 +27,9 @@ struct origin_head {
   std::string error_body;
   std::string error_content_type;
   std::string detail;  // why it failed, for logs; never holds a credential
+  // Answered by the gateway itself (a derived object's origin, e.g. waveform peaks), not by the
+  // upstream: the status and error body are passed on as they are.
+  bool local = false;
 };
 
 struct origin_response {

@@ -78,7 +78,10 @@ net::awaitable<std::size_t> copy_next(body_source& source, net::mutable_buffer b
   if (buffer.size() == 0) co_return 0;
   body_scratch lent(buffer);
   auto view = co_await source.next(lent, buffer.size(), ec);
-  if (view.data() != buffer.data()) std::memcpy(buffer.data(), view.data(), view.size());
+  // (At the end the view is empty, its data possibly null: nothing to copy.)
+  if (view.size() > 0 && view.data() != buffer.data()) {
+    std::memcpy(buffer.data(), view.data(), view.size());
+  }
   co_return view.size();
 }
 

@@ -69,6 +69,9 @@ void load_cache(const toml::table* t, cache_config& c, const env_lookup& env,
   if (c.revalidate_before_serving && c.revalidate_after.count() == 0) {
     r.fail("revalidate", "needs revalidate_after: how old a confirmation may be before a check");
   }
+  if (c.revalidate_after.count() > 0 && c.revalidate_after < std::chrono::seconds(1)) {
+    r.fail("revalidate_after", "must be at least 1s (or 0: never)");
+  }
   if (c.revalidate_after.count() > 0 && c.path.empty()) {
     r.fail("revalidate_after", "needs the cache (cache.path): only cached audio is revalidated");
   }

@@ -33,6 +33,10 @@ std::string read_secret(table_reader& r, std::string_view env_key, std::string_v
   } else if (required) {
     r.fail(env_key, "is required (or " + std::string(file_key) + ")");
   }
+  if (value && value->empty()) {
+    r.fail(from_env.empty() ? file_key : env_key, "the secret is empty");
+    return {};
+  }
   if (value && value->find_first_of("\r\n") != std::string::npos) {
     r.fail(from_env.empty() ? file_key : env_key, "the secret contains a line break");
     return {};

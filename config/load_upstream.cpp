@@ -129,8 +129,9 @@ void load_upstream(const toml::table* t, upstream_config& u, const env_lookup& e
                     "token",
                     "password"});
   // With [[projects]], [upstream] may hold only the settings common to them all.
-  const bool names_a_project = r.get("base_url") || r.get("project_id") ||
-                               env("RECGATE_UPSTREAM_URL") || env("SIGNALWIRE_PROJECT_ID");
+  // (SIGNALWIRE_PROJECT_ID alone does not: it is often exported for other tools.)
+  const bool names_a_project =
+      r.get("base_url") || r.get("project_id") || env("RECGATE_UPSTREAM_URL");
   if (!with_projects || names_a_project) {
     read_origin(r, u, env);
     read_api_token(r, u, env);

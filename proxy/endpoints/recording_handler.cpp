@@ -421,6 +421,13 @@ class responder {
   // What the origin said, as the client should hear it: unreachable 502, too slow 504, 5xx 502,
   // 4xx passed through (its JSON body, or ours when it sent none).
   net::awaitable<endpoint_outcome> respond_origin_error(const cache::origin_head& head) {
+    if (head.local) {
+      // The gateway's own answer for a derived object (peaks): as it is.
+      header_list extra;
+      if (head.status == 503) extra.emplace_back("Retry-After", "1");
+      auto w = co_await write_json(reply_to(request_.head), head.status, head.error_body, extra);
+      co_return finish(head.status, w);
+    }
     if (head.unavailable) {
       header_list extra;
       auto cooldown =
@@ -481,6 +488,7 @@ class responder {
       co_return co_await respond_cached();
     }
     out_.cache = "BYPASS";
+    if (request_.format == recording_format::peaks) co_return co_await respond_peaks_uncached();
     co_return co_await respond_passthrough();
   }
 

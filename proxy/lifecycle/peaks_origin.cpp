@@ -1,5 +1,6 @@
 #include "proxy/lifecycle/peaks_origin.hpp"
 
+#include <atomic>
 #include <charconv>
 #include <vector>
 
@@ -19,11 +20,37 @@ cache::origin_response failed(unsigned status, std::string_view message) {
   out.head.error_body = error_body(static_cast<int>(status), message);
   out.head.error_content_type = "application/json";
   out.head.detail = std::string(message);
+  out.head.local = true;
   return out;
 }
 
+// Computations running now, across all threads: each holds up to max_peak_pairs bytes of pairs
+// and their JSON (~10 MB at most).
+std::atomic<unsigned> computing{0};
+
+// A slot among max_peak_computations, held for the computation's life.
+class computation_slot {
+ public:
+  computation_slot() : taken_(computing.fetch_add(1) < max_peak_computations) {
+    if (!taken_) computing.fetch_sub(1);
+  }
+  ~computation_slot() {
+    if (taken_) computing.fetch_sub(1);
+  }
+  computation_slot(const computation_slot&) = delete;
+  computation_slot& operator=(const computation_slot&) = delete;
+  bool taken() const { return taken_; }
+
+ private:
+  bool taken_;
+};
+
 // Peaks from a WAV body, read to its end.
 net::awaitable<cache::origin_response> compute(body_source& wav, std::uint32_t samples_per_pixel) {
+  computation_slot slot;
+  if (!slot.taken()) {
+    co_return failed(503, "Too many waveforms are being computed right now; retry in a moment");
+  }
   waveform_peaks peaks(samples_per_pixel, max_peak_pairs);
   std::vector<char> buffer(64 * 1024);
   for (;;) {

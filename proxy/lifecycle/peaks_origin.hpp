@@ -25,6 +25,8 @@ class cache;
 // Pairs (pixels times channels) a peaks object may have: 2 hours of 8 kHz mono at 64 samples
 // per pixel fit; beyond it the answer is 400 (ask for fewer, wider pixels).
 inline constexpr std::size_t max_peak_pairs = 1 << 20;
+// Peaks computed at once (each up to ~10 MB); beyond, 503 with Retry-After.
+inline constexpr unsigned max_peak_computations = 4;
 
 // The cache format of peaks at this resolution: "peaks-256".
 std::string peaks_format(std::uint32_t samples_per_pixel);

@@ -44,8 +44,10 @@ bool revalidator::due(const cache::object_key& key, const cache::manifest& m) {
   const std::int64_t after = options_.after.count();
   if (after <= 0) return false;
   const std::int64_t now = now_ms();
-  // The fill itself confirmed the recording: no lock on the hits of a recent object.
-  if (now - m.created_unix * 1000 < after) return false;
+  // The fill itself confirmed the recording: no lock on the hits of a recent object. Not for a
+  // derived object (peaks): it was computed from a WAV that may have been cached long before.
+  const bool derived = key.format != "wav" && key.format != "mp3";
+  if (!derived && now - m.created_unix * 1000 < after) return false;
   std::lock_guard lock(mutex_);
   if (flights_.contains(key.sid)) return options_.before_serving;  // joins it, or leaves it be
   auto it = tracked_.find(std::string_view(key.sid));
@@ -65,6 +67,10 @@ net::awaitable<bool> revalidator::revalidate(const cache::object_key& key,
       // Bounded: the recording stays due, and a later hit starts its check.
       ++counters_.skipped;
       co_return true;
+    } else if (auto seen = tracked_.find(std::string_view(key.sid));
+               seen != tracked_.end() &&
+               now_ms() - seen->second.confirmed_ms < options_.after.count()) {
+      co_return true;  // a check confirmed it between due() and now
     } else {
       f = std::make_shared<flight>();
       flights_.emplace(key.sid, f);
@@ -74,7 +80,13 @@ net::awaitable<bool> revalidator::revalidate(const cache::object_key& key,
   if (start) {
     // A task of its own in both modes, so a check always completes (and wakes its waiters)
     // whatever happens to the request that started it.
-    net::co_spawn(net::make_strand(io_), run(key, request_id, f), [](const std::exception_ptr&) {});
+    try {
+      net::co_spawn(net::make_strand(io_), run(key, request_id, f),
+                    [](const std::exception_ptr&) {});
+    } catch (...) {
+      finish(key.sid, f, existence::unknown);  // never a flight nobody will finish
+      throw;
+    }
   }
   if (!options_.before_serving) co_return true;
   co_return co_await wait(f) != existence::gone;
@@ -85,23 +97,29 @@ net::awaitable<void> revalidator::run(cache::object_key key, std::string request
   existence answer = existence::unknown;
   try {
     answer = co_await probe_(key, request_id);
+    if (answer == existence::gone) purge_gone(key, request_id);
   } catch (const std::exception& e) {
+    answer = existence::unknown;
     logging::warn("request_id=" + request_id + " revalidation of sid=" + key.sid +
                   " ended by an exception: " + e.what());
+  } catch (...) {
+    answer = existence::unknown;
   }
-  if (answer == existence::gone) {
-    auto removed = recordings_.remove_deleted(key.account_sid, key.sid);
-    if (removed.ok()) {
-      logging::info("request_id=" + request_id + " revalidation: sid=" + key.sid +
-                    " is gone upstream; purged " + std::to_string(removed.value()) +
-                    " object(s), tombstone kept");
-    } else {
-      // Served as cached until a later check can record it: the next due hit asks again.
-      logging::error("request_id=" + request_id + " revalidation: sid=" + key.sid +
-                     " is gone upstream, but the cache could not record it: " + removed.error());
-    }
-  }
+  // Always: the flight ends and its waiters wake, whatever happened above.
   finish(key.sid, f, answer);
+}
+
+void revalidator::purge_gone(const cache::object_key& key, const std::string& request_id) {
+  auto removed = recordings_.remove_deleted(key.account_sid, key.sid);
+  if (removed.ok()) {
+    logging::info("request_id=" + request_id + " revalidation: sid=" + key.sid +
+                  " is gone upstream; purged " + std::to_string(removed.value()) +
+                  " object(s), tombstone kept");
+  } else {
+    // Served as cached until a later check can record it: the next due hit asks again.
+    logging::error("request_id=" + request_id + " revalidation: sid=" + key.sid +
+                   " is gone upstream, but the cache could not record it: " + removed.error());
+  }
 }
 
 void revalidator::finish(const std::string& sid, const std::shared_ptr<flight>& f,

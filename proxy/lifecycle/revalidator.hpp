@@ -98,6 +98,8 @@ class revalidator {
   net::awaitable<void> run(cache::object_key key, std::string request_id,
                            std::shared_ptr<flight> f);
   void finish(const std::string& sid, const std::shared_ptr<flight>& f, existence answer);
+  // 404/410: purged, with a tombstone (logged either way).
+  void purge_gone(const cache::object_key& key, const std::string& request_id);
   net::awaitable<existence> wait(const std::shared_ptr<flight>& f);
   void remember_locked(const std::string& sid, entry e, std::int64_t now);  // Prereq: mutex_
 

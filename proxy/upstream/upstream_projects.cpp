@@ -39,6 +39,9 @@ result<std::shared_ptr<const upstream_projects>> upstream_projects::build(
     const config::config& cfg, const net::any_io_executor& io, const upstream_projects* previous,
     const latency_observer& observe) {
   auto next = std::make_shared<upstream_projects>();
+  // Tokens of kept clients change only once every new client could be made: a refused reload
+  // changes nothing.
+  std::vector<std::pair<project_ptr, const config::project_config*>> rotated;
   for (const auto& p : cfg.projects) {
     project_ptr kept;
     if (previous != nullptr) {
@@ -51,7 +54,7 @@ result<std::shared_ptr<const upstream_projects>> upstream_projects::build(
       }
     }
     if (kept) {
-      kept->client_.set_credentials(p.project_id, p.api_token);
+      rotated.emplace_back(kept, &p);
       next->projects_.push_back(std::move(kept));
       continue;
     }
@@ -61,6 +64,7 @@ result<std::shared_ptr<const upstream_projects>> upstream_projects::build(
     if (observe) made->client_.set_latency_observer(observe);
     next->projects_.push_back(std::move(made));
   }
+  for (const auto& [kept, p] : rotated) kept->client_.set_credentials(p->project_id, p->api_token);
   return std::shared_ptr<const upstream_projects>(std::move(next));
 }
 

@@ -3,6 +3,8 @@
 // an object of their own, purged and tombstoned with the recording, the audio's access rules.
 #include <cstdlib>
 #include <cstring>
+#include <thread>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -157,4 +159,34 @@ TEST_CASE("peaks without a cache: computed from the upstream's WAV for each requ
   check_peaks(s.get(peaks_path(sid, "?samples_per_pixel=2048")), sid, 2048);
   check_peaks(s.get(peaks_path(sid, "?samples_per_pixel=2048")), sid, 2048);
   CHECK(upstream_fetches(s, recording_path(sid, "wav")) == 2);
+}
+
+TEST_CASE("peaks: at most four computed at once; the fifth is 503 with Retry-After, then served") {
+  stack s(cached());
+  // Five recordings whose WAVs trickle in (32 KB at 8 KB/s: 4 s each), so computations stay open.
+  std::vector<std::string> sids;
+  for (std::uint32_t i = 0; i < 5; ++i) {
+    sids.push_back(laml_sim::normal_sid(930 + i));
+    s.sim_fault({{"sid", sids.back()}, {"bytes_per_second", 8 * 1024}});
+  }
+  std::vector<std::thread> first_four;
+  std::vector<int> statuses(4, 0);
+  for (std::size_t i = 0; i < 4; ++i) {
+    first_four.emplace_back(
+        [&, i] { statuses[i] = static_cast<int>(s.get(peaks_path(sids[i])).status); });
+  }
+  // Each computation holds its slot from the WAV's head on: wait until all four WAVs flow.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (s.sim_stats()["audio_in_flight"].get<long>() < 4 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(s.sim_stats()["audio_in_flight"] == 4);
+  auto refused = s.get(peaks_path(sids[4]));
+  check_json_error(refused, 503);
+  CHECK(refused.header("Retry-After") == std::string("1"));
+  for (auto& t : first_four) t.join();
+  for (int status : statuses) CHECK(status == 200);
+  // Not remembered: once the others are done, it is computed.
+  check_peaks(s.get(peaks_path(sids[4])), sids[4], 256);
 }

@@ -200,6 +200,9 @@ TEST_CASE("cache.revalidate_after and cache.revalidate") {
       load_from_string(minimal("", "[cache]\npath = \"/c\"\nrevalidate = \"before-serving\"\n"),
                        "t.toml", with_token);
   CHECK(has_error(no_after, "cache.revalidate", "needs revalidate_after"));
+  auto too_short = load_from_string(
+      minimal("", "[cache]\npath = \"/c\"\nrevalidate_after = \"100ms\"\n"), "t.toml", with_token);
+  CHECK(has_error(too_short, "cache.revalidate_after", "at least 1s"));
   auto no_cache =
       load_from_string(minimal("", "[cache]\nrevalidate_after = \"1h\"\n"), "t.toml", with_token);
   CHECK(has_error(no_cache, "cache.revalidate_after", "needs the cache"));
@@ -418,4 +421,19 @@ TEST_CASE("[[projects]]: several projects, [upstream]'s own first as \"default\"
   CHECK(has_error(stray_token, "upstream.api_token_env", "each project names its own token"));
   CHECK(has_error(load_from_string("[upstream]\n" + consumers, "t.toml", env), "upstream.base_url",
                   "is required"));
+  // An empty token or callback key is refused (an empty callback key would fall back to the
+  // common one: another project's callbacks could then be forged with it).
+  const auto empty = env_of({{"SUPPORT_TOKEN", ""}, {"SUPPORT_KEY", ""}});
+  auto blank =
+      load_from_string(project("support", a,
+                               "api_token_env = \"SUPPORT_TOKEN\"\ncallback_signing_key_env = "
+                               "\"SUPPORT_KEY\"\n") +
+                           consumers,
+                       "t.toml", empty);
+  CHECK(has_error(blank, "projects[0].api_token_env", "empty"));
+  CHECK(has_error(blank, "projects[0].callback_signing_key_env", "empty"));
+  // SIGNALWIRE_PROJECT_ID exported for other tools does not make [upstream] a project.
+  CHECK(load_from_string(project("support", a) + consumers, "t.toml",
+                         env_of({{"SUPPORT_TOKEN", "PT-s"}, {"SIGNALWIRE_PROJECT_ID", a}}))
+            .ok());
 }

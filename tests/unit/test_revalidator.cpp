@@ -3,6 +3,7 @@
 // recording however many hits find it due, what each answer does, and its bounds.
 #include <memory>
 #include <optional>
+#include <stdexcept>
 
 #include <doctest/doctest.h>
 
@@ -24,6 +25,7 @@ struct fixture {
   std::int64_t now = 1'700'000'000'000;  // the revalidator's clock, in ms
   int probes = 0;
   existence answer = existence::present;
+  bool throw_in_probe = false;
   std::shared_ptr<net::steady_timer> gate;  // when set, a probe waits for it to be cancelled
   std::unique_ptr<revalidator> checks;
 
@@ -43,6 +45,7 @@ struct fixture {
         options, *recordings,
         [this](const cache::object_key&, const std::string&) -> net::awaitable<existence> {
           ++probes;
+          if (throw_in_probe) throw std::runtime_error("the probe failed");
           if (gate) {
             boost::system::error_code ec;
             co_await gate->async_wait(net::redirect_error(net::use_awaitable, ec));
@@ -223,4 +226,23 @@ TEST_CASE("revalidator: at most max_tracked confirmations are remembered") {
   CHECK(f.revalidate_now());
   CHECK(f.checks->tracked() == 1);
   CHECK_FALSE(f.checks->due(f.key, f.filled(2 * hour_ms)));
+}
+
+TEST_CASE("revalidator: a probe that throws ends its check all the same; waiters are served") {
+  fixture f(fixture::with_after(hour_ms, true));
+  f.throw_in_probe = true;
+  CHECK(f.revalidate_now());  // before serving, and no answer: served as cached
+  CHECK(f.checks->running() == 0);
+  CHECK(f.checks->counters().failed == 1);
+  CHECK_FALSE(f.checks->due(f.key, f.filled(2 * hour_ms)));  // retried later, not at once
+}
+
+TEST_CASE("revalidator: a derived object (peaks) just computed is not a confirmation") {
+  fixture f;
+  cache::object_key peaks = f.key;
+  peaks.format = "peaks-256";
+  CHECK(f.checks->due(peaks, f.filled(0)));  // computed now, from a WAV cached long before
+  CHECK_FALSE(f.checks->due(f.key, f.filled(0)));
+  CHECK(f.revalidate_now());
+  CHECK_FALSE(f.checks->due(peaks, f.filled(0)));  // the recording was confirmed
 }
