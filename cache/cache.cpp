@@ -284,7 +284,11 @@ std::optional<disk_usage> cache::make_room(std::uint64_t reserved) {
   };
   auto u = store_->usage();
   auto short_of = [&] { return u && u->free < min_free(*u) + reserved; };
-  for (int round = 0; round < 4 && short_of() && lru_.objects() > 0; ++round) {
+  for (int round = 0; round < 4 && short_of(); ++round) {
+    // No object left to evict: one round still gives back what removed objects left behind
+    // (their chunks, garbage in blob files), else the floor could stay unmet for good.
+    const bool evictable = lru_.objects() > 0;
+    if (!evictable && round > 0) break;
     const auto need = min_free(*u) + reserved - u->free;
     const auto free_before = u->free;
     const auto total = lru_.total_bytes();
@@ -299,7 +303,9 @@ std::optional<disk_usage> cache::make_room(std::uint64_t reserved) {
     // Evicting without an immediate gain goes on for the rounds left: RocksDB writes the
     // memtable it flushes before it deletes what the eviction freed, so a round can end with
     // less free space than it began with and the next one with more.
-    if (short_of() && u->free <= free_before && counters_.evictions.load() == before) break;
+    if (evictable && short_of() && u->free <= free_before && counters_.evictions.load() == before) {
+      break;
+    }
     auto now = std::chrono::steady_clock::now();
     if (!short_of() || now - last_garbage_collection_ < std::chrono::seconds(30)) continue;
     // Room for the rewrite beside the fills under way and half the store's own overhead.
