@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <charconv>
+#include <optional>
 #include <vector>
 
 #include "cache/cache.hpp"
@@ -92,30 +93,22 @@ cache::origin_fetch peaks_origin(cache::cache* recordings,
     const std::string_view digits = std::string_view(key.format).substr(6);  // after "peaks-"
     std::from_chars(digits.data(), digits.data() + digits.size(), samples_per_pixel);
     const cache::object_key wav{key.account_sid, key.sid, "wav"};
-    auto from_upstream = [&]() -> net::awaitable<cache::origin_response> {
-      recording_request request;
-      request.account_sid = key.account_sid;
-      request.sid = key.sid;
-      request.format = recording_format::wav;
-      co_return co_await fetch_from_upstream(project->client(), request, request_id);
-    };
-    if (recordings == nullptr) {
-      auto response = co_await from_upstream();
+    // The WAV through the cache: a hit reads it from the store, a miss fills it on the way.
+    // Without a cache, or while its store takes no writes, straight from the upstream.
+    std::optional<cache::cache::lookup> looked_up;
+    if (recordings) looked_up = recordings->get(wav, upstream_origin(project, request_id));
+    if (!looked_up || looked_up->from == cache::cache::source::bypass) {
+      auto response =
+          co_await fetch_from_upstream(project->client(), audio_request(wav), request_id);
       if (response.head.status != 200) co_return response;
       co_return co_await compute(*response.body, samples_per_pixel);
     }
-    // The WAV through the cache: a hit reads it from the store, a miss fills it on the way.
-    auto found = recordings->get(wav, upstream_origin(project, request_id));
+    auto& found = *looked_up;
     if (found.deleted) co_return failed(404, "The recording was deleted");
     if (found.remembered) {
       cache::origin_response out;
       out.head = *found.remembered;
       co_return out;
-    }
-    if (found.from == cache::cache::source::bypass) {
-      auto response = co_await from_upstream();
-      if (response.head.status != 200) co_return response;
-      co_return co_await compute(*response.body, samples_per_pixel);
     }
     if (found.committed) {
       // found (and its lease on the object) lives until the peaks are computed.

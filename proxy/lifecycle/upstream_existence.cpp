@@ -11,10 +11,7 @@ existence_probe upstream_existence(const shared_setting<const upstream_projects>
                      const std::string& request_id) -> net::awaitable<existence> {
     auto project = projects.load()->find(key.account_sid);
     if (!project) co_return existence::unknown;  // a project removed by a reload
-    recording_request request;
-    request.account_sid = key.account_sid;
-    request.sid = key.sid;
-    request.format = key.format == "mp3" ? recording_format::mp3 : recording_format::wav;
+    auto request = audio_request(key);
     request.head = true;
     auto response = co_await fetch_from_upstream(project->client(), request, request_id);
     switch (response.head.status) {

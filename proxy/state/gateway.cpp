@@ -226,9 +226,7 @@ result<std::string> gateway::reload() {
   access.store(std::make_shared<access_policy>(next, revocations, access.load().get()));
   std::vector<std::string> added, removed;
   for (const auto& p : (*served)->all()) {
-    if (!previous->find(p->account_sid()) || previous->find(p->account_sid()) != p) {
-      added.push_back(p->id());
-    }
+    if (previous->find(p->account_sid()) != p) added.push_back(p->id());
   }
   for (const auto& p : previous->all()) {
     if ((*served)->find(p->account_sid()) != p) {

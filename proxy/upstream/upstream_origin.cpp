@@ -82,15 +82,19 @@ net::awaitable<cache::origin_response> fetch_from_upstream(upstream_client& upst
   co_return out;
 }
 
+recording_request audio_request(const cache::object_key& key) {
+  recording_request request;
+  request.account_sid = key.account_sid;
+  request.sid = key.sid;
+  request.format = key.format == "mp3" ? recording_format::mp3 : recording_format::wav;
+  return request;
+}
+
 cache::origin_fetch upstream_origin(std::shared_ptr<upstream_project> project,
                                     std::string request_id) {
   return [project = std::move(project), request_id = std::move(request_id)](
              const cache::object_key& key) -> net::awaitable<cache::origin_response> {
-    recording_request request;
-    request.account_sid = key.account_sid;
-    request.sid = key.sid;
-    request.format = key.format == "mp3" ? recording_format::mp3 : recording_format::wav;
-    co_return co_await fetch_from_upstream(project->client(), request, request_id);
+    co_return co_await fetch_from_upstream(project->client(), audio_request(key), request_id);
   };
 }
 

@@ -20,6 +20,10 @@ net::awaitable<cache::origin_response> fetch_from_upstream(upstream_client& upst
                                                            const recording_request& request,
                                                            const std::string& request_id);
 
+// The upstream GET for a cached object: its audio format ("mp3", else the WAV; a derived object
+// such as peaks is made from the WAV).
+recording_request audio_request(const cache::object_key& key);
+
 // An origin_fetch for the cache: fetches GET of the object's audio format from the project's
 // space (the fill holds the project: a reload that removes it does not cut the fill short).
 cache::origin_fetch upstream_origin(std::shared_ptr<upstream_project> project,
