@@ -35,8 +35,7 @@ void write_request_metrics(std::string& out, const gateway& gw) {
 void write_per_project(std::string& out, std::string_view name, std::string_view type,
                        std::string_view help, const upstream_projects& served,
                        const std::function<double(const upstream_project&)>& value_of) {
-  out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
-  out.append(name).append(" ").append(type).append("\n");
+  metrics::write_head(out, name, type, help);
   for (const auto& p : served.all()) {
     out.append(name).append("{project=\"").append(metrics::escape_label(p->id())).append("\"} ");
     out.append(metrics::number(value_of(*p))).append("\n");
@@ -57,11 +56,11 @@ void write_upstream_metrics(std::string& out, const gateway& gw) {
           "Upstream attempts that failed: unreachable, timeout, bad response, 502/503/504",
           &upstream_counters::failures);
   // Every kind, zeros included: a dashboard's rate() needs the series before the first error.
-  out +=
-      "# HELP recgate_upstream_errors_total Upstream errors by kind: resolve, connect, tls, "
-      "timeout (connect, head or a stalled body), bad_response, http_5xx (a 5xx answer), body "
-      "(a body cut short), slow (a body below min_body_rate or past body_timeout), credentials "
-      "(the gateway's own credentials refused)\n# TYPE recgate_upstream_errors_total counter\n";
+  metrics::write_head(
+      out, "recgate_upstream_errors_total", "counter",
+      "Upstream errors by kind: resolve, connect, tls, timeout (connect, head or a stalled body), "
+      "bad_response, http_5xx (a 5xx answer), body (a body cut short), slow (a body below "
+      "min_body_rate or past body_timeout), credentials (the gateway's own credentials refused)");
   for (const auto& p : served->all()) {
     const auto& errors = p->client().errors();
     for (std::size_t k = 0; k < upstream_error_counts::count; ++k) {

@@ -15,15 +15,11 @@ std::string number(double v) {
   return buf;
 }
 
-namespace {
-
 void write_head(std::string& out, std::string_view name, std::string_view type,
                 std::string_view help) {
   out.append("# HELP ").append(name).append(" ").append(help).append("\n");
   out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
 }
-
-}  // namespace
 
 std::string escape_label(std::string_view value) {
   std::string out;

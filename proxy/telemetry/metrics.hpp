@@ -23,6 +23,10 @@ std::string escape_label(std::string_view value);
 // A sample value as the text format writes it: integers without a fraction, else %.15g.
 std::string number(double v);
 
+// A family's "# HELP" and "# TYPE" lines, for samples written by the caller.
+void write_head(std::string& out, std::string_view name, std::string_view type,
+                std::string_view help);
+
 // "# HELP" and "# TYPE" lines, then one sample.
 void write_single(std::string& out, std::string_view name, std::string_view type,
                   std::string_view help, double value);
