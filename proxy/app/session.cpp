@@ -420,7 +420,7 @@ net::awaitable<void> run_session(tcp::socket socket, std::shared_ptr<gateway> gw
   client_stream stream(std::move(socket));
   if (!co_await refuse_if_full(stream, *gw, slot, conn.client)) co_await serve(stream, gw, conn);
   beast::error_code ec;
-  stream.lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.lowest().shutdown(tcp::socket::shutdown_send, ec);
 }
 
 net::awaitable<void> run_tls_session(tcp::socket socket, std::shared_ptr<gateway> gw) {
@@ -436,6 +436,7 @@ net::awaitable<void> run_tls_session(tcp::socket socket, std::shared_ptr<gateway
   stream.expires_after(gw->settings.load()->server.header_timeout);
   co_await tls->async_handshake(ssl::stream_base::server,
                                 net::redirect_error(net::use_awaitable, ec));
+  stream.expires_never();
   if (ec) {
     logging::debug("TLS handshake with " + conn.client + " failed: " + ec.message());
     co_return;

@@ -263,7 +263,7 @@ net::awaitable<void> run_admin_session(tcp::socket socket, std::shared_ptr<gatew
     if (!w.complete || !req.keep_alive()) break;
   }
   beast::error_code ec;
-  stream.lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.lowest().shutdown(tcp::socket::shutdown_send, ec);
 }
 
 }  // namespace recgate

@@ -10,20 +10,28 @@
 
 #include "config/config.hpp"
 #include "util/net/net.hpp"
+#include "util/net/socket_deadline.hpp"
 
 namespace recgate {
 
 class client_stream {
  public:
   using executor_type = net::any_io_executor;
-  using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+  using tls_stream = beast::ssl_stream<tcp::socket>;
 
-  explicit client_stream(tcp::socket socket) : stream_(std::in_place_index<0>, std::move(socket)) {}
+  explicit client_stream(tcp::socket socket) : stream_(std::in_place_index<0>, std::move(socket)) {
+    deadline_.watch(lowest());
+  }
   client_stream(tcp::socket socket, ssl::context& tls)
-      : stream_(std::in_place_index<1>, std::move(socket), tls) {}
+      : stream_(std::in_place_index<1>, std::move(socket), tls) {
+    deadline_.watch(lowest());
+  }
+  // The deadline points at the socket inside: neither moves.
+  client_stream(const client_stream&) = delete;
+  client_stream& operator=(const client_stream&) = delete;
 
   executor_type get_executor() { return lowest().get_executor(); }
-  beast::tcp_stream& lowest() {
+  tcp::socket& lowest() {
     if (auto* t = std::get_if<1>(&stream_)) return t->next_layer();
     return std::get<0>(stream_);
   }
@@ -36,8 +44,11 @@ class client_stream {
   void start_answer() { first_write_ = {}; }
   std::chrono::steady_clock::time_point first_write() const { return first_write_; }
 
-  // The deadline for the reads and writes that follow (Beast's tcp_stream timeout).
-  void expires_after(config::duration d) { lowest().expires_after(d); }
+  // The deadline for the reads and writes that follow: past it, the connection is closed (and
+  // its operations fail). It stays until changed: expires_never() before a wait that is not on
+  // the client (an upstream, a fill), which is bounded elsewhere.
+  void expires_after(std::chrono::steady_clock::duration d) { deadline_.expires_after(d); }
+  void expires_never() { deadline_.expires_never(); }
 
   template <class MutableBufferSequence, class ReadHandler>
   auto async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler) {
@@ -59,7 +70,8 @@ class client_stream {
   }
 
  private:
-  std::variant<beast::tcp_stream, tls_stream> stream_;
+  std::variant<tcp::socket, tls_stream> stream_;
+  socket_deadline deadline_;
   std::chrono::steady_clock::time_point first_write_{};
 };
 

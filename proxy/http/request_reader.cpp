@@ -109,7 +109,12 @@ net::awaitable<read_result> request_reader::read(client_stream& stream,
       if (!put()) break;
     }
   }
-  if (!ec) co_return read_result{read_status::ok, {}};
+  if (!ec) {
+    // What follows (the answer) may wait on the upstream or a fill, bounded there; each write
+    // to the client sets its own deadline.
+    stream.expires_never();
+    co_return read_result{read_status::ok, {}};
+  }
   if (ec == http::error::body_limit) co_return read_result{read_status::body_too_large, {}};
   if (ec == http::error::header_limit) co_return read_result{read_status::head_too_large, {}};
   co_return read_result{read_status::invalid, ec.message()};
@@ -123,8 +128,7 @@ net::awaitable<void> linger_close(client_stream& stream) {
   // that keeps sending (a flood) is not worth more than a few wake-ups and a second.
   constexpr std::size_t max_dropped = 1024 * 1024;
   constexpr int max_wakeups = 8;
-  auto& tcp_layer = stream.lowest();
-  auto& socket = tcp_layer.socket();
+  auto& socket = stream.lowest();
   beast::error_code ec;
   socket.shutdown(tcp::socket::shutdown_send, ec);
   const auto until = clock::now() + std::chrono::seconds(1);
@@ -132,9 +136,9 @@ net::awaitable<void> linger_close(client_stream& stream) {
   char first = 0;  // a read waits for input with the stream's timeout; the rest is dropped below
   for (int wakeups = 0;
        !ec && wakeups < max_wakeups && dropped < max_dropped && clock::now() < until; ++wakeups) {
-    tcp_layer.expires_after(std::min<clock::duration>(quiet, until - clock::now()));
-    dropped += co_await tcp_layer.async_read_some(net::buffer(&first, 1),
-                                                  net::redirect_error(net::use_awaitable, ec));
+    stream.expires_after(std::min<clock::duration>(quiet, until - clock::now()));
+    dropped += co_await socket.async_read_some(net::buffer(&first, 1),
+                                               net::redirect_error(net::use_awaitable, ec));
     if (ec) break;
     // Linux drops queued TCP input without copying it anywhere when asked with MSG_TRUNC.
     auto n = ::recv(socket.native_handle(), nullptr, max_dropped, MSG_TRUNC | MSG_DONTWAIT);

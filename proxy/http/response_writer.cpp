@@ -58,6 +58,7 @@ net::awaitable<write_result> write_empty(reply to, unsigned status, const header
   to.stream.expires_after(to.timeout);
   co_await net::async_write(to.stream, net::buffer(head.text()), whole_buffers,
                             net::redirect_error(net::use_awaitable, ec));
+  to.stream.expires_never();
   co_return write_result{0, !ec};
 }
 
@@ -82,6 +83,7 @@ net::awaitable<write_result> write_json(reply to, unsigned status, std::string b
                                            net::buffer(body.data(), body_bytes)};
   co_await net::async_write(to.stream, message, whole_buffers,
                             net::redirect_error(net::use_awaitable, ec));
+  to.stream.expires_never();
   co_return write_result{body_bytes, !ec};
 }
 
@@ -110,6 +112,8 @@ net::awaitable<write_result> write_streamed(reply to, unsigned status, const hea
     stream.expires_after(timeout);
     co_await net::async_write(stream, net::buffer(message_head.text()), whole_buffers,
                               net::redirect_error(net::use_awaitable, ec));
+    // The wait for the body's bytes is bounded by their source, not the write timeout.
+    stream.expires_never();
     if (ec) co_return result;
   }
   if (head) {
@@ -162,11 +166,13 @@ net::awaitable<write_result> write_streamed(reply to, unsigned status, const hea
     if (n > 0) parts[count++] = net::buffer(view.data(), n);
     if (chunked && n > 0) parts[count++] = net::buffer(crlf);
     if (chunked && n == 0) parts[count++] = net::buffer(last_chunk);
-    // Bounded by the write timeout: a client that stops reading is dropped.
+    // Bounded by the write timeout: a client that stops reading is dropped. (The deadline is
+    // cleared after the write: the wait for the next bytes is bounded by their source.)
     stream.expires_after(timeout);
     auto write_started = std::chrono::steady_clock::now();
     co_await net::async_write(stream, std::span<const net::const_buffer>(parts.data(), count),
                               whole_buffers, net::redirect_error(net::use_awaitable, ec));
+    stream.expires_never();
     if (ec) co_return result;
     if (!copying && std::chrono::steady_clock::now() - write_started > slow_write) {
       copying = true;
