@@ -49,7 +49,7 @@ net::awaitable<upstream_step> pooled_exchange::read_head(bool head_request,
                                                          config::duration timeout) {
   if (head_request) parser_.skip(true);
   beast::error_code ec;
-  conn_->tcp().expires_after(timeout);
+  conn_->expires_after(timeout);
   co_await conn_->read_header(conn_->read_buffer, parser_, ec);
   if (!ec) {
     if (parser_.is_done()) release();  // HEAD, or an empty body
@@ -107,7 +107,7 @@ net::awaitable<std::size_t> pooled_exchange::read_some(net::mutable_buffer buffe
     body.size = buffer.size();
     // Bounded by idle_timeout (an upstream that stalls mid-body is given up on) and by what
     // is left of body_timeout.
-    conn_->tcp().expires_after(
+    conn_->expires_after(
         std::min<std::chrono::steady_clock::duration>(idle_timeout_, pace_.left()));
     auto started = std::chrono::steady_clock::now();
     co_await conn_->read_some(conn_->read_buffer, parser_, ec);

@@ -266,7 +266,7 @@ net::awaitable<upstream_result> upstream_client::attempt(const recording_request
       counters_.attempts.fetch_add(1, std::memory_order_relaxed);
       sent_at = std::chrono::steady_clock::now();
       beast::error_code ec;
-      conn->tcp().expires_after(cfg_.header_timeout);
+      conn->expires_after(cfg_.header_timeout);
       co_await conn->write(req, ec);
       answer = std::make_unique<pooled_exchange>(std::move(conn), pool_, cfg_, errors_, request_id);
       upstream_step step;

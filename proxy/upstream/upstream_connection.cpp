@@ -30,10 +30,12 @@ net::awaitable<upstream_step> upstream_connection::open(const config::base_url& 
     tls_.emplace(ex_, *tls_context);
   else
     plain_.emplace(ex_);
+  deadline_.watch(socket());
 
   // Bounded by connect_timeout: a dead upstream must not hold the client for long.
-  tcp().expires_after(cfg.connect_timeout);
-  co_await tcp().async_connect(endpoints, net::redirect_error(net::use_awaitable, ec));
+  expires_after(cfg.connect_timeout);
+  co_await net::async_connect(socket(), endpoints, net::redirect_error(net::use_awaitable, ec));
+  step_done(ec);
   if (ec) {
     co_return fail(upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
                                                                 : upstream_failure::kind::connect,
@@ -63,9 +65,10 @@ net::awaitable<upstream_step> upstream_connection::open(const config::base_url& 
   // New sessions (TLS 1.3 tickets arrive after the handshake) reach the pool through the
   // context's new-session callback, which finds the pool and origin here.
   if (session_sink_ != nullptr) SSL_set_ex_data(ssl_handle, session_ex_index(), this);
-  tcp().expires_after(cfg.connect_timeout);
+  expires_after(cfg.connect_timeout);
   co_await tls_->async_handshake(ssl::stream_base::client,
                                  net::redirect_error(net::use_awaitable, ec));
+  step_done(ec);
   if (ec) {
     // A certificate or protocol the gateway refuses is refused again on a retry.
     co_return fail(upstream_failure{
@@ -78,13 +81,14 @@ net::awaitable<upstream_step> upstream_connection::open(const config::base_url& 
 
 net::awaitable<upstream_step> upstream_connection::tunnel(const config::base_url& origin,
                                                           const config::upstream_config& cfg) {
-  auto& stream = tcp();
+  auto& stream = socket();
   http::request<http::empty_body> req{http::verb::connect,
                                       origin.host + ":" + std::to_string(origin.port), 11};
   req.set(http::field::host, origin.host + ":" + std::to_string(origin.port));
   req.set(http::field::user_agent, upstream_user_agent);
   beast::error_code ec;
-  stream.expires_after(cfg.connect_timeout);
+  // One deadline for the CONNECT exchange.
+  expires_after(cfg.connect_timeout);
   co_await http::async_write(stream, req, net::redirect_error(net::use_awaitable, ec));
   http::response_parser<http::empty_body> parser;
   parser.skip(true);  // a CONNECT answer has no body: the tunnel starts after its head
@@ -93,6 +97,7 @@ net::awaitable<upstream_step> upstream_connection::tunnel(const config::base_url
     co_await http::async_read_header(stream, buffer, parser,
                                      net::redirect_error(net::use_awaitable, ec));
   }
+  step_done(ec);
   if (ec) {
     co_return fail(upstream_failure{ec == beast::error::timeout ? upstream_failure::kind::timeout
                                                                 : upstream_failure::kind::connect,

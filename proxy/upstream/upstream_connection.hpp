@@ -19,6 +19,7 @@
 #include "config/config.hpp"
 #include "proxy/upstream/upstream_client.hpp"
 #include "util/net/net.hpp"
+#include "util/net/socket_deadline.hpp"
 
 namespace recgate {
 
@@ -31,7 +32,8 @@ std::string origin_key(const config::base_url& origin);
 // It lives on the io_context of the request that opened it, and the pool hands it only to later
 // requests on that same io_context: its I/O never wakes another thread. No strand: each
 // io_context is run by one thread (proxy/app/server.cpp), and one request at a time uses it.
-// Each async step sets its own deadline.
+// Each async step sets its own deadline (expires_after) and the step clears it when it ends;
+// past a deadline the socket is closed and the step fails with beast::error::timeout.
 class upstream_connection {
  public:
   upstream_connection(net::any_io_executor io, std::string origin_key)
@@ -43,7 +45,11 @@ class upstream_connection {
   }
   const void* home() const { return home_; }
 
-  beast::tcp_stream& tcp() { return tls_ ? tls_->next_layer() : *plain_; }
+  tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
+  // The deadline of the next step (connect, handshake, write, read).
+  void expires_after(std::chrono::steady_clock::duration d) { deadline_.expires_after(d); }
+  // Idle in the pool, where another thread may destroy it: out of its io_context's sweeper.
+  void park() { deadline_.release(); }
   const std::string& key() const { return key_; }
   SSL* ssl_handle() { return tls_ ? tls_->native_handle() : nullptr; }
 
@@ -77,6 +83,7 @@ class upstream_connection {
     else
       co_await net::async_write(*plain_, net::buffer(bytes),
                                 net::redirect_error(net::use_awaitable, ec));
+    step_done(ec);
   }
 
   template <class Parser>
@@ -89,6 +96,7 @@ class upstream_connection {
       co_await http::async_read_header(*plain_, buffer, parser,
                                        net::redirect_error(net::use_awaitable, ec));
     }
+    step_done(ec);
   }
 
   template <class Parser>
@@ -101,18 +109,26 @@ class upstream_connection {
       co_await http::async_read_some(*plain_, buffer, parser,
                                      net::redirect_error(net::use_awaitable, ec));
     }
+    step_done(ec);
   }
 
  private:
   // CONNECT host:port through the egress proxy; on 200 the TCP stream is a tunnel to origin.
   net::awaitable<upstream_step> tunnel(const config::base_url& origin,
                                        const config::upstream_config& cfg);
+  // After each step: no deadline until the next one sets its own (the caller may now wait on a
+  // client), and a step cut short by its deadline says so.
+  void step_done(beast::error_code& ec) {
+    if (ec && deadline_.expired()) ec = beast::error::timeout;
+    deadline_.expires_never();
+  }
 
   net::any_io_executor ex_;
   const void* home_;
   std::string key_;
-  std::optional<beast::tcp_stream> plain_;
-  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
+  std::optional<tcp::socket> plain_;
+  std::optional<beast::ssl_stream<tcp::socket>> tls_;
+  socket_deadline deadline_;  // after the streams: it leaves the sweeper before they close
 };
 
 // Idle connections and the last TLS session, per origin. Shared with the exchanges that hand
@@ -149,6 +165,7 @@ struct upstream_client::pool {
     if (closed_ || list.size() >= max_idle_) return;  // c closes as it goes
     c->idle_since = std::chrono::steady_clock::now();
     c->reused = true;
+    c->park();
     list.push_back(std::move(c));
   }
 
