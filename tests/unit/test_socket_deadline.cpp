@@ -1,9 +1,9 @@
 // socket_deadline: one sweeper timer per io_context closes the sockets whose deadline passed,
 // on real loopback sockets.
-#include <doctest/doctest.h>
-
 #include <chrono>
 #include <optional>
+
+#include <doctest/doctest.h>
 
 #include "util/net/net.hpp"
 #include "util/net/socket_deadline.hpp"

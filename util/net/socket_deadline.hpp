@@ -79,8 +79,7 @@ class deadline_sweeper : public net::execution_context::service {
   void sweep();
   void shutdown() override;
 
-  net::basic_waitable_timer<std::chrono::steady_clock,
-                            net::wait_traits<std::chrono::steady_clock>,
+  net::basic_waitable_timer<std::chrono::steady_clock, net::wait_traits<std::chrono::steady_clock>,
                             net::io_context::executor_type>
       timer_;
   socket_deadline::clock::time_point armed_ = socket_deadline::clock::time_point::max();
