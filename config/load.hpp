@@ -42,6 +42,11 @@ consumers_result load_consumers_file(const std::string& path,
                                      const std::vector<consumer_config>& own);
 
 // Parsers for single values, shared with tests. Each returns nullopt on malformed input.
+// What server.threads = 0 means: the cores this process may run on (its CPU affinity, which
+// taskset, cpusets and Kubernetes' static CPU manager narrow), not every core of the machine:
+// two I/O threads sharing one allowed core only add wake-ups. At least 1.
+unsigned usable_cores();
+
 std::optional<duration> parse_duration(std::string_view text);  // "250ms", "5s", "2m", "1h", "1d"
 std::optional<endpoint> parse_endpoint(std::string_view text);  // "host:port", "[::1]:port"
 std::optional<base_url> parse_base_url(std::string_view text);

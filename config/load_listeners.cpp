@@ -4,8 +4,24 @@
 #include <set>
 #include <thread>
 
+#include <sched.h>
+
 #include "config/sections.hpp"
 #include "config/toml_reader.hpp"
+
+namespace recgate::config {
+
+unsigned usable_cores() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
+    const int count = CPU_COUNT(&allowed);
+    if (count > 0) return static_cast<unsigned>(count);
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+}  // namespace recgate::config
 
 namespace recgate::config::sections {
 
@@ -37,7 +53,7 @@ void load_server(const toml::table* t, server_config& s, const env_lookup& env,
   r.read_timeout("header_timeout", s.header_timeout);
   r.read_timeout("idle_timeout", s.idle_timeout);
   r.read_timeout("write_timeout", s.write_timeout);
-  if (s.threads == 0) s.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (s.threads == 0) s.threads = usable_cores();
 }
 
 void load_tls(const toml::table* t, tls_config& tls, std::vector<error>& errors) {

@@ -3,6 +3,7 @@
 #include <map>
 
 #include <doctest/doctest.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "config/load.hpp"
@@ -41,6 +42,26 @@ bool has_error(const load_result& r, std::string_view key, std::string_view word
 }
 
 }  // namespace
+
+TEST_CASE("server.threads = 0 is the cores the process may run on, not every core") {
+  cpu_set_t original;
+  CPU_ZERO(&original);
+  REQUIRE(sched_getaffinity(0, sizeof original, &original) == 0);
+  CHECK(usable_cores() == static_cast<unsigned>(CPU_COUNT(&original)));
+  // Narrowed to one core (as taskset or a cpuset does): one I/O thread.
+  int first = 0;
+  while (!CPU_ISSET(first, &original)) ++first;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  REQUIRE(sched_setaffinity(0, sizeof one, &one) == 0);
+  auto r = load_from_string(minimal(), "t.toml", with_token);
+  const unsigned narrowed = usable_cores();
+  REQUIRE(sched_setaffinity(0, sizeof original, &original) == 0);
+  REQUIRE(r.ok());
+  CHECK(narrowed == 1);
+  CHECK(r->server.threads == 1);
+}
 
 TEST_CASE("a minimal configuration loads with defaults") {
   auto r = load_from_string(minimal(), "t.toml", with_token);
