@@ -1,9 +1,13 @@
 #include "proxy/telemetry/logging.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
+#include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <ctime>
 #include <iterator>
 #include <mutex>
 
@@ -20,6 +24,8 @@ namespace {
 std::shared_ptr<spdlog::logger> main_logger;
 std::shared_ptr<spdlog::logger> access_logger;   // formats lines into batches
 std::shared_ptr<spdlog::logger> access_batches;  // writes the batches (asynchronous)
+class access_batch_sink;
+std::shared_ptr<access_batch_sink> access_sink;  // access_logger's sink, written to directly
 bool json_format = false;
 
 // Collects formatted access lines and hands them to `target` (an asynchronous logger that
@@ -29,6 +35,14 @@ class access_batch_sink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
   explicit access_batch_sink(std::shared_ptr<spdlog::logger> target) : target_(std::move(target)) {
     batch_.reserve(access_batch_bytes + 1024);
+  }
+
+  // A whole access line, prefix and newline included, formatted by logging::access: appended as
+  // it is (no pattern formatter, no second copy).
+  void add_line(std::string_view line) {
+    std::lock_guard lock(mutex_);
+    batch_.append(line);
+    if (batch_.size() >= access_batch_bytes) hand_over();
   }
 
  private:
@@ -84,13 +98,12 @@ void init(const config::log_config& cfg) {
   access_batches = std::make_shared<spdlog::async_logger>(
       "access-batches", batch_out, spdlog::thread_pool(), spdlog::async_overflow_policy::block);
   access_batches->set_level(spdlog::level::info);
-  access_logger = std::make_shared<spdlog::logger>(
-      "access", std::make_shared<access_batch_sink>(access_batches));
+  access_sink = std::make_shared<access_batch_sink>(access_batches);
+  access_logger = std::make_shared<spdlog::logger>("access", access_sink);
   auto level = spdlog::level::from_str(cfg.level);
   for (auto& l : {main_logger, access_logger}) {
     l->set_level(level);
-    l->set_pattern(json_format ? R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","log":"%n",%v})"
-                               : "%Y-%m-%dT%H:%M:%S.%e%z %l %n %v");
+    l->set_pattern(json_format ? json_pattern : text_pattern);
   }
   main_logger->flush_on(spdlog::level::warn);
   access_logger->set_level(level <= spdlog::level::info ? spdlog::level::info : level);
@@ -106,6 +119,7 @@ void shutdown() {
   if (main_logger) main_logger->flush();
   main_logger.reset();
   access_logger.reset();
+  access_sink.reset();
   access_batches.reset();
   spdlog::shutdown();
 }
@@ -121,24 +135,41 @@ using line_buffer = spdlog::memory_buf_t;
 
 void append(line_buffer& out, std::string_view s) { out.append(s.data(), s.data() + s.size()); }
 
+// The bytes a quoted text value shows as they are: printable ASCII but '"' and '\\'.
+constexpr std::array<bool, 256> shown_as_is = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x7f; ++c) t[static_cast<std::size_t>(c)] = c != '"' && c != '\\';
+  return t;
+}();
+
+void append_number(line_buffer& out, std::uint64_t n) {
+  char digits[20];
+  auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+  out.append(digits, end);
+}
+
 // A text value that may carry client bytes: quoted, anything unprintable escaped. Runs of
-// plain characters (nearly every value whole) are appended at once.
+// plain characters (nearly every value whole) are found by a table lookup per byte and
+// appended at once.
 void append_quoted(line_buffer& out, std::string_view s) {
   out.push_back('"');
-  std::size_t plain_from = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c != '"' && c != '\\' && c >= 0x20 && c < 0x7f) continue;
-    append(out, s.substr(plain_from, i - plain_from));
-    plain_from = i + 1;
+  const char* const end = s.data() + s.size();
+  const char* at = s.data();
+  for (;;) {
+    const char* run = at;
+    while (at != end && shown_as_is[static_cast<unsigned char>(*at)]) ++at;
+    out.append(run, at);
+    if (at == end) break;
+    const auto c = static_cast<unsigned char>(*at++);
     if (c == '"' || c == '\\') {
       out.push_back('\\');
       out.push_back(static_cast<char>(c));
     } else {
-      fmt::format_to(std::back_inserter(out), "\\x{:02x}", c);
+      static constexpr char hex[] = "0123456789abcdef";
+      const char escaped[4] = {'\\', 'x', hex[c >> 4], hex[c & 0xf]};
+      out.append(escaped, escaped + 4);
     }
   }
-  append(out, s.substr(plain_from));
   out.push_back('"');
 }
 
@@ -146,7 +177,12 @@ void append_quoted(line_buffer& out, std::string_view s) {
 // cheaper than a float's.
 void append_millis(line_buffer& out, double ms) {
   const auto us = static_cast<std::uint64_t>(std::llround(std::max(0.0, ms) * 1000.0));
-  fmt::format_to(std::back_inserter(out), "{}.{:03}", us / 1000, us % 1000);
+  append_number(out, us / 1000);
+  const auto fraction = static_cast<unsigned>(us % 1000);
+  const char decimals[4] = {'.', static_cast<char>('0' + fraction / 100),
+                            static_cast<char>('0' + fraction / 10 % 10),
+                            static_cast<char>('0' + fraction % 10)};
+  out.append(decimals, decimals + 4);
 }
 
 // A JSON string. ASCII is escaped here; a value with other bytes goes through nlohmann, which
@@ -190,9 +226,13 @@ void format_text(line_buffer& out, const access_record& r) {
     append(out, name);
     append_quoted(out, value);
   }
-  fmt::format_to(std::back_inserter(out),
-                 " status={} bytes={} upstream_status={} duration_ms=", r.status, r.bytes,
-                 r.upstream_status);
+  append(out, " status=");
+  append_number(out, r.status);
+  append(out, " bytes=");
+  append_number(out, r.bytes);
+  append(out, " upstream_status=");
+  append_number(out, r.upstream_status);
+  append(out, " duration_ms=");
   append_millis(out, r.duration_ms);
   append(out, " cache=");
   append(out, r.cache);
@@ -225,6 +265,46 @@ void format_json(line_buffer& out, const access_record& r) {
   append_json_string(out, r.project);
 }
 
+// What the loggers' pattern (set in init) puts before a line, for the access lines that go
+// straight into their batch: "%Y-%m-%dT%H:%M:%S.%e%z info access " or its JSON form. Local time
+// as the pattern has it; the part down to the second (and the zone) is formatted once a second
+// per thread.
+void append_prefix(line_buffer& out, bool json, std::chrono::system_clock::time_point now) {
+  const auto since_epoch = now.time_since_epoch();
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
+  const auto millis = static_cast<unsigned>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - seconds).count());
+  thread_local std::time_t formatted_at = -1;
+  thread_local char date_time[32];  // "%Y-%m-%dT%H:%M:%S"
+  thread_local std::size_t date_time_length = 0;
+  thread_local char zone[8];  // "+hh:mm"
+  const std::time_t t = static_cast<std::time_t>(seconds.count());
+  if (t != formatted_at) {
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    date_time_length = std::strftime(date_time, sizeof date_time, "%Y-%m-%dT%H:%M:%S", &tm);
+    long minutes = tm.tm_gmtoff / 60;
+    zone[0] = minutes < 0 ? '-' : '+';
+    if (minutes < 0) minutes = -minutes;
+    const long hours = minutes / 60 % 100;
+    minutes %= 60;
+    zone[1] = static_cast<char>('0' + hours / 10);
+    zone[2] = static_cast<char>('0' + hours % 10);
+    zone[3] = ':';
+    zone[4] = static_cast<char>('0' + minutes / 10);
+    zone[5] = static_cast<char>('0' + minutes % 10);
+    formatted_at = t;
+  }
+  if (json) append(out, R"({"time":")");
+  out.append(date_time, date_time + date_time_length);
+  const char fraction[4] = {'.', static_cast<char>('0' + millis / 100),
+                            static_cast<char>('0' + millis / 10 % 10),
+                            static_cast<char>('0' + millis % 10)};
+  out.append(fraction, fraction + 4);
+  out.append(zone, zone + 6);
+  append(out, json ? R"(","level":"info","log":"access",)" : " info access ");
+}
+
 void format_into(line_buffer& out, const access_record& r, bool json) {
   if (json)
     format_json(out, r);
@@ -240,6 +320,12 @@ std::string format_access(const access_record& r, bool json) {
   return fmt::to_string(out);
 }
 
+std::string access_prefix(std::chrono::system_clock::time_point at, bool json) {
+  line_buffer out;
+  append_prefix(out, json, at);
+  return fmt::to_string(out);
+}
+
 bool access_enabled() { return access_logger && access_logger->should_log(spdlog::level::info); }
 
 void access(const access_record& record) {
@@ -247,8 +333,11 @@ void access(const access_record& record) {
   // nothing for its log line.
   if (!access_enabled()) return;
   line_buffer line;  // on the stack: a line longer than its inline bytes is rare
+  append_prefix(line, json_format, std::chrono::system_clock::now());
   format_into(line, record, json_format);
-  access_logger->info(std::string_view(line.data(), line.size()));
+  if (json_format) line.push_back('}');
+  append(line, spdlog::details::os::default_eol);
+  access_sink->add_line(std::string_view(line.data(), line.size()));
 }
 
 }  // namespace recgate::logging

@@ -5,6 +5,7 @@
 // Callers pass finished messages; nothing here ever receives a credential, and callers must keep
 // it that way (no Authorization header, no token, no query string is ever passed in).
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -52,6 +53,14 @@ bool access_enabled();
 
 // The text or JSON line for a record, without the time stamp and level prefix (for tests).
 std::string format_access(const access_record& record, bool json);
+// The time stamp and level prefix of an access line written at `at` (for tests: it must match
+// what the loggers' pattern writes before every other line).
+std::string access_prefix(std::chrono::system_clock::time_point at, bool json);
+
+// The loggers' pattern (spdlog's), text and JSON.
+inline constexpr const char* text_pattern = "%Y-%m-%dT%H:%M:%S.%e%z %l %n %v";
+inline constexpr const char* json_pattern =
+    R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","log":"%n",%v})";
 
 // How many bytes of access lines are handed to the logging thread at once.
 inline constexpr std::size_t access_batch_bytes = 32 * 1024;

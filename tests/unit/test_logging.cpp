@@ -1,5 +1,12 @@
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <string>
+
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/details/log_msg.h>
+#include <spdlog/pattern_formatter.h>
 
 #include "proxy/telemetry/logging.hpp"
 
@@ -83,4 +90,43 @@ TEST_CASE("durations are milliseconds with three decimals; escapes amid plain ru
       "ef";
   CHECK(format_access(r, false).find(R"(path="/ab\"cd\x01ef")") != std::string::npos);
   CHECK(format_access(r, true).find(R"("path":"/ab\"cd\u0001ef")") != std::string::npos);
+}
+
+// Access lines skip spdlog's pattern formatter (they go straight into their batch): their prefix
+// must still be what the pattern writes before every other line, in text and JSON, whatever
+// the time zone and the millisecond.
+TEST_CASE("an access line's prefix is the loggers' pattern, to the millisecond") {
+  using namespace std::chrono;
+  const char* saved = std::getenv("TZ");
+  const std::string saved_tz = saved != nullptr ? saved : "";
+  for (const char* zone : {"UTC0", "EST5EDT", "IST-5:30"}) {
+    setenv("TZ", zone, 1);
+    tzset();
+    for (auto at : {sys_days{year{2026} / 12 / 7} + hours(6) + minutes(27) + milliseconds(5),
+                    sys_days{year{2026} / 7 / 1} + hours(23) + seconds(59) + milliseconds(999),
+                    sys_days{year{2027} / 1 / 1} + milliseconds(0)}) {
+      for (bool json : {false, true}) {
+        spdlog::pattern_formatter pattern(json ? recgate::logging::json_pattern
+                                               : recgate::logging::text_pattern);
+        spdlog::details::log_msg msg("access", spdlog::level::info, "");
+        msg.time = time_point_cast<system_clock::duration>(at);
+        spdlog::memory_buf_t written;
+        pattern.format(msg, written);
+        std::string expected(written.data(), written.size());
+        // The pattern's line for an empty message: the prefix, then (JSON) the closing brace
+        // and the end of line.
+        expected = expected.substr(0, expected.size() - std::string(json ? "}" : "").size() -
+                                          std::string(spdlog::details::os::default_eol).size());
+        CAPTURE(zone);
+        CAPTURE(json);
+        CHECK(recgate::logging::access_prefix(time_point_cast<system_clock::duration>(at), json) ==
+              expected);
+      }
+    }
+  }
+  if (saved != nullptr)
+    setenv("TZ", saved_tz.c_str(), 1);
+  else
+    unsetenv("TZ");
+  tzset();
 }
