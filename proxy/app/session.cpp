@@ -145,31 +145,32 @@ access_request access_request_for(const http::request<http::string_body>& req,
   return ask;
 }
 
-net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
-                                         client_stream& stream,
-                                         const http::request<http::string_body>& req,
-                                         const request_fields& fields,
-                                         const std::string& request_id, const connection_info& conn,
-                                         bool keep_alive) {
+// Answers one request; what happened is recorded in `out` (filled in place, not returned: see
+// serve_recording).
+net::awaitable<void> dispatch(gateway& gw, const live_settings& live, client_stream& stream,
+                              const http::request<http::string_body>& req,
+                              const request_fields& fields, const std::string& request_id,
+                              const connection_info& conn, bool keep_alive, request_outcome& out) {
   if (!valid_host(fields.host_count, fields.host, req.version() >= 11)) {
-    request_outcome refused;
     reply to{stream, request_id, req.method() == http::verb::head, false,
              live.server.write_timeout};
     auto w = co_await write_error(to, 400, "The request needs exactly one valid Host header");
-    co_return refused.settle(400, w, false);
+    out.settle(400, w, false);
+    co_return;
   }
   auto target_path = req.target().substr(0, req.target().find('?'));
   if (target_path == "/v1/signed-urls") {
-    co_return request_outcome(co_await serve_signed_url_request(gw, live, stream, req, request_id,
-                                                                conn.client, keep_alive),
-                              "sign");
+    auto signed_url = co_await serve_signed_url_request(gw, live, stream, req, request_id,
+                                                        conn.client, keep_alive);
+    out = request_outcome(std::move(signed_url), "sign");
+    co_return;
   }
   if (gw.prefetch && target_path == gw.fixed.callbacks.path) {
-    co_return request_outcome(
-        co_await serve_status_callback(gw, live, stream, req, request_id, keep_alive), "callback");
+    auto callback = co_await serve_status_callback(gw, live, stream, req, request_id, keep_alive);
+    out = request_outcome(std::move(callback), "callback");
+    co_return;
   }
 
-  request_outcome out;
   bool head = req.method() == http::verb::head;
   const reply to{stream, request_id, head, keep_alive, live.server.write_timeout};
   auto routed = route(req.method_string(), req.target());
@@ -179,7 +180,8 @@ net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
     header_list extra;
     if (err.status == 405) extra.emplace_back("Allow", err.allow);
     auto w = co_await write_error(to, static_cast<unsigned>(err.status), err.message, extra);
-    co_return out.settle(static_cast<unsigned>(err.status), w, keep_alive);
+    out.settle(static_cast<unsigned>(err.status), w, keep_alive);
+    co_return;
   }
 
   const auto& routed_request = *routed;
@@ -200,7 +202,8 @@ net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
   if (decision.outcome != access_outcome::allow) {
     auto denied = denial_for(decision);
     auto w = co_await write_error(to, denied.status, denied.message, denied.headers);
-    co_return out.settle(denied.status, w, keep_alive);
+    out.settle(denied.status, w, keep_alive);
+    co_return;
   }
 
   header_list audio_extra;
@@ -210,15 +213,8 @@ net::awaitable<request_outcome> dispatch(gateway& gw, const live_settings& live,
   }
   conditional_headers conditions{fields.if_none_match, fields.range, fields.if_range,
                                  fields.if_modified_since};
-  auto handled = co_await serve_recording(gw, live, stream, routed_request, conditions, request_id,
-                                          keep_alive, decision.budget.get(), audio_extra);
-  out.status = handled.status;
-  out.bytes = handled.bytes;
-  out.upstream_status = handled.upstream_status;
-  out.keep_alive = handled.keep_alive;
-  out.cache = std::move(handled.cache);
-  out.project = std::move(handled.project);
-  co_return out;
+  co_await serve_recording(gw, live, stream, routed_request, conditions, request_id, keep_alive,
+                           decision.budget.get(), audio_extra, out);
 }
 
 // Counts the connection while it lives, for max_connections and /metrics.
@@ -377,7 +373,8 @@ net::awaitable<void> serve(client_stream& stream, std::shared_ptr<gateway> gw,
         (limits.max_requests_per_connection != 0 && served >= limits.max_requests_per_connection) ||
         gw->draining.load(std::memory_order_relaxed);
     bool keep_alive = req.keep_alive() && !last;
-    auto outcome = co_await dispatch(*gw, *live, stream, req, fields, request_id, conn, keep_alive);
+    request_outcome outcome;
+    co_await dispatch(*gw, *live, stream, req, fields, request_id, conn, keep_alive, outcome);
 
     record_request(*gw, stream, conn, req, fields, request_id, started, outcome);
     if (!outcome.keep_alive) {

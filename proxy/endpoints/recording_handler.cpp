@@ -52,13 +52,15 @@ net::awaitable<const char*> read_whole(body_source& body, std::size_t limit, std
   }
 }
 
-// One request's answer. Each respond_* writes a whole response and returns the outcome.
+// One request's answer. Each respond_* writes a whole response and records it in the caller's
+// outcome (filled in place: an outcome of five strings moved up through every coroutine frame
+// was a measurable part of a hit's cost).
 class responder {
  public:
   responder(gateway& gw, const live_settings& live, client_stream& client,
             const recording_request& request, const conditional_headers& conditions,
             const std::string& request_id, bool keep_alive, token_bucket* budget,
-            const header_list& audio_extra)
+            const header_list& audio_extra, endpoint_outcome& out)
       : budget_(budget),
         audio_extra_(audio_extra),
         gw_(gw),
@@ -67,9 +69,10 @@ class responder {
         request_(request),
         conditions_(conditions),
         request_id_(request_id),
-        keep_alive_(keep_alive) {}
+        keep_alive_(keep_alive),
+        out_(out) {}
 
-  net::awaitable<endpoint_outcome> run() {
+  net::awaitable<void> run() {
     // The project serving the AccountSid: its client, its credentials. None: 404 here, nothing
     // sent upstream (no project's credentials go out for another's recordings).
     project_ = gw_.projects.load()->find(request_.account_sid);
@@ -98,7 +101,7 @@ class responder {
   // the cache cannot answer). For audio, the client's Range and validators go upstream (as
   // forwardable_conditions checked and rebuilt them) and the upstream's 206, 304 or 416 comes
   // back, so a player can seek without a cache too.
-  net::awaitable<endpoint_outcome> respond_passthrough() {
+  net::awaitable<void> respond_passthrough() {
     const bool metadata = request_.format == recording_format::json;
     std::optional<recording_request> conditional;
     if (!metadata && !request_.upstream_range) {
@@ -155,7 +158,7 @@ class responder {
   // request: signed, never redirected). On its 204, or a 404 (already gone there), every format
   // and the metadata are purged here and a tombstone kept, so nothing asks the upstream for it
   // again; the client gets 204 (or the 404). Without a cache there is nothing to purge.
-  net::awaitable<endpoint_outcome> respond_delete() {
+  net::awaitable<void> respond_delete() {
     recording_request upstream_request = request_;
     upstream_request.format = recording_format::json;
     auto response = co_await fetch_from_upstream(project_->client(), upstream_request, request_id_);
@@ -185,12 +188,12 @@ class responder {
   }
 
   // A recording with a tombstone: deleted through the gateway or reported gone by a callback.
-  net::awaitable<endpoint_outcome> respond_deleted() {
+  net::awaitable<void> respond_deleted() {
     co_return co_await respond_error(404, "The recording was deleted");
   }
 
   // The upstream's 304 to validators the client sent: its validators, no body.
-  net::awaitable<endpoint_outcome> respond_not_modified(const cache::origin_head& head) {
+  net::awaitable<void> respond_not_modified(const cache::origin_head& head) {
     header_list headers;
     if (!head.etag.empty()) headers.emplace_back("ETag", head.etag);
     if (!head.last_modified.empty()) headers.emplace_back("Last-Modified", head.last_modified);
@@ -202,7 +205,7 @@ class responder {
 
   // Metadata kept for metadata_ttl, per account; a miss reads the (small) body whole to keep it.
   // While the upstream fails, metadata up to stale_if_error past its TTL is served instead.
-  net::awaitable<endpoint_outcome> respond_metadata_cached() {
+  net::awaitable<void> respond_metadata_cached() {
     auto now = cache::metadata_cache::clock::now();
     auto found = gw_.metadata->find(request_.account_sid, request_.sid, now);
     out_.cache = found ? "HIT" : "MISS";
@@ -236,7 +239,7 @@ class responder {
 
   // Audio and peaks through the cache. One coroutine from the lookup to the answer: a hit costs
   // no frame beyond respond_committed's.
-  net::awaitable<endpoint_outcome> respond_cached() {
+  net::awaitable<void> respond_cached() {
     const bool peaks = request_.format == recording_format::peaks;
     cache::object_key key{
         request_.account_sid, request_.sid,
@@ -282,7 +285,7 @@ class responder {
 
   // Waveform peaks without a cache, or while the store takes no writes: computed from the
   // upstream's WAV for this request alone.
-  net::awaitable<endpoint_outcome> respond_peaks_uncached() {
+  net::awaitable<void> respond_peaks_uncached() {
     cache::object_key key{request_.account_sid, request_.sid,
                           peaks_format(request_.samples_per_pixel)};
     auto origin = peaks_origin(nullptr, project_, request_id_);
@@ -296,8 +299,7 @@ class responder {
   }
 
   // A whole object in the store: 304, 416, 206 or 200 by the request's conditions.
-  net::awaitable<endpoint_outcome> respond_committed(const cache::object_key& key,
-                                                     const cache::manifest& m) {
+  net::awaitable<void> respond_committed(const cache::object_key& key, const cache::manifest& m) {
     representation rep{m.length, m.etag(), m.last_modified};
     auto plan = plan_response(rep, conditions_);
     auto headers = audio_headers(m.content_type, rep);
@@ -314,7 +316,7 @@ class responder {
 
   // A fill in progress (this request's miss, or another's it joins): streamed as it arrives,
   // except a Range far ahead of it, which is asked of the upstream directly.
-  net::awaitable<endpoint_outcome> respond_filling(cache::cache::lookup& found) {
+  net::awaitable<void> respond_filling(cache::cache::lookup& found) {
     // Audio only: peaks have no upstream to ask a range of.
     const bool ranges_upstream = request_.format != recording_format::peaks;
     if (auto range = plain_range(conditions_, recording_request::open_range_end);
@@ -322,7 +324,8 @@ class responder {
         range->first >= found.filling->snapshot().available + far_ahead_bytes) {
       // A seek far into a recording whose fill has just begun: ask the upstream for that range at
       // once, beside the fill, rather than wait for the fill's head and then for its bytes.
-      if (auto done = co_await respond_range_early(*range, found.mark)) co_return *done;
+      const bool answered = co_await respond_range_early(*range, found.mark);
+      if (answered) co_return;
     }
     auto head = co_await found.filling->wait_head();
     if (found.from == cache::cache::source::miss) out_.upstream_status = head.status;
@@ -337,7 +340,8 @@ class responder {
         plan.begin >= found.filling->snapshot().available + far_ahead_bytes) {
       // A seek far beyond what has arrived (a player jumping to the end on first play): fetch
       // that range directly while the fill goes on, rather than wait for the fill to get there.
-      if (auto done = co_await respond_range_ahead(head, rep, plan, found.mark)) co_return *done;
+      const bool answered = co_await respond_range_ahead(head, rep, plan, found.mark);
+      if (answered) co_return;
     }
     auto headers = audio_headers(head.content_type, rep);
     if (plan.status == 206) headers.emplace_back("Content-Range", plan.content_range);
@@ -349,51 +353,53 @@ class responder {
   // The range straight from the upstream (not cached); nullopt when the upstream does not
   // answer it as asked, and the caller then waits for the fill instead.
   // `mark`: this request's place in the fill, let go once it is answered from the upstream.
-  net::awaitable<std::optional<endpoint_outcome>> respond_range_ahead(
-      const cache::origin_head& head, const representation& rep, const response_plan& plan,
-      cache::fill::reader_mark& mark) {
+  net::awaitable<bool> respond_range_ahead(const cache::origin_head& head,
+                                           const representation& rep, const response_plan& plan,
+                                           cache::fill::reader_mark& mark) {
     recording_request ranged = request_;
     ranged.upstream_range.emplace(plan.begin, *plan.end - 1);
     auto response = co_await fetch_from_upstream(project_->client(), ranged, request_id_);
     // Exactly the bytes asked for, or nothing: a 206 for another range is not this answer.
     if (response.head.status != 206 || response.head.length != *plan.end - plan.begin ||
         response.head.content_range != plan.content_range) {
-      co_return std::nullopt;
+      co_return false;
     }
     out_.cache = "RANGE";
     out_.upstream_status = 206;
     mark.reset();
     auto headers = audio_headers(head.content_type, rep);
     headers.emplace_back("Content-Range", plan.content_range);
-    co_return co_await respond_body(206, headers, *response.body);
+    co_await respond_body(206, headers, *response.body);
+    co_return true;
   }
 
   // Serves `range` straight from the upstream before the fill's head is known: the
   // representation (length, Last-Modified) is the one the upstream's 206 describes. nullopt when
   // the upstream does not answer exactly that range; the caller then uses the fill.
-  net::awaitable<std::optional<endpoint_outcome>> respond_range_early(
-      const byte_range& range, cache::fill::reader_mark& mark) {
+  net::awaitable<bool> respond_range_early(const byte_range& range,
+                                           cache::fill::reader_mark& mark) {
     recording_request ranged = request_;
     std::uint64_t last = range.last >= recording_request::open_range_end - 1
                              ? recording_request::open_range_end
                              : range.last;
     ranged.upstream_range.emplace(range.first, last);
     auto response = co_await fetch_from_upstream(project_->client(), ranged, request_id_);
-    if (response.head.status != 206) co_return std::nullopt;
+    if (response.head.status != 206) co_return false;
     auto total = content_range_length(response.head.content_range);
-    if (!total) co_return std::nullopt;
+    if (!total) co_return false;
     representation rep{*total, "", response.head.last_modified};
     auto plan = plan_response(rep, conditions_);
     if (plan.status != 206 || plan.content_range != response.head.content_range || !plan.end ||
         response.head.length != *plan.end - plan.begin) {
-      co_return std::nullopt;
+      co_return false;
     }
     out_.cache = "RANGE";
     out_.upstream_status = 206;
     mark.reset();
     auto headers = audio_headers(response.head.content_type, rep);
     headers.emplace_back("Content-Range", plan.content_range);
-    co_return co_await respond_body(206, headers, *response.body);
+    co_await respond_body(206, headers, *response.body);
+    co_return true;
   }
 
   header_list audio_headers(const std::string& type, const representation& rep) const {
@@ -412,7 +418,7 @@ class responder {
     return h;
   }
 
-  net::awaitable<endpoint_outcome> respond_unsatisfiable(const response_plan& plan) {
+  net::awaitable<void> respond_unsatisfiable(const response_plan& plan) {
     header_list extra;
     extra.emplace_back("Content-Range", plan.content_range);
     co_return co_await respond_error(416, "The requested range is not satisfiable", extra);
@@ -420,7 +426,7 @@ class responder {
 
   // What the origin said, as the client should hear it: unreachable 502, too slow 504, 5xx 502,
   // 4xx passed through (its JSON body, or ours when it sent none).
-  net::awaitable<endpoint_outcome> respond_origin_error(const cache::origin_head& head) {
+  net::awaitable<void> respond_origin_error(const cache::origin_head& head) {
     if (head.local) {
       // The gateway's own answer for a derived object (peaks): as it is.
       header_list extra;
@@ -461,15 +467,15 @@ class responder {
     co_return co_await respond_error(502, said);
   }
 
-  net::awaitable<endpoint_outcome> respond_error(unsigned status, std::string_view message,
-                                                 const header_list& extra = {}) {
+  net::awaitable<void> respond_error(unsigned status, std::string_view message,
+                                     const header_list& extra = {}) {
     auto w = co_await write_error(reply_to(request_.head), status, message, extra);
     co_return finish(status, w);
   }
 
   // `committed`: the body is a committed object's, read from the store.
-  net::awaitable<endpoint_outcome> respond_body(unsigned status, const header_list& headers,
-                                                body_source& body, bool committed = false) {
+  net::awaitable<void> respond_body(unsigned status, const header_list& headers, body_source& body,
+                                    bool committed = false) {
     auto w = co_await write_streamed(reply_to(request_.head), status, headers, body,
                                      gw_.fixed.upstream.buffer_bytes, budget_);
     if (w.unread && committed) co_return co_await respond_unreadable();
@@ -482,7 +488,7 @@ class responder {
   // or a store failing): nothing is sent yet, so the client still gets the whole recording. Once
   // through the cache again (a miss now: fetched and stored anew), then from the upstream
   // directly, as without a cache.
-  net::awaitable<endpoint_outcome> respond_unreadable() {
+  net::awaitable<void> respond_unreadable() {
     if (!retried_ && gw_.recordings) {
       retried_ = true;
       co_return co_await respond_cached();
@@ -497,11 +503,10 @@ class responder {
     return {client_, request_id_, head, keep_alive_, live_.server.write_timeout};
   }
 
-  endpoint_outcome finish(unsigned status, const write_result& w) {
+  void finish(unsigned status, const write_result& w) {
     out_.status = status;
     out_.bytes = w.body_bytes;
     out_.keep_alive = keep_alive_ && w.complete;
-    return out_;
   }
 
   token_bucket* budget_;
@@ -515,17 +520,20 @@ class responder {
   bool keep_alive_;
   bool retried_ = false;                       // respond_unreadable went through the cache once
   std::shared_ptr<upstream_project> project_;  // the AccountSid's, once found
-  endpoint_outcome out_;
+  endpoint_outcome& out_;                      // the caller's: filled in place, never moved
 };
 
 }  // namespace
 
-net::awaitable<endpoint_outcome> serve_recording(
-    gateway& gw, const live_settings& live, client_stream& client, const recording_request& request,
-    const conditional_headers& conditions, const std::string& request_id, bool keep_alive,
-    token_bucket* budget, const header_list& audio_extra) {
-  responder r(gw, live, client, request, conditions, request_id, keep_alive, budget, audio_extra);
-  co_return co_await r.run();
+net::awaitable<void> serve_recording(gateway& gw, const live_settings& live, client_stream& client,
+                                     const recording_request& request,
+                                     const conditional_headers& conditions,
+                                     const std::string& request_id, bool keep_alive,
+                                     token_bucket* budget, const header_list& audio_extra,
+                                     endpoint_outcome& out) {
+  responder r(gw, live, client, request, conditions, request_id, keep_alive, budget, audio_extra,
+              out);
+  co_await r.run();
 }
 
 }  // namespace recgate

@@ -15,10 +15,13 @@
 
 namespace recgate {
 
-// `live`: the request's settings snapshot, which must outlive the call.
-net::awaitable<endpoint_outcome> serve_recording(
-    gateway& gw, const live_settings& live, client_stream& client, const recording_request& request,
-    const conditional_headers& conditions, const std::string& request_id, bool keep_alive,
-    token_bucket* budget = nullptr, const header_list& audio_extra = {});
+// `live`: the request's settings snapshot, which must outlive the call. What happened (status,
+// bytes, cache, project...) is recorded in `out`.
+net::awaitable<void> serve_recording(gateway& gw, const live_settings& live, client_stream& client,
+                                     const recording_request& request,
+                                     const conditional_headers& conditions,
+                                     const std::string& request_id, bool keep_alive,
+                                     token_bucket* budget, const header_list& audio_extra,
+                                     endpoint_outcome& out);
 
 }  // namespace recgate
