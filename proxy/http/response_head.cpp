@@ -1,6 +1,7 @@
 #include "proxy/http/response_head.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 
 #include <boost/beast/http/status.hpp>
@@ -13,20 +14,38 @@ namespace {
 
 // Set by the writer from the body and the connection, never by a caller.
 bool framing_field(std::string_view name) {
-  return iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
-         iequals(name, "connection");
+  // By length first: nearly every name is none of the three, and most differ in length.
+  switch (name.size()) {
+    case 14:
+      return iequals(name, "content-length");
+    case 17:
+      return iequals(name, "transfer-encoding");
+    case 10:
+      return iequals(name, "connection");
+    default:
+      return false;
+  }
 }
 
-// One pass per field, by comparison (find_first_of calls memchr per character).
+// The bytes that break a field's framing: in a name, and in a value.
+constexpr std::array<bool, 256> breaks_name = [] {
+  std::array<bool, 256> t{};
+  for (unsigned char c : {':', ' ', '\t', '\r', '\n', '\0'}) t[c] = true;
+  return t;
+}();
+constexpr std::array<bool, 256> breaks_value = [] {
+  std::array<bool, 256> t{};
+  for (unsigned char c : {'\r', '\n', '\0'}) t[c] = true;
+  return t;
+}();
+
+// One pass per field, a table lookup per byte (find_first_of calls memchr per character).
 bool breaks_framing(std::string_view name, std::string_view value) {
   if (name.empty()) return true;
-  for (char c : name) {
-    if (c == ':' || c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\0') return true;
-  }
-  for (char c : value) {
-    if (c == '\r' || c == '\n' || c == '\0') return true;
-  }
-  return false;
+  bool bad = false;
+  for (char c : name) bad |= breaks_name[static_cast<unsigned char>(c)];
+  for (char c : value) bad |= breaks_value[static_cast<unsigned char>(c)];
+  return bad;
 }
 
 }  // namespace
