@@ -115,8 +115,14 @@ void init(const config::log_config& cfg) {
 }
 
 void shutdown() {
-  if (access_logger) access_logger->flush();  // its batch, into the queue before the end
+  spdlog::flush_every(std::chrono::seconds(0));  // the periodic flusher stopped (joined) first
+  if (access_logger) access_logger->flush();     // its batch, into the queue before the end
   if (main_logger) main_logger->flush();
+  // The logging thread writes every message still queued (each holds a reference to its logger)
+  // and stops before the loggers are dropped here: otherwise a logger's last reference could be
+  // released on either thread, and its memory freed there while the other still touches it
+  // (ThreadSanitizer saw it at exit). The pool's destructor drains its queue and joins.
+  spdlog::details::registry::instance().set_tp(nullptr);
   main_logger.reset();
   access_logger.reset();
   access_sink.reset();
