@@ -28,6 +28,10 @@ TEST_CASE("uuid: 8-4-4-4-12 hex, either case, normalised to lower case") {
   CHECK_FALSE(normalize_uuid("19e436af-5688-4307-b03b_bdb2b42b8142"));
   CHECK_FALSE(normalize_uuid("g9e436af-5688-4307-b03b-bdb2b42b8142"));
   CHECK_FALSE(normalize_uuid("19e436af-568-84307-b03b-bdb2b42b8142"));  // dash misplaced
+  CHECK_FALSE(normalize_uuid("19e436af-5688-4307-b03b-bdb2b42b81-2"));  // a fifth dash
+  CHECK_FALSE(normalize_uuid("-9e436af-5688-4307-b03b-bdb2b42b8142"));
+  CHECK_FALSE(normalize_uuid("19e436af-5688-4307-b03b-bdb2b42b814G"));
+  CHECK_FALSE(normalize_uuid(std::string_view("19e436af-5688-4307-b03b-bdb2b42b814\0", 36)));
   CHECK_FALSE(normalize_uuid(""));
 }
 
