@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "util/net/async.hpp"
@@ -77,6 +78,19 @@ class body_source {
     auto buffer = scratch.get();
     std::size_t n = co_await read_some(net::buffer(buffer, std::min(max, buffer.size())), ec);
     co_return net::const_buffer(buffer.data(), n);
+  }
+
+  // Several stored chunks at once, for one gather write: up to out.size() views of the next
+  // bytes, at most `max` in all, all valid until the next call; the
+  // count, 0 at the end (errors as next). Only worth overriding where the bytes are at hand
+  // (immediate()); by default one view from next().
+  virtual net::awaitable<std::size_t> next_views(body_scratch& scratch, std::size_t max,
+                                                 std::span<net::const_buffer> out,
+                                                 boost::system::error_code& ec) {
+    auto view = co_await next(scratch, max, ec);
+    if (view.size() == 0 || out.empty()) co_return 0;
+    out[0] = view;
+    co_return 1;
   }
 };
 

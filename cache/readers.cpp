@@ -1,6 +1,7 @@
 #include "cache/readers.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <chrono>
 #include <cstring>
@@ -38,6 +39,12 @@ class chunk_cursor {
   }
 
   bool unavailable() const { return unavailable_; }
+
+  // Chunk `index` on its own, not kept by the cursor (the caller holds it).
+  std::optional<chunk> read(std::uint32_t index) {
+    return store_.read_chunk(key_, generation_, index, keep_in_cache_, &unavailable_);
+  }
+  std::uint32_t chunk_size() const { return chunk_size_; }
 
   // Lets go of the chunk held (its pin, or its copy); the next view reads it again.
   void release() {
@@ -102,7 +109,10 @@ class committed_reader final : public body_source {
 
   std::optional<std::uint64_t> content_length() const override { return end_ - pos_; }
   bool immediate() const override { return true; }
-  void prefer_copies() override { copies_ = true; }
+  void prefer_copies() override {
+    copies_ = true;
+    for (auto& c : more_) c.reset();
+  }
 
   net::awaitable<std::size_t> read_some(net::mutable_buffer buffer,
                                         boost::system::error_code& ec) override {
@@ -111,31 +121,82 @@ class committed_reader final : public body_source {
 
   net::awaitable<net::const_buffer> next(body_scratch& scratch, std::size_t max,
                                          boost::system::error_code& ec) override {
+    if (auto now = next_now(scratch, max, ec)) co_return *now;
+    co_return take(co_await cursor_.view_waiting(pos_), scratch, max, ec);
+  }
+
+  // The chunk at pos_ through the cursor, then whole chunks after it while they are readable
+  // at once, up to max_views and `max` bytes in all: held here until the next call.
+  // A chunk that cannot be read ends the gather; the next call's next() reports it.
+  net::awaitable<std::size_t> next_views(body_scratch& scratch, std::size_t max,
+                                         std::span<net::const_buffer> out,
+                                         boost::system::error_code& ec) override {
+    for (auto& c : more_) c.reset();
+    if (out.empty()) co_return 0;
+    // (No coroutine frame of next() on the way of every hit: only while the store reopens.)
+    auto now = next_now(scratch, max, ec);
+    auto first = now ? *now : co_await next(scratch, max, ec);
+    if (ec || first.size() == 0) co_return 0;
+    out[0] = first;
+    std::size_t count = 1;
+    std::size_t total = first.size();
+    const std::uint32_t chunk_size = cursor_.chunk_size();
+    while (!copies_ && count < out.size() && count < max_views && pos_ < end_ && total < max &&
+           pos_ % chunk_size == 0) {
+      auto& held = more_[count - 1];
+      held = cursor_.read(static_cast<std::uint32_t>(pos_ / chunk_size));
+      if (!held || held->size() == 0) {
+        held.reset();
+        break;
+      }
+      auto n = static_cast<std::size_t>(
+          std::min<std::uint64_t>({held->size(), max - total, end_ - pos_}));
+      out[count++] = net::const_buffer(held->bytes().data(), n);
+      pos_ += n;
+      total += n;
+    }
+    co_return count;
+  }
+
+ private:
+  static constexpr std::size_t max_views = 4;
+
+  // The next view when it can be had without waiting; nullopt while the store's database is
+  // being reopened (next() waits that out).
+  std::optional<net::const_buffer> next_now(body_scratch& scratch, std::size_t max,
+                                            boost::system::error_code& ec) {
     ec = {};
-    if (pos_ >= end_) co_return net::const_buffer();
+    if (pos_ >= end_) return net::const_buffer();
     auto view = cursor_.view(pos_);
-    if (view.empty() && cursor_.unavailable()) view = co_await cursor_.view_waiting(pos_);
+    if (view.empty() && cursor_.unavailable()) return std::nullopt;
+    return take(view, scratch, max, ec);
+  }
+
+  // Up to `max` bytes of `view` (the chunk at pos_ onwards) as the next view, copied out when
+  // the client is slow; an empty view is damage.
+  net::const_buffer take(std::string_view view, body_scratch& scratch, std::size_t max,
+                         boost::system::error_code& ec) {
     if (view.empty()) {
       // The manifest promised this chunk: the object is damaged (or was purged meanwhile).
       ec = io_error();
-      co_return net::const_buffer();
+      return net::const_buffer();
     }
     auto n = static_cast<std::size_t>(std::min<std::uint64_t>({view.size(), max, end_ - pos_}));
     if (copies_) {
       auto copied = copy_out(view.substr(0, n), scratch, n);
       cursor_.release();
       pos_ += copied.size();
-      co_return copied;
+      return copied;
     }
     pos_ += n;
-    co_return net::const_buffer(view.data(), n);
+    return net::const_buffer(view.data(), n);
   }
 
- private:
   chunk_cursor cursor_;
   std::uint64_t pos_;
   std::uint64_t end_;
   bool copies_ = false;
+  std::array<std::optional<chunk>, max_views - 1> more_;  // the chunks after the cursor's
 };
 
 class fill_reader final : public body_source {

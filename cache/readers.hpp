@@ -1,6 +1,7 @@
 #pragma once
 // Body sources over cached bytes: a committed object in the store, or a fill in progress.
-// Each reads [begin, end) and keeps one chunk in memory, so memory per reader is one chunk.
+// Each reads [begin, end) and keeps one chunk in memory, so memory per reader is one chunk
+// (a committed reader's next_views holds up to four, for one gather write).
 
 #include <memory>
 

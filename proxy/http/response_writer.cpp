@@ -123,7 +123,8 @@ net::awaitable<write_result> write_streamed(reply to, unsigned status, const hea
 
   // Cached bytes are written from RocksDB's cache as they are (no copy, no buffer); other bodies
   // go through one buffer per response, allocated at its first use: memory stays bounded by
-  // buffer_bytes (or one pinned chunk, while the client keeps up) whatever the body's size. A
+  // buffer_bytes (or gather_bytes of pinned chunks, while the client keeps up) whatever the
+  // body's size. A
   // paced body goes in buffer_bytes steps so the pacing stays smooth.
   body_scratch scratch(buffer_bytes);
   const std::size_t step =
@@ -136,9 +137,23 @@ net::awaitable<write_result> write_streamed(reply to, unsigned status, const hea
   if (copying) source.prefer_copies();
   static constexpr std::string_view crlf = "\r\n";
   static constexpr std::string_view last_chunk = "0\r\n\r\n";
+  // A stored object sent to a client that keeps up goes up to gather_bytes of chunks per write:
+  // the kernel then keeps the socket's queue full and sends full-sized segments (with one
+  // 256 KiB chunk per write, 10 MiB hits went out in ~10% more and smaller segments and at
+  // ~0.9x the rate of 1 MiB writes). The chunks stay pinned until their write is done.
+  constexpr std::size_t gather_bytes = 1 << 20;
+  const bool gather = source.immediate() && length && budget == nullptr;
+  std::array<net::const_buffer, 4> views;
   for (;;) {
-    auto view = co_await source.next(scratch, step, ec);
-    std::size_t n = view.size();
+    std::size_t view_count = 0;
+    if (gather && !copying) {
+      view_count = co_await source.next_views(scratch, gather_bytes, views, ec);
+    } else {
+      views[0] = co_await source.next(scratch, step, ec);
+      view_count = views[0].size() > 0 ? 1 : 0;
+    }
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < view_count; ++i) n += views[i].size();
     if (ec && !head_sent) {
       // Unreadable from its first byte: nothing is sent yet, so the caller can still answer
       // with the whole body from elsewhere rather than an error.
@@ -158,12 +173,12 @@ net::awaitable<write_result> write_streamed(reply to, unsigned status, const hea
     // one with its last chunk. One gather write: the head if not yet sent, the chunk's framing
     // when chunked, the bytes.
     bool last = n == 0 || (length && result.body_bytes + n == *length);
-    std::array<net::const_buffer, 5> parts;
+    std::array<net::const_buffer, 8> parts;
     std::size_t count = 0;
     if (!head_sent) parts[count++] = net::buffer(message_head.text());
     char size_line[20];
     if (chunked && n > 0) parts[count++] = net::buffer(chunk_size_line(n, size_line));
-    if (n > 0) parts[count++] = net::buffer(view.data(), n);
+    for (std::size_t i = 0; i < view_count; ++i) parts[count++] = views[i];
     if (chunked && n > 0) parts[count++] = net::buffer(crlf);
     if (chunked && n == 0) parts[count++] = net::buffer(last_chunk);
     // Bounded by the write timeout: a client that stops reading is dropped. (The deadline is
