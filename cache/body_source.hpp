@@ -80,10 +80,11 @@ class body_source {
     co_return net::const_buffer(buffer.data(), n);
   }
 
-  // Several stored chunks at once, for one gather write: up to out.size() views of the next
-  // bytes, at most `max` in all, all valid until the next call; the
-  // count, 0 at the end (errors as next). Only worth overriding where the bytes are at hand
+  // Several stored chunks at once, for one gather write: up to out.size() views (at most
+  // max_views are used) of the next bytes, at most `max` in all, all valid until the next call;
+  // the count, 0 at the end (errors as next). Only worth overriding where the bytes are at hand
   // (immediate()); by default one view from next().
+  static constexpr std::size_t max_views = 4;
   virtual net::awaitable<std::size_t> next_views(body_scratch& scratch, std::size_t max,
                                                  std::span<net::const_buffer> out,
                                                  boost::system::error_code& ec) {

@@ -159,8 +159,6 @@ class committed_reader final : public body_source {
   }
 
  private:
-  static constexpr std::size_t max_views = 4;
-
   // The next view when it can be had without waiting; nullopt while the store's database is
   // being reopened (next() waits that out).
   std::optional<net::const_buffer> next_now(body_scratch& scratch, std::size_t max,
